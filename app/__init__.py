@@ -1,0 +1,1 @@
+"""dTAO exchange: listing and trading service for Bittensor subnet tokens."""

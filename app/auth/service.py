@@ -1,0 +1,173 @@
+"""Users and API keys: creation, revocation and verification of signed requests."""
+
+import base64
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.auth.errors import (
+    InvalidKey,
+    InvalidNonce,
+    InvalidSignature,
+    KeyRevoked,
+    PermissionDenied,
+)
+from app.auth.scopes import Scope
+from app.auth.signing import signature_matches
+from app.kit.crypto import SecretBox
+from app.kit.errors import Conflict, NotFound, RateLimited
+from app.kit.ratelimit import TokenBucketLimiter
+from app.models import ApiKey, User
+
+MAX_NONCE = 2**63 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: int
+    api_key_id: int
+    scopes: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    key: str
+    secret: str
+    api_key: ApiKey
+
+
+async def create_user(session: AsyncSession, email: str, name: str | None = None) -> User:
+    email = email.strip().lower()
+    if await session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise Conflict(f"a user with email {email} exists", code="user_exists")
+    user = User(email=email, name=name)
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def get_user_by_email(session: AsyncSession, email: str) -> User:
+    user = await session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise NotFound(f"no user with email {email}", code="user_not_found")
+    return user
+
+
+async def create_api_key(
+    session: AsyncSession,
+    box: SecretBox,
+    user_id: int,
+    scopes: list[Scope],
+    label: str | None = None,
+) -> IssuedKey:
+    key = secrets.token_urlsafe(42)
+    secret = base64.b64encode(secrets.token_bytes(64)).decode()
+    api_key = ApiKey(
+        user_id=user_id,
+        key=key,
+        secret_encrypted=box.seal(secret.encode()),
+        scopes=sorted({s.value for s in scopes}),
+        label=label,
+        last_nonce=0,
+    )
+    session.add(api_key)
+    await session.flush()
+    return IssuedKey(key=key, secret=secret, api_key=api_key)
+
+
+async def revoke_api_key(session: AsyncSession, key: str) -> ApiKey:
+    api_key = await session.scalar(select(ApiKey).where(ApiKey.key == key))
+    if api_key is None:
+        raise NotFound("unknown API key", code="key_not_found")
+    if api_key.revoked_at is None:
+        api_key.revoked_at = datetime.now(UTC)
+        await session.flush()
+    return api_key
+
+
+@dataclass(frozen=True, slots=True)
+class _CachedKey:
+    id: int
+    user_id: int
+    scopes: frozenset[str]
+    secret: bytes  # decoded HMAC key
+
+
+class Authenticator:
+    """Verifies Kraken-style signed requests.
+
+    Decrypted secrets are cached in memory (keys are immutable but for revocation); the
+    nonce advance is one conditional UPDATE, in its own committed transaction, that also
+    refuses revoked keys, so a revocation takes effect on the very next request.
+    """
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        box: SecretBox,
+        limiter: TokenBucketLimiter,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._box = box
+        self._limiter = limiter
+        self._cache: dict[str, _CachedKey] = {}
+
+    async def _lookup(self, key: str) -> _CachedKey:
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        async with self._sessionmaker() as session:
+            row = await session.scalar(select(ApiKey).where(ApiKey.key == key))
+        if row is None:
+            raise InvalidKey("unknown API key")
+        secret = base64.b64decode(self._box.open(row.secret_encrypted))
+        cached = _CachedKey(row.id, row.user_id, frozenset(row.scopes), secret)
+        if len(self._cache) > 100_000:
+            self._cache.clear()
+        self._cache[key] = cached
+        return cached
+
+    async def authenticate(
+        self,
+        key: str,
+        signature: str,
+        path: str,
+        nonce: str | None,
+        payload: bytes,
+        required: Scope | None,
+    ) -> Principal:
+        if len(key) > 128:
+            raise InvalidKey("unknown API key")
+        entry = await self._lookup(key)
+        if nonce is None or not nonce.isdigit() or int(nonce) > MAX_NONCE or int(nonce) == 0:
+            raise InvalidNonce("nonce missing or not a positive integer below 2^63")
+        if not signature_matches(entry.secret, path, nonce, payload, signature):
+            raise InvalidSignature("signature does not match")
+        await self._advance_nonce(entry.id, int(nonce))
+        if required is not None and required.value not in entry.scopes:
+            raise PermissionDenied(f"this API key lacks the '{required.value}' scope")
+        retry_after = self._limiter.acquire(entry.id)
+        if retry_after is not None:
+            raise RateLimited("rate limit exceeded for this API key", retry_after=retry_after)
+        return Principal(entry.user_id, entry.id, entry.scopes)
+
+    async def _advance_nonce(self, key_id: int, nonce: int) -> None:
+        async with self._sessionmaker() as session:
+            advanced = await session.scalar(
+                update(ApiKey)
+                .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None), ApiKey.last_nonce < nonce)
+                .values(last_nonce=nonce)
+                .returning(ApiKey.id)
+            )
+            if advanced is None:
+                revoked = await session.scalar(
+                    select(ApiKey.revoked_at.is_not(None)).where(ApiKey.id == key_id)
+                )
+                await session.rollback()
+                if revoked:
+                    raise KeyRevoked("this API key has been revoked")
+                raise InvalidNonce("nonce must be greater than the last one used with this key")
+            await session.commit()

@@ -1,0 +1,170 @@
+"""Command line: `python -m app <command>` or the `dtao-exchange` console script."""
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from app.config import Settings, get_settings
+from app.db import create_engine, create_sessionmaker, resolve_database_url
+from app.kit.logging import configure_logging
+
+log = logging.getLogger("app.cli")
+T = TypeVar("T")
+
+
+def _exit_on_sigterm() -> None:
+    # Until uvicorn installs its own handlers, SIGTERM must still unwind normally so that
+    # atexit stops the embedded Postgres.
+    def handler(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _run_with_session(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `work(session)` in one transaction, committed on success."""
+
+    url = resolve_database_url(settings)
+
+    async def runner() -> T:
+        engine = create_engine(url, settings)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                result = await work(session)
+                await session.commit()
+                return result
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(runner())
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from app.kit.migrate import downgrade, upgrade
+
+    url = resolve_database_url(settings)
+    if args.revision.startswith("-") or args.revision == "base" or args.down:
+        downgrade(url, args.revision)
+    else:
+        upgrade(url, args.revision)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from app.kit.migrate import upgrade
+    from app.main import create_app
+
+    url = resolve_database_url(settings)
+    if settings.database_url:  # the embedded one is already migrated
+        upgrade(url)
+    app = create_app(settings, database_url=url)
+    uvicorn.run(
+        app,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def cmd_users_create(args: argparse.Namespace, settings: Settings) -> int:
+    from app.auth.service import create_user
+
+    user = _run_with_session(settings, lambda s: create_user(s, args.email, args.name))
+    print(f"user {user.id} {user.email}")
+    return 0
+
+
+def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
+    from app.auth.scopes import Scope
+    from app.auth.service import create_api_key, get_user_by_email
+    from app.kit.crypto import SecretBox, load_server_key
+
+    try:
+        scopes = [Scope(s.strip()) for s in args.scopes.split(",") if s.strip()]
+    except ValueError:
+        print(
+            f"unknown scope in {args.scopes!r}; known: read,trade,withdraw,admin", file=sys.stderr
+        )
+        return 2
+    box = SecretBox(load_server_key(settings))
+
+    async def work(session: Any) -> Any:
+        user = await get_user_by_email(session, args.email)
+        return await create_api_key(session, box, user.id, scopes, args.label)
+
+    issued = _run_with_session(settings, work)
+    print(f"API-Key:    {issued.key}")
+    print(f"API-Secret: {issued.secret}")
+    print(f"scopes:     {','.join(issued.api_key.scopes)}")
+    print("The secret is shown only this once.", file=sys.stderr)
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from app.auth.service import revoke_api_key
+
+    _run_with_session(settings, lambda s: revoke_api_key(s, args.key))
+    print("revoked")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dtao-exchange", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="migrate to head, then run the HTTP service")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="apply migrations (default: to head)")
+    migrate.add_argument("revision", nargs="?", default="head")
+    migrate.add_argument("--down", action="store_true", help="downgrade to REVISION")
+    migrate.set_defaults(func=cmd_migrate)
+
+    users = sub.add_parser("users", help="manage users").add_subparsers(
+        dest="action", required=True
+    )
+    users_create = users.add_parser("create")
+    users_create.add_argument("--email", required=True)
+    users_create.add_argument("--name")
+    users_create.set_defaults(func=cmd_users_create)
+
+    keys = sub.add_parser("keys", help="manage API keys").add_subparsers(
+        dest="action", required=True
+    )
+    keys_create = keys.add_parser("create", help="print a new key and its secret, once")
+    keys_create.add_argument("--email", required=True, help="the key's owner")
+    keys_create.add_argument(
+        "--scopes", default="read", help="comma list: read,trade,withdraw,admin"
+    )
+    keys_create.add_argument("--label")
+    keys_create.set_defaults(func=cmd_keys_create)
+    keys_revoke = keys.add_parser("revoke")
+    keys_revoke.add_argument("key")
+    keys_revoke.set_defaults(func=cmd_keys_revoke)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    _exit_on_sigterm()
+    from app.kit.errors import AppError
+
+    try:
+        result: int = args.func(args, settings)
+    except AppError as exc:
+        print(f"error: {exc.message} ({exc.code})", file=sys.stderr)
+        return 1
+    return result

@@ -1,0 +1,57 @@
+"""One settings class for the whole service; every value can come from the environment or `.env`."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="EXCHANGE_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # DATABASE_URL and CHAIN_URL also work without the prefix: they are the names users know.
+    # Database: unset means an embedded Postgres (pgserver) in `data_dir`.
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "EXCHANGE_DATABASE_URL")
+    )
+    data_dir: Path = PROJECT_ROOT / ".data"
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+
+    # Chain: `devnet` starts the built-in devnet in-process.
+    chain_url: str = Field(
+        default="devnet", validation_alias=AliasChoices("CHAIN_URL", "EXCHANGE_CHAIN_URL")
+    )
+
+    # HTTP
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = 64 * 1024
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # Auth: key that encrypts API secrets at rest (Fernet, urlsafe base64 of 32 bytes).
+    # Unset: a key is generated once and kept in `data_dir/server.key`.
+    secret_key: str | None = None
+
+    # Per-key rate limit (token bucket).
+    rate_limit_per_second: float = 50.0
+    rate_limit_burst: int = 100
+
+    @property
+    def embedded_db_dir(self) -> Path:
+        return self.data_dir / "pg"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

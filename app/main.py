@@ -1,0 +1,68 @@
+"""The FastAPI application: wiring only. Domain logic lives in the domain folders."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.auth.endpoints import router as account_router
+from app.auth.service import Authenticator
+from app.config import Settings, get_settings
+from app.db import create_engine, create_sessionmaker, resolve_database_url
+from app.kit.crypto import SecretBox, load_server_key
+from app.kit.http import RequestContextMiddleware, install_error_handlers
+from app.kit.migrate import head_revision
+from app.kit.ratelimit import TokenBucketLimiter
+from app.ops.endpoints import router as ops_router
+from app.ops.readiness import CheckResult, Readiness, ReadinessCheck
+
+
+def _database_check(engine: AsyncEngine, head: str) -> ReadinessCheck:
+    async def check() -> CheckResult:
+        async with engine.connect() as conn:
+            current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+        return CheckResult(current == head, {"migration": current, "head": head})
+
+    return check
+
+
+def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # In a thread: starting and migrating the embedded database runs its own event loop.
+        url = database_url or await asyncio.to_thread(resolve_database_url, settings)
+        assert url is not None
+        engine = create_engine(url, settings)
+        sessionmaker = create_sessionmaker(engine)
+        app.state.engine = engine
+        app.state.sessionmaker = sessionmaker
+        app.state.settings = settings
+        app.state.authenticator = Authenticator(
+            sessionmaker,
+            SecretBox(load_server_key(settings)),
+            TokenBucketLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+        )
+        readiness = Readiness()
+        readiness.register("database", _database_check(engine, head_revision()))
+        app.state.readiness = readiness
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="dTAO Exchange",
+        version="0.1.0",
+        summary="Listing and trading of Bittensor subnet tokens (alpha) against TAO.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.include_router(ops_router)
+    app.include_router(account_router)
+    return app

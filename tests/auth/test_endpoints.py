@@ -1,0 +1,124 @@
+"""Signed requests end to end: every way to fail has its own status and code."""
+
+import httpx
+from fastapi import FastAPI
+
+from app.auth.service import revoke_api_key
+from app.auth.signing import sign
+from tests.conftest import SignedFactory
+from tests.signing import next_nonce
+
+
+async def test_signed_get_returns_the_keys_account(signed: SignedFactory) -> None:
+    alice = await signed("read", email="alice@example.com")
+    r = await alice.get("/v1/account")
+    assert r.status_code == 200, r.text
+    assert r.json()["email"] == "alice@example.com"
+    assert r.json()["scopes"] == ["read"]
+    assert r.json()["user_id"] == alice.user_id
+
+
+async def test_signed_json_post_with_nonce_in_body(
+    signed: SignedFactory, client: httpx.AsyncClient
+) -> None:
+    # GET /v1/account read through a body-carrying request: the nonce comes from the JSON body.
+    alice = await signed("read")
+    nonce = next_nonce()
+    body = f'{{"nonce": {nonce}}}'.encode()
+    r = await client.request(
+        "GET",
+        "/v1/account",
+        content=body,
+        headers={**alice.headers("/v1/account", nonce, body), "Content-Type": "application/json"},
+    )
+    assert r.status_code == 200, r.text
+
+
+async def test_missing_headers(client: httpx.AsyncClient) -> None:
+    r = await client.get("/v1/account")
+    assert r.status_code == 401
+    assert r.json()["code"] == "missing_credentials"
+
+
+async def test_unknown_key(client: httpx.AsyncClient, signed: SignedFactory) -> None:
+    alice = await signed("read")
+    nonce = next_nonce()
+    query = f"nonce={nonce}"
+    headers = {
+        "API-Key": "nope" + alice.key[4:],
+        "API-Sign": sign(alice.secret, "/v1/account", str(nonce), query),
+    }
+    r = await client.get(f"/v1/account?{query}", headers=headers)
+    assert r.status_code == 401
+    assert r.json()["code"] == "invalid_key"
+
+
+async def test_wrong_signature(client: httpx.AsyncClient, signed: SignedFactory) -> None:
+    alice = await signed("read")
+    bob = await signed("read")
+    nonce = next_nonce()
+    query = f"nonce={nonce}"
+    # Alice's key, signed with Bob's secret.
+    headers = {"API-Key": alice.key, "API-Sign": sign(bob.secret, "/v1/account", str(nonce), query)}
+    r = await client.get(f"/v1/account?{query}", headers=headers)
+    assert r.status_code == 401
+    assert r.json()["code"] == "invalid_signature"
+    # Signature over another path does not transfer either.
+    headers = {"API-Key": alice.key, "API-Sign": sign(alice.secret, "/v1/other", str(nonce), query)}
+    r = await client.get(f"/v1/account?{query}", headers=headers)
+    assert r.json()["code"] == "invalid_signature"
+
+
+async def test_replayed_and_lower_nonce(client: httpx.AsyncClient, signed: SignedFactory) -> None:
+    alice = await signed("read")
+    nonce = next_nonce()
+    query = f"nonce={nonce}"
+    headers = alice.headers("/v1/account", nonce, query)
+    first = await client.get(f"/v1/account?{query}", headers=headers)
+    assert first.status_code == 200
+    replay = await client.get(f"/v1/account?{query}", headers=headers)
+    assert replay.status_code == 401
+    assert replay.json()["code"] == "invalid_nonce"
+    lower = nonce - 1
+    r = await client.get(
+        f"/v1/account?nonce={lower}", headers=alice.headers("/v1/account", lower, f"nonce={lower}")
+    )
+    assert r.json()["code"] == "invalid_nonce"
+    # Missing nonce.
+    r = await client.get("/v1/account", headers=alice.headers("/v1/account", "", ""))
+    assert r.status_code == 401
+    assert r.json()["code"] == "invalid_nonce"
+
+
+async def test_revoked_key(app: FastAPI, signed: SignedFactory) -> None:
+    alice = await signed("read")
+    assert (await alice.get("/v1/account")).status_code == 200
+    async with app.state.sessionmaker() as session:
+        await revoke_api_key(session, alice.key)
+        await session.commit()
+    r = await alice.get("/v1/account")
+    assert r.status_code == 401
+    assert r.json()["code"] == "key_revoked"
+
+
+async def test_missing_scope(signed: SignedFactory) -> None:
+    trader = await signed("trade")
+    r = await trader.get("/v1/account")
+    assert r.status_code == 403
+    assert r.json()["code"] == "permission_denied"
+
+
+async def test_rate_limit_answers_429_with_retry_after(app: FastAPI, signed: SignedFactory) -> None:
+    from app.kit.ratelimit import TokenBucketLimiter
+
+    app.state.authenticator._limiter = TokenBucketLimiter(rate_per_second=0.5, burst=2)
+    alice = await signed("read")
+    assert (await alice.get("/v1/account")).status_code == 200
+    assert (await alice.get("/v1/account")).status_code == 200
+    r = await alice.get("/v1/account")
+    assert r.status_code == 429
+    assert r.json()["code"] == "rate_limited"
+    assert int(r.headers["Retry-After"]) >= 1
+    # Another key has its own bucket.
+    bob = await signed("read")
+    assert (await bob.get("/v1/account")).status_code == 200

@@ -1,0 +1,103 @@
+"""The CLI on the embedded default: serve comes up, SIGTERM stops Postgres cleanly, and the
+next start reuses the data."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.config import PROJECT_ROOT
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def embedded_env(tmp_path: Path) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "EXCHANGE_DATABASE_URL")
+    }
+    env["EXCHANGE_DATA_DIR"] = str(tmp_path / "data")
+    env["EXCHANGE_LOG_JSON"] = "true"
+    return env
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "server exited early"
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("server not ready in time")
+
+
+def _postgres_running(data_dir: Path) -> bool:
+    pid_file = data_dir / "pg" / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    pid = int(pid_file.read_text().splitlines()[0])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_serve_stop_and_restart_on_the_embedded_database(embedded_env: dict[str, str]) -> None:
+    data_dir = Path(embedded_env["EXCHANGE_DATA_DIR"])
+    created = _cli(embedded_env, "users", "create", "--email", "carol@example.com")
+    assert created.returncode == 0, created.stderr
+    assert not _postgres_running(data_dir), "a one-shot command leaves no Postgres behind"
+
+    for _ in range(2):
+        port = _free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app", "serve", "--port", str(port)],
+            env=embedded_env,
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            _wait_ready(port, proc)
+            assert _postgres_running(data_dir)
+            proc.send_signal(signal.SIGTERM)
+            # uvicorn re-raises the SIGTERM after its graceful shutdown: 143 is the clean exit.
+            assert proc.wait(timeout=30) in (0, 143)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert not _postgres_running(data_dir), "SIGTERM must stop the embedded Postgres"
+
+    # The user made before the two runs is still there: the data was reused, not re-created.
+    keys = _cli(
+        embedded_env, "keys", "create", "--email", "carol@example.com", "--scopes", "read,trade"
+    )
+    assert keys.returncode == 0, keys.stderr
+    assert "API-Key:" in keys.stdout and "API-Secret:" in keys.stdout
+    bad = _cli(embedded_env, "keys", "create", "--email", "nobody@example.com")
+    assert bad.returncode == 1 and "user_not_found" in bad.stderr
