@@ -1,0 +1,1 @@
+"""Chain access through substrate-interface, and the built-in devnet (`app.chain.devnet`)."""

@@ -1,0 +1,104 @@
+"""What the chain client reads: one consistent snapshot of the subnets at one block.
+
+Amounts are integers of base units (rao, alpha-rao). Fixed-point chain values are kept as
+their raw bits and exposed as exact `Fraction`s.
+"""
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+RAO_PER_TAO = 10**9
+U16_MAX = 65535
+PERQUINTILL = 10**18
+
+
+@dataclass(frozen=True, slots=True)
+class SubnetIdentity:
+    """`SubnetIdentitiesV3`, bytes decoded as UTF-8 with invalid bytes replaced."""
+
+    subnet_name: str = ""
+    github_repo: str = ""
+    subnet_contact: str = ""
+    subnet_url: str = ""
+    discord: str = ""
+    description: str = ""
+    logo_url: str = ""
+    additional: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SubnetState:
+    netuid: int
+    registered_at: int  # NetworkRegisteredAt (block); a change means a different token
+    mechanism: int  # SubnetMechanism: 1 = dynamic
+    symbol: str  # TokenSymbol, decoded
+    identity: SubnetIdentity | None
+    owner_coldkey: str  # SS58
+    owner_hotkey: str  # SS58
+    tempo: int
+    tao_in: int  # SubnetTAO, pool TAO reserve (rao): y
+    alpha_in: int  # SubnetAlphaIn, pool alpha reserve: x
+    alpha_out: int  # SubnetAlphaOut, alpha held by stakers
+    moving_price_bits: int  # SubnetMovingPrice, I96F32 (signed): value = bits / 2^32
+    volume: int  # SubnetVolume (u128)
+    tao_in_emission: int  # SubnetTaoInEmission, last block
+    alpha_in_emission: int  # SubnetAlphaInEmission
+    alpha_out_emission: int  # SubnetAlphaOutEmission
+    fee_rate: int  # Swap::FeeRate, fee = fee_rate / 65535 of the input
+    alpha_weight: int  # Swap::SwapBalancer w2 as Perquintill parts (default 0.5 * 10^18)
+
+    @property
+    def moving_price(self) -> Fraction:
+        return Fraction(self.moving_price_bits, 2**32)
+
+    @property
+    def price(self) -> Fraction:
+        """Spot price, TAO per alpha: (w1*y)/(w2*x)."""
+        if self.alpha_in == 0:
+            return Fraction(0)
+        w2 = Fraction(self.alpha_weight, PERQUINTILL)
+        return (1 - w2) * self.tao_in / (w2 * self.alpha_in)
+
+    @property
+    def price_rao(self) -> int:
+        """Spot price in rao per whole alpha, rounded down."""
+        return int(self.price * RAO_PER_TAO)
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatorState:
+    netuid: int
+    uid: int
+    hotkey: str  # SS58
+    validator_permit: bool
+    take: int  # Delegates, u16: take = take / 65535
+    total_alpha: int  # TotalHotkeyAlpha[(hotkey, netuid)]
+
+
+@dataclass(frozen=True, slots=True)
+class StakePosition:
+    """A coldkey's stake with a hotkey on a subnet."""
+
+    netuid: int
+    hotkey: str
+    coldkey: str
+    shares: Fraction  # Alpha / AlphaV2 shares, exact
+    total_shares: Fraction  # TotalHotkeyShares / TotalHotkeySharesV2, exact
+    total_alpha: int  # TotalHotkeyAlpha
+
+    @property
+    def stake(self) -> int:
+        """Alpha-rao this position is worth, rounded down."""
+        if self.total_shares == 0:
+            return 0
+        return int(self.total_alpha * self.shares / self.total_shares)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainSnapshot:
+    block_number: int
+    block_hash: str
+    subnets: dict[int, SubnetState]
+    validators: list[ValidatorState] = field(default_factory=list)
+    positions: list[StakePosition] = field(default_factory=list)
+    rpc_round_trips: int = 0  # how many JSON-RPC requests the snapshot took
