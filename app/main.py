@@ -12,6 +12,7 @@ from app.auth.endpoints import router as account_router
 from app.auth.service import Authenticator
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker, resolve_database_url
+from app.indexer.endpoints import router as subnets_router
 from app.kit.crypto import SecretBox, load_server_key
 from app.kit.http import RequestContextMiddleware, install_error_handlers
 from app.kit.migrate import head_revision
@@ -65,4 +66,5 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(ops_router)
     app.include_router(account_router)
+    app.include_router(subnets_router)
     return app

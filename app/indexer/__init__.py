@@ -1,0 +1,1 @@
+"""Keeps Postgres in sync with the subnets on chain."""

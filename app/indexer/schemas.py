@@ -1,0 +1,117 @@
+from fractions import Fraction
+from typing import Any
+
+from pydantic import BaseModel
+
+from app.kit.money import format_units, fraction_str
+from app.models import Subnet, SubnetHistory, Validator
+
+
+def _moving_price(bits: int) -> str:
+    # I96F32: value = bits / 2^32; 2^-32 has an exact 32-digit decimal expansion.
+    whole, frac = divmod(int(bits) * 5**32, 10**32)
+    return f"{whole}.{frac:032d}".rstrip("0").rstrip(".") if frac else str(whole)
+
+
+class SubnetOut(BaseModel):
+    netuid: int
+    status: str
+    symbol: str
+    name: str
+    registered_at_block: int
+    owner_coldkey: str
+    owner_hotkey: str
+    mechanism: int
+    tempo: int
+    price: str  # TAO per alpha (weighted pool spot), 9 decimals
+    moving_price: str  # SubnetMovingPrice, exact
+    tao_in: str
+    alpha_in: str
+    alpha_out: str
+    volume: str
+    tao_in_emission: str
+    alpha_in_emission: str
+    alpha_out_emission: str
+    fee_rate: int  # / 65535 of a swap's input
+    identity: dict[str, Any] | None
+    last_block: int
+    retired_at_block: int | None
+
+    @classmethod
+    def of(cls, s: Subnet) -> "SubnetOut":
+        return cls(
+            netuid=s.netuid,
+            status=s.status,
+            symbol=s.symbol,
+            name=s.name,
+            registered_at_block=s.registered_at,
+            owner_coldkey=s.owner_coldkey,
+            owner_hotkey=s.owner_hotkey,
+            mechanism=s.mechanism,
+            tempo=s.tempo,
+            price=format_units(s.price_rao),
+            moving_price=_moving_price(s.moving_price_bits),
+            tao_in=format_units(s.tao_in),
+            alpha_in=format_units(s.alpha_in),
+            alpha_out=format_units(s.alpha_out),
+            volume=format_units(int(s.volume)),
+            tao_in_emission=format_units(s.tao_in_emission),
+            alpha_in_emission=format_units(s.alpha_in_emission),
+            alpha_out_emission=format_units(s.alpha_out_emission),
+            fee_rate=s.fee_rate,
+            identity=s.identity,
+            last_block=s.last_block,
+            retired_at_block=s.retired_at_block,
+        )
+
+
+class HistoryPoint(BaseModel):
+    block: int
+    time: str
+    price: str
+    moving_price: str
+    tao_in: str
+    alpha_in: str
+    alpha_out: str
+    volume: str
+
+    @classmethod
+    def of(cls, h: SubnetHistory) -> "HistoryPoint":
+        return cls(
+            block=h.block_number,
+            time=h.block_time.isoformat(),
+            price=format_units(h.price_rao),
+            moving_price=_moving_price(h.moving_price_bits),
+            tao_in=format_units(h.tao_in),
+            alpha_in=format_units(h.alpha_in),
+            alpha_out=format_units(h.alpha_out),
+            volume=format_units(int(h.volume)),
+        )
+
+
+class HistoryOut(BaseModel):
+    netuid: int
+    resolution: str
+    points: list[HistoryPoint]
+
+
+class ValidatorOut(BaseModel):
+    hotkey: str
+    uid: int
+    validator_permit: bool
+    take: str  # fraction, e.g. "0.18"
+    total_stake: str  # alpha
+    name: str | None
+    last_block: int
+
+    @classmethod
+    def of(cls, v: Validator) -> "ValidatorOut":
+        return cls(
+            hotkey=v.hotkey,
+            uid=v.uid,
+            validator_permit=v.validator_permit,
+            take=fraction_str(Fraction(v.take, 65535), 6),
+            total_stake=format_units(v.total_alpha),
+            name=v.name,
+            last_block=v.last_block,
+        )
