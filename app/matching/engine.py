@@ -282,7 +282,7 @@ class MatchingEngine:
         elif qty is not None and (qty <= 0 or qty % self.lot):
             return [OrderRejected(order_id, owner, RejectReason.INVALID_QUANTITY, ts)]
         events: list[Event] = [OrderAccepted(order_id, owner, cmd.side, None, qty, budget, ts)]
-        remaining, budget_left, stopped_by_stp = self._take(
+        remaining, _, stopped_by_stp = self._take(
             order_id, owner, cmd.side, None, -1 if qty is None else qty,
             -1 if budget is None else budget, cmd.stp, ts, events,
         )  # fmt: skip
@@ -298,7 +298,7 @@ class MatchingEngine:
             # why it stopped.
             if stopped_by_stp:
                 reason = CancelReason.STP
-            elif self._ask_keys and -self._ask_keys[-1] * self.lot >= (budget_left + 1) * ALPHA:
+            elif self._ask_keys:  # with no price limit, only the budget stops it early
                 reason = CancelReason.BUDGET_EXHAUSTED
             else:
                 reason = CancelReason.MARKET_NO_LIQUIDITY

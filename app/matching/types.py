@@ -52,7 +52,7 @@ class CancelReason(StrEnum):
     STP = "stp"
     POST_ONLY_WOULD_TAKE = "post_only_would_take"
     MARKET_NO_LIQUIDITY = "market_no_liquidity"  # a market order's unfilled remainder
-    BUDGET_EXHAUSTED = "budget_exhausted"  # a quote-budget order cannot pay for one more lot
+    BUDGET_EXHAUSTED = "budget_exhausted"  # a quote-budget order spent what it could
     AMENDED_TO_ZERO = "amended_to_zero"  # an amend set the quantity at or below the filled part
 
 
@@ -87,7 +87,13 @@ class PlaceLimit:
 class PlaceMarket:
     """A market order: by base quantity (``qty``) or, for buys, by quote budget (``quote_budget``
     rao: buys as many lots as the budget pays for). Exactly one of the two is set. A market order
-    never rests: what it cannot fill is cancelled with ``MARKET_NO_LIQUIDITY``."""
+    never rests: what it cannot fill is cancelled with ``MARKET_NO_LIQUIDITY``.
+
+    Quote-budget orders take one fill per maker, in priority order, each of the largest whole
+    number of lots whose floored quote fits the budget left; they stop at the first maker they
+    cannot take completely. They always end with one ``OrderCancelled`` (``cancelled_qty`` 0)
+    that closes them: ``BUDGET_EXHAUSTED``, ``MARKET_NO_LIQUIDITY`` (the asks ran out) or
+    ``STP``. Quote-budget buys only: a sell by quote budget is rejected as unsupported."""
 
     order_id: int
     owner: int

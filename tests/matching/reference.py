@@ -134,7 +134,7 @@ class ReferenceBook:
         makers = self._makers(Side.BUY, None)
         if stopped:
             reason = CancelReason.STP
-        elif makers and makers[0].price * self.lot // ALPHA > budget:
+        elif makers:
             reason = CancelReason.BUDGET_EXHAUSTED
         else:
             reason = CancelReason.MARKET_NO_LIQUIDITY

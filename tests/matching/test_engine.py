@@ -263,7 +263,7 @@ def test_market_by_quote_budget() -> None:
         OrderCancelled(3, 3, CancelReason.BUDGET_EXHAUSTED, 0, 3),
     ]
     assert quote_amount(P102, 499_000) == 49_900
-    assert quote_amount(P102, 500_000) == 50_001  # one more lot would not fit
+    assert quote_amount(P102, 500_000) == 50_001  # one more lot in the same fill would not fit
     # A budget larger than the book: everything is bought, the rest closes for no liquidity.
     events = e.process(PlaceMarket(4, 4, BUY, quote_budget=10**9, ts=4))
     assert events[1:] == [
