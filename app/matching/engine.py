@@ -207,9 +207,21 @@ class MatchingEngine:
             return [OrderRejected(order_id, cmd.owner, RejectReason.INVALID_PRICE, ts)]
         if qty <= 0 or qty % self.lot:
             return [OrderRejected(order_id, cmd.owner, RejectReason.INVALID_QUANTITY, ts)]
-        events: list[Event] = [OrderAccepted(order_id, cmd.owner, cmd.side, price, qty, None, ts)]
+        side = cmd.side
+        events: list[Event] = [OrderAccepted(order_id, cmd.owner, side, price, qty, None, ts)]
+        if cmd.tif is GTC:
+            # Fast path, the common case: a passive order goes straight onto the book.
+            if side is BUY:
+                keys = self._ask_keys
+                passive = not keys or -keys[-1] > price
+            else:
+                keys = self._bid_keys
+                passive = not keys or keys[-1] < price
+            if passive:
+                self._rest(order_id, cmd.owner, side, price, qty, qty, cmd.post_only, cmd.stp, ts)
+                return events
         self._run_limit(
-            order_id, cmd.owner, cmd.side, price, qty, qty, cmd.tif, cmd.post_only, cmd.stp, ts,
+            order_id, cmd.owner, side, price, qty, qty, cmd.tif, cmd.post_only, cmd.stp, ts,
             events,
         )  # fmt: skip
         return events
@@ -456,7 +468,8 @@ class MatchingEngine:
                     )  # fmt: skip
                     match_id += 1
                     if maker_remaining:
-                        return remaining, budget, False  # the taker is done; the maker rests on
+                        # The taker is done (quantity or budget); the maker rests on.
+                        return remaining if remaining > 0 else 0, budget, False
                     # The maker is complete: it is the head, pop it.
                     del orders[maker.order_id]
                     nxt = maker.next
