@@ -8,8 +8,9 @@ base quantity or quote budget, and crossing limit orders). Cancels target live o
 the generator runs the commands through an untimed engine first; the timed engine then sees
 exactly the same book states (the engine is deterministic).
 
-Prints ops/s (best of --repeat runs), a baseline measured in the same run (the same number of iterations of a plain
-Python loop doing one dict insert and delete), the ratio, and a cProfile top-10 by tottime.
+Prints ops/s (best of --repeat runs), a baseline measured in the same run (the same number of
+iterations of a plain Python loop doing one dict insert and delete), the ratio, and a cProfile
+top-10 by tottime.
 """
 
 from __future__ import annotations
