@@ -126,7 +126,10 @@ class MatchingEngine:
     Feed it commands with :meth:`process`; each call returns the events it caused, in order.
     The engine does not check balances (the order service does, see ``fees.py`` and
     :meth:`quote_to_buy`); it checks only the market's tick and lot and that order ids of open
-    orders are unique.
+    orders are unique (the service assigns ids; the engine forgets an id once its order ends).
+
+    Choose ``tick * lot >= 10**9`` for a market so that every fill's floored quote is at least
+    one rao (otherwise a tiny fill could trade alpha for nothing); the engine does not enforce it.
     """
 
     __slots__ = (
