@@ -35,7 +35,7 @@ TICK = 1_000_000  # 0.001 TAO per alpha
 LOT = 1_000
 BASE_PRICE = 1_000 * TICK  # 1 TAO per alpha
 
-SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def random_flow(rng: random.Random, length: int, amends: bool = True) -> list[Command]:
@@ -76,7 +76,7 @@ def random_flow(rng: random.Random, length: int, amends: bool = True) -> list[Co
 
 # Hypothesis draws the seed and the length; the flow itself comes from a seeded generator,
 # which gives long, dense flows (shrinking then works on the length and the seed).
-flow_args = st.tuples(st.integers(0, 2**32), st.integers(1, 150))
+flow_args = st.tuples(st.integers(0, 2**32), st.integers(1, 200))
 
 
 def book_state(engine: MatchingEngine) -> list[tuple[int, int, Side, int, int]]:
@@ -158,7 +158,7 @@ def _replay(commands: list[Command]) -> tuple[list[Event], MatchingEngine]:
 
 
 @SETTINGS
-@given(flow_args, st.integers(0, 150))
+@given(flow_args, st.integers(0, 200))
 def test_replay_and_restore_are_identical(args: tuple[int, int], cut: int) -> None:
     def build() -> list[Command]:
         return random_flow(random.Random(args[0]), args[1])
