@@ -82,6 +82,13 @@ class PlaceLimit:
     stp: StpMode = StpMode.CANCEL_NEWEST
     ts: int | None = None  # ns; None means "ask the engine's clock"
 
+    def __post_init__(self) -> None:
+        # The engine compares enums by identity: turn plain strings (from JSON, a database
+        # row) into members here, once, and fail early on unknown values.
+        self.side = Side(self.side)
+        self.tif = TimeInForce(self.tif)
+        self.stp = StpMode(self.stp)
+
 
 @dataclass(slots=True)
 class PlaceMarket:
@@ -102,6 +109,10 @@ class PlaceMarket:
     quote_budget: int | None = None
     stp: StpMode = StpMode.CANCEL_NEWEST
     ts: int | None = None
+
+    def __post_init__(self) -> None:
+        self.side = Side(self.side)
+        self.stp = StpMode(self.stp)
 
 
 @dataclass(slots=True)

@@ -490,3 +490,14 @@ def test_quote_to_buy() -> None:
 def test_invalid_market_parameters() -> None:
     with pytest.raises(ValueError):
         MatchingEngine(0, 1)
+
+
+def test_commands_accept_plain_strings() -> None:
+    """Commands rebuilt from JSON or database rows carry strings; they become enum members."""
+    e = engine()
+    e.process(PlaceLimit(1, 1, "sell", P100, Q, "gtc", stp="cancel_both", ts=1))  # type: ignore[arg-type]
+    cmd = PlaceMarket(2, 2, "buy", qty=Q, stp="cancel_oldest", ts=2)  # type: ignore[arg-type]
+    assert cmd.side is BUY and cmd.stp is StpMode.CANCEL_OLDEST
+    assert e.process(cmd)[1] == fill(1, 1, 2, P100, Q, 0, 0, 2)
+    with pytest.raises(ValueError):
+        PlaceLimit(3, 3, "hold", P100, Q)  # type: ignore[arg-type]
