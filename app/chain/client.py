@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from scalecodec.base import ScaleBytes
+from scalecodec.utils.ss58 import ss58_decode
 from substrateinterface import SubstrateInterface
 from substrateinterface.exceptions import (
     BlockNotFound,
@@ -179,7 +181,7 @@ class ChainClient:
             substrate = _CountingSubstrate(
                 url=self.url,
                 ss58_format=SS58_FORMAT,
-                ws_options={"timeout": self.timeout},
+                ws_options={"timeout": self.timeout, "skip_utf8_validation": True},
                 cache_region=self._cache,
                 auto_reconnect=False,  # we reconnect (with backoff) ourselves
             )
@@ -316,28 +318,83 @@ class _Reader:
     def __init__(self, client: ChainClient, substrate: _CountingSubstrate) -> None:
         self.client = client
         self.s = substrate
+        self.templates: dict[tuple[str, str], StorageKey] = {}
+        self.param_info: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
+        self.encoded: dict[tuple[str, Any], bytes] = {}
+        self.decoded: dict[tuple[str, str, str | None], Any] = {}
 
     def has(self, pallet: str, item: str) -> bool:
         metadata_pallet = self.s.metadata.get_metadata_pallet(pallet)
         return bool(metadata_pallet and metadata_pallet.get_storage_function(item))
 
     def key(self, pallet: str, item: str, params: list[Any]) -> StorageKey:
-        # Built locally: `SubstrateInterface.create_storage_key` would re-ask for the head.
-        return StorageKey.create_from_storage_function(
-            pallet, item, params, runtime_config=self.s.runtime_config, metadata=self.s.metadata
-        )
+        """A `StorageKey` for `params`, hashed as the node's metadata says.
+
+        `StorageKey.create_from_storage_function` looks the item up in the metadata for every
+        key (about a millisecond); thousands of keys share one lookup per item here.
+        """
+        template = self.templates.get((pallet, item))
+        if template is None:
+            template = StorageKey.create_from_storage_function(
+                pallet, item, [], runtime_config=self.s.runtime_config, metadata=self.s.metadata
+            )
+            function = template.metadata_storage_function
+            self.templates[(pallet, item)] = template
+            self.param_info[(pallet, item)] = (
+                function.get_params_type_string(),
+                function.get_param_hashers(),
+            )
+        types, hashers = self.param_info[(pallet, item)]
+        if len(params) != len(types):
+            raise ValueError(f"{pallet}.{item} takes {len(types)} key parts")
+        data = bytes(template.data)
+        for type_string, hasher, param in zip(types, hashers, params, strict=False):
+            data += codec.hash_key(hasher, self.encode_param(type_string, param))
+        key = StorageKey(pallet, item, params, data, template.value_scale_type, self.s.metadata, self.s.runtime_config)
+        key.metadata_storage_function = template.metadata_storage_function
+        return key
+
+    def encode_param(self, type_string: str, value: Any) -> bytes:
+        cached = self.encoded.get((type_string, value))
+        if cached is None:
+            converted = value
+            if type_string == "AccountId" and isinstance(value, str) and not value.startswith("0x"):
+                converted = "0x" + ss58_decode(value, SS58_FORMAT)
+            obj = self.s.runtime_config.create_scale_object(type_string=type_string)
+            cached = bytes(obj.encode(converted).data)
+            self.encoded[(type_string, value)] = cached
+        return cached
 
     def multi(self, keys: list[StorageKey], block_hash: str) -> list[Any]:
-        """Values of `keys` at `block_hash` (defaults when absent), in order, batched."""
+        """Values of `keys` at `block_hash` (defaults when absent), in order, batched.
+
+        `query_multi` with a cache of decoded values: most values repeat (defaults, flags).
+        """
         values: list[Any] = []
         size = self.client.batch_size
         for i in range(0, len(keys), size):
             chunk = keys[i : i + size]
-            by_key = {id(k): v for k, v in self.s.query_multi(chunk, block_hash=block_hash)}
-            if len(by_key) != len(chunk):
-                raise _Transient("state_queryStorageAt answered a different key set")
-            values.extend(by_key[id(k)] for k in chunk)
+            hex_keys = [k.to_hex() for k in chunk]
+            result = _result(self.s.rpc_request("state_queryStorageAt", [hex_keys, block_hash]))
+            found: dict[str, str | None] = {}
+            for group in result:
+                for change_key, change_data in group["changes"]:
+                    found[change_key] = change_data
+            for key, hex_key in zip(chunk, hex_keys, strict=True):
+                if hex_key not in found:
+                    raise _Transient("state_queryStorageAt left out a key")
+                values.append(self.decode(key, found[hex_key]))
         return values
+
+    def decode(self, key: StorageKey, data: str | None) -> Any:
+        cache_key = (key.pallet, key.storage_function, data)
+        obj = self.decoded.get(cache_key)
+        if obj is None:
+            if data is not None and not isinstance(data, str):
+                raise _Transient(f"storage value is not hex: {data!r:.80}")
+            obj = key.decode_scale_value(None if data is None else ScaleBytes(data))
+            self.decoded[cache_key] = obj
+        return obj
 
     def read(
         self,
