@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, ClassVar
 
 from scalecodec.base import ScaleBytes
 from scalecodec.utils.ss58 import ss58_decode
@@ -100,7 +100,7 @@ class _MetadataCache:
     """
 
     _lock = threading.Lock()
-    _store: dict[tuple[str, str], Any] = {}
+    _store: ClassVar[dict[tuple[str, str], Any]] = {}
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -350,7 +350,15 @@ class _Reader:
         data = bytes(template.data)
         for type_string, hasher, param in zip(types, hashers, params, strict=False):
             data += codec.hash_key(hasher, self.encode_param(type_string, param))
-        key = StorageKey(pallet, item, params, data, template.value_scale_type, self.s.metadata, self.s.runtime_config)
+        key = StorageKey(
+            pallet,
+            item,
+            params,
+            data,
+            template.value_scale_type,
+            self.s.metadata,
+            self.s.runtime_config,
+        )
         key.metadata_storage_function = template.metadata_storage_function
         return key
 
@@ -410,18 +418,20 @@ class _Reader:
             block_hash = _block_hash(block_hash)
         s.init_runtime(block_hash=block_hash)
 
-        added = s.query_map(M, "NetworksAdded", block_hash=block_hash, page_size=self.client.page_size)
+        added = s.query_map(
+            M, "NetworksAdded", block_hash=block_hash, page_size=self.client.page_size
+        )
         netuids = sorted(int(k.value) for k, v in added if v is not None and v.value)
 
         # Round trip 1: every per-subnet item, and the block number.
         items = [(p, i) for p, i in SUBNET_ITEMS if (p, i) not in OPTIONAL_ITEMS or self.has(p, i)]
         keys = [self.key("System", "Number", [])]
         keys += [self.key(p, i, [n]) for n in netuids for p, i in items]
-        values = self.multi(keys, block_hash)
-        block_number = int(values[0].value)
+        first = self.multi(keys, block_hash)
+        block_number = int(first[0].value)
         per_subnet: dict[int, dict[str, Any]] = {}
         for j, netuid in enumerate(netuids):
-            row = values[1 + j * len(items) : 1 + (j + 1) * len(items)]
+            row = first[1 + j * len(items) : 1 + (j + 1) * len(items)]
             per_subnet[netuid] = {item: obj for (_, item), obj in zip(items, row, strict=True)}
 
         # Round trip 2: hotkeys of the uids we want.
@@ -444,7 +454,9 @@ class _Reader:
         total_pairs = list(dict.fromkeys(hot_net + share_pairs))
         has_v2 = self.has(M, "AlphaV2") and self.has(M, "TotalHotkeySharesV2")
         shares_items = ["Alpha", "AlphaV2"] if has_v2 else ["Alpha"]
-        totals_items = ["TotalHotkeyShares", "TotalHotkeySharesV2"] if has_v2 else ["TotalHotkeyShares"]
+        totals_items = (
+            ["TotalHotkeyShares", "TotalHotkeySharesV2"] if has_v2 else ["TotalHotkeyShares"]
+        )
         keys = [self.key(M, "Delegates", [h]) for h in hotkeys]
         keys += [self.key(M, "TotalHotkeyAlpha", [h, n]) for h, n in total_pairs]
         keys += [self.key(M, item, [h, n]) for h, n in share_pairs for item in totals_items]
@@ -454,7 +466,7 @@ class _Reader:
             for c in coldkeys
             for item in shares_items
         ]
-        values = iter(self.multi(keys, block_hash))
+        values = iter(self.multi(keys, block_hash))  # reads the key list back in order
         takes = {h: int(next(values).value) for h in hotkeys}
         total_alpha = {p: int(next(values).value) for p in total_pairs}
         total_shares = {p: _shares([next(values) for _ in totals_items]) for p in share_pairs}

@@ -19,7 +19,7 @@ from fractions import Fraction
 from scalecodec.utils.ss58 import ss58_decode, ss58_encode
 
 from app.chain import codec
-from app.chain.devnet.metadata import IDENTITY_FIELDS, STORAGE_BY_NAME, SS58_FORMAT, StorageItem
+from app.chain.devnet.metadata import IDENTITY_FIELDS, SS58_FORMAT, STORAGE_BY_NAME, StorageItem
 from app.chain.pool import quote_buy_alpha, quote_sell_alpha
 from app.chain.types import (
     PERQUINTILL,
@@ -32,10 +32,34 @@ from app.chain.types import (
 )
 
 GREEK = "αβγδεζηθικλμνξοπρστυφχψωΑΒΓΔΕΖΗΘΙΚΛΜΝΞΟΠΡΣΤΥΦΧΨΩ"
-GREEK_NAMES = (
-    "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho "
-    "sigma tau upsilon phi chi psi omega"
-).split()
+GREEK_NAMES = tuple(
+    [
+        "alpha",
+        "beta",
+        "gamma",
+        "delta",
+        "epsilon",
+        "zeta",
+        "eta",
+        "theta",
+        "iota",
+        "kappa",
+        "lambda",
+        "mu",
+        "nu",
+        "xi",
+        "omicron",
+        "pi",
+        "rho",
+        "sigma",
+        "tau",
+        "upsilon",
+        "phi",
+        "chi",
+        "psi",
+        "omega",
+    ]
+)
 MAX_NETUID = 128
 DEFAULT_TAKE = 11796  # 18%
 V2_SHARE_EXPONENT = -9  # AlphaV2 shares are kept as mantissa * 10^-9
@@ -101,7 +125,11 @@ class SharePool:
 
     def mint(self, coldkey: bytes, alpha: int) -> Fraction:
         total = self.total_shares
-        exact = Fraction(alpha) if total == 0 or self.total_alpha == 0 else alpha * total / self.total_alpha
+        exact = (
+            Fraction(alpha)
+            if total == 0 or self.total_alpha == 0
+            else alpha * total / self.total_alpha
+        )
         if self.v2:
             minted = Fraction(int(exact * 10**-V2_SHARE_EXPONENT), 10**-V2_SHARE_EXPONENT)
         else:
@@ -341,7 +369,7 @@ class DevnetChain:
             netuid=0,
             registered_at=0,
             mechanism=0,
-            symbol="Τ".encode(),
+            symbol="\u03a4".encode(),  # capital tau
             identity=None,
             owner_coldkey=bytes(32),
             owner_hotkey=bytes(32),
@@ -366,7 +394,7 @@ class DevnetChain:
         tao_in: int | None = None,
         price: Fraction | None = None,
         alpha_weight: int | None = None,
-        identity: tuple[bytes, ...] | None | bool = True,
+        identity: tuple[bytes, ...] | bool | None = True,
     ) -> Subnet:
         rng = self._rng
         self._registrations += 1
@@ -416,7 +444,9 @@ class DevnetChain:
             alpha_weight=alpha_weight,
         )
         validators = rng.sample(self._validator_hotkeys, self.config.validators_per_subnet)
-        miners = [account(self._seed, "miner", reg, i) for i in range(self.config.miners_per_subnet)]
+        miners = [
+            account(self._seed, "miner", reg, i) for i in range(self.config.miners_per_subnet)
+        ]
         subnet.uids = validators + miners
         subnet.permits = [True] * len(validators) + [False] * len(miners)
         self.subnets[netuid] = subnet
@@ -457,7 +487,9 @@ class DevnetChain:
                 del self.pools[key]
             return self._new_subnet(netuid)
 
-    def seed_stake(self, coldkey: str | bytes, hotkey: str | bytes, netuid: int, alpha: int) -> Fraction:
+    def seed_stake(
+        self, coldkey: str | bytes, hotkey: str | bytes, netuid: int, alpha: int
+    ) -> Fraction:
         """Give `coldkey` a stake of `alpha` alpha-rao with `hotkey` on `netuid`.
 
         Mints shares at the pool's current share price, so TotalHotkeyAlpha and
@@ -474,7 +506,9 @@ class DevnetChain:
             self.subnets[netuid].alpha_out += alpha
             return minted
 
-    def set_swap_params(self, netuid: int, *, fee_rate: int | None = None, alpha_weight: int | None = None) -> None:
+    def set_swap_params(
+        self, netuid: int, *, fee_rate: int | None = None, alpha_weight: int | None = None
+    ) -> None:
         with self._lock:
             s = self.subnets[netuid]
             if fee_rate is not None:
@@ -539,7 +573,13 @@ class DevnetChain:
                 for cold, shares in pool.shares.items():
                     put(m, "AlphaV2", _safe_float(shares), hotkey, cold, netuid)
             else:
-                put(m, "TotalHotkeyShares", codec.u128(_u64f64_bits(pool.total_shares)), hotkey, netuid)
+                put(
+                    m,
+                    "TotalHotkeyShares",
+                    codec.u128(_u64f64_bits(pool.total_shares)),
+                    hotkey,
+                    netuid,
+                )
                 for cold, shares in pool.shares.items():
                     put(m, "Alpha", codec.u128(_u64f64_bits(shares)), hotkey, cold, netuid)
         return out

@@ -80,7 +80,11 @@ class DevnetServer:
                 "tokenDecimals": 9,
                 "tokenSymbol": "TAO",
             },
-            "system_health": lambda p, c: {"peers": 0, "isSyncing": False, "shouldHavePeers": False},
+            "system_health": lambda p, c: {
+                "peers": 0,
+                "isSyncing": False,
+                "shouldHavePeers": False,
+            },
             "rpc_methods": lambda p, c: {"version": 1, "methods": sorted(self._methods)},
             "chain_getBlockHash": self._get_block_hash,
             "chain_getHead": lambda p, c: self.chain.head.hash,
@@ -197,7 +201,7 @@ class DevnetServer:
         except ValueError:
             return json.dumps(_error(None, -32700, "Parse error"))
         if garbage == "invalid_json":
-            return '{"jsonrpc": "2.0", "id": ' + '<<garbage>>'
+            return '{"jsonrpc": "2.0", "id": ' + "<<garbage>>"
         if isinstance(request, list):
             if not request:
                 return json.dumps(_error(None, -32600, "Invalid request"))
