@@ -297,7 +297,7 @@ class DevnetChain:
     def _step(self, number: int) -> None:
         """One block: emissions, epochs, random swaps, registrations."""
         dynamic = [s for s in self.subnets.values() if s.mechanism == 1]
-        total_price = sum((s.moving_price_bits for s in dynamic), 0) or 1
+        total_price = sum(max(s.moving_price_bits, 0) for s in dynamic) or 1
         for s in dynamic:
             # Block emission: 1 TAO split by moving price; alpha in keeps the price unchanged.
             tao = RAO_PER_TAO * max(s.moving_price_bits, 0) // total_price
