@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -132,10 +133,8 @@ def cmd_devnet(args: argparse.Namespace, settings: Settings) -> int:
             print(f"devnet listening on {devnet.url}", flush=True)
             await asyncio.Event().wait()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_forever())
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

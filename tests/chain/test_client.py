@@ -30,7 +30,9 @@ def assert_matches_devnet(snap: ChainSnapshot, devnet: DevnetThread, coldkeys: s
     assert snap.block_number == view.block_number
     assert snap.subnets == view.subnets
     assert snap.validators == [v for v in view.validators if v.validator_permit]
-    expected = ChainSnapshot(0, "", {}, positions=[p for p in view.positions if p.coldkey in coldkeys])
+    expected = ChainSnapshot(
+        0, "", {}, positions=[p for p in view.positions if p.coldkey in coldkeys]
+    )
     assert by_key(snap) == by_key(expected)
 
 
@@ -51,7 +53,7 @@ def test_snapshot_matches_devnet_state_exactly(devnet: DevnetThread, client: Cha
 
     # Spot checks of the decoding, independent of the devnet's own view.
     assert len(snap.subnets) == 9 and snap.subnets[0].mechanism == 0
-    assert snap.subnets[1].symbol == "α" and snap.subnets[2].symbol == "β"
+    assert snap.subnets[1].symbol == "\u03b1" and snap.subnets[2].symbol == "\u03b2"  # alpha, beta
     assert snap.subnets[4].moving_price_bits < 0 and snap.subnets[4].moving_price < 0
     assert snap.subnets[2].fee_rate == 655 and snap.subnets[2].alpha_weight == 4 * 10**17
     bad = snap.subnets[3].identity
@@ -165,9 +167,9 @@ def test_a_stalled_node_times_out(devnet: DevnetThread) -> None:
 
 
 def test_unreachable_endpoint() -> None:
-    with ChainClient("ws://127.0.0.1:9", timeout=1, max_attempts=2, backoff=0.01) as c:
-        with pytest.raises(ChainUnavailable) as info:
-            c.finalized_head()
+    client = ChainClient("ws://127.0.0.1:9", timeout=1, max_attempts=2, backoff=0.01)
+    with client, pytest.raises(ChainUnavailable) as info:
+        client.finalized_head()
     assert info.value.status_code == 503
 
 
@@ -208,7 +210,11 @@ def test_head_subscription(devnet: DevnetThread) -> None:
         note = json.loads(ws.recv())
         assert note["method"] == "chain_newHead"
         assert int(note["params"]["result"]["number"], 16) == block.number
-        ws.send(json.dumps({"jsonrpc": "2.0", "id": 2, "method": "chain_unsubscribeNewHeads", "params": [sub]}))
+        ws.send(
+            json.dumps(
+                {"jsonrpc": "2.0", "id": 2, "method": "chain_unsubscribeNewHeads", "params": [sub]}
+            )
+        )
         assert json.loads(ws.recv())["result"] is True
     finally:
         ws.close()

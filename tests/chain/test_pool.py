@@ -9,7 +9,7 @@ from app.chain.types import PERQUINTILL, U16_MAX, SubnetState
 
 def pool(tao_in: int, alpha_in: int, alpha_weight: int, fee_rate: int = 33) -> SubnetState:
     return SubnetState(
-        netuid=1, registered_at=0, mechanism=1, symbol="α", identity=None, owner_coldkey="",
+        netuid=1, registered_at=0, mechanism=1, symbol="a", identity=None, owner_coldkey="",
         owner_hotkey="", tempo=360, tao_in=tao_in, alpha_in=alpha_in, alpha_out=0,
         moving_price_bits=0, volume=0, tao_in_emission=0, alpha_in_emission=0,
         alpha_out_emission=0, fee_rate=fee_rate, alpha_weight=alpha_weight,
@@ -56,14 +56,14 @@ def test_weighted_pool_exact_against_rational_powers() -> None:
         out, fee = quote_sell_alpha(state, dx)
         net = dx - fee
         r3 = Fraction(x, x + net) ** 3
-        expected = largest(y, lambda dy: Fraction(y - dy, y) ** 2 >= r3)
+        expected = largest(y, lambda dy, y=y, r3=r3: Fraction(y - dy, y) ** 2 >= r3)
         assert out == expected
         dy = rng.randrange(1, y)
         out, fee = quote_buy_alpha(state, dy)
         assert fee == swap_fee(dy, state.fee_rate)
         net = dy - fee
         r2 = Fraction(y, y + net) ** 2
-        expected = largest(x, lambda d: Fraction(x - d, x) ** 3 >= r2)
+        expected = largest(x, lambda d, x=x, r2=r2: Fraction(x - d, x) ** 3 >= r2)
         assert out == expected
         assert state.price == Fraction(6, 4) * Fraction(y, x)
 
