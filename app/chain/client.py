@@ -418,10 +418,11 @@ class _Reader:
             block_hash = _block_hash(block_hash)
         s.init_runtime(block_hash=block_hash)
 
-        added = s.query_map(
-            M, "NetworksAdded", block_hash=block_hash, page_size=self.client.page_size
-        )
-        netuids = sorted(int(k.value) for k, v in added if v is not None and v.value)
+        page_size = self.client.page_size
+        added = s.query_map(M, "NetworksAdded", block_hash=block_hash, page_size=page_size)
+        # A short first page is the whole map: iterating would ask for an (empty) next page.
+        records = added.records if len(added.records) < page_size else list(added)
+        netuids = sorted(int(k.value) for k, v in records if v is not None and v.value)
 
         # Round trip 1: every per-subnet item, and the block number.
         items = [(p, i) for p, i in SUBNET_ITEMS if (p, i) not in OPTIONAL_ITEMS or self.has(p, i)]
