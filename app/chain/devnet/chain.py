@@ -15,6 +15,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import TypeVar
 
 from scalecodec.utils.ss58 import ss58_decode, ss58_encode
 
@@ -61,6 +62,7 @@ GREEK_NAMES = tuple(
     ]
 )
 MAX_NETUID = 128
+T = TypeVar("T")
 DEFAULT_TAKE = 11796  # 18%
 V2_SHARE_EXPONENT = -9  # AlphaV2 shares are kept as mantissa * 10^-9
 
@@ -535,8 +537,13 @@ class DevnetChain:
         S = STORAGE_BY_NAME
         out: dict[bytes, bytes] = {}
 
+        # Unchanged values share the previous block's bytes: kept history costs less memory.
+        prev: dict[bytes, bytes] = self._head.storage if number > 0 else {}
+
         def put(pallet: str, name: str, value: bytes, *args: object) -> None:
-            out[self._key(S[(pallet, name)], *args)] = value
+            key = self._key(S[(pallet, name)], *args)
+            old = prev.get(key)
+            out[key] = old if old == value else value
 
         put("System", "Number", codec.u32(number))
         m = "SubtensorModule"
@@ -640,6 +647,9 @@ class DevnetChain:
             for (hotkey, netuid), pool in self.pools.items()
             for cold, shares in pool.shares.items()
         ]
+        if number > 0:
+            validators = _reuse(self._head.view.validators, validators)
+            positions = _reuse(self._head.view.positions, positions)
         return ChainSnapshot(
             block_number=number,
             block_hash=block_hash,
@@ -647,6 +657,12 @@ class DevnetChain:
             validators=validators,
             positions=positions,
         )
+
+
+def _reuse(previous: list[T], current: list[T]) -> list[T]:
+    """`current` with items equal to the previous block's replaced by those (shared) objects."""
+    known = {item: item for item in previous}
+    return [known.get(item, item) for item in current]
 
 
 def _u64f64_bits(value: Fraction) -> int:
