@@ -128,11 +128,14 @@ def test_reconnects_after_the_devnet_drops_the_connection(
     devnet: DevnetThread, client: ChainClient
 ) -> None:
     client.snapshot()
+    metadata_fetches = devnet.server.requests["state_getMetadata"]
     devnet.server.drop_connections()
     time.sleep(0.2)
     devnet.chain.produce_block()
     snap = client.snapshot(coldkeys=[CUSTODY])
     assert_matches_devnet(snap, devnet, {CUSTODY})
+    assert client.round_trips > 0  # the dropped connection's requests, counted on reconnect
+    assert devnet.server.requests["state_getMetadata"] == metadata_fetches  # kept decoded
 
 
 @pytest.mark.parametrize("kind", ["invalid_json", "wrong_shape"])
@@ -236,3 +239,24 @@ async def test_async_client_with_an_in_loop_devnet() -> None:
             assert snap.block_number >= second.number
         finally:
             await client.close()
+
+
+def test_raw_json_rpc_errors(devnet: DevnetThread) -> None:
+    ws = websocket.create_connection(devnet.url, timeout=5)
+    try:
+        ws.send("{not json")
+        assert json.loads(ws.recv())["error"]["code"] == -32700
+        ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "nope_nope", "params": []}))
+        assert json.loads(ws.recv())["error"]["code"] == -32601
+        ws.send(json.dumps({"jsonrpc": "2.0", "id": 2, "method": "chain_getHeader", "params": 5}))
+        assert json.loads(ws.recv())["error"]["code"] == -32602
+        batch = [
+            {"jsonrpc": "2.0", "id": 3, "method": "system_name"},
+            {"jsonrpc": "2.0", "id": 4, "method": "chain_getFinalizedHead"},
+        ]
+        ws.send(json.dumps(batch))
+        answers = json.loads(ws.recv())
+        assert [a["id"] for a in answers] == [3, 4]
+        assert answers[1]["result"] == devnet.chain.finalized.hash
+    finally:
+        ws.close()

@@ -11,6 +11,7 @@ import itertools
 import json
 import logging
 import threading
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -61,7 +62,7 @@ class DevnetServer:
         self.chain = chain
         self.host = host
         self.port = port
-        self.requests = 0  # JSON-RPC calls answered, for tests and benchmarks
+        self.requests: Counter[str] = Counter()  # JSON-RPC calls answered, by method
         self._server: Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._producer: asyncio.Task[None] | None = None
@@ -222,7 +223,7 @@ class DevnetServer:
             params = []
         if not isinstance(params, list):
             return _error(req_id, -32602, "Invalid params: expected a list")
-        self.requests += 1
+        self.requests[request["method"]] += 1
         try:
             return {"jsonrpc": "2.0", "id": req_id, "result": method(params, conn)}
         except RpcError as exc:
