@@ -453,11 +453,9 @@ class _Reader:
         stake_pairs = hot_net if pairs is None else pairs
         share_pairs = list(dict.fromkeys(stake_pairs)) if coldkeys else []
         total_pairs = list(dict.fromkeys(hot_net + share_pairs))
-        has_v2 = self.has(M, "AlphaV2") and self.has(M, "TotalHotkeySharesV2")
-        shares_items = ["Alpha", "AlphaV2"] if has_v2 else ["Alpha"]
-        totals_items = (
-            ["TotalHotkeyShares", "TotalHotkeySharesV2"] if has_v2 else ["TotalHotkeyShares"]
-        )
+        # Legacy first, then V2: a runtime may have either or both (lazy migration).
+        shares_items = [i for i in ("Alpha", "AlphaV2") if self.has(M, i)]
+        totals_items = [i for i in ("TotalHotkeyShares", "TotalHotkeySharesV2") if self.has(M, i)]
         keys = [self.key(M, "Delegates", [h]) for h in hotkeys]
         keys += [self.key(M, "TotalHotkeyAlpha", [h, n]) for h, n in total_pairs]
         keys += [self.key(M, item, [h, n]) for h, n in share_pairs for item in totals_items]
@@ -470,11 +468,13 @@ class _Reader:
         values = iter(self.multi(keys, block_hash))  # reads the key list back in order
         takes = {h: int(next(values).value) for h in hotkeys}
         total_alpha = {p: int(next(values).value) for p in total_pairs}
-        total_shares = {p: _shares([next(values) for _ in totals_items]) for p in share_pairs}
+        total_shares = {
+            p: _shares({item: next(values) for item in totals_items}) for p in share_pairs
+        }
         positions = []
         for h, n in share_pairs:
             for c in coldkeys:
-                shares = _shares([next(values) for _ in shares_items])
+                shares = _shares({item: next(values) for item in shares_items})
                 if shares:
                     positions.append(
                         StakePosition(
@@ -582,17 +582,20 @@ def _text(obj: Any) -> str:
     return _raw_bytes(obj).decode("utf-8", errors="replace")
 
 
-def _shares(objs: list[Any]) -> Fraction:
-    """Shares from the legacy U64F64 value and, when present and non-zero, the V2 SafeFloat."""
-    legacy = codec.u64f64(_int(objs[0]))
-    if len(objs) > 1 and objs[1] is not None and objs[1].value is not None:
-        v2 = objs[1].value
-        if not isinstance(v2, dict):
-            raise _Transient(f"expected a SafeFloat, got {v2!r:.80}")
-        mantissa, exponent = int(v2["mantissa"]), int(v2["exponent"])
-        if mantissa:
-            return codec.safe_float(mantissa, exponent)
-    return legacy
+def _shares(objs: dict[str, Any]) -> Fraction:
+    """Exact shares: the V2 SafeFloat when present and non-zero, else the legacy U64F64."""
+    for item, obj in objs.items():
+        if item.endswith("V2") and obj is not None and obj.value is not None:
+            v2 = obj.value
+            if not isinstance(v2, dict):
+                raise _Transient(f"expected a SafeFloat, got {v2!r:.80}")
+            mantissa, exponent = int(v2["mantissa"]), int(v2["exponent"])
+            if mantissa:
+                return codec.safe_float(mantissa, exponent)
+    for item, obj in objs.items():
+        if not item.endswith("V2"):
+            return codec.u64f64(_int(obj))
+    return Fraction(0)
 
 
 def _identity(obj: Any) -> SubnetIdentity | None:
