@@ -13,10 +13,10 @@ import logging
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from scalecodec.base import ScaleBytes
 from scalecodec.utils.ss58 import ss58_decode
@@ -41,6 +41,7 @@ from app.chain.types import (
 )
 
 log = logging.getLogger("app.chain.client")
+T = TypeVar("T")
 
 SS58_FORMAT = 42
 DEFAULT_FEE_RATE = 33
@@ -172,7 +173,8 @@ class ChainClient:
         self._substrate: _CountingSubstrate | None = None
         self._lock = threading.RLock()
         self._cache = _MetadataCache(url)
-        self.round_trips = 0  # over the client's life, including reconnections
+        self._past_round_trips = 0  # of connections already dropped
+        self.reconnects = 0  # connections dropped after a failure
 
     # --- connection ---------------------------------------------------------------------------
 
@@ -191,7 +193,7 @@ class ChainClient:
     def _drop(self) -> None:
         substrate, self._substrate = self._substrate, None
         if substrate is not None:
-            self.round_trips += substrate.round_trips
+            self._past_round_trips += substrate.round_trips
             try:
                 substrate.close()
             except Exception:  # closing a broken socket may fail; it is discarded either way
@@ -207,7 +209,7 @@ class ChainClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _run(self, what: str, work: Any) -> Any:
+    def _run(self, what: str, work: Callable[[_CountingSubstrate], T]) -> T:
         """Run `work(substrate)`, reconnecting with backoff on transport or garbage failures."""
         with self._lock:
             delay = self.backoff
@@ -229,6 +231,7 @@ class ChainClient:
                         extra={"what": what, "attempt": attempt, "error": repr(exc)[:200]},
                     )
                     self._drop()
+                    self.reconnects += 1
                     if attempt < self.max_attempts:
                         time.sleep(delay)
                         delay = min(delay * 2, self.max_backoff)
@@ -236,8 +239,11 @@ class ChainClient:
                 f"chain endpoint {self.url} unavailable ({what}): {last!r}"[:500]
             ) from last
 
-    def _counted(self) -> int:
-        return self.round_trips + (self._substrate.round_trips if self._substrate else 0)
+    @property
+    def round_trips(self) -> int:
+        """JSON-RPC requests over the client's life, across reconnections."""
+        current = self._substrate.round_trips if self._substrate else 0
+        return self._past_round_trips + current
 
     # --- simple calls -------------------------------------------------------------------------
 
@@ -250,16 +256,14 @@ class ChainClient:
             block_hash = _block_hash(_result(s.rpc_request("chain_getFinalizedHead", [])))
             return BlockRef(_header_number(s, block_hash), block_hash)
 
-        result: BlockRef = self._run("finalized_head", work)
-        return result
+        return self._run("finalized_head", work)
 
     def head(self) -> BlockRef:
         def work(s: _CountingSubstrate) -> BlockRef:
             block_hash = _block_hash(_result(s.rpc_request("chain_getBlockHash", [])))
             return BlockRef(_header_number(s, block_hash), block_hash)
 
-        result: BlockRef = self._run("head", work)
-        return result
+        return self._run("head", work)
 
     def block_hash(self, number: int) -> str | None:
         result = self.rpc("chain_getBlockHash", [number])
@@ -308,8 +312,7 @@ class ChainClient:
             snap = _Reader(self, s).read(block_hash, colds, pairs, include_non_validators)
             return _with_round_trips(snap, s.round_trips - start)
 
-        result: ChainSnapshot = self._run("snapshot", work)
-        return result
+        return self._run("snapshot", work)
 
 
 class _Reader:
