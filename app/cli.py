@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -117,6 +118,26 @@ def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_devnet(args: argparse.Namespace, settings: Settings) -> int:
+    from app.chain.devnet.chain import DevnetConfig
+    from app.chain.devnet.server import run_devnet
+
+    config = DevnetConfig(
+        seed=args.seed,
+        subnets=args.subnets,
+        block_time=args.block_time if args.block_time > 0 else None,
+    )
+
+    async def serve_forever() -> None:
+        async with run_devnet(config, host=args.host, port=args.port) as devnet:
+            print(f"devnet listening on {devnet.url}", flush=True)
+            await asyncio.Event().wait()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_forever())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dtao-exchange", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -130,6 +151,16 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("revision", nargs="?", default="head")
     migrate.add_argument("--down", action="store_true", help="downgrade to REVISION")
     migrate.set_defaults(func=cmd_migrate)
+
+    devnet = sub.add_parser("devnet", help="run the built-in devnet (a simulated subtensor node)")
+    devnet.add_argument("--host", default="127.0.0.1")
+    devnet.add_argument("--port", type=int, default=9944, help="0 picks a free port")
+    devnet.add_argument("--seed", type=int, default=0)
+    devnet.add_argument("--subnets", type=int, default=32, help="dynamic subnets at genesis")
+    devnet.add_argument(
+        "--block-time", type=float, default=12.0, help="seconds per block (0: no blocks)"
+    )
+    devnet.set_defaults(func=cmd_devnet)
 
     users = sub.add_parser("users", help="manage users").add_subparsers(
         dest="action", required=True

@@ -1,0 +1,118 @@
+"""The devnet's simulation and storage encoding."""
+
+from substrateinterface.storage import StorageKey
+
+from app.chain.client import ChainClient
+from app.chain.codec import storage_prefix
+from app.chain.devnet.chain import DevnetChain, DevnetConfig, ss58
+from app.chain.devnet.metadata import STORAGE, metadata_hex
+from app.chain.devnet.server import DevnetThread
+from app.chain.types import PERQUINTILL, RAO_PER_TAO
+
+CONFIG = DevnetConfig(seed=11, subnets=16, block_time=None, tempo=4, registration_interval=5)
+
+
+def test_same_seed_same_chain() -> None:
+    a, b = DevnetChain(CONFIG), DevnetChain(CONFIG)
+    a.produce_blocks(30)
+    b.produce_blocks(30)
+    assert a.head.hash == b.head.hash
+    assert a.head.storage == b.head.storage
+    assert a.head.view == b.head.view
+    c = DevnetChain(DevnetConfig(seed=12, subnets=16, block_time=None))
+    assert c.head.view.subnets[1] != DevnetChain(CONFIG).head.view.subnets[1]
+
+
+def test_realistic_genesis() -> None:
+    chain = DevnetChain(DevnetConfig(seed=5, subnets=128, block_time=None))
+    dynamic = [s for n, s in chain.head.view.subnets.items() if n != 0]
+    assert len(dynamic) == 128
+    prices = sorted(float(s.price) for s in dynamic)
+    assert 0.002 < prices[len(prices) // 2] < 0.6
+    assert sum(0.003 <= p <= 0.5 for p in prices) > 0.8 * len(prices)
+    reserves = [s.tao_in / RAO_PER_TAO for s in dynamic]
+    assert min(reserves) >= 300 and max(reserves) <= 510_000
+    assert any(s.alpha_weight != PERQUINTILL // 2 for s in dynamic)
+    assert all(s.symbol for s in dynamic)
+
+
+def test_registrations_fill_up_then_replace_the_cheapest() -> None:
+    chain = DevnetChain(
+        DevnetConfig(
+            seed=1, subnets=126, block_time=None, registration_interval=2, immunity_period=1
+        )
+    )
+    chain.produce_blocks(8)
+    view = chain.head.view
+    assert len(view.subnets) == 129  # full: 128 dynamic + root
+    reused = [s for s in view.subnets.values() if s.netuid != 0 and s.registered_at > 4]
+    assert reused, "at the limit a registration replaces a subnet on its netuid"
+
+
+def test_epochs_grow_validator_stake_and_keep_shares() -> None:
+    chain = DevnetChain(CONFIG)
+    pool = next(p for (h, n), p in chain.pools.items() if n == 1)
+    alpha, shares = pool.total_alpha, pool.total_shares
+    chain.produce_blocks(CONFIG.tempo * 3)
+    assert pool.total_alpha > alpha and pool.total_shares == shares
+
+
+def test_storage_keys_match_substrate_interface(devnet: DevnetThread) -> None:
+    with ChainClient(devnet.url) as client:
+        client.finalized_head()
+        substrate = client._connect()
+        substrate.init_runtime(block_hash=devnet.chain.head.hash)
+        view = devnet.chain.head.view
+        legacy = {(ss58(h), n) for (h, n), p in devnet.chain.pools.items() if not p.v2}
+        position = next(p for p in view.positions if (p.hotkey, p.netuid) in legacy)
+        cases = [
+            ("SubtensorModule", "SubnetTAO", [3]),
+            ("SubtensorModule", "SubnetIdentitiesV3", [2]),
+            ("SubtensorModule", "Keys", [1, 0]),
+            ("SubtensorModule", "TotalHotkeyAlpha", [position.hotkey, position.netuid]),
+            ("SubtensorModule", "Alpha", [position.hotkey, position.coldkey, position.netuid]),
+            ("Swap", "FeeRate", [1]),
+        ]
+        for pallet, item, params in cases:
+            key = StorageKey.create_from_storage_function(
+                pallet, item, params, runtime_config=substrate.runtime_config,
+                metadata=substrate.metadata,
+            )  # fmt: skip
+            assert bytes(key.data) in devnet.chain.head.storage or item == "SubnetIdentitiesV3"
+
+
+def test_paged_keys_and_history(devnet: DevnetThread) -> None:
+    with ChainClient(devnet.url) as client:
+        head = devnet.chain.head
+        prefix = "0x" + storage_prefix("SubtensorModule", "SubnetTAO").hex()
+        first = client.rpc("state_getKeysPaged", [prefix, 3, None, head.hash])
+        rest = client.rpc("state_getKeysPaged", [prefix, 1000, first[-1], head.hash])
+        everything = client.rpc("state_getKeys", [prefix, head.hash])
+        assert first + rest == everything and len(first) == 3
+        assert client.rpc("state_getMetadata") == metadata_hex()
+        assert client.rpc("chain_getBlockHash", [head.number]) == head.hash
+        assert client.rpc("chain_getBlockHash", [10**6]) is None
+        version = client.rpc("state_getRuntimeVersion")
+        assert version == client.rpc("chain_getRuntimeVersion")
+        assert client.rpc("system_properties")["ss58Format"] == 42
+
+
+def test_history_is_bounded() -> None:
+    chain = DevnetChain(DevnetConfig(subnets=2, block_time=None, history=5))
+    genesis = chain.head.hash
+    chain.produce_blocks(10)
+    assert chain.block_by_number(0) is None
+    assert len({b for b in range(11) if chain.block_by_number(b)}) == 5
+    try:
+        chain.block(genesis)
+    except LookupError:
+        pass
+    else:
+        raise AssertionError("pruned blocks are not served")
+
+
+def test_metadata_describes_every_served_item() -> None:
+    chain = DevnetChain(DevnetConfig(subnets=4, block_time=None))
+    prefixes = {storage_prefix(s.pallet, s.name) for s in STORAGE}
+    assert all(key[:32] in prefixes for key in chain.head.storage)
+    assert ss58(bytes(32)).startswith("5C4hrfjw")
