@@ -1,7 +1,23 @@
 """All tables, one module each. Importing this package registers them on `Base.metadata`."""
 
 from app.models.api_key import ApiKey
+from app.models.asset import Asset
 from app.models.base import Base
+from app.models.deposit import Deposit
+from app.models.ledger_account import LedgerAccount
+from app.models.ledger_hold import LedgerHold
+from app.models.ledger_transfer import LedgerTransfer
 from app.models.user import User
+from app.models.withdrawal import Withdrawal
 
-__all__ = ["ApiKey", "Base", "User"]
+__all__ = [
+    "ApiKey",
+    "Asset",
+    "Base",
+    "Deposit",
+    "LedgerAccount",
+    "LedgerHold",
+    "LedgerTransfer",
+    "User",
+    "Withdrawal",
+]
