@@ -15,5 +15,5 @@ class Deposit(IdMixin, CreatedAtMixin, Base):
     asset: Mapped[str] = mapped_column(String(16), ForeignKey("assets.code"))
     amount: Mapped[int] = mapped_column(BigInteger)
     external_ref: Mapped[str] = mapped_column(String(128), unique=True)
-    transfer_id: Mapped[str] = mapped_column(String(64))
+    transfer_id: Mapped[str] = mapped_column(String(100))
     created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id"))

@@ -44,7 +44,7 @@ class LedgerTransfer(CreatedAtMixin, Base):
         ),
     )
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, Identity())
     debit_account_id: Mapped[int] = mapped_column(BigInteger)
     credit_account_id: Mapped[int] = mapped_column(BigInteger)

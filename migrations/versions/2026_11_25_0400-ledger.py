@@ -41,7 +41,7 @@ def upgrade() -> None:
         sa.Column("asset", sa.String(length=16), nullable=False),
         sa.Column("amount", sa.BigInteger(), nullable=False),
         sa.Column("external_ref", sa.String(length=128), nullable=False),
-        sa.Column("transfer_id", sa.String(length=64), nullable=False),
+        sa.Column("transfer_id", sa.String(length=100), nullable=False),
         sa.Column("created_by", sa.BigInteger(), nullable=True),
         sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
         sa.Column(
@@ -167,7 +167,7 @@ def upgrade() -> None:
     op.create_index(op.f("ix_ledger_holds_user_id"), "ledger_holds", ["user_id"], unique=False)
     op.create_table(
         "ledger_transfers",
-        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("id", sa.String(length=100), nullable=False),
         sa.Column("seq", sa.BigInteger(), sa.Identity(always=False), nullable=False),
         sa.Column("debit_account_id", sa.BigInteger(), nullable=False),
         sa.Column("credit_account_id", sa.BigInteger(), nullable=False),
