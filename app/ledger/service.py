@@ -66,7 +66,7 @@ _ASSET_RE = re.compile(r"^[A-Z0-9]{1,16}$")
 def parse_amount(value: object) -> int:
     """A positive amount of base units from a decimal integer string (or an int)."""
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise InvalidAmount("amount must be a string of integer base units, e.g. \"1500000000\"")
+        raise InvalidAmount('amount must be a string of integer base units, e.g. "1500000000"')
     if isinstance(value, str):
         if len(value) > 40 or not _AMOUNT_RE.match(value):
             raise InvalidAmount(
@@ -231,9 +231,7 @@ def _drop_pending_accounts(session: SyncSession) -> None:
     session.info.pop(_PENDING, None)
 
 
-async def get_account_id(
-    session: AsyncSession, user_id: int | None, asset: str, kind: str
-) -> int:
+async def get_account_id(session: AsyncSession, user_id: int | None, asset: str, kind: str) -> int:
     """The id of the account (user_id, asset, kind), created on first use.
 
     System kinds (custody, fees, rounding) take `user_id=None`.

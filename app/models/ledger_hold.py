@@ -19,9 +19,7 @@ class LedgerHold(CreatedAtMixin, Base):
         CheckConstraint("consumed + released <= amount", name="not_over_consumed"),
         CheckConstraint("state IN ('pending','posted','voided')", name="known_state"),
         CheckConstraint("(state = 'pending') = (resolved_at IS NULL)", name="resolved_at_state"),
-        CheckConstraint(
-            "state = 'pending' OR consumed + released = amount", name="resolved_fully"
-        ),
+        CheckConstraint("state = 'pending' OR consumed + released = amount", name="resolved_fully"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -29,9 +27,7 @@ class LedgerHold(CreatedAtMixin, Base):
     asset: Mapped[str] = mapped_column(String(16), ForeignKey("assets.code"))
     # The `held` account that holds the funds and the `available` account they return to.
     account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("ledger_accounts.id"))
-    available_account_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("ledger_accounts.id")
-    )
+    available_account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("ledger_accounts.id"))
     amount: Mapped[int] = mapped_column(BigInteger)
     consumed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     released: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
