@@ -296,11 +296,12 @@ async def balances_of(session: AsyncSession, account_ids: Iterable[int]) -> dict
 
 # --- batches ------------------------------------------------------------------------------
 
-_LOCK_SQL = text(
+# The hot path talks to asyncpg directly (inside the session's transaction): SQLAlchemy's
+# per-statement overhead is about as large as a local round trip.
+_LOCK_SQL = (
     "SELECT a.id, a.asset, a.balance, a.allow_negative, "
-    "  (SELECT count(*) FROM ledger_transfers t WHERE t.id = ANY(CAST(:tids AS text[])))"
-    "  AS existing "
-    "FROM ledger_accounts a WHERE a.id = ANY(CAST(:ids AS bigint[])) "
+    "  (SELECT count(*) FROM ledger_transfers t WHERE t.id = ANY($2::text[])) AS existing "
+    "FROM ledger_accounts a WHERE a.id = ANY($1::bigint[]) "
     "ORDER BY a.id FOR NO KEY UPDATE OF a"
 )
 
@@ -309,19 +310,16 @@ _HOLDS_SQL = text(
     "state, reference FROM ledger_holds WHERE id = ANY(CAST(:ids AS text[]))"
 )
 
-_WRITE_SQL = text(
-    """
+_WRITE_SQL = """
     WITH nh AS (
         INSERT INTO ledger_holds
             (id, user_id, asset, account_id, available_account_id, amount, reference)
-        SELECT * FROM unnest(
-            CAST(:nh_id AS text[]), CAST(:nh_user AS bigint[]), CAST(:nh_asset AS text[]),
-            CAST(:nh_acc AS bigint[]), CAST(:nh_avail AS bigint[]), CAST(:nh_amount AS bigint[]),
-            CAST(:nh_ref AS text[]))
+        SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[],
+                             $6::bigint[], $7::text[])
         RETURNING 1
     ), bal AS (
         UPDATE ledger_accounts a SET balance = a.balance + v.delta
-        FROM unnest(CAST(:acc_id AS bigint[]), CAST(:acc_delta AS bigint[])) AS v(id, delta)
+        FROM unnest($8::bigint[], $9::bigint[]) AS v(id, delta)
         WHERE a.id = v.id
         RETURNING 1
     ), hl AS (
@@ -330,32 +328,59 @@ _WRITE_SQL = text(
             released = h.released + v.r,
             state = COALESCE(v.st, h.state),
             resolved_at = CASE WHEN v.st IS NULL THEN h.resolved_at ELSE now() END
-        FROM unnest(CAST(:h_id AS text[]), CAST(:h_c AS bigint[]), CAST(:h_r AS bigint[]),
-                    CAST(:h_st AS text[])) AS v(id, c, r, st)
+        FROM unnest($10::text[], $11::bigint[], $12::bigint[], $13::text[]) AS v(id, c, r, st)
         WHERE h.id = v.id AND h.state = 'pending'
         RETURNING 1
     ), ins AS (
         INSERT INTO ledger_transfers
             (id, debit_account_id, credit_account_id, asset, amount, code, reference, hold_id,
              batch_id)
-        SELECT v.*, CAST(:batch AS uuid) FROM unnest(
-            CAST(:t_id AS text[]), CAST(:t_debit AS bigint[]), CAST(:t_credit AS bigint[]),
-            CAST(:t_asset AS text[]), CAST(:t_amount AS bigint[]), CAST(:t_code AS text[]),
-            CAST(:t_ref AS text[]), CAST(:t_hold AS text[])) AS v
+        SELECT v.*, $14::uuid FROM unnest($15::text[], $16::bigint[], $17::bigint[],
+            $18::text[], $19::bigint[], $20::text[], $21::text[], $22::text[]) AS v
         RETURNING 1
     )
     SELECT (SELECT count(*) FROM bal) AS bal, (SELECT count(*) FROM hl) AS hl,
            (SELECT count(*) FROM ins) AS ins, (SELECT count(*) FROM nh) AS nh
-    """
-)
+"""
 
 
-def _constraint_error(exc: DBAPIError) -> AppError | None:
+@dataclass(frozen=True, slots=True)
+class _Locked:
+    id: int
+    asset: str
+    balance: int
+    allow_negative: bool
+
+
+async def _driver(session: AsyncSession) -> Any:
+    """The session's asyncpg connection, inside the session's (started) transaction."""
+    raw = await (await session.connection()).get_raw_connection()
+    adapted: Any = raw.dbapi_connection
+    if getattr(adapted, "_transaction", False) is None:
+        await adapted._start_transaction()
+    driver: Any = raw.driver_connection
+    if not driver.is_in_transaction():  # pragma: no cover - another SQLAlchemy version
+        await session.execute(text("SELECT 1"))
+    return driver
+
+
+async def _lock(
+    driver: Any, account_ids: Sequence[int], transfer_ids: Sequence[str]
+) -> tuple[list[_Locked], int]:
+    """Lock the accounts in ascending id order; also count the transfers that exist."""
+    records = await driver.fetch(_LOCK_SQL, list(account_ids), list(transfer_ids))
+    rows = [_Locked(r[0], r[1], r[2], r[3]) for r in records]
+    return rows, (int(records[0][4]) if records else 0)
+
+
+def _constraint_error(exc: Exception) -> AppError | None:
     """Map a violated ledger constraint to its domain error (None: not ours)."""
-    cause = getattr(exc.orig, "__cause__", None)
+    cause: Any = exc
+    if isinstance(exc, DBAPIError):
+        cause = getattr(exc.orig, "__cause__", None) or exc.orig
     name = getattr(cause, "constraint_name", None) or ""
-    sqlstate = getattr(cause, "sqlstate", None) or getattr(exc.orig, "sqlstate", None)
-    message = str(exc.orig)
+    sqlstate = getattr(cause, "sqlstate", None)
+    message = str(cause)
     if "ck_ledger_accounts_non_negative" in (name, message) or (
         "ck_ledger_accounts_non_negative" in message
     ):
@@ -417,10 +442,11 @@ async def _apply(
 
     # 1. Lock every touched account in ascending id order (no deadlocks) and learn whether
     #    the transfers exist already, in one round trip.
-    rows = (await session.execute(_LOCK_SQL, {"ids": account_ids, "tids": tids})).all()
-    if rows and rows[0].existing:
+    driver = await _driver(session)
+    rows, existing = await _lock(driver, account_ids, tids)
+    if existing:
         return await _replay(session, transfers, rows)
-    accounts = {int(r.id): r for r in rows}
+    accounts = {r.id: r for r in rows}
     if len(accounts) != len(account_ids):
         missing = sorted(set(account_ids) - set(accounts))
         raise UnknownAccount(f"unknown ledger accounts {missing}")
@@ -441,7 +467,7 @@ async def _apply(
 
     for account_id, delta in deltas.items():
         row = accounts[account_id]
-        after = int(row.balance) + delta
+        after = row.balance + delta
         if after < 0 and not row.allow_negative:
             raise InsufficientFunds(
                 f"insufficient funds in account {account_id}",
@@ -453,40 +479,40 @@ async def _apply(
     # 3. One statement writes new holds, balances, hold counters and the transfers.
     changed = [(a, d) for a, d in deltas.items() if d]
     batch = batch_id or uuid.uuid4()
-    params = {
-        "nh_id": [h.id for h in new_holds],
-        "nh_user": [h.user_id for h in new_holds],
-        "nh_asset": [h.asset for h in new_holds],
-        "nh_acc": [h.account_id for h in new_holds],
-        "nh_avail": [h.available_account_id for h in new_holds],
-        "nh_amount": [h.amount for h in new_holds],
-        "nh_ref": [h.reference for h in new_holds],
-        "acc_id": [a for a, _ in changed],
-        "acc_delta": [d for _, d in changed],
-        "h_id": [h[0] for h in hold_updates],
-        "h_c": [h[1] for h in hold_updates],
-        "h_r": [h[2] for h in hold_updates],
-        "h_st": [h[3] for h in hold_updates],
-        "batch": batch,
-        "t_id": tids,
-        "t_debit": [t.debit_account_id for t in transfers],
-        "t_credit": [t.credit_account_id for t in transfers],
-        "t_asset": assets,
-        "t_amount": [t.amount for t in transfers],
-        "t_code": [t.code for t in transfers],
-        "t_ref": [t.reference for t in transfers],
-        "t_hold": [t.hold_id for t in transfers],
-    }
+    args = (
+        [h.id for h in new_holds],
+        [h.user_id for h in new_holds],
+        [h.asset for h in new_holds],
+        [h.account_id for h in new_holds],
+        [h.available_account_id for h in new_holds],
+        [h.amount for h in new_holds],
+        [h.reference for h in new_holds],
+        [a for a, _ in changed],
+        [d for _, d in changed],
+        [h[0] for h in hold_updates],
+        [h[1] for h in hold_updates],
+        [h[2] for h in hold_updates],
+        [h[3] for h in hold_updates],
+        batch,
+        tids,
+        [t.debit_account_id for t in transfers],
+        [t.credit_account_id for t in transfers],
+        assets,
+        [t.amount for t in transfers],
+        [t.code for t in transfers],
+        [t.reference for t in transfers],
+        [t.hold_id for t in transfers],
+    )
     try:
-        counts = (await session.execute(_WRITE_SQL, params)).one()
-    except DBAPIError as exc:
+        counts = await driver.fetchrow(_WRITE_SQL, *args)
+    except Exception as exc:
         mapped = _constraint_error(exc)
         if mapped is None:
             raise
         raise mapped from exc
-    if counts.hl != len(hold_updates):  # pragma: no cover - guarded by the locks above
+    if counts["hl"] != len(hold_updates):  # pragma: no cover - guarded by the locks above
         raise InvalidState("a hold changed state concurrently; roll back")
-    balances = {a: int(accounts[a].balance) + deltas.get(a, 0) for a in account_ids}
+    balances = {a: accounts[a].balance + deltas.get(a, 0) for a in account_ids}
     return BatchResult(batch, tuple(tids), False, balances)
 
 
@@ -565,7 +591,7 @@ async def _check_holds(
 
 
 async def _replay(
-    session: AsyncSession, transfers: Sequence[TransferSpec], locked: Sequence[Any]
+    session: AsyncSession, transfers: Sequence[TransferSpec], locked: Sequence[_Locked]
 ) -> BatchResult:
     rows = await session.execute(
         text(
@@ -589,7 +615,7 @@ async def _replay(
         )
     batch_ids = {r.batch_id for r in found.values()}
     batch = batch_ids.pop() if len(batch_ids) == 1 else uuid.UUID(int=0)
-    balances = {int(r.id): int(r.balance) for r in locked}
+    balances = {r.id: r.balance for r in locked}
     return BatchResult(batch, tuple(t.id for t in transfers), True, balances)
 
 
@@ -691,7 +717,7 @@ async def _resolve(
     lock = [hold.account_id, hold.available_account_id]
     if credit_account_id is not None:
         lock.append(credit_account_id)
-    await session.execute(_LOCK_SQL, {"ids": sorted(set(lock)), "tids": []})
+    await _lock(await _driver(session), sorted(set(lock)), [])
     hold = await get_hold(session, hold_id)  # current, now that its accounts are locked
     if hold.state != "pending":
         raise InvalidState(f"hold {hold_id} is already {hold.state}")
