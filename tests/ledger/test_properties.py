@@ -188,9 +188,10 @@ async def test_random_sequences_keep_the_invariants_and_replay_is_a_no_op(
 
         # Replay what succeeded, with the same ids: every call is a replay or refused.
         replay_held: list[str] = []
+        replay_model = Model()
         for i, o in done:
             try:
-                await _run(s, i, o, users, replay_held, Model())
+                await _run(s, i, o, users, replay_held, replay_model)
             except InvalidState:
                 await s.rollback()
         await s.commit()
