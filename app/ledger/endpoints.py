@@ -3,12 +3,13 @@
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from app.auth.dependencies import AdminPrincipal, ReadPrincipal, WithdrawPrincipal
 from app.kit.deps import Session
 from app.ledger import funding
 from app.ledger.schemas import (
+    MAX_ID,
     ApproveIn,
     BalanceOut,
     BalancesOut,
@@ -25,6 +26,7 @@ from app.ledger.statement import user_balances, user_entries
 from app.models import Deposit, Withdrawal
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
+WithdrawalId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def _deposit_out(d: Deposit) -> DepositOut:
@@ -89,7 +91,7 @@ async def create_withdrawal(
 async def get_withdrawals(
     principal: ReadPrincipal,
     session: Session,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> WithdrawalsOut:
     rows = await funding.list_withdrawals(
@@ -100,7 +102,7 @@ async def get_withdrawals(
 
 @router.post("/withdrawals/{withdrawal_id}/cancel", response_model=WithdrawalOut)
 async def cancel_withdrawal(
-    withdrawal_id: int, principal: WithdrawPrincipal, session: Session
+    withdrawal_id: WithdrawalId, principal: WithdrawPrincipal, session: Session
 ) -> WithdrawalOut:
     w = await funding.cancel_withdrawal(session, withdrawal_id, principal.user_id)
     return _withdrawal_out(w)
@@ -108,7 +110,7 @@ async def cancel_withdrawal(
 
 @router.post("/admin/withdrawals/{withdrawal_id}/approve", response_model=WithdrawalOut)
 async def approve_withdrawal(
-    withdrawal_id: int, body: ApproveIn, principal: AdminPrincipal, session: Session
+    withdrawal_id: WithdrawalId, body: ApproveIn, principal: AdminPrincipal, session: Session
 ) -> WithdrawalOut:
     w = await funding.approve_withdrawal(session, withdrawal_id, body.external_tx_ref)
     return _withdrawal_out(w)
@@ -116,7 +118,7 @@ async def approve_withdrawal(
 
 @router.post("/admin/withdrawals/{withdrawal_id}/reject", response_model=WithdrawalOut)
 async def reject_withdrawal(
-    withdrawal_id: int, body: RejectIn, principal: AdminPrincipal, session: Session
+    withdrawal_id: WithdrawalId, body: RejectIn, principal: AdminPrincipal, session: Session
 ) -> WithdrawalOut:
     w = await funding.reject_withdrawal(session, withdrawal_id, body.reason)
     return _withdrawal_out(w)

@@ -3,16 +3,20 @@ alpha has 9 decimals too): "1500000000" is 1.5 TAO. Never floats."""
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictFloat, StrictInt, StrictStr
+
+MAX_ID = 2**63 - 1
 
 
 class DepositIn(BaseModel):
-    user_id: int
+    user_id: int = Field(ge=1, le=MAX_ID)
     asset: str = Field(examples=["TAO"])
-    amount: str | int | float = Field(
+    amount: StrictStr | StrictInt | StrictFloat = Field(
         description="integer base units as a string", examples=["1500000000"]
     )
-    external_ref: str = Field(description="e.g. the chain transaction hash; idempotency key")
+    external_ref: str = Field(
+        min_length=1, max_length=128, description="e.g. the chain transaction hash; idempotency key"
+    )
 
 
 class DepositOut(BaseModel):
@@ -27,14 +31,16 @@ class DepositOut(BaseModel):
 
 class WithdrawalIn(BaseModel):
     asset: str = Field(examples=["TAO"])
-    amount: str | int | float = Field(
+    amount: StrictStr | StrictInt | StrictFloat = Field(
         description="integer base units as a string", examples=["1500000000"]
     )
     destination: str = Field(description="SS58 address (prefix 42)")
 
 
 class ApproveIn(BaseModel):
-    external_tx_ref: str = Field(description="the on-chain transaction that paid it out")
+    external_tx_ref: str = Field(
+        min_length=1, max_length=128, description="the on-chain transaction that paid it out"
+    )
 
 
 class RejectIn(BaseModel):

@@ -218,3 +218,21 @@ async def test_statement_pages_with_a_cursor(signed: SignedFactory, assets: None
     assert r.status_code == 400 and r.json()["code"] == "invalid_cursor"
     r = await alice.get("/v1/ledger/entries", params={"to": "2000-01-01T00:00:00Z"})
     assert r.json()["entries"] == []
+    r = await alice.get("/v1/ledger/entries", params={"from": "2000-01-01T00:00:00"})
+    assert r.status_code == 200 and len(r.json()["entries"]) == 6
+
+
+async def test_out_of_range_ids_are_4xx(signed: SignedFactory, assets: None) -> None:
+    admin = await signed("admin")
+    r = await admin.post(
+        "/v1/admin/deposits",
+        json={"user_id": 2**70, "asset": "TAO", "amount": "1", "external_ref": "x"},
+    )
+    assert r.status_code == 422
+    r = await admin.post(f"/v1/admin/withdrawals/{2**70}/approve", json={"external_tx_ref": "x"})
+    assert r.status_code == 422
+    r = await admin.post(
+        "/v1/admin/deposits",
+        json={"user_id": admin.user_id, "asset": "TAO", "amount": True, "external_ref": "x"},
+    )
+    assert r.status_code == 422
