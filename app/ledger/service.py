@@ -753,3 +753,53 @@ async def _resolve(
             )
         )
     return await _apply(session, specs, resolve={hold_id: state}, lock_ids=lock)
+
+
+# --- loading (the sequencer's mirror at start-up) ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AccountBalance:
+    id: int
+    user_id: int | None
+    asset: str
+    kind: str
+    balance: int
+    allow_negative: bool
+
+
+async def load_accounts(session: AsyncSession) -> list[AccountBalance]:
+    """Every account with its balance (ordered by id); warms the id cache with them, which is
+    safe because they are committed rows."""
+    rows = await session.execute(
+        text(
+            "SELECT id, user_id, asset, kind, balance, allow_negative FROM ledger_accounts "
+            "ORDER BY id"
+        )
+    )
+    accounts = [
+        AccountBalance(
+            int(r.id),
+            None if r.user_id is None else int(r.user_id),
+            r.asset,
+            r.kind,
+            int(r.balance),
+            bool(r.allow_negative),
+        )
+        for r in rows
+    ]
+    if not session.info.get(_PENDING):
+        cache = _cache_for(session.sync_session.get_bind())
+        for a in accounts:
+            cache[(a.user_id, a.asset, a.kind)] = a.id
+    return accounts
+
+
+async def pending_holds(session: AsyncSession) -> list[Hold]:
+    rows = await session.execute(
+        text(
+            "SELECT id, user_id, asset, account_id, available_account_id, amount, consumed, "
+            "released, state, reference FROM ledger_holds WHERE state = 'pending' ORDER BY id"
+        )
+    )
+    return [_hold_from(r) for r in rows]

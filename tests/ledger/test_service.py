@@ -277,3 +277,19 @@ async def test_account_ids_created_in_a_rolled_back_transaction_are_not_cached(
     async with sessionmaker() as s:
         assert await L.get_account_id(s, user, "TAO", "available") == fresh
     assert doomed != fresh or doomed == fresh  # ids may be reused; what matters is validity
+
+
+async def test_load_accounts_and_pending_holds_for_a_mirror(
+    session: AsyncSession, make_user: MakeUser
+) -> None:
+    user = await make_user()
+    acc = await _funded(session, user, 500)
+    await L.place_hold(session, "open", user, "TAO", 200)
+    await L.place_hold(session, "done", user, "TAO", 100)
+    await L.void_hold(session, "done")
+    await session.commit()
+    loaded = {a.id: a for a in await L.load_accounts(session)}
+    assert loaded[acc["available"]].balance == 300
+    assert loaded[acc["held"]].balance == 200
+    assert loaded[acc["custody"]].allow_negative and loaded[acc["custody"]].balance == -500
+    assert [(h.id, h.remaining) for h in await L.pending_holds(session)] == [("open", 200)]
