@@ -138,6 +138,14 @@ def cmd_devnet(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_ledger_check(args: argparse.Namespace, settings: Settings) -> int:
+    from app.ledger.check import check_ledger
+
+    report = _run_with_session(settings, lambda s: check_ledger(s, limit=args.limit))
+    print(report.render())
+    return 0 if report.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dtao-exchange", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -183,6 +191,15 @@ def build_parser() -> argparse.ArgumentParser:
     keys_revoke = keys.add_parser("revoke")
     keys_revoke.add_argument("key")
     keys_revoke.set_defaults(func=cmd_keys_revoke)
+
+    ledger = sub.add_parser("ledger", help="ledger tools").add_subparsers(
+        dest="action", required=True
+    )
+    ledger_check = ledger.add_parser(
+        "check", help="verify the ledger invariants; exit 1 on any violation"
+    )
+    ledger_check.add_argument("--limit", type=int, default=50, help="rows shown per invariant")
+    ledger_check.set_defaults(func=cmd_ledger_check)
     return parser
 
 

@@ -17,6 +17,7 @@ from app.kit.crypto import SecretBox, load_server_key
 from app.kit.http import RequestContextMiddleware, install_error_handlers
 from app.kit.migrate import head_revision
 from app.kit.ratelimit import TokenBucketLimiter
+from app.ledger.endpoints import router as ledger_router
 from app.ops.endpoints import router as ops_router
 from app.ops.readiness import CheckResult, Readiness, ReadinessCheck
 
@@ -67,4 +68,5 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(ops_router)
     app.include_router(account_router)
     app.include_router(subnets_router)
+    app.include_router(ledger_router)
     return app

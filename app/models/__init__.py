@@ -1,21 +1,33 @@
 """All tables, one module each. Importing this package registers them on `Base.metadata`."""
 
 from app.models.api_key import ApiKey
+from app.models.asset import Asset
 from app.models.base import Base
 from app.models.custody_position import CustodyPosition
+from app.models.deposit import Deposit
 from app.models.indexer_state import IndexerState
+from app.models.ledger_account import LedgerAccount
+from app.models.ledger_hold import LedgerHold
+from app.models.ledger_transfer import LedgerTransfer
 from app.models.subnet import Subnet
 from app.models.subnet_history import SubnetHistory
 from app.models.user import User
 from app.models.validator import Validator
+from app.models.withdrawal import Withdrawal
 
 __all__ = [
     "ApiKey",
+    "Asset",
     "Base",
     "CustodyPosition",
+    "Deposit",
     "IndexerState",
+    "LedgerAccount",
+    "LedgerHold",
+    "LedgerTransfer",
     "Subnet",
     "SubnetHistory",
     "User",
     "Validator",
+    "Withdrawal",
 ]

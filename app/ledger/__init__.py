@@ -1,0 +1,1 @@
+"""The ledger: accounts per (owner, asset, kind), immutable transfers, holds, funding."""

@@ -1,0 +1,55 @@
+"""200 concurrent withdrawals against one balance that covers only some of them."""
+
+import asyncio
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.ledger.check import check_ledger
+from tests.conftest import SignedFactory
+
+ADDRESS = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
+
+
+async def test_concurrent_withdrawals_spend_exactly_the_balance(
+    signed: SignedFactory, assets: None, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    admin = await signed("admin")
+    # One key per request: a key's nonces must arrive in order, concurrent requests do not.
+    first = await signed("read,withdraw", email="whale@example.com")
+    clients = [first] + [
+        await signed("read,withdraw", email="whale@example.com") for _ in range(199)
+    ]
+    amount, covered = 1_000_000_007, 37
+    r = await admin.post(
+        "/v1/admin/deposits",
+        json={
+            "user_id": first.user_id,
+            "asset": "TAO",
+            "amount": str(amount * covered + amount // 2),
+            "external_ref": "whale",
+        },
+    )
+    assert r.status_code == 201, r.text
+
+    body = {"asset": "TAO", "amount": str(amount), "destination": ADDRESS}
+    responses = await asyncio.gather(*(c.post("/v1/withdrawals", json=body) for c in clients))
+
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(201) == covered, statuses
+    refused = [r for r in responses if r.status_code != 201]
+    assert len(refused) == 200 - covered
+    assert {(r.status_code, r.json()["code"]) for r in refused} == {(400, "insufficient_funds")}
+
+    b = {x["asset"]: x for x in (await first.get("/v1/balances")).json()["balances"]}["TAO"]
+    assert b["available"] == str(amount // 2)
+    assert b["held"] == str(amount * covered)
+    async with sessionmaker() as s:
+        assert await s.scalar(text("SELECT count(*) FROM withdrawals")) == covered
+        assert await s.scalar(text("SELECT count(*) FROM ledger_holds")) == covered
+        negative = await s.scalar(
+            text("SELECT count(*) FROM ledger_accounts WHERE user_id IS NOT NULL AND balance < 0")
+        )
+        assert negative == 0
+        report = await check_ledger(s)
+        assert report.ok, report.render()
