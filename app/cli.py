@@ -76,6 +76,34 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_indexer(args: argparse.Namespace, settings: Settings) -> int:
+    """Run only the indexer (serve also runs it unless EXCHANGE_INDEXER_ENABLED=false)."""
+    from app.main import build_sync_listeners
+
+    url = resolve_database_url(settings)
+    if settings.database_url:
+        from app.kit.migrate import upgrade
+
+        upgrade(url)
+
+    async def run() -> None:
+        from app.indexer.runner import run_indexer
+
+        engine = create_engine(url, settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            async with run_indexer(settings, engine, build_sync_listeners([])):
+                await stop.wait()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    return 0
+
+
 def cmd_users_create(args: argparse.Namespace, settings: Settings) -> int:
     from app.auth.service import create_user
 
@@ -169,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--block-time", type=float, default=12.0, help="seconds per block (0: no blocks)"
     )
     devnet.set_defaults(func=cmd_devnet)
+
+    indexer = sub.add_parser("indexer", help="run the chain indexer on its own")
+    indexer.set_defaults(func=cmd_indexer)
 
     users = sub.add_parser("users", help="manage users").add_subparsers(
         dest="action", required=True

@@ -32,6 +32,15 @@ class Settings(BaseSettings):
         default="devnet", validation_alias=AliasChoices("CHAIN_URL", "EXCHANGE_CHAIN_URL")
     )
 
+    # Indexer: runs inside `serve` unless disabled (then run `python -m app indexer`).
+    indexer_enabled: bool = True
+    indexer_every_blocks: int = 1
+    indexer_poll_seconds: float = 2.0
+    indexer_max_catchup_blocks: int = 200
+    indexer_max_staleness_seconds: float = 120.0
+    # The exchange's custody coldkeys (SS58): their stake positions are indexed.
+    custody_coldkeys: list[str] = []
+
     # HTTP
     host: str = "127.0.0.1"
     port: int = 8000
@@ -46,6 +55,11 @@ class Settings(BaseSettings):
     # Per-key rate limit (token bucket).
     rate_limit_per_second: float = 50.0
     rate_limit_burst: int = 100
+
+    # Listing policy: candidates younger or shallower than this are flagged, and approving
+    # them needs an explicit override with a reason.
+    listing_min_age_blocks: int = 7 * 7200
+    listing_min_pool_rao: int = 1_000 * 10**9
 
     @property
     def embedded_db_dir(self) -> Path:

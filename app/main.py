@@ -1,6 +1,7 @@
 """The FastAPI application: wiring only. Domain logic lives in the domain folders."""
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -8,16 +9,25 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.audit.endpoints import router as audit_router
 from app.auth.endpoints import router as account_router
 from app.auth.service import Authenticator
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker, resolve_database_url
 from app.indexer.endpoints import router as subnets_router
+from app.indexer.runner import readiness_check, run_indexer
+from app.indexer.service import SyncListener
 from app.kit.crypto import SecretBox, load_server_key
 from app.kit.http import RequestContextMiddleware, install_error_handlers
 from app.kit.migrate import head_revision
 from app.kit.ratelimit import TokenBucketLimiter
 from app.ledger.endpoints import router as ledger_router
+from app.listings.endpoints import router as listings_router
+from app.listings.service import create_candidates, halt_retired_markets
+from app.markets.endpoints import admin as markets_admin
+from app.markets.endpoints import assets as assets_router
+from app.markets.endpoints import public as markets_public
+from app.markets.service import StateListener
 from app.ops.endpoints import router as ops_router
 from app.ops.readiness import CheckResult, Readiness, ReadinessCheck
 
@@ -29,6 +39,11 @@ def _database_check(engine: AsyncEngine, head: str) -> ReadinessCheck:
         return CheckResult(current == head, {"migration": current, "head": head})
 
     return check
+
+
+def build_sync_listeners(market_listeners: list[StateListener]) -> list[SyncListener]:
+    """What runs inside each indexed block's transaction."""
+    return [create_candidates, halt_retired_markets(market_listeners)]
 
 
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
@@ -49,13 +64,25 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             SecretBox(load_server_key(settings)),
             TokenBucketLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
         )
+        # In-transaction hooks: what else must happen when a market changes state, and
+        # when the indexer writes a block. Later domains append their own.
+        app.state.market_listeners = []
+        app.state.sync_listeners = build_sync_listeners(app.state.market_listeners)
         readiness = Readiness()
         readiness.register("database", _database_check(engine, head_revision()))
         app.state.readiness = readiness
-        try:
-            yield
-        finally:
-            await engine.dispose()
+        async with contextlib.AsyncExitStack() as stack:
+            if settings.indexer_enabled:
+                app.state.indexer = await stack.enter_async_context(
+                    run_indexer(settings, engine, app.state.sync_listeners)
+                )
+                readiness.register(
+                    "indexer", readiness_check(engine, settings.indexer_max_staleness_seconds)
+                )
+            try:
+                yield
+            finally:
+                await engine.dispose()
 
     app = FastAPI(
         title="dTAO Exchange",
@@ -69,4 +96,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(account_router)
     app.include_router(subnets_router)
     app.include_router(ledger_router)
+    app.include_router(markets_public)
+    app.include_router(assets_router)
+    app.include_router(listings_router)
+    app.include_router(markets_admin)
+    app.include_router(audit_router)
     return app

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from app.config import PROJECT_ROOT, Settings
 from app.kit.embedded_pg import start_embedded_postgres, to_async_url, with_database
 from app.kit.migrate import upgrade
+from app.ledger.service import clear_account_cache
 from app.main import create_app
 from tests.signing import SignedClient, make_user_with_key
 
@@ -74,6 +75,7 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         rate_limit_per_second=1000.0,
         rate_limit_burst=1000,
         log_json=False,
+        indexer_enabled=False,
     )
 
 
@@ -97,11 +99,17 @@ async def truncate_all(engine: AsyncEngine) -> None:
         names = ", ".join(f'"{t}"' for t in tables)
         if names:
             await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        # Back to the migrated state: the seed rows migrations insert.
+        await conn.execute(
+            text("INSERT INTO assets (code, name, netuid, decimals) VALUES ('TAO', 'TAO', NULL, 9)")
+        )
+    clear_account_cache()  # ids were restarted: cached ones would be stale
 
 
 @pytest.fixture
 async def db(engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
-    """The database, emptied after the test."""
+    """The database in its migrated state, emptied again after the test."""
+    clear_account_cache()
     try:
         yield engine
     finally:

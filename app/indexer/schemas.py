@@ -3,14 +3,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from app.kit.money import format_units, fraction_str
+from app.kit.money import format_fixed, format_units, fraction_str
 from app.models import Subnet, SubnetHistory, Validator
 
 
-def _moving_price(bits: int) -> str:
-    # I96F32: value = bits / 2^32; 2^-32 has an exact 32-digit decimal expansion.
-    whole, frac = divmod(int(bits) * 5**32, 10**32)
-    return f"{whole}.{frac:032d}".rstrip("0").rstrip(".") if frac else str(whole)
+def moving_price(bits: int) -> str:
+    """SubnetMovingPrice is I96F32 (signed): exact decimal of bits / 2^32."""
+    return format_fixed(bits, 32)
 
 
 class SubnetOut(BaseModel):
@@ -50,7 +49,7 @@ class SubnetOut(BaseModel):
             mechanism=s.mechanism,
             tempo=s.tempo,
             price=format_units(s.price_rao),
-            moving_price=_moving_price(s.moving_price_bits),
+            moving_price=moving_price(s.moving_price_bits),
             tao_in=format_units(s.tao_in),
             alpha_in=format_units(s.alpha_in),
             alpha_out=format_units(s.alpha_out),
@@ -81,7 +80,7 @@ class HistoryPoint(BaseModel):
             block=h.block_number,
             time=h.block_time.isoformat(),
             price=format_units(h.price_rao),
-            moving_price=_moving_price(h.moving_price_bits),
+            moving_price=moving_price(h.moving_price_bits),
             tao_in=format_units(h.tao_in),
             alpha_in=format_units(h.alpha_in),
             alpha_out=format_units(h.alpha_out),

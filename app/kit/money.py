@@ -29,9 +29,20 @@ def exact_decimal(value: Fraction) -> Decimal:
     digits = max(twos, fives)
     scaled = value * 10**digits
     assert scaled.denominator == 1
-    return Decimal(scaled.numerator).scaleb(-digits)
+    # From a string: exact whatever the context precision (scaleb would round to 28 digits).
+    return Decimal(f"{scaled.numerator}E-{digits}")
 
 
 def fraction_str(value: Fraction, decimals: int) -> str:
     """A Fraction rounded down to `decimals` places, as a string."""
     return format_units(value.numerator * 10**decimals // value.denominator, decimals)
+
+
+def format_fixed(bits: int, fractional_bits: int) -> str:
+    """A binary fixed-point value (I96F32: 32, U64F64: 64) as its exact decimal string."""
+    # 2^-n = 5^n / 10^n, so n binary fractional digits need exactly n decimal ones.
+    sign = "-" if bits < 0 else ""
+    whole, frac = divmod(abs(int(bits)) * 5**fractional_bits, 10**fractional_bits)
+    if not frac:
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{frac:0{fractional_bits}d}".rstrip("0")

@@ -2,6 +2,7 @@
 
 from app.models.api_key import ApiKey
 from app.models.asset import Asset
+from app.models.audit_entry import AuditEntry
 from app.models.base import Base
 from app.models.custody_position import CustodyPosition
 from app.models.deposit import Deposit
@@ -9,6 +10,8 @@ from app.models.indexer_state import IndexerState
 from app.models.ledger_account import LedgerAccount
 from app.models.ledger_hold import LedgerHold
 from app.models.ledger_transfer import LedgerTransfer
+from app.models.listing import Listing
+from app.models.market import Market
 from app.models.subnet import Subnet
 from app.models.subnet_history import SubnetHistory
 from app.models.user import User
@@ -18,6 +21,7 @@ from app.models.withdrawal import Withdrawal
 __all__ = [
     "ApiKey",
     "Asset",
+    "AuditEntry",
     "Base",
     "CustodyPosition",
     "Deposit",
@@ -25,6 +29,8 @@ __all__ = [
     "LedgerAccount",
     "LedgerHold",
     "LedgerTransfer",
+    "Listing",
+    "Market",
     "Subnet",
     "SubnetHistory",
     "User",

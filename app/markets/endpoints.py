@@ -1,0 +1,57 @@
+from fastapi import APIRouter, Request
+from sqlalchemy import select
+
+from app.auth.dependencies import AdminPrincipal
+from app.kit.deps import Session
+from app.markets import service
+from app.markets.schemas import AssetOut, MarketOut, MarketPatch, StateChange
+from app.models import Asset, Subnet
+
+public = APIRouter(prefix="/v1/markets", tags=["markets"])
+assets = APIRouter(prefix="/v1/assets", tags=["markets"])
+admin = APIRouter(prefix="/v1/admin/markets", tags=["admin"])
+
+SYMBOL_DOC = "SN64-TAO, SN64TAO or SN64_TAO (a '/' cannot travel in a path segment)"
+
+
+async def _out(session: Session, symbol: str) -> MarketOut:
+    market = await service.get_market(session, symbol)
+    subnet = await session.get(Subnet, market.subnet_id)
+    assert subnet is not None
+    return MarketOut.of(market, subnet)
+
+
+@assets.get("", response_model=list[AssetOut])
+async def list_assets(session: Session) -> list[AssetOut]:
+    """TAO and every listed alpha."""
+    rows = await session.scalars(select(Asset).order_by(Asset.code))
+    return [AssetOut.of(a) for a in rows]
+
+
+@public.get("", response_model=list[MarketOut])
+async def list_markets(session: Session) -> list[MarketOut]:
+    return [MarketOut.of(m, s) for m, s in await service.list_markets(session)]
+
+
+@public.get("/{symbol}", response_model=MarketOut, description=SYMBOL_DOC)
+async def get_market(symbol: str, session: Session) -> MarketOut:
+    return await _out(session, symbol)
+
+
+@admin.patch("/{symbol}", response_model=MarketOut, description=SYMBOL_DOC)
+async def patch_market(
+    symbol: str, body: MarketPatch, principal: AdminPrincipal, session: Session
+) -> MarketOut:
+    market = await service.update_parameters(session, principal, symbol, body.changes())
+    return await _out(session, market.symbol)
+
+
+@admin.post("/{symbol}/state", response_model=MarketOut, description=SYMBOL_DOC)
+async def set_market_state(
+    symbol: str, body: StateChange, principal: AdminPrincipal, session: Session, request: Request
+) -> MarketOut:
+    market = await service.get_market(session, symbol, for_update=True)
+    await service.change_state(
+        session, principal, market, body.state, body.reason, request.app.state.market_listeners
+    )
+    return await _out(session, market.symbol)

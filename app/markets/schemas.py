@@ -1,0 +1,77 @@
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from app.kit.money import format_units
+from app.models import Asset, Market, Subnet
+
+MarketState = Literal["trading", "post_only", "cancel_only", "halted", "delisted"]
+IntLike = int | str
+
+
+class AssetOut(BaseModel):
+    code: str
+    name: str
+    netuid: int | None
+    decimals: int
+    status: str
+
+    @classmethod
+    def of(cls, a: Asset) -> "AssetOut":
+        return cls(code=a.code, name=a.name, netuid=a.netuid, decimals=a.decimals, status=a.status)
+
+
+class MarketOut(BaseModel):
+    symbol: str
+    base: str
+    quote: str
+    netuid: int
+    state: str
+    tick_size: str  # TAO per alpha
+    lot_size: str  # alpha
+    min_size: str  # alpha
+    min_notional: str  # TAO
+    maker_fee_bps: int
+    taker_fee_bps: int
+    price_band_bps: int
+    reference_price: str  # on-chain pool spot price, TAO per alpha
+    reference_block: int
+
+    @classmethod
+    def of(cls, m: Market, s: Subnet) -> "MarketOut":
+        return cls(
+            symbol=m.symbol,
+            base=m.base_asset,
+            quote=m.quote_asset,
+            netuid=m.netuid,
+            state=m.state,
+            tick_size=format_units(m.tick_size),
+            lot_size=format_units(m.lot_size),
+            min_size=format_units(m.min_size),
+            min_notional=format_units(m.min_notional),
+            maker_fee_bps=m.maker_fee_bps,
+            taker_fee_bps=m.taker_fee_bps,
+            price_band_bps=m.price_band_bps,
+            reference_price=format_units(s.price_rao),
+            reference_block=s.last_block,
+        )
+
+
+class MarketPatch(BaseModel):
+    """Integers: tick in rao per alpha, lot and min size in alpha-rao, notional in rao."""
+
+    tick_size: IntLike | None = None
+    lot_size: IntLike | None = None
+    min_size: IntLike | None = None
+    min_notional: IntLike | None = None
+    maker_fee_bps: IntLike | None = None
+    taker_fee_bps: IntLike | None = None
+    price_band_bps: IntLike | None = None
+
+    def changes(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class StateChange(BaseModel):
+    state: str = Field(max_length=32)
+    reason: str | None = Field(default=None, max_length=1000)

@@ -1,0 +1,102 @@
+"""Markets: lookup, parameter changes and state transitions (each audited)."""
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.service import record
+from app.auth.service import Principal
+from app.markets.errors import (
+    InvalidMarketParameter,
+    InvalidTransition,
+    MarketNotFound,
+    SubnetRetired,
+)
+from app.markets.rules import (
+    DELISTED,
+    HALTED,
+    PARAMETERS,
+    STATES,
+    TRANSITIONS,
+    parse_symbol,
+    validate_parameters,
+)
+from app.models import Market, Subnet
+
+# Called in the same transaction after a market's state changed (old, new): the order
+# service cancels open orders on delisting, staking releases allocations, and so on.
+StateListener = Callable[[AsyncSession, Market, str, str], Awaitable[None]]
+
+
+def market_params(market: Market) -> dict[str, Any]:
+    return {
+        "state": market.state,
+        **{name: getattr(market, name) for name in PARAMETERS},
+    }
+
+
+async def get_market(session: AsyncSession, symbol: str, *, for_update: bool = False) -> Market:
+    stmt = select(Market).where(Market.symbol == parse_symbol(symbol))
+    if for_update:
+        stmt = stmt.with_for_update()
+    market = await session.scalar(stmt)
+    if market is None:
+        raise MarketNotFound(f"no market {symbol}")
+    return market
+
+
+async def list_markets(session: AsyncSession) -> list[tuple[Market, Subnet]]:
+    rows = await session.execute(
+        select(Market, Subnet).join(Subnet, Subnet.id == Market.subnet_id).order_by(Market.netuid)
+    )
+    return [(m, s) for m, s in rows.tuples()]
+
+
+async def update_parameters(
+    session: AsyncSession, actor: Principal, symbol: str, changes: dict[str, Any]
+) -> Market:
+    market = await get_market(session, symbol, for_update=True)
+    if not changes:
+        raise InvalidMarketParameter("no parameters to change", code="no_changes")
+    before = market_params(market)
+    merged = {**{k: v for k, v in before.items() if k != "state"}, **changes}
+    parsed = validate_parameters(merged)
+    for name, value in parsed.items():
+        setattr(market, name, value)
+    await session.flush()
+    await record(
+        session, actor, "market.update", "market", market.symbol, before, market_params(market)
+    )
+    return market
+
+
+async def change_state(
+    session: AsyncSession,
+    actor: Principal | None,
+    market: Market,
+    new_state: str,
+    reason: str | None,
+    listeners: list[StateListener],
+) -> Market:
+    """Move a market to `new_state` if the transition table allows it."""
+    old = market.state
+    if new_state not in STATES:
+        raise InvalidTransition(f"unknown market state {new_state!r}", code="unknown_market_state")
+    if new_state not in TRANSITIONS[old]:
+        raise InvalidTransition(f"a {old} market cannot become {new_state}")
+    if new_state not in (HALTED, DELISTED):
+        subnet = await session.get(Subnet, market.subnet_id)
+        if subnet is not None and subnet.status == "retired":
+            raise SubnetRetired("the subnet was deregistered: its market can only be delisted")
+    before = market_params(market)
+    market.state = new_state
+    await session.flush()
+    for listener in listeners:
+        await listener(session, market, old, new_state)
+    action = "market.state" if actor else "market.state.auto"
+    await record(
+        session, actor, action, "market", market.symbol, before, market_params(market), reason
+    )
+    return market

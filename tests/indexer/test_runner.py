@@ -1,0 +1,212 @@
+"""The real indexer against the devnet over WebSocket JSON-RPC."""
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.chain.client import AsyncChainClient, ChainClient
+from app.chain.devnet.chain import DevnetConfig, account, ss58
+from app.chain.devnet.server import DevnetThread
+from app.indexer.runner import Indexer, IndexerOptions
+from app.models import CustodyPosition, IndexerState, Listing, Subnet, SubnetHistory, Validator
+
+CUSTODY = ss58(account(99, "custody"))
+
+
+@pytest.fixture
+def devnet() -> Iterator[DevnetThread]:
+    config = DevnetConfig(
+        seed=3, subnets=6, block_time=None, tempo=5, finality_lag=1, registration_interval=0
+    )
+    with DevnetThread(config) as dev:
+        dev.chain.produce_blocks(2)
+        yield dev
+
+
+@pytest.fixture
+async def chain_client(devnet: DevnetThread) -> AsyncIterator[AsyncChainClient]:
+    client = AsyncChainClient(ChainClient(devnet.url, timeout=2.0, max_attempts=2, backoff=0.05))
+    yield client
+    await client.close()
+
+
+def make_indexer(client: AsyncChainClient, app: FastAPI, **options: object) -> Indexer:
+    opts = IndexerOptions(chain="devnet", poll_seconds=0.05, custody_coldkeys=(CUSTODY,), **options)  # type: ignore[arg-type]
+    return Indexer(client, app.state.engine, opts, app.state.sync_listeners)
+
+
+async def _history_blocks(db: AsyncEngine) -> list[int]:
+    async with db.connect() as conn:
+        rows = await conn.execute(
+            select(SubnetHistory.block_number).distinct().order_by(SubnetHistory.block_number)
+        )
+        return list(rows.scalars())
+
+
+async def test_snapshot_in_postgres_matches_the_devnet_exactly(
+    app: FastAPI, devnet: DevnetThread, chain_client: AsyncChainClient, db: AsyncEngine
+) -> None:
+    netuid = 2
+    hotkey = devnet.chain.block().view.validators[0].hotkey
+    devnet.chain.seed_stake(CUSTODY, hotkey, 1, 123 * 10**9)
+    devnet.chain.produce_blocks(3)
+    indexer = make_indexer(chain_client, app)
+    assert await indexer.catch_up() >= 1
+    finalized = devnet.chain.finalized
+    truth = finalized.view
+    async with db.connect() as conn:
+        state = (await conn.execute(select(IndexerState))).one()
+        assert (state.last_block, state.last_block_hash) == (finalized.number, finalized.hash)
+        rows = {r.netuid: r for r in (await conn.execute(select(Subnet))).all()}
+        assert set(rows) == set(truth.subnets)
+        for n, s in truth.subnets.items():
+            row = rows[n]
+            assert (row.tao_in, row.alpha_in, row.alpha_out) == (s.tao_in, s.alpha_in, s.alpha_out)
+            assert (
+                row.price_rao == s.price_rao and int(row.moving_price_bits) == s.moving_price_bits
+            )
+            assert int(row.volume) == s.volume and row.symbol == s.symbol
+            assert row.registered_at == s.registered_at and row.owner_coldkey == s.owner_coldkey
+        vals = (
+            await conn.execute(
+                select(Subnet.netuid, Validator.uid, Validator.hotkey, Validator.total_alpha).join(
+                    Subnet, Subnet.id == Validator.subnet_id
+                )
+            )
+        ).all()
+        permitted = [v for v in truth.validators if v.validator_permit]
+        assert permitted and sorted(tuple(v) for v in vals) == sorted(
+            (v.netuid, v.uid, v.hotkey, v.total_alpha) for v in permitted
+        )
+        pos = (
+            await conn.execute(
+                select(CustodyPosition).where(CustodyPosition.block_number == finalized.number)
+            )
+        ).all()
+        expected = [p for p in truth.positions if p.coldkey == CUSTODY]
+        assert len(pos) == len(expected) == 1
+        assert pos[0].stake == expected[0].stake and pos[0].stake >= 123 * 10**9 - 1
+    # Candidates for every dynamic subnet, none for root.
+    async with db.connect() as conn:
+        listed = sorted((await conn.execute(select(Listing.netuid))).scalars())
+    assert listed == sorted(n for n in truth.subnets if n != 0)
+    assert netuid in listed
+
+
+async def test_restart_resumes_without_gaps_or_duplicates(
+    app: FastAPI, devnet: DevnetThread, chain_client: AsyncChainClient, db: AsyncEngine
+) -> None:
+    first = make_indexer(chain_client, app)
+    await first.catch_up()
+    start = devnet.chain.finalized.number
+    devnet.chain.produce_blocks(4)
+    # A crash after one more block: a fresh indexer (new process) picks up from Postgres.
+    await first.sync_once()
+    second = make_indexer(chain_client, app)
+    devnet.chain.produce_blocks(3)
+    await second.catch_up()
+    end = devnet.chain.finalized.number
+    assert await _history_blocks(db) == list(range(start, end + 1))
+    async with db.connect() as conn:
+        per_block = (
+            await conn.execute(
+                select(SubnetHistory.block_number, func.count()).group_by(
+                    SubnetHistory.block_number
+                )
+            )
+        ).all()
+    assert {count for _, count in per_block} == {len(devnet.chain.finalized.view.subnets)}
+
+
+async def test_every_k_blocks(
+    app: FastAPI, devnet: DevnetThread, chain_client: AsyncChainClient, db: AsyncEngine
+) -> None:
+    indexer = make_indexer(chain_client, app, every_blocks=3)
+    await indexer.catch_up()
+    start = devnet.chain.finalized.number
+    devnet.chain.produce_blocks(7)
+    await indexer.catch_up()
+    assert await _history_blocks(db) == [start, start + 3, start + 6]
+
+
+async def test_netuid_reuse_retires_the_old_token(
+    app: FastAPI, devnet: DevnetThread, chain_client: AsyncChainClient, db: AsyncEngine
+) -> None:
+    indexer = make_indexer(chain_client, app)
+    await indexer.catch_up()
+    devnet.chain.deregister_and_reuse(3)
+    devnet.chain.produce_blocks(3)
+    await indexer.catch_up()
+    async with db.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(Subnet.status, Subnet.registered_at)
+                .where(Subnet.netuid == 3)
+                .order_by(Subnet.id)
+            )
+        ).all()
+        candidates = (
+            await conn.execute(select(func.count()).select_from(Listing).where(Listing.netuid == 3))
+        ).scalar()
+    assert [r.status for r in rows] == ["retired", "active"]
+    assert rows[1].registered_at == devnet.chain.finalized.view.subnets[3].registered_at
+    assert candidates == 2
+
+
+async def test_a_faulty_node_does_not_stop_the_indexer(
+    app: FastAPI, devnet: DevnetThread, chain_client: AsyncChainClient, db: AsyncEngine
+) -> None:
+    indexer = make_indexer(chain_client, app)
+    stop = asyncio.Event()
+    task = asyncio.create_task(indexer.run(stop))
+    try:
+        await _until(lambda: _last_block(db), lambda b: b == devnet.chain.finalized.number)
+        devnet.server.inject_garbage(6, "invalid_json")
+        devnet.chain.produce_blocks(2)
+        await asyncio.sleep(0.5)
+        devnet.server.drop_connections()
+        devnet.server.inject_garbage(3, "wrong_shape")
+        devnet.chain.produce_blocks(2)
+        await asyncio.sleep(0.5)
+        devnet.server.clear_faults()
+        target = devnet.chain.finalized.number
+        await _until(lambda: _last_block(db), lambda b: b == target, within=30)
+        assert not task.done()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def test_ready_reports_indexer_lag(
+    app: FastAPI, client: httpx.AsyncClient, devnet: DevnetThread, chain_client: AsyncChainClient
+) -> None:
+    from app.indexer.runner import readiness_check
+
+    app.state.readiness.register("indexer", readiness_check(app.state.engine, 60))
+    r = await client.get("/ready")
+    assert r.status_code == 503 and r.json()["checks"]["indexer"]["ok"] is False
+    await make_indexer(chain_client, app).catch_up()
+    r = await client.get("/ready")
+    assert r.status_code == 200, r.text
+    check = r.json()["checks"]["indexer"]
+    assert check["last_block"] == devnet.chain.finalized.number and check["lag_blocks"] == 0
+
+
+async def _last_block(db: AsyncEngine) -> int | None:
+    async with db.connect() as conn:
+        return await conn.scalar(select(IndexerState.last_block))
+
+
+async def _until(fetch, done, within: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        value = await fetch()
+        if value is not None and done(value):
+            return
+        assert asyncio.get_running_loop().time() < deadline, f"timed out at {value}"
+        await asyncio.sleep(0.05)
