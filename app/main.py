@@ -30,6 +30,8 @@ from app.markets.endpoints import public as markets_public
 from app.markets.service import StateListener
 from app.ops.endpoints import router as ops_router
 from app.ops.readiness import CheckResult, Readiness, ReadinessCheck
+from app.orders.endpoints import router as orders_router
+from app.orders.sequencer import Sequencer
 
 
 def _database_check(engine: AsyncEngine, head: str) -> ReadinessCheck:
@@ -71,7 +73,11 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         readiness = Readiness()
         readiness.register("database", _database_check(engine, head_revision()))
         app.state.readiness = readiness
+        sequencer = Sequencer(engine, app.state.market_listeners)
+        await sequencer.start()
+        app.state.sequencer = sequencer
         async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(sequencer.stop)
             if settings.indexer_enabled:
                 app.state.indexer = await stack.enter_async_context(
                     run_indexer(settings, engine, app.state.sync_listeners)
@@ -101,4 +107,5 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(listings_router)
     app.include_router(markets_admin)
     app.include_router(audit_router)
+    app.include_router(orders_router)
     return app

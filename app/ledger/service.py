@@ -153,7 +153,10 @@ class Hold:
 
 
 @dataclass(frozen=True, slots=True)
-class _NewHold:
+class NewHold:
+    """A hold placed by a batch (see `hold_placement`); the same batch may also consume it,
+    release from it and resolve it (an order that trades and ends at once)."""
+
     id: str
     user_id: int
     asset: str
@@ -313,13 +316,17 @@ _HOLDS_SQL = text(
 _WRITE_SQL = """
     WITH nh AS (
         INSERT INTO ledger_holds
-            (id, user_id, asset, account_id, available_account_id, amount, reference)
-        SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[],
-                             $6::bigint[], $7::text[])
+            (id, user_id, asset, account_id, available_account_id, amount, reference,
+             consumed, released, state, resolved_at)
+        SELECT v.*, CASE WHEN v.state = 'pending' THEN NULL ELSE now() END
+        FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[],
+                    $6::bigint[], $7::text[], $8::bigint[], $9::bigint[], $10::text[])
+             AS v(id, user_id, asset, account_id, available_account_id, amount, reference,
+                  consumed, released, state)
         RETURNING 1
     ), bal AS (
         UPDATE ledger_accounts a SET balance = a.balance + v.delta
-        FROM unnest($8::bigint[], $9::bigint[]) AS v(id, delta)
+        FROM unnest($11::bigint[], $12::bigint[]) AS v(id, delta)
         WHERE a.id = v.id
         RETURNING 1
     ), hl AS (
@@ -328,15 +335,15 @@ _WRITE_SQL = """
             released = h.released + v.r,
             state = COALESCE(v.st, h.state),
             resolved_at = CASE WHEN v.st IS NULL THEN h.resolved_at ELSE now() END
-        FROM unnest($10::text[], $11::bigint[], $12::bigint[], $13::text[]) AS v(id, c, r, st)
+        FROM unnest($13::text[], $14::bigint[], $15::bigint[], $16::text[]) AS v(id, c, r, st)
         WHERE h.id = v.id AND h.state = 'pending'
         RETURNING 1
     ), ins AS (
         INSERT INTO ledger_transfers
             (id, debit_account_id, credit_account_id, asset, amount, code, reference, hold_id,
              batch_id)
-        SELECT v.*, $14::uuid FROM unnest($15::text[], $16::bigint[], $17::bigint[],
-            $18::text[], $19::bigint[], $20::text[], $21::text[], $22::text[]) AS v
+        SELECT v.*, $17::uuid FROM unnest($18::text[], $19::bigint[], $20::bigint[],
+            $21::text[], $22::bigint[], $23::text[], $24::text[], $25::text[]) AS v
         RETURNING 1
     )
     SELECT (SELECT count(*) FROM bal) AS bal, (SELECT count(*) FROM hl) AS hl,
@@ -422,7 +429,7 @@ async def _apply(
     transfers: Sequence[TransferSpec],
     *,
     batch_id: uuid.UUID | None = None,
-    new_holds: Sequence[_NewHold] = (),
+    new_holds: Sequence[NewHold] = (),
     resolve: Mapping[str, str] | None = None,
     lock_ids: Iterable[int] = (),
 ) -> BatchResult:
@@ -463,7 +470,7 @@ async def _apply(
 
     # 2. Holds the batch consumes, releases or resolves (read under the account locks: every
     #    change to a hold also locks its `held` account, so the counters are current).
-    hold_updates = await _check_holds(session, transfers, new_holds, resolve, accounts)
+    hold_updates, new_finals = await _check_holds(session, transfers, new_holds, resolve, accounts)
 
     for account_id, delta in deltas.items():
         row = accounts[account_id]
@@ -487,6 +494,9 @@ async def _apply(
         [h.available_account_id for h in new_holds],
         [h.amount for h in new_holds],
         [h.reference for h in new_holds],
+        [new_finals[h.id][0] for h in new_holds],
+        [new_finals[h.id][1] for h in new_holds],
+        [new_finals[h.id][2] for h in new_holds],
         [a for a, _ in changed],
         [d for _, d in changed],
         [h[0] for h in hold_updates],
@@ -519,56 +529,71 @@ async def _apply(
 async def _check_holds(
     session: AsyncSession,
     transfers: Sequence[TransferSpec],
-    new_holds: Sequence[_NewHold],
+    new_holds: Sequence[NewHold],
     resolve: Mapping[str, str],
     accounts: Mapping[int, Any],
-) -> list[tuple[str, int, int, str | None]]:
-    """Validate hold-referencing transfers; return (hold id, +consumed, +released, state)."""
+) -> tuple[list[tuple[str, int, int, str | None]], dict[str, tuple[int, int, str]]]:
+    """Validate hold-referencing transfers.
+
+    Returns the updates of existing holds (id, +consumed, +released, new state) and the final
+    (consumed, released, state) of the holds this batch places.
+    """
     placing = {h.id: h for h in new_holds}
     referenced = {t.hold_id for t in transfers if t.hold_id is not None} | set(resolve)
     existing_ids = sorted(referenced - set(placing))
-    if not existing_ids:
-        for t in transfers:
-            if t.hold_id is not None:
-                nh = placing[t.hold_id]
-                if not (
-                    t.code == "hold"
-                    and t.debit_account_id == nh.available_account_id
-                    and t.credit_account_id == nh.account_id
-                    and t.amount == nh.amount
-                ):
-                    raise InvalidTransfer(f"transfer {t.id} does not place hold {nh.id}")
-        return []
-    rows = await session.execute(_HOLDS_SQL, {"ids": existing_ids})
-    holds = {r.id: r for r in rows}
+    holds: dict[str, Any] = {}
+    if existing_ids:
+        holds = {r.id: r for r in await session.execute(_HOLDS_SQL, {"ids": existing_ids})}
+    placed: set[str] = set()
     consumed: dict[str, int] = defaultdict(int)
     released: dict[str, int] = defaultdict(int)
     for t in transfers:
         if t.hold_id is None:
             continue
-        if t.hold_id in placing:
-            nh = placing[t.hold_id]
+        nh = placing.get(t.hold_id)
+        if nh is not None and t.code == "hold":
             if not (
-                t.code == "hold"
-                and t.debit_account_id == nh.available_account_id
+                t.debit_account_id == nh.available_account_id
                 and t.credit_account_id == nh.account_id
                 and t.amount == nh.amount
+                and nh.id not in placed
             ):
                 raise InvalidTransfer(f"transfer {t.id} does not place hold {nh.id}")
+            placed.add(nh.id)
             continue
-        h = holds.get(t.hold_id)
-        if h is None:
-            raise HoldNotFound(f"no hold {t.hold_id!r}")
-        if h.state != "pending":
-            raise InvalidState(f"hold {h.id} is {h.state}")
-        if t.debit_account_id != h.account_id:
-            raise InvalidTransfer(f"transfer {t.id} must debit the held account of {h.id}")
-        if t.code == "release":
-            if t.credit_account_id != h.available_account_id:
-                raise InvalidTransfer(f"release {t.id} must credit the owner's available")
-            released[h.id] += t.amount
+        if nh is not None:
+            if nh.id not in placed:
+                raise InvalidTransfer(f"transfer {t.id} uses hold {nh.id} before placing it")
+            held_id, available_id = nh.account_id, nh.available_account_id
         else:
-            consumed[h.id] += t.amount
+            h = holds.get(t.hold_id)
+            if h is None:
+                raise HoldNotFound(f"no hold {t.hold_id!r}")
+            if h.state != "pending":
+                raise InvalidState(f"hold {h.id} is {h.state}")
+            held_id, available_id = h.account_id, h.available_account_id
+        if t.debit_account_id != held_id:
+            raise InvalidTransfer(f"transfer {t.id} must debit the held account of {t.hold_id}")
+        if t.code == "release":
+            if t.credit_account_id != available_id:
+                raise InvalidTransfer(f"release {t.id} must credit the owner's available")
+            released[t.hold_id] += t.amount
+        else:
+            consumed[t.hold_id] += t.amount
+    if placed != set(placing):
+        raise InvalidTransfer(f"holds {sorted(set(placing) - placed)} are never placed")
+
+    def settle(hold_id: str, amount: int, used_before: int) -> str | None:
+        used = used_before + consumed.get(hold_id, 0) + released.get(hold_id, 0)
+        if used > amount:
+            raise HoldExceeded(
+                f"hold {hold_id} has {amount - used_before} left", details={"hold_id": hold_id}
+            )
+        state = resolve.get(hold_id)
+        if state is not None and used != amount:
+            raise InvalidTransfer(f"resolving hold {hold_id} must account for all of it")
+        return state
+
     updates: list[tuple[str, int, int, str | None]] = []
     for hold_id in existing_ids:
         h = holds.get(hold_id)
@@ -576,18 +601,17 @@ async def _check_holds(
             raise HoldNotFound(f"no hold {hold_id!r}")
         if h.state != "pending":
             raise InvalidState(f"hold {h.id} is {h.state}")
-        c, r = consumed.get(hold_id, 0), released.get(hold_id, 0)
-        used = int(h.consumed) + int(h.released) + c + r
-        if used > int(h.amount):
-            raise HoldExceeded(
-                f"hold {hold_id} has {int(h.amount) - int(h.consumed) - int(h.released)} left",
-                details={"hold_id": hold_id},
-            )
-        state = resolve.get(hold_id)
-        if state is not None and used != int(h.amount):  # pragma: no cover - internal
-            raise InvalidTransfer(f"resolving hold {hold_id} must account for all of it")
-        updates.append((hold_id, c, r, state))
-    return updates
+        state = settle(hold_id, int(h.amount), int(h.consumed) + int(h.released))
+        updates.append((hold_id, consumed.get(hold_id, 0), released.get(hold_id, 0), state))
+    finals = {
+        h.id: (
+            consumed.get(h.id, 0),
+            released.get(h.id, 0),
+            settle(h.id, h.amount, 0) or "pending",
+        )
+        for h in new_holds
+    }
+    return updates, finals
 
 
 async def _replay(
@@ -637,6 +661,47 @@ def _hold_from(row: Any) -> Hold:
     )
 
 
+def hold_placement(
+    hold_id: str,
+    user_id: int,
+    asset: str,
+    amount: int,
+    available_account_id: int,
+    held_account_id: int,
+    reference: str | None = None,
+) -> tuple[TransferSpec, NewHold]:
+    """The transfer (available -> held) and hold record that reserve `amount`, for
+    `apply_group`."""
+    spec = TransferSpec(
+        hold_transfer_id(hold_id),
+        available_account_id,
+        held_account_id,
+        amount,
+        "hold",
+        reference,
+        hold_id,
+    )
+    hold = NewHold(
+        hold_id, user_id, asset, held_account_id, available_account_id, amount, reference
+    )
+    return spec, hold
+
+
+async def apply_group(
+    session: AsyncSession,
+    transfers: Sequence[TransferSpec],
+    *,
+    new_holds: Sequence[NewHold] = (),
+    resolve: Mapping[str, str] | None = None,
+    batch_id: uuid.UUID | None = None,
+) -> BatchResult:
+    """`apply_batch` for many commands at once (the order sequencer's group commit): it may
+    also place holds (`hold_placement`), consume them, release what is left (code `release`)
+    and resolve them (`resolve={hold_id: "posted" | "voided"}`), all in one batch, in two or
+    three round trips whatever its size."""
+    return await _apply(session, transfers, batch_id=batch_id, new_holds=new_holds, resolve=resolve)
+
+
 async def get_hold(session: AsyncSession, hold_id: str) -> Hold:
     row = (await session.execute(_HOLDS_SQL, {"ids": [hold_id]})).first()
     if row is None:
@@ -670,7 +735,7 @@ async def place_hold(
     spec = TransferSpec(
         hold_transfer_id(hold_id), available, held, amount, "hold", reference, hold_id
     )
-    new = _NewHold(hold_id, user_id, asset, held, available, amount, reference)
+    new = NewHold(hold_id, user_id, asset, held, available, amount, reference)
     try:
         return await _apply(session, [spec], new_holds=[new])
     except TransferIdConflict as exc:

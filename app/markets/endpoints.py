@@ -6,6 +6,7 @@ from app.kit.deps import Session
 from app.markets import service
 from app.markets.schemas import AssetOut, MarketOut, MarketPatch, StateChange
 from app.models import Asset, Subnet
+from app.orders.commands import SetMarketState
 
 public = APIRouter(prefix="/v1/markets", tags=["markets"])
 assets = APIRouter(prefix="/v1/assets", tags=["markets"])
@@ -50,8 +51,9 @@ async def patch_market(
 async def set_market_state(
     symbol: str, body: StateChange, principal: AdminPrincipal, session: Session, request: Request
 ) -> MarketOut:
-    market = await service.get_market(session, symbol, for_update=True)
-    await service.change_state(
-        session, principal, market, body.state, body.reason, request.app.state.market_listeners
+    # Through the order sequencer: a delisting cancels open orders in the same transaction,
+    # and no order slips in between.
+    market = await request.app.state.sequencer.submit(
+        SetMarketState(principal, symbol, body.state, body.reason)
     )
     return await _out(session, market.symbol)

@@ -51,7 +51,7 @@ async def list_markets(session: AsyncSession) -> list[tuple[Market, Subnet]]:
     rows = await session.execute(
         select(Market, Subnet).join(Subnet, Subnet.id == Market.subnet_id).order_by(Market.netuid)
     )
-    return [(m, s) for m, s in rows.tuples()]
+    return [(m, s) for m, s in rows]
 
 
 async def update_parameters(

@@ -6,12 +6,14 @@ from app.models.audit_entry import AuditEntry
 from app.models.base import Base
 from app.models.custody_position import CustodyPosition
 from app.models.deposit import Deposit
+from app.models.fill import Fill
 from app.models.indexer_state import IndexerState
 from app.models.ledger_account import LedgerAccount
 from app.models.ledger_hold import LedgerHold
 from app.models.ledger_transfer import LedgerTransfer
 from app.models.listing import Listing
 from app.models.market import Market
+from app.models.order import Order
 from app.models.subnet import Subnet
 from app.models.subnet_history import SubnetHistory
 from app.models.user import User
@@ -25,12 +27,14 @@ __all__ = [
     "Base",
     "CustodyPosition",
     "Deposit",
+    "Fill",
     "IndexerState",
     "LedgerAccount",
     "LedgerHold",
     "LedgerTransfer",
     "Listing",
     "Market",
+    "Order",
     "Subnet",
     "SubnetHistory",
     "User",

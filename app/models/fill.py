@@ -1,0 +1,33 @@
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, UniqueConstraint, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, IdMixin
+
+
+class Fill(IdMixin, Base):
+    """One match between a resting (maker) and an incoming (taker) order, at the maker's
+    price. `quote` = floor(price * qty / 10^9); fees are in the asset each side receives."""
+
+    __tablename__ = "fills"
+    __table_args__ = (
+        UniqueConstraint("market_id", "match_id"),
+        Index("ix_fills_market_id_id", "market_id", "id"),
+        Index("ix_fills_maker_user_id", "maker_user_id", "id"),
+        Index("ix_fills_taker_user_id", "taker_user_id", "id"),
+    )
+
+    market_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("markets.id"))
+    match_id: Mapped[int] = mapped_column(BigInteger)  # the engine's, per market
+    maker_order_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("orders.id"))
+    taker_order_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("orders.id"))
+    maker_user_id: Mapped[int] = mapped_column(BigInteger)
+    taker_user_id: Mapped[int] = mapped_column(BigInteger)
+    taker_side: Mapped[str] = mapped_column(String(4))
+    price: Mapped[int] = mapped_column(BigInteger)
+    qty: Mapped[int] = mapped_column(BigInteger)
+    quote: Mapped[int] = mapped_column(BigInteger)
+    maker_fee: Mapped[int] = mapped_column(BigInteger)
+    taker_fee: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

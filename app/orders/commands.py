@@ -1,0 +1,101 @@
+"""What the order sequencer is asked to do, and the in-memory state it keeps per order."""
+
+from dataclasses import dataclass, field
+
+from app.auth.service import Principal
+
+
+@dataclass(slots=True)
+class OrderRequest:
+    """One order as a client asked for it, parsed (integers of base units) but not yet
+    checked against its market."""
+
+    market: str  # symbol in any accepted form
+    side: str  # buy | sell
+    type: str  # limit | market
+    price: int | None = None  # rao per alpha (limit)
+    qty: int | None = None  # alpha-rao
+    quote_budget: int | None = None  # rao (market buys by budget)
+    time_in_force: str = "gtc"
+    post_only: bool = False
+    stp: str = "cancel_newest"
+    client_order_id: str | None = None
+    validate_only: bool = False
+
+    def same_as(self, order: "LiveOrder") -> bool:
+        """Is this a retry of `order` (same client id and parameters)?"""
+        return (
+            self.side == order.side
+            and self.type == order.type
+            and self.price == order.price
+            and self.qty == order.qty
+            and self.quote_budget == order.quote_budget
+        )
+
+
+@dataclass(slots=True)
+class PlaceOrders:
+    user_id: int
+    orders: list[OrderRequest]  # a batch is validated and funded all or nothing
+
+
+@dataclass(slots=True)
+class CancelOrders:
+    user_id: int
+    order_ids: list[int] = field(default_factory=list)
+    client_order_ids: list[str] = field(default_factory=list)
+    market: str | None = None  # with no ids: cancel all (of this market, or everywhere)
+    all_orders: bool = False
+
+
+@dataclass(slots=True)
+class AmendOrder:
+    user_id: int
+    order_id: int | None
+    client_order_id: str | None
+    qty: int | None  # new total quantity
+    price: int | None
+
+
+@dataclass(slots=True)
+class SetMarketState:
+    actor: Principal
+    symbol: str
+    state: str
+    reason: str | None
+
+
+SequencerCommand = PlaceOrders | CancelOrders | AmendOrder | SetMarketState
+
+
+@dataclass(slots=True)
+class LiveOrder:
+    """An order the sequencer knows: every open order, plus the ones a group touched."""
+
+    id: int
+    user_id: int
+    market_id: int
+    side: str
+    type: str
+    time_in_force: str
+    post_only: bool
+    stp: str
+    price: int | None
+    qty: int | None
+    quote_budget: int | None
+    client_order_id: str | None
+    hold_id: str
+    hold_asset: str
+    hold_amount: int
+    hold_used: int = 0
+    filled_qty: int = 0
+    filled_quote: int = 0
+    fee: int = 0
+    status: str = "open"
+    cancel_reason: str | None = None
+    priority_ts: int = 0
+    created: bool = False  # inserted by the current group (not yet in the database)
+
+    @property
+    def hold_left(self) -> int:
+        return self.hold_amount - self.hold_used

@@ -1,0 +1,130 @@
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+
+from app.auth.dependencies import ReadPrincipal, TradePrincipal
+from app.kit.deps import Session
+from app.orders import service
+from app.orders.commands import AmendOrder, CancelOrders, LiveOrder, PlaceOrders
+from app.orders.schemas import (
+    AmendIn,
+    CancelledOut,
+    FillsPage,
+    OrderBatchIn,
+    OrderIn,
+    OrderOut,
+    OrdersPage,
+    parse_field_amount,
+)
+from app.orders.sequencer import Sequencer
+
+router = APIRouter(prefix="/v1", tags=["orders"])
+
+OrderId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+def _sequencer(request: Request) -> Sequencer:
+    sequencer: Sequencer = request.app.state.sequencer
+    return sequencer
+
+
+async def _outs(session: Session, orders: list[LiveOrder]) -> list[OrderOut]:
+    symbols = await service.market_symbols(session)
+    return [OrderOut.of(o, symbols.get(o.market_id, "")) for o in orders]
+
+
+@router.post("/orders", response_model=OrderOut, status_code=201)
+async def place_order(
+    body: OrderIn, principal: TradePrincipal, session: Session, request: Request
+) -> OrderOut:
+    """Place one order. Answered only once the order, its fills and ledger entries are
+    committed. A retry with the same `client_order_id` returns the original open order."""
+    command = PlaceOrders(principal.user_id, [body.to_request()])
+    placed: list[LiveOrder] = await _sequencer(request).submit(command)
+    return (await _outs(session, placed))[0]
+
+
+@router.post("/orders/batch", response_model=list[OrderOut], status_code=201)
+async def place_orders(
+    body: OrderBatchIn, principal: TradePrincipal, session: Session, request: Request
+) -> list[OrderOut]:
+    """Up to 15 orders, validated and funded all or nothing, then placed in order."""
+    command = PlaceOrders(principal.user_id, [o.to_request() for o in body.orders])
+    return await _outs(session, await _sequencer(request).submit(command))
+
+
+@router.delete("/orders/{order_id}", response_model=OrderOut)
+async def cancel_order(
+    order_id: OrderId, principal: TradePrincipal, session: Session, request: Request
+) -> OrderOut:
+    command = CancelOrders(principal.user_id, order_ids=[order_id])
+    cancelled: list[LiveOrder] = await _sequencer(request).submit(command)
+    return (await _outs(session, cancelled))[0]
+
+
+@router.delete("/orders", response_model=CancelledOut)
+async def cancel_orders(
+    principal: TradePrincipal,
+    session: Session,
+    request: Request,
+    market: Annotated[str | None, Query(max_length=32)] = None,
+    client_order_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> CancelledOut:
+    """Cancel by client order id, or every open order (of one market, if given)."""
+    if client_order_id:
+        command = CancelOrders(principal.user_id, client_order_ids=[client_order_id])
+    else:
+        command = CancelOrders(principal.user_id, market=market, all_orders=True)
+    cancelled = await _sequencer(request).submit(command)
+    return CancelledOut(cancelled=await _outs(session, cancelled))
+
+
+@router.patch("/orders/{order_id}", response_model=OrderOut)
+async def amend_order(
+    order_id: OrderId, body: AmendIn, principal: TradePrincipal, session: Session, request: Request
+) -> OrderOut:
+    """Change price and/or total quantity; reducing the quantity keeps time priority."""
+    command = AmendOrder(
+        principal.user_id,
+        order_id,
+        None,
+        parse_field_amount("qty", body.qty),
+        parse_field_amount("price", body.price),
+    )
+    amended: LiveOrder = await _sequencer(request).submit(command)
+    return (await _outs(session, [amended]))[0]
+
+
+@router.get("/orders", response_model=OrdersPage)
+async def list_orders(
+    principal: ReadPrincipal,
+    session: Session,
+    status: Literal["open", "closed"] = "open",
+    market: Annotated[str | None, Query(max_length=32)] = None,
+    cursor: Annotated[int | None, Query(ge=1)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> OrdersPage:
+    orders, next_cursor = await service.list_orders(
+        session, principal.user_id, status, market, cursor, limit
+    )
+    return OrdersPage(orders=orders, next_cursor=next_cursor)
+
+
+@router.get("/orders/{order_id}", response_model=OrderOut)
+async def get_order(order_id: OrderId, principal: ReadPrincipal, session: Session) -> OrderOut:
+    return await service.get_order(session, principal.user_id, order_id)
+
+
+@router.get("/fills", response_model=FillsPage)
+async def list_fills(
+    principal: ReadPrincipal,
+    session: Session,
+    market: Annotated[str | None, Query(max_length=32)] = None,
+    start: Annotated[int | None, Query(alias="from", ge=1, description="first fill id")] = None,
+    cursor: Annotated[int | None, Query(ge=1)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> FillsPage:
+    fills, next_cursor = await service.list_fills(
+        session, principal.user_id, market, start, cursor, limit
+    )
+    return FillsPage(fills=fills, next_cursor=next_cursor)

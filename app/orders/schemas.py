@@ -1,0 +1,134 @@
+"""Order API bodies. Amounts are strings of integer base units, like the ledger's: prices in
+rao per whole alpha, quantities in alpha-rao (10^9 per alpha), budgets in rao."""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field, StrictInt, StrictStr
+
+from app.kit.errors import AppError
+from app.ledger.service import parse_amount
+from app.orders.commands import LiveOrder, OrderRequest
+
+Amount = StrictStr | StrictInt
+ClientOrderId = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
+def parse_field_amount(name: str, value: Amount | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_amount(value)
+    except AppError as exc:  # same error and code, naming the field
+        raise type(exc)(f"{name}: {exc.message}", details={"field": name}) from exc
+
+
+class OrderIn(BaseModel):
+    market: str = Field(max_length=32, examples=["SN64/TAO"])
+    side: Literal["buy", "sell"]
+    type: Literal["limit", "market"] = "limit"
+    price: Amount | None = Field(default=None, description="rao per whole alpha (limit orders)")
+    qty: Amount | None = Field(default=None, description="alpha base units")
+    quote_budget: Amount | None = Field(
+        default=None, description="market buys: spend at most this many rao (fee on top)"
+    )
+    time_in_force: Literal["gtc", "ioc", "fok"] = "gtc"
+    post_only: bool = False
+    stp: Literal["cancel_newest", "cancel_oldest", "cancel_both"] = "cancel_newest"
+    client_order_id: str | None = ClientOrderId
+    validate_only: bool = Field(default=False, description="check everything, place nothing")
+
+    def to_request(self) -> OrderRequest:
+        return OrderRequest(
+            market=self.market,
+            side=self.side,
+            type=self.type,
+            price=parse_field_amount("price", self.price),
+            qty=parse_field_amount("qty", self.qty),
+            quote_budget=parse_field_amount("quote_budget", self.quote_budget),
+            time_in_force=self.time_in_force,
+            post_only=self.post_only,
+            stp=self.stp,
+            client_order_id=self.client_order_id,
+            validate_only=self.validate_only,
+        )
+
+
+class OrderBatchIn(BaseModel):
+    orders: list[OrderIn] = Field(min_length=1, max_length=15)
+
+
+class OrderOut(BaseModel):
+    id: int
+    client_order_id: str | None
+    market: str
+    side: str
+    type: str
+    price: str | None
+    qty: str | None
+    quote_budget: str | None
+    filled_qty: str
+    filled_quote: str
+    fee: str  # rao of TAO
+    status: str  # open | filled | cancelled (| validated for validate_only)
+    cancel_reason: str | None
+    time_in_force: str
+    post_only: bool
+    stp: str
+    hold: str  # what the order reserved, in its hold asset
+    created_at: datetime | None = None
+    closed_at: datetime | None = None
+
+    @classmethod
+    def of(cls, o: LiveOrder, symbol: str) -> "OrderOut":
+        return cls(
+            id=o.id,
+            client_order_id=o.client_order_id,
+            market=symbol,
+            side=o.side,
+            type=o.type,
+            price=None if o.price is None else str(o.price),
+            qty=None if o.qty is None else str(o.qty),
+            quote_budget=None if o.quote_budget is None else str(o.quote_budget),
+            filled_qty=str(o.filled_qty),
+            filled_quote=str(o.filled_quote),
+            fee=str(o.fee),
+            status=o.status,
+            cancel_reason=o.cancel_reason,
+            time_in_force=o.time_in_force,
+            post_only=o.post_only,
+            stp=o.stp,
+            hold=str(o.hold_amount),
+        )
+
+
+class OrdersPage(BaseModel):
+    orders: list[OrderOut]
+    next_cursor: int | None
+
+
+class FillOut(BaseModel):
+    id: int
+    market: str
+    order_id: int
+    side: str
+    liquidity: Literal["maker", "taker"]
+    price: str
+    qty: str
+    quote: str
+    fee: str
+    created_at: datetime
+
+
+class FillsPage(BaseModel):
+    fills: list[FillOut]
+    next_cursor: int | None
+
+
+class CancelledOut(BaseModel):
+    cancelled: list[OrderOut]
+
+
+class AmendIn(BaseModel):
+    qty: Amount | None = None
+    price: Amount | None = None
