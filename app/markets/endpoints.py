@@ -1,10 +1,12 @@
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
 from app.auth.dependencies import AdminPrincipal
 from app.kit.deps import Session
 from app.markets import service
-from app.markets.schemas import AssetOut, MarketOut, MarketPatch, StateChange
+from app.markets.schemas import AssetOut, BookLevel, BookOut, MarketOut, MarketPatch, StateChange
 from app.models import Asset, Subnet
 from app.orders.commands import SetMarketState
 
@@ -37,6 +39,32 @@ async def list_markets(session: Session) -> list[MarketOut]:
 @public.get("/{symbol}", response_model=MarketOut, description=SYMBOL_DOC)
 async def get_market(symbol: str, session: Session) -> MarketOut:
     return await _out(session, symbol)
+
+
+@public.get("/{symbol}/book", response_model=BookOut, description=SYMBOL_DOC)
+async def get_book(
+    symbol: str,
+    session: Session,
+    request: Request,
+    depth: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> BookOut:
+    """Aggregated price levels (L2) of the live book."""
+    market = await service.get_market(session, symbol)
+    sequencer = request.app.state.sequencer
+    book = sequencer.books.get(market.id)
+    levels = book.depth(depth) if book is not None else None
+    return BookOut(
+        symbol=market.symbol,
+        sequence=sequencer.book_seq.get(market.id, 0),
+        bids=[
+            BookLevel(price=str(x.price), qty=str(x.qty), orders=x.orders)
+            for x in (levels.bids if levels else [])
+        ],
+        asks=[
+            BookLevel(price=str(x.price), qty=str(x.qty), orders=x.orders)
+            for x in (levels.asks if levels else [])
+        ],
+    )
 
 
 @admin.patch("/{symbol}", response_model=MarketOut, description=SYMBOL_DOC)

@@ -75,3 +75,16 @@ class MarketPatch(BaseModel):
 class StateChange(BaseModel):
     state: str = Field(max_length=32)
     reason: str | None = Field(default=None, max_length=1000)
+
+
+class BookLevel(BaseModel):
+    price: str  # rao per alpha
+    qty: str  # alpha-rao
+    orders: int
+
+
+class BookOut(BaseModel):
+    symbol: str
+    sequence: int  # grows with every committed change of this book
+    bids: list[BookLevel]  # best first
+    asks: list[BookLevel]

@@ -40,6 +40,7 @@ from app.markets.service import StateListener, change_state, get_market
 from app.matching import (
     Amend,
     Cancel,
+    Depth,
     EngineSnapshot,
     MatchingEngine,
     OpenOrder,
@@ -79,6 +80,7 @@ log = logging.getLogger("app.orders")
 
 QUOTE = "TAO"
 MAX_GROUP = 256
+PUBLISHED_DEPTH = 1000
 MAX_AMOUNT = 2**63 - 1
 
 
@@ -135,6 +137,7 @@ class _Group:
     # Set once the current command changed a book: from then on a refusal cannot be undone
     # in memory, so it fails the group (rebuild and retry one by one).
     book_changed: bool = False
+    changed_books: set[int] = field(default_factory=set)
 
 
 class _Unwind(Exception):
@@ -164,6 +167,10 @@ class Sequencer:
         self._next_id = itertools.count(1)
         self._last_ts = 0
         self.groups_committed = 0
+        # Per market, the committed book as market data sees it: a group's changes show only
+        # once it has committed. `book_seq` grows with every such publication.
+        self.book_seq: dict[int, int] = {}
+        self.published: dict[int, Depth] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -245,6 +252,7 @@ class Sequencer:
                 1,
             )
             self.books[market_id] = MatchingEngine.restore(snapshot, clock=self.clock)
+            self._publish(market_id)
 
     def _book(self, market: MarketView) -> MatchingEngine:
         book = self.books.get(market.id)
@@ -309,7 +317,13 @@ class Sequencer:
             await self._write(group)
             await session.commit()
         self.groups_committed += 1
+        for market_id in group.changed_books:
+            self._publish(market_id)
         return results
+
+    def _publish(self, market_id: int) -> None:
+        self.book_seq[market_id] = self.book_seq.get(market_id, 0) + 1
+        self.published[market_id] = self.books[market_id].depth(PUBLISHED_DEPTH)
 
     async def _open_group(self, session: AsyncSession, commands: list[SequencerCommand]) -> _Group:
         symbols = {
@@ -716,6 +730,7 @@ class Sequencer:
 
     async def _apply_events(self, group: _Group, m: MarketView, events: list[Any]) -> None:
         session = group.session
+        group.changed_books.add(m.id)
         for e in events:
             if isinstance(e, OrderAccepted):
                 order = self.orders[e.order_id]
