@@ -24,8 +24,8 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("DATABASE_URL", "EXCHANGE_DATABASE_URL")
     )
     data_dir: Path = PROJECT_ROOT / ".data"
-    db_pool_size: int = 10
-    db_max_overflow: int = 10
+    db_pool_size: int = 20
+    db_max_overflow: int = 20
 
     # Chain: `devnet` starts the built-in devnet in-process.
     chain_url: str = Field(

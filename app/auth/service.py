@@ -1,11 +1,12 @@
 """Users and API keys: creation, revocation and verification of signed requests."""
 
+import asyncio
 import base64
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.errors import (
@@ -18,7 +19,7 @@ from app.auth.errors import (
 from app.auth.scopes import Scope
 from app.auth.signing import signature_matches
 from app.kit.crypto import SecretBox
-from app.kit.errors import Conflict, NotFound, RateLimited
+from app.kit.errors import AppError, Conflict, NotFound, RateLimited
 from app.kit.ratelimit import TokenBucketLimiter
 from app.models import ApiKey, User
 
@@ -114,6 +115,10 @@ class Authenticator:
         self._box = box
         self._limiter = limiter
         self._cache: dict[str, _CachedKey] = {}
+        # Highest nonce accepted (or being persisted) per key, and the pending writes.
+        self._highest: dict[int, int] = {}
+        self._pending: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def _lookup(self, key: str) -> _CachedKey:
         cached = self._cache.get(key)
@@ -155,19 +160,63 @@ class Authenticator:
         return Principal(entry.user_id, entry.id, entry.scopes)
 
     async def _advance_nonce(self, key_id: int, nonce: int) -> None:
+        """Accept `nonce` only if it is above every nonce seen for the key, and only once it
+        is persisted (so a replay is refused after a restart too). Concurrent requests share
+        one UPDATE: the writes are group-committed like orders are."""
+        if nonce <= self._highest.get(key_id, 0):
+            raise InvalidNonce("nonce must be greater than the last one used with this key")
+        self._highest[key_id] = nonce
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((key_id, nonce, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_nonces())
+        await future
+
+    async def _write_nonces(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            top: dict[int, int] = {}
+            for key_id, nonce, _ in batch:
+                top[key_id] = max(nonce, top.get(key_id, 0))
+            try:
+                refused = await self._persist(top)
+            except Exception as exc:  # the database is down: nobody gets in
+                for key_id, _, future in batch:
+                    self._highest.pop(key_id, None)
+                    future.set_exception(exc)
+                continue
+            for key_id, _, future in batch:
+                error = refused.get(key_id)
+                if error is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(error)
+
+    async def _persist(self, top: dict[int, int]) -> dict[int, AppError]:
+        """One statement for the whole batch; returns the keys refused and why."""
         async with self._sessionmaker() as session:
-            advanced = await session.scalar(
-                update(ApiKey)
-                .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None), ApiKey.last_nonce < nonce)
-                .values(last_nonce=nonce)
-                .returning(ApiKey.id)
+            rows = await session.execute(
+                text(
+                    "WITH v AS (SELECT * FROM unnest(CAST(:ids AS bigint[]), "
+                    "CAST(:nonces AS bigint[])) AS v(id, nonce)), "
+                    "up AS (UPDATE api_keys k SET last_nonce = v.nonce FROM v "
+                    "WHERE k.id = v.id AND k.revoked_at IS NULL AND k.last_nonce < v.nonce "
+                    "RETURNING k.id) "
+                    "SELECT k.id, k.revoked_at IS NOT NULL AS revoked, "
+                    "EXISTS (SELECT 1 FROM up WHERE up.id = k.id) AS advanced "
+                    "FROM api_keys k JOIN v ON v.id = k.id"
+                ),
+                {"ids": list(top), "nonces": list(top.values())},
             )
-            if advanced is None:
-                revoked = await session.scalar(
-                    select(ApiKey.revoked_at.is_not(None)).where(ApiKey.id == key_id)
+            refused: dict[int, AppError] = {}
+            for key_id, revoked, advanced in rows:
+                if advanced:
+                    continue
+                self._highest.pop(key_id, None)  # re-learn from the database next time
+                refused[key_id] = (
+                    KeyRevoked("this API key has been revoked")
+                    if revoked
+                    else InvalidNonce("nonce must be greater than the last one used with this key")
                 )
-                await session.rollback()
-                if revoked:
-                    raise KeyRevoked("this API key has been revoked")
-                raise InvalidNonce("nonce must be greater than the last one used with this key")
             await session.commit()
+        return refused

@@ -28,44 +28,40 @@ def _sequencer(request: Request) -> Sequencer:
     return sequencer
 
 
-async def _outs(session: Session, orders: list[LiveOrder]) -> list[OrderOut]:
-    symbols = await service.market_symbols(session)
+def _outs(request: Request, orders: list[LiveOrder]) -> list[OrderOut]:
+    # The sequencer knows every symbol it answers about: no database round trip.
+    symbols = _sequencer(request).symbols
     return [OrderOut.of(o, symbols.get(o.market_id, "")) for o in orders]
 
 
 @router.post("/orders", response_model=OrderOut, status_code=201)
-async def place_order(
-    body: OrderIn, principal: TradePrincipal, session: Session, request: Request
-) -> OrderOut:
+async def place_order(body: OrderIn, principal: TradePrincipal, request: Request) -> OrderOut:
     """Place one order. Answered only once the order, its fills and ledger entries are
     committed. A retry with the same `client_order_id` returns the original open order."""
     command = PlaceOrders(principal.user_id, [body.to_request()])
     placed: list[LiveOrder] = await _sequencer(request).submit(command)
-    return (await _outs(session, placed))[0]
+    return _outs(request, placed)[0]
 
 
 @router.post("/orders/batch", response_model=list[OrderOut], status_code=201)
 async def place_orders(
-    body: OrderBatchIn, principal: TradePrincipal, session: Session, request: Request
+    body: OrderBatchIn, principal: TradePrincipal, request: Request
 ) -> list[OrderOut]:
     """Up to 15 orders, validated and funded all or nothing, then placed in order."""
     command = PlaceOrders(principal.user_id, [o.to_request() for o in body.orders])
-    return await _outs(session, await _sequencer(request).submit(command))
+    return _outs(request, await _sequencer(request).submit(command))
 
 
 @router.delete("/orders/{order_id}", response_model=OrderOut)
-async def cancel_order(
-    order_id: OrderId, principal: TradePrincipal, session: Session, request: Request
-) -> OrderOut:
+async def cancel_order(order_id: OrderId, principal: TradePrincipal, request: Request) -> OrderOut:
     command = CancelOrders(principal.user_id, order_ids=[order_id])
     cancelled: list[LiveOrder] = await _sequencer(request).submit(command)
-    return (await _outs(session, cancelled))[0]
+    return _outs(request, cancelled)[0]
 
 
 @router.delete("/orders", response_model=CancelledOut)
 async def cancel_orders(
     principal: TradePrincipal,
-    session: Session,
     request: Request,
     market: Annotated[str | None, Query(max_length=32)] = None,
     client_order_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -76,12 +72,12 @@ async def cancel_orders(
     else:
         command = CancelOrders(principal.user_id, market=market, all_orders=True)
     cancelled = await _sequencer(request).submit(command)
-    return CancelledOut(cancelled=await _outs(session, cancelled))
+    return CancelledOut(cancelled=_outs(request, cancelled))
 
 
 @router.patch("/orders/{order_id}", response_model=OrderOut)
 async def amend_order(
-    order_id: OrderId, body: AmendIn, principal: TradePrincipal, session: Session, request: Request
+    order_id: OrderId, body: AmendIn, principal: TradePrincipal, request: Request
 ) -> OrderOut:
     """Change price and/or total quantity; reducing the quantity keeps time priority."""
     command = AmendOrder(
@@ -92,7 +88,7 @@ async def amend_order(
         parse_field_amount("price", body.price),
     )
     amended: LiveOrder = await _sequencer(request).submit(command)
-    return (await _outs(session, [amended]))[0]
+    return _outs(request, [amended])[0]
 
 
 @router.get("/orders", response_model=OrdersPage)

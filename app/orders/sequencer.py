@@ -171,6 +171,7 @@ class Sequencer:
         # once it has committed. `book_seq` grows with every such publication.
         self.book_seq: dict[int, int] = {}
         self.published: dict[int, Depth] = {}
+        self.symbols: dict[int, str] = {}  # market id -> symbol, for answers
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -235,6 +236,7 @@ class Sequencer:
             self._last_ts = max(self._last_ts, row.priority_ts)
         self.books = {}
         for market_id, market in markets.items():
+            self.symbols[market_id] = market.symbol
             resting = by_market.get(market_id, [])
             bids = sorted(
                 (o for o in resting if o.side == "buy"),
@@ -340,6 +342,7 @@ class Sequencer:
             stmt.where((Market.symbol.in_(symbols)) | (Market.id.in_(market_ids)))
         )
         markets = {m.id: _market_view(m, price) for m, price in rows}
+        self.symbols.update((m.id, m.symbol) for m in markets.values())
         # Lock the available balances this group may spend, in id order (no deadlocks).
         needed: set[tuple[int, str]] = set()
         by_symbol = {m.symbol: m for m in markets.values()}
@@ -724,6 +727,7 @@ class Sequencer:
                 )
             ).one()
             view = group.markets[market_id] = _market_view(row[0], row[1])
+            self.symbols[market_id] = view.symbol
         return view
 
     # ------------------------------------------------------------------ settlement

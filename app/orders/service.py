@@ -33,10 +33,6 @@ def order_out(o: Order, symbol: str) -> OrderOut:
     )
 
 
-async def market_symbols(session: AsyncSession) -> dict[int, str]:
-    return {i: s for i, s in await session.execute(select(Market.id, Market.symbol))}
-
-
 async def market_id_of(session: AsyncSession, symbol: str) -> int | None:
     return await session.scalar(select(Market.id).where(Market.symbol == parse_symbol(symbol)))
 

@@ -53,7 +53,10 @@ class Server:
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app", "serve", "--port", str(self.port)],
-            env=self.env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=self.env,
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -95,7 +98,9 @@ async def _keys(engine: AsyncEngine, users: list[int]) -> list[tuple[str, str, i
     return out
 
 
-async def _trade(client: SignedClient, rng: random.Random, acks: list[dict[str, str]], stop: asyncio.Event) -> None:
+async def _trade(
+    client: SignedClient, rng: random.Random, acks: list[dict[str, str]], stop: asyncio.Event
+) -> None:
     while not stop.is_set():
         body = {
             "market": "SN1/TAO",
@@ -122,7 +127,10 @@ async def test_sigkill_under_load_loses_nothing_acknowledged(
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
         clients = [SignedClient(http, k, s, uid) for k, s, uid in keys]
         stop = asyncio.Event()
-        workers = [asyncio.create_task(_trade(c, random.Random(i), acks, stop)) for i, c in enumerate(clients)]
+        workers = [
+            asyncio.create_task(_trade(c, random.Random(i), acks, stop))
+            for i, c in enumerate(clients)
+        ]
         await asyncio.sleep(1.5)
         server.kill()  # mid-flight: requests in progress get no answer
         stop.set()
@@ -133,8 +141,7 @@ async def test_sigkill_under_load_loses_nothing_acknowledged(
     server.start()
     async with engine.connect() as conn:
         rows = {
-            r.id: r
-            for r in await conn.execute(text("SELECT id, status, filled_qty FROM orders"))
+            r.id: r for r in await conn.execute(text("SELECT id, status, filled_qty FROM orders"))
         }
     for ack in acks:
         row = rows.get(ack["id"])
@@ -153,7 +160,9 @@ async def test_sigkill_under_load_loses_nothing_acknowledged(
     assert before["bids"] or before["asks"]
     assert (after["bids"], after["asks"]) == (before["bids"], before["asks"])
     async with engine.connect() as conn:
-        open_qty = await conn.scalar(text("SELECT coalesce(sum(qty - filled_qty), 0) FROM orders WHERE status = 'open'"))
+        open_qty = await conn.scalar(
+            text("SELECT coalesce(sum(qty - filled_qty), 0) FROM orders WHERE status = 'open'")
+        )
     assert open_qty == sum(int(x["qty"]) for x in before["bids"] + before["asks"])
     server.stop()
     await truncate_all(engine)
