@@ -194,9 +194,11 @@ async def main(clients: int, seconds: float) -> None:
         async def place(http: httpx.AsyncClient, i: int, rng: random.Random) -> httpx.Response:
             key, secret = keys[i]
             nonces[i] += 1
+            side = rng.choice(["buy", "sell"])
+            price, qty = MID + rng.randint(-5, 5) * TICK, rng.randint(1, 50) * LOT
             body = (
-                f'{{"nonce": {nonces[i]}, "market": "SN1/TAO", "side": "{rng.choice(["buy", "sell"])}", '
-                f'"price": "{MID + rng.randint(-5, 5) * TICK}", "qty": "{rng.randint(1, 50) * LOT}"}}'
+                f'{{"nonce": {nonces[i]}, "market": "SN1/TAO", "side": "{side}", '
+                f'"price": "{price}", "qty": "{qty}"}}'
             ).encode()
             headers = {
                 "API-Key": key,
