@@ -37,9 +37,7 @@ def percentile(samples: list[float], p: float) -> float:
 
 
 def describe(samples: list[float]) -> str:
-    return (
-        f"p50 {percentile(samples, 50) * 1000:.2f} ms, p99 {percentile(samples, 99) * 1000:.2f} ms, "
-        f"mean {statistics.fmean(samples) * 1000:.2f} ms"
-        if samples
-        else "no samples"
-    )
+    if not samples:
+        return "no samples"
+    p50, p99 = percentile(samples, 50) * 1000, percentile(samples, 99) * 1000
+    return f"p50 {p50:.2f} ms, p99 {p99:.2f} ms, mean {statistics.fmean(samples) * 1000:.2f} ms"

@@ -214,12 +214,10 @@ async def main(clients: int, seconds: float) -> None:
 
     b_rate, o_rate = b_ok / seconds, o_ok / seconds
     print(f"clients {clients}, {seconds:.0f} s each")
-    print(
-        f"baseline  INSERT+commit per request: {b_rate:8.0f} req/s  ({b_failed} failed)  {describe(b_lat)}"
-    )
-    print(
-        f"orders    durable placement:          {o_rate:8.0f} ord/s  ({o_failed} failed)  {describe(o_lat)}"
-    )
+    print(f"baseline  INSERT+commit per request: {b_rate:8.0f} req/s  ({b_failed} failed)")
+    print(f"          latency {describe(b_lat)}")
+    print(f"orders    durable placement:          {o_rate:8.0f} ord/s  ({o_failed} failed)")
+    print(f"          latency {describe(o_lat)}")
     print(f"ratio     orders / baseline:          {o_rate / b_rate:8.2f}")
 
 
