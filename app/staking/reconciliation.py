@@ -99,7 +99,7 @@ async def share_price_apr(
 ) -> tuple[Fraction | None, int]:
     """(apr, epochs measured) from the indexed share price of the hotkey's pool."""
 
-    def price_query() -> Select[tuple[int, int, Decimal]]:
+    def price_query() -> Select[int, int, Decimal]:
         return (
             select(
                 CustodyPosition.block_number,
