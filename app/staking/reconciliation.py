@@ -74,7 +74,7 @@ async def latest_custody_stakes(
         .where(CustodyPosition.subnet_id == subnet_id, CustodyPosition.block_number == block)
         .group_by(CustodyPosition.hotkey)
     )
-    return {h: int(s) for h, s in rows.tuples()}, int(block)
+    return {h: int(s) for h, s in rows}, int(block)
 
 
 async def allocated_by_hotkey(session: AsyncSession, subnet_id: int) -> dict[str, int]:
@@ -89,7 +89,7 @@ async def allocated_by_hotkey(session: AsyncSession, subnet_id: int) -> dict[str
         rows = await session.execute(
             select(model.hotkey, func.sum(model.amount)).where(condition).group_by(model.hotkey)
         )
-        for hotkey, amount in rows.tuples():
+        for hotkey, amount in rows:
             totals[hotkey] = totals.get(hotkey, 0) + int(amount)
     return totals
 

@@ -122,7 +122,7 @@ async def _stakes_at(session: AsyncSession, subnet_id: int, block: int) -> dict[
         .where(CustodyPosition.subnet_id == subnet_id, CustodyPosition.block_number == block)
         .group_by(CustodyPosition.hotkey)
     )
-    return {hotkey: int(stake) for hotkey, stake in rows.tuples()}
+    return {hotkey: int(stake) for hotkey, stake in rows}
 
 
 async def _latest_distributions(
@@ -165,7 +165,7 @@ async def distribute_block(session: AsyncSession, block: int) -> list[RewardDist
         .where(Subnet.status == "active")
         .order_by(Market.netuid)
     )
-    for market, subnet in rows.tuples():
+    for market, subnet in rows:
         created += await distribute_subnet(session, market, subnet, block)
     return created
 
@@ -401,4 +401,4 @@ async def user_rewards(
     )
     if before_id is not None:
         stmt = stmt.where(StakingReward.distribution_id < before_id)
-    return [(r, d) for r, d in (await session.execute(stmt)).tuples()]
+    return [(r, d) for r, d in await session.execute(stmt)]

@@ -434,7 +434,7 @@ async def user_allocations(
         .where(StakingAllocation.user_id == user_id, StakingAllocation.amount > 0)
         .order_by(Market.netuid, StakingAllocation.hotkey)
     )
-    return [(a, m) for a, m in rows.tuples()]
+    return [(a, m) for a, m in rows]
 
 
 async def user_unbondings(
@@ -446,7 +446,7 @@ async def user_unbondings(
         .where(StakingUnbonding.user_id == user_id, StakingUnbonding.state == "pending")
         .order_by(StakingUnbonding.id)
     )
-    return [(u, m) for u, m in rows.tuples()]
+    return [(u, m) for u, m in rows]
 
 
 async def add_to_allocation(
