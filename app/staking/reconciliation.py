@@ -12,9 +12,9 @@ exchange has no indexed position with that validator or less than one epoch of h
 """
 
 import uuid
-from decimal import Decimal
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from fractions import Fraction
 
 from sqlalchemy import Select, func, select, update

@@ -36,7 +36,7 @@ def chain_state(
     for hotkey, stake in (stakes or {}).items():
         total_shares = Fraction(10**15)
         total_alpha = int(total_shares * price)
-        shares = Fraction(stake) / price
+        shares = Fraction(int(Fraction(stake) / price))
         positions.append(position(NETUID, hotkey, CUSTODY, shares, total_shares, total_alpha))
     validators: list[ValidatorState] = [
         validator(NETUID, uid, hotkey, 10**15) for uid, hotkey in enumerate(HK[:3])
