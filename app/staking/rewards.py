@@ -286,12 +286,15 @@ async def _insert_distribution(
         if split.payouts:
             still_allocated = set(
                 await session.scalars(
-                    select(StakingAllocation.user_id).where(
+                    select(StakingAllocation.user_id)
+                    .where(
                         StakingAllocation.subnet_id == subnet.id,
                         StakingAllocation.hotkey == hotkey,
                         StakingAllocation.user_id.in_([p.user_id for p in split.payouts]),
                         StakingAllocation.amount > 0,
                     )
+                    # Allocation rows before ledger accounts, as everywhere in staking.
+                    .with_for_update()
                 )
             )
         specs: list[TransferSpec] = []

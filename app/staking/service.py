@@ -165,6 +165,17 @@ async def allocate(
     await require_validator(session, market, hotkey)
     block = await current_block(session)
 
+    # Lock order everywhere in staking: allocation rows, then ledger accounts (no deadlock
+    # with a reward distribution or a delisting running at the same time).
+    await session.execute(
+        select(StakingAllocation.id)
+        .where(
+            StakingAllocation.user_id == user_id,
+            StakingAllocation.subnet_id == market.subnet_id,
+            StakingAllocation.hotkey == hotkey,
+        )
+        .with_for_update()
+    )
     accounts = await user_account_ids(session, user_id, market.base_asset)
     transfer_id = f"stake:{uuid.uuid4().hex}"
     await apply_batch(
