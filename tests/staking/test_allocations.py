@@ -1,5 +1,7 @@
 """Allocating and deallocating through the API: ledger moves, validation, market states."""
 
+import asyncio
+
 import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -183,4 +185,27 @@ async def test_unbonding_period_keeps_alpha_staked_until_released(
     assert await balance(db, alice.user_id, "available") == 4 * ALPHA
     assert await balance(db, alice.user_id, "staked") == 6 * ALPHA
     assert (await alice.get("/v1/staking/positions")).json()["unbonding"] == []
+    await assert_books_balance(app)
+
+
+async def test_concurrent_allocations_never_overspend(
+    app: FastAPI, signed: SignedFactory, db: AsyncEngine
+) -> None:
+    admin = await signed("admin")
+    alice = await signed("read,trade")
+    market = await list_market(app, admin)
+    await deposit(admin, alice.user_id, 10 * ALPHA)
+
+    # One key per request: nonces of concurrent requests on one key may arrive out of order.
+    keys = [await signed("read,trade", email="user2@example.com") for _ in range(8)]
+    assert {k.user_id for k in keys} == {alice.user_id}
+
+    async def allocate(i: int) -> int:
+        body = {"market": market, "hotkey": HK[i % 3], "amount": str(3 * ALPHA)}
+        return (await keys[i].post("/v1/staking/allocations", body)).status_code
+
+    statuses = await asyncio.gather(*(allocate(i) for i in range(8)))
+    assert sorted(statuses) == [201] * 3 + [400] * 5
+    assert await balance(db, alice.user_id, "staked") == 9 * ALPHA
+    assert await balance(db, alice.user_id, "available") == ALPHA
     await assert_books_balance(app)
