@@ -45,3 +45,7 @@ class OperationNotPlanned(Conflict):
 
 class InvalidHotkey(BadRequest):
     code = "invalid_hotkey"
+
+
+class FlowPeriodClosed(Conflict):
+    code = "flow_period_closed"

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import (
     CustodyPosition,
     Market,
+    RewardDistribution,
     StakingAllocation,
     StakingChainFlow,
     StakingOperation,
@@ -30,7 +31,7 @@ from app.models import (
     Subnet,
     Validator,
 )
-from app.staking.errors import OperationNotFound, OperationNotPlanned
+from app.staking.errors import FlowPeriodClosed, OperationNotFound, OperationNotPlanned
 from app.staking.rewards import epoch_of
 from app.staking.service import current_block
 
@@ -249,6 +250,23 @@ async def latest_plan(session: AsyncSession) -> list[StakingOperation]:
     )
 
 
+async def _require_open_period(
+    session: AsyncSession, subnet_id: int, hotkey: str, block: int
+) -> None:
+    """A flow at or before a closed period's end would never be netted out of a reward."""
+    closed = await session.scalar(
+        select(func.max(RewardDistribution.end_block)).where(
+            RewardDistribution.subnet_id == subnet_id, RewardDistribution.hotkey == hotkey
+        )
+    )
+    if closed is not None and block <= closed:
+        raise FlowPeriodClosed(
+            f"rewards of {hotkey} are distributed up to block {closed}: record the flow at a "
+            "later block",
+            details={"closed_through_block": closed},
+        )
+
+
 async def mark_executed(
     session: AsyncSession, operation_id: int, block: int | None
 ) -> StakingOperation:
@@ -260,6 +278,8 @@ async def mark_executed(
     if operation.status != "planned":
         raise OperationNotPlanned(f"operation {operation_id} is {operation.status}")
     at = block if block is not None else await current_block(session)
+    for hotkey in (operation.origin_hotkey, operation.destination_hotkey):
+        await _require_open_period(session, operation.subnet_id, hotkey, at)
     operation.status = "executed"
     operation.executed_block = at
     operation.executed_at = datetime.now(UTC)
@@ -284,6 +304,7 @@ async def mark_executed(
 async def record_flow(
     session: AsyncSession, market: Market, hotkey: str, amount: int, block: int, reason: str
 ) -> StakingChainFlow:
+    await _require_open_period(session, market.subnet_id, hotkey, block)
     flow = StakingChainFlow(
         subnet_id=market.subnet_id, hotkey=hotkey, block_number=block, amount=amount, reason=reason
     )

@@ -121,6 +121,9 @@ async def test_rewards_are_time_weighted_and_add_up_exactly(
         },
     )
     assert r.status_code == 201, r.text
+    late = {"market": "SN64-TAO", "hotkey": HK[0], "amount": "-7", "block": 60_008, "reason": "x"}
+    r = await admin.post("/v1/admin/staking/flows", late)
+    assert (r.status_code, r.json()["code"]) == (409, "flow_period_closed")
     await index(app, chain_state(60_014, {HK[0]: START + growth + 5 * ALPHA + 999}))
     async with db.connect() as conn:
         last = (
