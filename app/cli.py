@@ -174,6 +174,32 @@ def cmd_ledger_check(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_staking_check(args: argparse.Namespace, settings: Settings) -> int:
+    from app.staking.service import check_staking
+
+    mismatches = _run_with_session(settings, check_staking)
+    for m in mismatches:
+        print(
+            f"  user {m.user_id} {m.asset}: ledger staked {m.ledger_staked} != "
+            f"allocated {m.allocated} + unbonding {m.unbonding}"
+        )
+    print(f"staking check: {len(mismatches)} mismatch(es)" if mismatches else "staking check: OK")
+    return 1 if mismatches else 0
+
+
+def cmd_staking_distribute(args: argparse.Namespace, settings: Settings) -> int:
+    from app.staking.rewards import distribute_block
+
+    created = _run_with_session(settings, lambda s: distribute_block(s, args.block))
+    for d in created:
+        print(
+            f"netuid {d.netuid} {d.hotkey} epoch {d.epoch}: {d.kind} growth {d.growth} "
+            f"users {d.users_total} commission {d.commission} rounding {d.rounding}"
+        )
+    print(f"{len(created)} distribution(s) at block {args.block}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dtao-exchange", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -231,6 +257,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ledger_check.add_argument("--limit", type=int, default=50, help="rows shown per invariant")
     ledger_check.set_defaults(func=cmd_ledger_check)
+
+    staking = sub.add_parser("staking", help="staking tools").add_subparsers(
+        dest="action", required=True
+    )
+    staking.add_parser(
+        "check", help="ledger staked == allocations + pending unbondings, per user and asset"
+    ).set_defaults(func=cmd_staking_check)
+    distribute = staking.add_parser(
+        "distribute", help="close the reward periods an indexed block ends (idempotent)"
+    )
+    distribute.add_argument("--block", type=int, required=True)
+    distribute.set_defaults(func=cmd_staking_distribute)
     return parser
 
 

@@ -32,6 +32,10 @@ from app.ops.endpoints import router as ops_router
 from app.ops.readiness import CheckResult, Readiness, ReadinessCheck
 from app.orders.endpoints import router as orders_router
 from app.orders.sequencer import Sequencer
+from app.staking.endpoints import admin as staking_admin
+from app.staking.endpoints import router as staking_router
+from app.staking.rewards import staking_sync_listener
+from app.staking.service import release_on_delisting
 
 
 def _database_check(engine: AsyncEngine, head: str) -> ReadinessCheck:
@@ -45,7 +49,7 @@ def _database_check(engine: AsyncEngine, head: str) -> ReadinessCheck:
 
 def build_sync_listeners(market_listeners: list[StateListener]) -> list[SyncListener]:
     """What runs inside each indexed block's transaction."""
-    return [create_candidates, halt_retired_markets(market_listeners)]
+    return [create_candidates, halt_retired_markets(market_listeners), staking_sync_listener]
 
 
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
@@ -68,7 +72,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         )
         # In-transaction hooks: what else must happen when a market changes state, and
         # when the indexer writes a block. Later domains append their own.
-        app.state.market_listeners = []
+        app.state.market_listeners = [release_on_delisting]
         app.state.sync_listeners = build_sync_listeners(app.state.market_listeners)
         readiness = Readiness()
         readiness.register("database", _database_check(engine, head_revision()))
@@ -108,4 +112,6 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(markets_admin)
     app.include_router(audit_router)
     app.include_router(orders_router)
+    app.include_router(staking_router)
+    app.include_router(staking_admin)
     return app

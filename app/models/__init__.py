@@ -14,6 +14,14 @@ from app.models.ledger_transfer import LedgerTransfer
 from app.models.listing import Listing
 from app.models.market import Market
 from app.models.order import Order
+from app.models.reward_distribution import RewardDistribution
+from app.models.staking_allocation import StakingAllocation
+from app.models.staking_allocation_event import StakingAllocationEvent
+from app.models.staking_chain_flow import StakingChainFlow
+from app.models.staking_operation import StakingOperation
+from app.models.staking_reward import StakingReward
+from app.models.staking_settings import StakingSettings
+from app.models.staking_unbonding import StakingUnbonding
 from app.models.subnet import Subnet
 from app.models.subnet_history import SubnetHistory
 from app.models.user import User
@@ -35,6 +43,14 @@ __all__ = [
     "Listing",
     "Market",
     "Order",
+    "RewardDistribution",
+    "StakingAllocation",
+    "StakingAllocationEvent",
+    "StakingChainFlow",
+    "StakingOperation",
+    "StakingReward",
+    "StakingSettings",
+    "StakingUnbonding",
     "Subnet",
     "SubnetHistory",
     "User",

@@ -1,0 +1,51 @@
+"""Staking errors, each with a stable code."""
+
+from app.kit.errors import BadRequest, Conflict, NotFound
+
+
+class ValidatorNotFound(NotFound):
+    code = "validator_not_found"
+
+
+class ValidatorOfAnotherSubnet(BadRequest):
+    code = "validator_wrong_subnet"
+
+
+class ValidatorWithoutPermit(BadRequest):
+    code = "validator_without_permit"
+
+
+class MarketHalted(Conflict):
+    code = "market_halted"
+
+
+class MarketDelisted(Conflict):
+    code = "market_delisted"
+
+
+class AllocationNotFound(NotFound):
+    code = "allocation_not_found"
+
+
+class AllocationExceeded(BadRequest):
+    code = "allocation_exceeded"
+
+
+class InvalidStakingSetting(BadRequest):
+    code = "invalid_staking_setting"
+
+
+class OperationNotFound(NotFound):
+    code = "operation_not_found"
+
+
+class OperationNotPlanned(Conflict):
+    code = "operation_not_planned"
+
+
+class InvalidHotkey(BadRequest):
+    code = "invalid_hotkey"
+
+
+class FlowPeriodClosed(Conflict):
+    code = "flow_period_closed"

@@ -1,0 +1,163 @@
+"""Staking API bodies. Amounts are strings of integer alpha base units (9 decimals):
+"1500000000" is 1.5 alpha. Never floats."""
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field, StrictInt, StrictStr
+
+Amount = StrictStr | StrictInt
+
+
+class AllocationIn(BaseModel):
+    market: str = Field(examples=["SN64-TAO"], max_length=32)
+    hotkey: str = Field(description="the validator's SS58 hotkey", max_length=64)
+    amount: Amount = Field(description="alpha base units as a string", examples=["1500000000"])
+
+
+class DeallocationIn(BaseModel):
+    market: str = Field(examples=["SN64-TAO"], max_length=32)
+    hotkey: str = Field(max_length=64)
+    amount: Amount | None = Field(default=None, description="default: the whole allocation")
+
+
+class AllocationOut(BaseModel):
+    market: str
+    asset: str
+    netuid: int
+    hotkey: str
+    amount: str
+
+
+class UnbondingOut(BaseModel):
+    id: int
+    market: str
+    asset: str
+    hotkey: str
+    amount: str
+    requested_block: int
+    release_block: int
+    state: str
+
+
+class DeallocationOut(BaseModel):
+    allocation: AllocationOut
+    amount: str
+    unbonding: UnbondingOut | None
+
+
+class PositionsOut(BaseModel):
+    allocations: list[AllocationOut]
+    unbonding: list[UnbondingOut]
+
+
+class ValidatorOut(BaseModel):
+    hotkey: str
+    uid: int
+    validator_permit: bool
+    take: int = Field(description="u16 on chain: take / 65535")
+    take_bps: int
+    total_stake: str
+    name: str | None
+    custody_stake: str = Field(description="the exchange's stake with this validator")
+    allocated: str = Field(description="what users allocated to it (incl. unbonding)")
+    apr: str | None = Field(description="share-price growth annualised, before commission")
+    net_apr: str | None = Field(description="after the exchange's commission")
+    apr_epochs: int
+
+
+class ValidatorsOut(BaseModel):
+    market: str
+    netuid: int
+    commission_bps: int
+    unbonding_blocks: int
+    validators: list[ValidatorOut]
+
+
+class RewardOut(BaseModel):
+    distribution_id: int
+    netuid: int
+    asset: str
+    hotkey: str
+    epoch: int
+    start_block: int
+    end_block: int
+    weight: str = Field(description="alpha-rao x blocks staked in the period")
+    amount: str
+    created_at: datetime
+
+
+class RewardsOut(BaseModel):
+    rewards: list[RewardOut]
+
+
+class ReconciliationRow(BaseModel):
+    market: str
+    netuid: int
+    hotkey: str
+    allocated: str
+    on_chain: str
+    drift: str = Field(description="on_chain - allocated")
+    block: int | None
+
+
+class MismatchOut(BaseModel):
+    user_id: int
+    asset: str
+    ledger_staked: str
+    allocated: str
+    unbonding: str
+
+
+class ReconciliationOut(BaseModel):
+    positions: list[ReconciliationRow]
+    ledger_mismatches: list[MismatchOut]
+    ok: bool
+
+
+class OperationOut(BaseModel):
+    id: int
+    plan_id: str
+    netuid: int
+    operation: str
+    origin_hotkey: str
+    destination_hotkey: str
+    amount: str
+    status: str
+    based_on_block: int
+    executed_block: int | None
+
+
+class OperationsOut(BaseModel):
+    operations: list[OperationOut]
+
+
+class ExecutedIn(BaseModel):
+    block: int | None = Field(default=None, ge=0, le=2**62)
+
+
+class FlowIn(BaseModel):
+    market: str = Field(max_length=32)
+    hotkey: str = Field(max_length=64)
+    amount: Amount = Field(description="signed alpha base units: + moved in, - moved out")
+    block: int = Field(ge=0, le=2**62)
+    reason: str = Field(min_length=1, max_length=128)
+
+
+class FlowOut(BaseModel):
+    id: int
+    netuid: int
+    hotkey: str
+    amount: str
+    block: int
+    reason: str
+
+
+class SettingsIn(BaseModel):
+    commission_bps: StrictInt | None = None
+    unbonding_blocks: StrictInt | None = None
+
+
+class SettingsOut(BaseModel):
+    market: str
+    commission_bps: int
+    unbonding_blocks: int

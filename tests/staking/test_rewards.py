@@ -1,0 +1,225 @@
+"""Reward distribution from synthetic indexed blocks: exact proportions, time weighting,
+commission and rounding, idempotency, stake flows, APR and reconciliation."""
+
+from fractions import Fraction
+
+from fastapi import FastAPI
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.models import LedgerTransfer, RewardDistribution
+from app.staking.rewards import distribute_block, epoch_of, split_reward
+from tests.conftest import SignedFactory
+from tests.listings.helpers import index
+from tests.signing import SignedClient
+from tests.staking.helpers import (
+    ALPHA,
+    HK,
+    NETUID,
+    TEMPO,
+    assert_books_balance,
+    balance,
+    chain_state,
+    deposit,
+    list_market,
+)
+
+START = 1000 * ALPHA
+
+
+def test_epochs_of_subnet_64_with_tempo_5_start_at_60_002() -> None:
+    assert epoch_of(60_001, NETUID, TEMPO) == 10_010
+    assert [epoch_of(b, NETUID, TEMPO) for b in (60_002, 60_007, 60_008)] == [10_011] * 2 + [10_012]
+
+
+def test_split_is_exact_and_deterministic() -> None:
+    split = split_reward(10_000_007, 1000, {1: 500, 2: 900, 3: 400})
+    assert split.commission == 1_000_000
+    assert [p.amount for p in split.payouts] == [2_500_001, 4_500_003, 2_000_001]
+    assert split.rounding == 2
+    assert split.commission + sum(p.amount for p in split.payouts) + split.rounding == 10_000_007
+    assert split_reward(0, 1000, {1: 5}).payouts == []
+    nobody = split_reward(77, 1000, {})
+    assert (nobody.commission, nobody.payouts, nobody.rounding) == (77, [], 0)
+
+
+async def _allocate(
+    user: SignedClient, hotkey: str, amount: int, path: str = "allocations"
+) -> None:
+    r = await user.post(
+        f"/v1/staking/{path}", {"market": "SN64-TAO", "hotkey": hotkey, "amount": str(amount)}
+    )
+    assert r.status_code in (200, 201), r.text
+
+
+async def _transfer_count(db: AsyncEngine) -> int:
+    async with db.connect() as conn:
+        return int(await conn.scalar(select(func.count()).select_from(LedgerTransfer)) or 0)
+
+
+async def test_rewards_are_time_weighted_and_add_up_exactly(
+    app: FastAPI, signed: SignedFactory, db: AsyncEngine
+) -> None:
+    admin = await signed("admin")
+    alice, bob, carol = [await signed("read,trade") for _ in range(3)]
+    await list_market(app, admin, 60_000, stakes={HK[0]: START})
+    for user in (alice, bob, carol):
+        await deposit(admin, user.user_id, 1000 * ALPHA)
+
+    # 60_002 opens epoch 10_011: the first period's baseline.
+    await index(app, chain_state(60_002, {HK[0]: START}))
+    await _allocate(alice, HK[0], 100 * ALPHA)  # stamped 60_002: 6 blocks
+    await index(app, chain_state(60_005, {HK[0]: START}))
+    await _allocate(bob, HK[0], 300 * ALPHA)  # stamped 60_005: 3 blocks
+    await index(app, chain_state(60_006, {HK[0]: START}))
+    await _allocate(carol, HK[0], 200 * ALPHA)  # stamped 60_006: 2 blocks
+    await _allocate(alice, HK[0], 50 * ALPHA, "deallocations")  # alice leaves half for 2 blocks
+    # The epoch at 60_008 grows the position by 10_000_007 rao.
+    growth = 10_000_007
+    await index(app, chain_state(60_008, {HK[0]: START + growth}))
+
+    weights = {alice.user_id: 500 * ALPHA, bob.user_id: 900 * ALPHA, carol.user_id: 400 * ALPHA}
+    pool = growth - growth // 10
+    expected = {u: pool * w // (1800 * ALPHA) for u, w in weights.items()}
+    assert list(expected.values()) == [2_500_001, 4_500_003, 2_000_001]
+
+    rewards = {}
+    for user in (alice, bob, carol):
+        rows = (await user.get("/v1/staking/rewards")).json()["rewards"]
+        assert len(rows) == 1 and rows[0]["epoch"] == 10_012
+        assert (rows[0]["start_block"], rows[0]["end_block"]) == (60_002, 60_008)
+        assert rows[0]["weight"] == str(weights[user.user_id])
+        rewards[user.user_id] = int(rows[0]["amount"])
+    assert rewards == expected
+    assert await balance(db, None, "fees") == 1_000_000
+    assert await balance(db, None, "rounding") == 2
+    assert sum(rewards.values()) + 1_000_000 + 2 == growth
+    # Rewards compound: credited to staked and added to the allocation.
+    positions = (await bob.get("/v1/staking/positions")).json()["allocations"]
+    assert positions[0]["amount"] == str(300 * ALPHA + expected[bob.user_id])
+    assert await balance(db, bob.user_id, "staked") == 300 * ALPHA + expected[bob.user_id]
+    await assert_books_balance(app)
+
+    # Re-running the block (or the indexer) pays nothing twice.
+    transfers = await _transfer_count(db)
+    async with app.state.sessionmaker() as session:
+        assert await distribute_block(session, 60_008) == []
+        await session.commit()
+    await index(app, chain_state(60_008, {HK[0]: START + growth}))  # skipped: already indexed
+    assert await _transfer_count(db) == transfers
+
+    # Next epoch: the operator moved 5 alpha into the position at 60_010 (a recorded flow);
+    # only the rest of the growth is a reward. Weights now include the compounded rewards.
+    r = await admin.post(
+        "/v1/admin/staking/flows",
+        {
+            "market": "SN64-TAO",
+            "hotkey": HK[0],
+            "amount": str(5 * ALPHA),
+            "block": 60_010,
+            "reason": "deposit staked",
+        },
+    )
+    assert r.status_code == 201, r.text
+    late = {"market": "SN64-TAO", "hotkey": HK[0], "amount": "-7", "block": 60_008, "reason": "x"}
+    r = await admin.post("/v1/admin/staking/flows", late)
+    assert (r.status_code, r.json()["code"]) == (409, "flow_period_closed")
+    await index(app, chain_state(60_014, {HK[0]: START + growth + 5 * ALPHA + 999}))
+    async with db.connect() as conn:
+        last = (
+            await conn.execute(select(RewardDistribution).order_by(RewardDistribution.id.desc()))
+        ).first()
+    assert last is not None
+    assert (last.epoch, last.growth, last.net_flow, last.commission) == (10_013, 999, 5 * ALPHA, 99)
+    assert last.users_total + last.rounding == 900
+    await assert_books_balance(app)
+
+
+async def test_position_without_stakers_books_growth_to_fees(
+    app: FastAPI, signed: SignedFactory, db: AsyncEngine
+) -> None:
+    admin = await signed("admin")
+    await list_market(app, admin, 60_000, stakes={HK[0]: START})
+    await index(app, chain_state(60_002, {HK[0]: START}))
+    await index(app, chain_state(60_008, {HK[0]: START + 1234}))
+    assert await balance(db, None, "fees") == 1234
+    assert await balance(db, None, "custody") == -1234
+    await assert_books_balance(app)
+
+
+async def test_validators_endpoint_reports_custody_stake_and_apr(
+    app: FastAPI, signed: SignedFactory, db: AsyncEngine
+) -> None:
+    admin = await signed("admin")
+    alice = await signed("read,trade")
+    await list_market(app, admin, 60_000, stakes={HK[0]: START})
+    r = await alice.client.get("/v1/staking/validators", params={"market": "SN64-TAO"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["commission_bps"] == 1000 and body["netuid"] == NETUID
+    first = {v["hotkey"]: v for v in body["validators"]}
+    assert first[HK[0]]["custody_stake"] == str(START) and first[HK[0]]["apr"] is None
+    assert first[HK[1]]["custody_stake"] == "0" and first[HK[0]]["take_bps"] == 1799
+
+    # Three epochs later the share price grew by 0.1%: a simple rate, 438,000 epochs a year.
+    await index(app, chain_state(60_014, {HK[0]: START}, price=Fraction(1001, 1000)))
+    v = {
+        v["hotkey"]: v
+        for v in (
+            await alice.client.get("/v1/staking/validators", params={"market": "SN64-TAO"})
+        ).json()["validators"]
+    }
+    epochs = epoch_of(60_014, NETUID, TEMPO) - epoch_of(60_000, NETUID, TEMPO)
+    assert epochs == 3 and v[HK[0]]["apr_epochs"] == 3
+    apr = Fraction(1, 1000) / epochs * Fraction(2_628_000, TEMPO + 1)
+    assert apr == 146 and v[HK[0]]["apr"] == "146.000000"
+    assert v[HK[0]]["net_apr"] == "131.400000"
+    assert v[HK[1]]["apr"] is None
+    r = await alice.client.get("/v1/staking/validators", params={"market": "SN1-TAO"})
+    assert (r.status_code, r.json()["code"]) == (404, "market_not_found")
+
+
+async def test_reconciliation_and_move_stake_plan(
+    app: FastAPI, signed: SignedFactory, db: AsyncEngine
+) -> None:
+    admin = await signed("admin")
+    alice = await signed("read,trade")
+    await list_market(app, admin, 60_000, stakes={HK[0]: 500 * ALPHA})
+    await deposit(admin, alice.user_id, 500 * ALPHA)
+    await _allocate(alice, HK[0], 100 * ALPHA)
+    await _allocate(alice, HK[1], 300 * ALPHA)
+    await _allocate(alice, HK[2], 50 * ALPHA)
+
+    r = await admin.get("/v1/admin/staking/reconciliation")
+    assert r.status_code == 200, r.text
+    rows = {row["hotkey"]: row for row in r.json()["positions"]}
+    assert r.json()["ok"] is True
+    assert (rows[HK[0]]["on_chain"], rows[HK[0]]["allocated"]) == (
+        str(500 * ALPHA),
+        str(100 * ALPHA),
+    )
+    assert rows[HK[0]]["drift"] == str(400 * ALPHA)
+    assert rows[HK[1]]["drift"] == str(-300 * ALPHA)
+    assert rows[HK[2]]["drift"] == str(-50 * ALPHA)
+    assert (await alice.get("/v1/admin/staking/reconciliation")).status_code == 403
+
+    assert (await admin.get("/v1/admin/staking/operations")).json()["operations"] == []
+    r = await admin.post("/v1/admin/staking/operations/plan")
+    assert r.status_code == 201, r.text
+    ops = r.json()["operations"]
+    assert [(o["origin_hotkey"], o["destination_hotkey"], o["amount"]) for o in ops] == [
+        (HK[0], HK[1], str(300 * ALPHA)),
+        (HK[0], HK[2], str(50 * ALPHA)),
+    ]
+    assert (await admin.get("/v1/admin/staking/operations")).json()["operations"] == ops
+
+    r = await admin.post(f"/v1/admin/staking/operations/{ops[0]['id']}/executed", {"block": 60_001})
+    assert r.status_code == 200 and r.json()["status"] == "executed", r.text
+    r = await admin.post(f"/v1/admin/staking/operations/{ops[0]['id']}/executed", {"block": 60_001})
+    assert (r.status_code, r.json()["code"]) == (409, "operation_not_planned")
+    r = await admin.post("/v1/admin/staking/operations/999999/executed", {})
+    assert (r.status_code, r.json()["code"]) == (404, "operation_not_found")
+    # A new plan supersedes what was left planned.
+    await admin.post("/v1/admin/staking/operations/plan")
+    statuses = (await admin.get("/v1/admin/staking/operations")).json()["operations"]
+    assert all(o["status"] == "planned" for o in statuses)
