@@ -3,7 +3,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from app.kit.money import format_fixed, format_units, fraction_str
+from app.kit.money import format_fixed, fraction_str
 from app.models import Subnet, SubnetHistory, Validator
 
 
@@ -13,6 +13,9 @@ def moving_price(bits: int) -> str:
 
 
 class SubnetOut(BaseModel):
+    """Amounts are strings of integer base units (rao, alpha-rao), like everywhere in the
+    native API; prices are rao per whole alpha; the moving price is an exact decimal ratio."""
+
     netuid: int
     status: str
     symbol: str
@@ -22,7 +25,7 @@ class SubnetOut(BaseModel):
     owner_hotkey: str
     mechanism: int
     tempo: int
-    price: str  # TAO per alpha (weighted pool spot), 9 decimals
+    price: str  # weighted pool spot, rao per alpha
     moving_price: str  # SubnetMovingPrice, exact
     tao_in: str
     alpha_in: str
@@ -48,15 +51,15 @@ class SubnetOut(BaseModel):
             owner_hotkey=s.owner_hotkey,
             mechanism=s.mechanism,
             tempo=s.tempo,
-            price=format_units(s.price_rao),
+            price=str(s.price_rao),
             moving_price=moving_price(s.moving_price_bits),
-            tao_in=format_units(s.tao_in),
-            alpha_in=format_units(s.alpha_in),
-            alpha_out=format_units(s.alpha_out),
-            volume=format_units(int(s.volume)),
-            tao_in_emission=format_units(s.tao_in_emission),
-            alpha_in_emission=format_units(s.alpha_in_emission),
-            alpha_out_emission=format_units(s.alpha_out_emission),
+            tao_in=str(s.tao_in),
+            alpha_in=str(s.alpha_in),
+            alpha_out=str(s.alpha_out),
+            volume=str(int(s.volume)),
+            tao_in_emission=str(s.tao_in_emission),
+            alpha_in_emission=str(s.alpha_in_emission),
+            alpha_out_emission=str(s.alpha_out_emission),
             fee_rate=s.fee_rate,
             identity=s.identity,
             last_block=s.last_block,
@@ -79,12 +82,12 @@ class HistoryPoint(BaseModel):
         return cls(
             block=h.block_number,
             time=h.block_time.isoformat(),
-            price=format_units(h.price_rao),
+            price=str(h.price_rao),
             moving_price=moving_price(h.moving_price_bits),
-            tao_in=format_units(h.tao_in),
-            alpha_in=format_units(h.alpha_in),
-            alpha_out=format_units(h.alpha_out),
-            volume=format_units(int(h.volume)),
+            tao_in=str(h.tao_in),
+            alpha_in=str(h.alpha_in),
+            alpha_out=str(h.alpha_out),
+            volume=str(int(h.volume)),
         )
 
 
@@ -99,7 +102,7 @@ class ValidatorOut(BaseModel):
     uid: int
     validator_permit: bool
     take: str  # fraction, e.g. "0.18"
-    total_stake: str  # alpha
+    total_stake: str  # alpha-rao
     name: str | None
     last_block: int
 
@@ -110,7 +113,7 @@ class ValidatorOut(BaseModel):
             uid=v.uid,
             validator_permit=v.validator_permit,
             take=fraction_str(Fraction(v.take, 65535), 6),
-            total_stake=format_units(v.total_alpha),
+            total_stake=str(v.total_alpha),
             name=v.name,
             last_block=v.last_block,
         )

@@ -3,7 +3,6 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from app.indexer.schemas import SubnetOut, moving_price
-from app.kit.money import format_units
 from app.listings.service import ListingView
 from app.markets.schemas import IntLike, MarketOut
 
@@ -47,10 +46,10 @@ class ListingOut(BaseModel):
             due_diligence=DueDiligenceOut(
                 age_blocks=d.age_blocks,
                 age_days=d.age_days,
-                pool_tao=format_units(d.pool_tao),
-                price=format_units(d.price_rao),
+                pool_tao=str(d.pool_tao),
+                price=str(d.price_rao),
                 moving_price=moving_price(d.moving_price_bits),
-                volume_24h=format_units(d.volume_24h),
+                volume_24h=str(d.volume_24h),
                 volume_24h_partial=d.volume_24h_partial,
                 identity_present=d.identity_present,
                 identity_missing=d.identity_missing,

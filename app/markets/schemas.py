@@ -2,7 +2,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from app.kit.money import format_units
 from app.models import Asset, Market, Subnet
 
 MarketState = Literal["trading", "post_only", "cancel_only", "halted", "delisted"]
@@ -22,19 +21,21 @@ class AssetOut(BaseModel):
 
 
 class MarketOut(BaseModel):
+    """Integers of base units as strings, like the rest of the native API."""
+
     symbol: str
     base: str
     quote: str
     netuid: int
     state: str
-    tick_size: str  # TAO per alpha
-    lot_size: str  # alpha
-    min_size: str  # alpha
-    min_notional: str  # TAO
+    tick_size: str  # rao per alpha
+    lot_size: str  # alpha-rao
+    min_size: str  # alpha-rao
+    min_notional: str  # rao
     maker_fee_bps: int
     taker_fee_bps: int
     price_band_bps: int
-    reference_price: str  # on-chain pool spot price, TAO per alpha
+    reference_price: str  # on-chain pool spot price, rao per alpha
     reference_block: int
 
     @classmethod
@@ -45,14 +46,14 @@ class MarketOut(BaseModel):
             quote=m.quote_asset,
             netuid=m.netuid,
             state=m.state,
-            tick_size=format_units(m.tick_size),
-            lot_size=format_units(m.lot_size),
-            min_size=format_units(m.min_size),
-            min_notional=format_units(m.min_notional),
+            tick_size=str(m.tick_size),
+            lot_size=str(m.lot_size),
+            min_size=str(m.min_size),
+            min_notional=str(m.min_notional),
             maker_fee_bps=m.maker_fee_bps,
             taker_fee_bps=m.taker_fee_bps,
             price_band_bps=m.price_band_bps,
-            reference_price=format_units(s.price_rao),
+            reference_price=str(s.price_rao),
             reference_block=s.last_block,
         )
 

@@ -36,9 +36,9 @@ async def test_subnets_list_and_detail(client: httpx.AsyncClient, db: AsyncEngin
     assert r.status_code == 200
     assert [s["netuid"] for s in r.json()] == [1, 2]
     s2 = (await client.get("/v1/subnets/2")).json()
-    assert s2["tao_in"] == "123.456789012"
-    assert s2["alpha_in"] == "20000.000000000"
-    assert s2["price"] == "0.006172839"  # 123.456789012 / 20000, rounded down
+    assert s2["tao_in"] == "123456789012"
+    assert s2["alpha_in"] == "20000000000000"
+    assert s2["price"] == "6172839"  # rao per alpha: 123.456789012 TAO / 20000 alpha, floor
     assert s2["fee_rate"] == 33 and s2["status"] == "active"
 
 
@@ -71,7 +71,7 @@ async def test_history_raw_and_bucketed(client: httpx.AsyncClient, db: AsyncEngi
     await _index(db, blocks)
     raw = (await client.get("/v1/subnets/1/history")).json()["points"]
     assert [p["block"] for p in raw] == list(range(10, 22))
-    assert raw[0]["tao_in"] == "1000.000000000"
+    assert raw[0]["tao_in"] == "1000000000000"
     per_minute = (await client.get("/v1/subnets/1/history", params={"resolution": "1m"})).json()[
         "points"
     ]
@@ -93,5 +93,5 @@ async def test_validators_sorted_by_stake(client: httpx.AsyncClient, db: AsyncEn
     await _index(db, [(10, T0, [subnet(1)])])
     vals = (await client.get("/v1/subnets/1/validators")).json()
     assert [v["hotkey"] for v in vals] == ["5HK2", "5HK1"]
-    assert vals[0]["total_stake"] == "5000.000000000"
+    assert vals[0]["total_stake"] == "5000000000000"
     assert vals[0]["take"] == "0.179995"  # 11796 / 65535, rounded down

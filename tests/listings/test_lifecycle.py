@@ -42,7 +42,7 @@ async def test_discover_approve_halt_resume_delist(
     assert len(listing) == 1
     dd = listing[0]["due_diligence"]
     assert dd["age_blocks"] == 59_999 and dd["age_days"] == 8.33
-    assert dd["pool_tao"] == "50000.000000000" and dd["flags"] == []
+    assert dd["pool_tao"] == "50000000000000" and dd["flags"] == []
     assert "github_repo" in dd["identity_present"] and "discord" in dd["identity_missing"]
 
     r = await admin.post(f"/v1/admin/listings/{listing[0]['id']}/approve", {"maker_fee_bps": 5})
@@ -50,8 +50,8 @@ async def test_discover_approve_halt_resume_delist(
     market = r.json()["market"]
     assert market["symbol"] == "SN64/TAO" and market["state"] == "trading"
     assert market["maker_fee_bps"] == 5 and market["taker_fee_bps"] == 20
-    assert market["reference_price"] == "0.050000000"  # 50000 TAO / 10^6 alpha
-    assert market["tick_size"] == "0.000001000"  # 5 significant digits at 0.05
+    assert market["reference_price"] == "50000000"  # rao per alpha: 50000 TAO / 10^6 alpha
+    assert market["tick_size"] == "1000"  # 5 significant digits at 0.05 TAO
 
     assets = (await admin.get("/v1/assets")).json()
     assert [(a["code"], a["netuid"]) for a in assets] == [("SN64", 64), ("TAO", None)]
@@ -196,7 +196,7 @@ async def test_invalid_parameters_write_nothing(
     assert (
         r.status_code == 200
         and r.json()["taker_fee_bps"] == 15
-        and r.json()["tick_size"] == "0.000000100"
+        and r.json()["tick_size"] == "100"
     )
     actions = [e["action"] for e in (await admin.get("/v1/admin/audit")).json()["entries"]]
     assert actions == ["market.update", "listing.approve"]
