@@ -26,6 +26,20 @@ def median_time(fn: Callable[[], object], runs: int) -> float:
     return statistics.median(times)
 
 
+def custody_coldkeys(n: int = 3) -> list[str]:
+    """Deterministic custody coldkeys (SS58) for the benchmarks."""
+    return [ss58(account(1, "custody", i)) for i in range(n)]
+
+
+def seed_custody(dev: DevnetThread, custody: list[str]) -> int:
+    """Give the custody coldkeys a stake with every validator (round robin); returns how many."""
+    validators = [v for v in dev.chain.head.view.validators if v.validator_permit]
+    for i, v in enumerate(validators):
+        dev.chain.seed_stake(custody[i % len(custody)], v.hotkey, v.netuid, 10**9 * (i + 1))
+    dev.chain.produce_block()
+    return len(validators)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--subnets", type=int, default=128)
@@ -34,11 +48,8 @@ def main() -> None:
 
     config = DevnetConfig(seed=1, subnets=args.subnets, block_time=None, finality_lag=0)
     with DevnetThread(config) as dev, ChainClient(dev.url) as client:
-        custody = [ss58(account(1, "custody", i)) for i in range(3)]
-        validators = [v for v in dev.chain.head.view.validators if v.validator_permit]
-        for i, v in enumerate(validators):
-            dev.chain.seed_stake(custody[i % 3], v.hotkey, v.netuid, 10**9 * (i + 1))
-        dev.chain.produce_block()
+        custody = custody_coldkeys()
+        seed_custody(dev, custody)
         client.snapshot(coldkeys=custody)  # connect and load metadata once
 
         fresh_times, pinned_times = [], []

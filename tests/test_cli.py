@@ -101,3 +101,52 @@ def test_serve_stop_and_restart_on_the_embedded_database(embedded_env: dict[str,
     assert "API-Key:" in keys.stdout and "API-Secret:" in keys.stdout
     bad = _cli(embedded_env, "keys", "create", "--email", "nobody@example.com")
     assert bad.returncode == 1 and "user_not_found" in bad.stderr
+
+
+def test_indexer_command_indexes_the_devnet_and_stops_on_sigterm(
+    embedded_env: dict[str, str],
+) -> None:
+    """`python -m app indexer` with CHAIN_URL=devnet: its own in-process devnet, the first
+    snapshot at once, and a clean exit (Postgres stopped) on SIGTERM."""
+    import asyncio
+    import contextlib
+
+    import asyncpg
+
+    data_dir = Path(embedded_env["EXCHANGE_DATA_DIR"])
+    env = {**embedded_env, "CHAIN_URL": "devnet"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "indexer"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+    async def indexed_block() -> int | None:
+        conn = await asyncpg.connect(
+            host=str(data_dir / "pg"), user="postgres", database="postgres"
+        )
+        try:
+            exists = await conn.fetchval("SELECT to_regclass('indexer_state') IS NOT NULL")
+            return await conn.fetchval("SELECT last_block FROM indexer_state") if exists else None
+        finally:
+            await conn.close()
+
+    try:
+        deadline = time.monotonic() + 25
+        block = None
+        while block is None:
+            assert proc.poll() is None, "indexer exited early"
+            assert time.monotonic() < deadline, "no block indexed in time"
+            time.sleep(0.3)
+            if _postgres_running(data_dir):
+                with contextlib.suppress(OSError, asyncpg.PostgresError):
+                    block = asyncio.run(indexed_block())
+        assert block >= 0
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not _postgres_running(data_dir), "SIGTERM must stop the embedded Postgres"

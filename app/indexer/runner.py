@@ -16,7 +16,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.chain.client import AsyncChainClient, BlockRef
-from app.chain.endpoint import chain_endpoint
+from app.chain.endpoint import chain_endpoint, is_devnet
 from app.chain.errors import ChainError
 from app.config import Settings
 from app.indexer.service import SyncListener, SyncResult, write_snapshot
@@ -154,7 +154,20 @@ async def run_indexer(
     settings: Settings, engine: AsyncEngine, listeners: list[SyncListener]
 ) -> AsyncIterator[Indexer]:
     """Run the indexer in the background (with an in-process devnet for CHAIN_URL=devnet)."""
-    async with chain_endpoint(settings.chain_url) as url:
+    resume_from = None
+    if is_devnet(settings.chain_url):
+        # A fresh in-process devnet restarts at genesis: replay it up to where we were.
+        async with engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(
+                        IndexerState.chain, IndexerState.last_block, IndexerState.last_block_hash
+                    )
+                )
+            ).first()
+        if row is not None and is_devnet(row.chain):
+            resume_from = (row.last_block, row.last_block_hash)
+    async with chain_endpoint(settings.chain_url, resume_from=resume_from) as url:
         client = AsyncChainClient(url)
         options = IndexerOptions(
             chain=settings.chain_url,

@@ -17,3 +17,27 @@ async def test_devnet_is_started_in_process() -> None:
             assert set((await client.snapshot()).subnets) == {0, 1, 2}
         finally:
             await client.close()
+
+
+async def test_a_restarted_devnet_is_replayed_to_the_indexed_block() -> None:
+    """The in-process devnet restarts at genesis; the indexer's last block (and hash) come back
+    by deterministic replay, one block past it finalized, so indexing goes on at once."""
+    import asyncio
+
+    from app.chain.devnet.chain import DevnetChain
+
+    config = DevnetConfig(subnets=3, block_time=None, finality_lag=2)
+    earlier = DevnetChain(config)
+    indexed = earlier.produce_blocks(40)
+    async with chain_endpoint("devnet", config, resume_from=(40, indexed.hash)) as url:
+        client = AsyncChainClient(url, timeout=2)
+        try:
+            for _ in range(200):
+                head = await client.finalized_head()
+                if head.number > 40:
+                    break
+                await asyncio.sleep(0.05)
+            assert head.number == 41
+            assert await client.rpc("chain_getBlockHash", [40]) == indexed.hash
+        finally:
+            await client.close()
