@@ -194,9 +194,7 @@ async def test_invalid_parameters_write_nothing(
     assert r.status_code == 404 and r.json()["code"] == "listing_not_found"
     r = await admin.patch("/v1/admin/markets/ZED-TAO", {"taker_fee_bps": 15, "tick_size": "100"})
     assert (
-        r.status_code == 200
-        and r.json()["taker_fee_bps"] == 15
-        and r.json()["tick_size"] == "100"
+        r.status_code == 200 and r.json()["taker_fee_bps"] == 15 and r.json()["tick_size"] == "100"
     )
     actions = [e["action"] for e in (await admin.get("/v1/admin/audit")).json()["entries"]]
     assert actions == ["market.update", "listing.approve"]
