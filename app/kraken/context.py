@@ -1,0 +1,42 @@
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.service import Principal
+from app.kraken.errors import INVALID_PAIR, KrakenError
+from app.kraken.schemas import Params
+from app.markets.errors import MarketNotFound
+from app.markets.service import get_market
+from app.models import Market
+from app.orders.sequencer import Sequencer
+
+
+@dataclass
+class Context:
+    """What a Kraken handler gets: the request, its session, its parameters, its caller."""
+
+    request: Request
+    session: AsyncSession
+    params: Params
+    principal: Principal | None
+
+    @property
+    def user_id(self) -> int:
+        assert self.principal is not None
+        return self.principal.user_id
+
+    @property
+    def sequencer(self) -> Sequencer:
+        sequencer: Sequencer = self.request.app.state.sequencer
+        return sequencer
+
+    async def market(self, pair: str | None) -> Market:
+        """A market by Kraken pair id ('SN64TAO'), altname or wsname ('SN64/TAO')."""
+        if not pair or len(pair) > 32:
+            raise KrakenError(INVALID_PAIR)
+        try:
+            return await get_market(self.session, pair)
+        except MarketNotFound:
+            raise KrakenError(INVALID_PAIR) from None
+

@@ -1,0 +1,129 @@
+"""Kraken's REST surface, mounted at the root: `/0/public/<Method>` (GET or POST) and
+`/0/private/<Method>` (POST, form-encoded or JSON, signed over the path as Kraken signs).
+
+Every answer is Kraken's envelope `{"error": [...], "result": ...}` with HTTP 200; errors
+carry Kraken's strings (see `app.kraken.errors`). The handlers only adapt: orders go to
+the sequencer, reads to the native services.
+"""
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from app.auth.dependencies import authenticate_request
+from app.auth.scopes import Scope
+from app.kit.deps import Session
+from app.kit.errors import AppError
+from app.kraken import earn, private, public
+from app.kraken.context import Context
+from app.kraken.errors import INTERNAL, UNKNOWN_METHOD, KrakenError, kraken_error
+from app.kraken.schemas import Params, parse_body
+
+log = logging.getLogger("app.kraken")
+
+router = APIRouter(tags=["kraken"], include_in_schema=True)
+
+Handler = Callable[[Context], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Private:
+    handler: Handler
+    scope: Scope
+
+
+PUBLIC: dict[str, Handler] = {
+    "Time": public.time,
+    "SystemStatus": public.system_status,
+    "Assets": public.assets,
+    "AssetPairs": public.asset_pairs,
+    "Ticker": public.ticker,
+    "OHLC": public.ohlc,
+    "Depth": public.depth,
+    "Trades": public.trades,
+    "Spread": public.spread,
+}
+
+READ, TRADE = Scope.READ, Scope.TRADE
+PRIVATE: dict[str, Private] = {
+    "Balance": Private(private.balance, READ),
+    "BalanceEx": Private(private.balance_ex, READ),
+    "TradeBalance": Private(private.trade_balance, READ),
+    "OpenOrders": Private(private.open_orders, READ),
+    "ClosedOrders": Private(private.closed_orders, READ),
+    "QueryOrders": Private(private.query_orders, READ),
+    "TradesHistory": Private(private.trades_history, READ),
+    "AddOrder": Private(private.add_order, TRADE),
+    "AddOrderBatch": Private(private.add_order_batch, TRADE),
+    "CancelOrder": Private(private.cancel_order, TRADE),
+    "CancelAll": Private(private.cancel_all, TRADE),
+    "AmendOrder": Private(private.amend_order, TRADE),
+    "EditOrder": Private(private.edit_order, TRADE),
+    "Earn/Strategies": Private(earn.strategies, READ),
+    "Earn/Allocations": Private(earn.allocations, READ),
+    "Earn/Allocate": Private(earn.allocate, TRADE),
+    "Earn/Deallocate": Private(earn.deallocate, TRADE),
+    "Earn/AllocateStatus": Private(earn.allocate_status, READ),
+    "Earn/DeallocateStatus": Private(earn.deallocate_status, READ),
+}
+
+
+def _envelope(errors: list[str], result: Any = None) -> JSONResponse:
+    body: dict[str, Any] = {"error": errors}
+    if not errors:
+        body["result"] = result
+    return JSONResponse(body, status_code=200)
+
+
+async def _run(handler: Handler, ctx: Context) -> JSONResponse:
+    try:
+        result = await handler(ctx)
+    except KrakenError as exc:
+        await ctx.session.rollback()
+        return _envelope([exc.error])
+    except AppError as exc:
+        await ctx.session.rollback()
+        return _envelope([kraken_error(exc)])
+    except Exception:
+        await ctx.session.rollback()
+        log.exception("kraken handler failed")
+        return _envelope([INTERNAL])
+    return _envelope([], result)
+
+
+@router.api_route("/0/public/{method}", methods=["GET", "POST"])
+async def public_method(method: str, request: Request, session: Session) -> JSONResponse:
+    handler = PUBLIC.get(method)
+    if handler is None:
+        return _envelope([UNKNOWN_METHOD])
+    try:
+        if request.method == "GET":
+            data = parse_body(request.scope.get("query_string", b""), "")
+        else:
+            body = await request.body()
+            data = parse_body(body, request.headers.get("content-type", ""))
+            data = {**parse_body(request.scope.get("query_string", b""), ""), **data}
+    except KrakenError as exc:
+        return _envelope([exc.error])
+    return await _run(handler, Context(request, session, Params(data), None))
+
+
+@router.post("/0/private/{method:path}")
+async def private_method(method: str, request: Request, session: Session) -> JSONResponse:
+    spec = PRIVATE.get(method)
+    if spec is None:
+        return _envelope([UNKNOWN_METHOD])
+    try:
+        principal = await authenticate_request(request, spec.scope)
+        body = await request.body()
+        data = parse_body(body, request.headers.get("content-type", ""))
+    except KrakenError as exc:
+        return _envelope([exc.error])
+    except AppError as exc:
+        return _envelope([kraken_error(exc)])
+    data.pop("nonce", None)
+    return await _run(spec.handler, Context(request, session, Params(data), principal))

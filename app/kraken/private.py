@@ -1,0 +1,460 @@
+"""Kraken's private account and trading methods, adapted onto the ledger's statement and
+the order service (every write is a sequencer command: PlaceOrders, CancelOrders,
+AmendOrder)."""
+
+import secrets
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from app.kraken.context import Context
+from app.kraken.errors import UNKNOWN_ASSET, UNKNOWN_ORDER, KrakenError, invalid_arguments
+from app.kraken.schemas import (
+    Params,
+    add_order_result,
+    order_descr,
+    order_info,
+    pair_id,
+    split_client_id,
+    timestamp,
+    to_units,
+    units,
+    userref_client_id,
+)
+from app.kraken.txid import order_id_of, order_txid, trade_txid
+from app.ledger.statement import user_balances
+from app.models import Market, Subnet
+from app.orders import service
+from app.orders.commands import AmendOrder, CancelOrders, LiveOrder, OrderRequest, PlaceOrders
+from app.orders.schemas import FillOut, OrderOut
+
+PAGE = 500
+MAX_SCAN = 20_000  # orders or fills read for one answer
+CLOSED_PAGE = 50  # Kraken's page size for ClosedOrders / TradesHistory
+INT32 = 2**31
+
+# ---------------------------------------------------------------------------- balances
+
+
+async def balance(ctx: Context) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for b in await user_balances(ctx.session, ctx.user_id):
+        out[b.asset] = units(b.available + b.held)
+        if b.staked:
+            out[f"{b.asset}.B"] = units(b.staked)  # Kraken's suffix for staked balances
+    return out
+
+
+async def balance_ex(ctx: Context) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for b in await user_balances(ctx.session, ctx.user_id):
+        out[b.asset] = {"balance": units(b.available + b.held), "hold_trade": units(b.held)}
+        if b.staked:
+            out[f"{b.asset}.B"] = {"balance": units(b.staked), "hold_trade": units(0)}
+    return out
+
+
+async def trade_balance(ctx: Context) -> dict[str, str]:
+    """Everything valued in TAO at each subnet's on-chain pool price (spot only: no margin)."""
+    asset = (ctx.params.text("asset") or "TAO").upper()
+    if asset not in ("TAO", "ZTAO"):
+        raise KrakenError(UNKNOWN_ASSET)
+    prices = dict(
+        (
+            await ctx.session.execute(
+                select(Market.base_asset, Subnet.price_rao).join(
+                    Subnet, Subnet.id == Market.subnet_id
+                )
+            )
+        ).all()
+    )
+    total = 0
+    for b in await user_balances(ctx.session, ctx.user_id):
+        amount = b.available + b.held + b.staked
+        total += amount if b.asset == "TAO" else amount * int(prices.get(b.asset, 0)) // 10**9
+    zero = units(0)
+    return {
+        "eb": units(total),
+        "tb": units(total),
+        "m": zero,
+        "uv": zero,
+        "n": zero,
+        "c": zero,
+        "v": zero,
+        "e": units(total),
+        "mf": units(total),
+    }
+
+
+# ---------------------------------------------------------------------------- order reads
+
+
+async def _orders(ctx: Context, status: str) -> list[OrderOut]:
+    out: list[OrderOut] = []
+    cursor: int | None = None
+    while len(out) < MAX_SCAN:
+        page, cursor = await service.list_orders(
+            ctx.session, ctx.user_id, status, None, cursor, PAGE
+        )
+        out.extend(page)
+        if cursor is None:
+            break
+    return out
+
+
+async def _fills(ctx: Context) -> list[FillOut]:
+    out: list[FillOut] = []
+    cursor: int | None = None
+    while len(out) < MAX_SCAN:
+        page, cursor = await service.list_fills(ctx.session, ctx.user_id, None, None, cursor, PAGE)
+        out.extend(page)
+        if cursor is None:
+            break
+    return out
+
+
+async def _trades_by_order(ctx: Context) -> dict[int, list[str]]:
+    by_order: dict[int, list[str]] = defaultdict(list)
+    for f in reversed(await _fills(ctx)):
+        by_order[f.order_id].append(trade_txid(f.id, f.liquidity == "taker"))
+    return by_order
+
+
+def _filter(orders: list[OrderOut], params: Params) -> list[OrderOut]:
+    userref = params.integer("userref")
+    cl_ord_id = params.text("cl_ord_id")
+    out = []
+    for o in orders:
+        ref, cid = split_client_id(o.client_order_id)
+        if userref is not None and ref != userref:
+            continue
+        if cl_ord_id is not None and cid != cl_ord_id:
+            continue
+        out.append(o)
+    return out
+
+
+async def open_orders(ctx: Context) -> dict[str, Any]:
+    orders = _filter(await _orders(ctx, "open"), ctx.params)
+    trades = await _trades_by_order(ctx) if ctx.params.flag("trades") else None
+    return {
+        "open": {
+            order_txid(o.id): order_info(o, None if trades is None else trades.get(o.id, []))
+            for o in orders
+        }
+    }
+
+
+def _in_range(moment: datetime | None, start: float | None, end: float | None) -> bool:
+    if moment is None:
+        return start is None and end is None
+    ts = moment.timestamp()
+    return (start is None or ts > start) and (end is None or ts <= end)
+
+
+async def closed_orders(ctx: Context) -> dict[str, Any]:
+    p = ctx.params
+    start, end = p.seconds("start"), p.seconds("end")
+    closetime = p.text("closetime") or "both"
+    if closetime not in ("open", "close", "both"):
+        raise invalid_arguments("closetime")
+    offset = p.integer("ofs", 0) or 0
+    if offset < 0:
+        raise invalid_arguments("ofs")
+    orders = []
+    for o in _filter(await _orders(ctx, "closed"), p):
+        moments = {"open": [o.created_at], "close": [o.closed_at]}.get(
+            closetime, [o.created_at, o.closed_at]
+        )
+        if any(_in_range(m, start, end) for m in moments):
+            orders.append(o)
+    trades = await _trades_by_order(ctx) if p.flag("trades") else None
+    page = orders[offset : offset + CLOSED_PAGE]
+    return {
+        "closed": {
+            order_txid(o.id): order_info(o, None if trades is None else trades.get(o.id, []))
+            for o in page
+        },
+        "count": len(orders),
+    }
+
+
+async def query_orders(ctx: Context) -> dict[str, Any]:
+    """Orders by txid (up to 50). An id that names no order of the caller is left out of
+    the result (CCXT's fetch_order then raises OrderNotFound)."""
+    txids = ctx.params.values("txid")
+    if not txids or len(txids) > 50:
+        raise invalid_arguments("txid")
+    userref = ctx.params.integer("userref")
+    trades = await _trades_by_order(ctx) if ctx.params.flag("trades") else None
+    out: dict[str, Any] = {}
+    for txid in txids:
+        oid = order_id_of(txid)
+        if oid is None:
+            continue
+        try:
+            o = await service.get_order(ctx.session, ctx.user_id, oid)
+        except Exception:  # not found (another user's order reads as not found too)
+            continue
+        if userref is not None and split_client_id(o.client_order_id)[0] != userref:
+            continue
+        out[order_txid(oid)] = order_info(o, None if trades is None else trades.get(oid, []))
+    return out
+
+
+async def trades_history(ctx: Context) -> dict[str, Any]:
+    p = ctx.params
+    kind = p.text("type") or "all"
+    if kind not in ("all", "any position", "closed position", "closing position", "no position"):
+        raise invalid_arguments("type")
+    start, end = p.seconds("start"), p.seconds("end")
+    offset = p.integer("ofs", 0) or 0
+    if offset < 0:
+        raise invalid_arguments("ofs")
+    fills = [f for f in await _fills(ctx) if _in_range(f.created_at, start, end)]
+    if kind in ("closed position", "closing position"):
+        fills = []  # spot only: no positions
+    page = fills[offset : offset + CLOSED_PAGE]
+    return {"trades": {trade_txid(f.id, f.liquidity == "taker"): _trade(f) for f in page},
+            "count": len(fills)}  # fmt: skip
+
+
+def _trade(f: FillOut) -> dict[str, Any]:
+    qty, quote = int(f.qty), int(f.quote)
+    return {
+        "ordertxid": order_txid(f.order_id),
+        "postxid": order_txid(f.order_id),
+        "pair": pair_id(f.market),
+        "time": timestamp(f.created_at),
+        "type": f.side,
+        "ordertype": "limit" if f.liquidity == "maker" else "market",
+        "price": units(int(f.price)),
+        "cost": units(quote),
+        "fee": units(int(f.fee)),
+        "vol": units(qty),
+        "margin": units(0),
+        "leverage": "0",
+        "misc": "",
+        "trade_id": f.id,
+        "maker": f.liquidity == "maker",
+    }
+
+
+# ---------------------------------------------------------------------------- placing
+
+TIME_IN_FORCE = {"GTC": "gtc", "IOC": "ioc", "FOK": "fok"}
+STP = {"cancel-newest": "cancel_newest", "cancel-oldest": "cancel_oldest", "cancel-both": "cancel_both"}  # fmt: skip
+KNOWN_FLAGS = {"post", "viqc", "fcib", "fciq", "nompp"}
+
+
+def _order_request(p: Params, market: Market) -> OrderRequest:
+    side = p.text("type")
+    if side not in ("buy", "sell"):
+        raise invalid_arguments("type")
+    ordertype = p.text("ordertype")
+    if ordertype not in ("limit", "market"):
+        raise invalid_arguments("ordertype")
+    flags = {f.strip() for f in (p.text("oflags") or "").split(",") if f.strip()}
+    if not flags <= KNOWN_FLAGS:
+        raise invalid_arguments("oflags")
+    leverage = p.text("leverage")
+    if leverage not in (None, "none", "0", "1"):
+        raise invalid_arguments("leverage")
+    if p.text("reduce_only") not in (None, "false", "False"):
+        raise invalid_arguments("reduce_only")
+    tif = TIME_IN_FORCE.get((p.text("timeinforce") or "GTC").upper())
+    if tif is None:
+        raise invalid_arguments("timeinforce")
+    stp = STP.get(p.text("stptype") or "cancel-newest")
+    if stp is None:
+        raise invalid_arguments("stptype")
+    volume = to_units("volume", p.text("volume", required=True))
+    price: int | None = None
+    qty: int | None = volume
+    budget: int | None = None
+    if "viqc" in flags:
+        if ordertype != "market" or side != "buy":
+            raise invalid_arguments("viqc")
+        qty, budget = None, volume
+    if ordertype == "limit":
+        price = to_units("price", p.text("price", required=True))
+    elif p.text("price") is not None:
+        raise invalid_arguments("price")
+    if ordertype == "market" and ("post" in flags or tif != "gtc"):
+        raise invalid_arguments("oflags" if "post" in flags else "timeinforce")
+    cl_ord_id = p.text("cl_ord_id")
+    if cl_ord_id is not None and (len(cl_ord_id) > 64 or cl_ord_id.startswith("kr.")):
+        raise invalid_arguments("cl_ord_id")
+    userref = p.integer("userref")
+    if userref is not None and not -INT32 <= userref < INT32:
+        raise invalid_arguments("userref")
+    client_order_id = cl_ord_id
+    if client_order_id is None and userref is not None:
+        client_order_id = userref_client_id(userref, secrets.token_hex(6))
+    return OrderRequest(
+        market=market.symbol,
+        side=side,
+        type=ordertype,
+        price=price,
+        qty=qty,
+        quote_budget=budget,
+        time_in_force=tif,
+        post_only="post" in flags,
+        stp=stp,
+        client_order_id=client_order_id,
+        validate_only=p.flag("validate"),
+    )
+
+
+def _outs(ctx: Context, orders: list[LiveOrder]) -> list[OrderOut]:
+    symbols = ctx.sequencer.symbols
+    return [OrderOut.of(o, symbols.get(o.market_id, "")) for o in orders]
+
+
+async def add_order(ctx: Context) -> dict[str, Any]:
+    market = await ctx.market(ctx.params.text("pair"))
+    request = _order_request(ctx.params, market)
+    placed = await ctx.sequencer.submit(PlaceOrders(ctx.user_id, [request]))
+    return add_order_result(_outs(ctx, placed)[0])
+
+
+async def add_order_batch(ctx: Context) -> dict[str, Any]:
+    """Up to 15 orders of one pair, validated and funded all or nothing."""
+    market = await ctx.market(ctx.params.text("pair"))
+    raw = ctx.params.data.get("orders")
+    if not isinstance(raw, list) or not 1 <= len(raw) <= 15:
+        raise invalid_arguments("orders")
+    validate = ctx.params.flag("validate")
+    requests = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise invalid_arguments("orders")
+        request = _order_request(Params(item), market)
+        request.validate_only = validate
+        requests.append(request)
+    placed = await ctx.sequencer.submit(PlaceOrders(ctx.user_id, requests))
+    results = []
+    for o in _outs(ctx, placed):
+        result = add_order_result(o)
+        if "txid" in result:
+            result["txid"] = result["txid"][0]
+        results.append(result)
+    return {"orders": results}
+
+
+# ---------------------------------------------------------------------------- cancelling
+
+
+async def cancel_order(ctx: Context) -> dict[str, Any]:
+    """By txid, by `cl_ord_id`, or by `userref` (an integer in `txid`: all its orders)."""
+    p = ctx.params
+    cl_ord_id = p.text("cl_ord_id")
+    txid = p.text("txid")
+    if cl_ord_id is not None:
+        command = CancelOrders(ctx.user_id, client_order_ids=[cl_ord_id])
+    elif txid is None:
+        raise invalid_arguments("txid")
+    elif txid.lstrip("-").isdigit():
+        userref = int(txid)
+        ids = [o.id for o in await _orders(ctx, "open") if split_client_id(o.client_order_id)[0] == userref]  # fmt: skip
+        if not ids:
+            raise KrakenError(UNKNOWN_ORDER)
+        command = CancelOrders(ctx.user_id, order_ids=ids)
+    else:
+        oid = order_id_of(txid)
+        if oid is None:
+            raise KrakenError(UNKNOWN_ORDER)
+        command = CancelOrders(ctx.user_id, order_ids=[oid])
+    cancelled = await ctx.sequencer.submit(command)
+    return {"count": len(cancelled), "pending": False}
+
+
+async def cancel_all(ctx: Context) -> dict[str, int]:
+    cancelled = await ctx.sequencer.submit(CancelOrders(ctx.user_id, all_orders=True))
+    return {"count": len(cancelled)}
+
+
+# ---------------------------------------------------------------------------- amending
+
+
+def _target(p: Params) -> tuple[int | None, str | None]:
+    cl_ord_id = p.text("cl_ord_id")
+    txid = p.text("txid")
+    if cl_ord_id is not None:
+        return None, cl_ord_id
+    if txid is None:
+        raise invalid_arguments("txid")
+    oid = order_id_of(txid)
+    if oid is None:
+        raise KrakenError(UNKNOWN_ORDER)
+    return oid, None
+
+
+async def amend_order(ctx: Context) -> dict[str, Any]:
+    """In place: the order keeps its txid (and its time priority when only reduced)."""
+    p = ctx.params
+    for unsupported in ("trigger_price", "display_qty"):
+        if p.text(unsupported) is not None:
+            raise invalid_arguments(unsupported)
+    oid, cl_ord_id = _target(p)
+    qty = p.text("order_qty")
+    price = p.text("limit_price")
+    if qty is None and price is None:
+        raise invalid_arguments("order_qty")
+    amended = await ctx.sequencer.submit(
+        AmendOrder(
+            ctx.user_id,
+            oid,
+            cl_ord_id,
+            None if qty is None else to_units("order_qty", qty),
+            None if price is None else to_units("limit_price", price),
+        )
+    )
+    out = _outs(ctx, [amended])[0]
+    return {"amend_id": f"A{secrets.token_hex(8).upper()}", "txid": order_txid(out.id),
+            **order_info(out)}  # fmt: skip
+
+
+async def edit_order(ctx: Context) -> dict[str, Any]:
+    """Kraken's legacy edit, done as the native amend: the order is changed in place and
+    keeps its txid (`txid` and `originaltxid` are the same)."""
+    p = ctx.params
+    oid, _ = _target(p)
+    assert oid is not None or p.text("cl_ord_id") is not None
+    market = await ctx.market(p.text("pair"))
+    if p.text("oflags") and set(p.text("oflags", required=True).split(",")) - {"post", "fcib", "fciq"}:  # fmt: skip
+        raise invalid_arguments("oflags")
+    volume = p.text("volume")
+    price = p.text("price")
+    if volume is None and price is None:
+        raise invalid_arguments("volume")
+    if oid is not None:
+        try:
+            current = await service.get_order(ctx.session, ctx.user_id, oid)
+        except Exception:
+            raise KrakenError(UNKNOWN_ORDER) from None
+        if current.market != market.symbol:
+            raise invalid_arguments("pair")
+    amended = await ctx.sequencer.submit(
+        AmendOrder(
+            ctx.user_id,
+            oid,
+            p.text("cl_ord_id") if oid is None else None,
+            None if volume is None else to_units("volume", volume),
+            None if price is None else to_units("price", price),
+        )
+    )
+    out = _outs(ctx, [amended])[0]
+    txid = order_txid(out.id)
+    return {
+        "status": "ok",
+        "txid": txid,
+        "originaltxid": txid,
+        "volume": units(int(out.qty or 0)),
+        "price": units(int(out.price or 0)),
+        "orders_cancelled": 0,
+        "descr": {"order": order_descr(out)},
+    }
+

@@ -1,0 +1,128 @@
+"""Kraken's public market-data methods."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from app.kraken import marketdata
+from app.kraken.context import Context
+from app.kraken.errors import INVALID_PAIR, UNKNOWN_ASSET, KrakenError, invalid_arguments
+from app.kraken.schemas import asset_pair, pair_id, units
+from app.markets.rules import DELISTED
+from app.models import Asset, Market
+
+OHLC_INTERVALS = (1, 5, 15, 30, 60, 240, 1440, 10080, 21600)
+
+
+async def time(ctx: Context) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {"unixtime": int(now.timestamp()), "rfc1123": now.strftime("%a, %d %b %y %H:%M:%S +0000")}  # fmt: skip
+
+
+async def system_status(ctx: Context) -> dict[str, str]:
+    task = ctx.sequencer._task
+    online = task is not None and not task.done()
+    return {
+        "status": "online" if online else "maintenance",
+        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+async def assets(ctx: Context) -> dict[str, Any]:
+    wanted = [a.upper() for a in ctx.params.values("asset")]
+    aclass = ctx.params.text("aclass") or "currency"
+    if aclass != "currency":
+        raise invalid_arguments("aclass")
+    rows = {a.code: a for a in await ctx.session.scalars(select(Asset).order_by(Asset.code))}
+    if any(code not in rows for code in wanted):
+        raise KrakenError(UNKNOWN_ASSET)
+    return {
+        code: {
+            "aclass": "currency",
+            "altname": code,
+            "decimals": a.decimals,
+            "display_decimals": min(a.decimals, 6),
+            "status": "enabled" if a.status == "active" else "disabled",
+        }
+        for code, a in rows.items()
+        if not wanted or code in wanted
+    }
+
+
+async def _markets(ctx: Context, pairs: list[str]) -> list[Market]:
+    """The named pairs (any unknown one: EQuery:Invalid asset pair), or every listed one."""
+    if pairs:
+        return [await ctx.market(p) for p in pairs]
+    rows = await ctx.session.scalars(
+        select(Market).where(Market.state != DELISTED).order_by(Market.netuid)
+    )
+    return list(rows)
+
+
+async def asset_pairs(ctx: Context) -> dict[str, Any]:
+    info = ctx.params.text("info") or "info"
+    if info not in ("info", "leverage", "fees", "margin"):
+        raise invalid_arguments("info")
+    markets = await _markets(ctx, ctx.params.values("pair"))
+    return {pair_id(m.symbol): asset_pair(m) for m in markets}
+
+
+def _one_pair(ctx: Context) -> str:
+    pairs = ctx.params.values("pair")
+    if len(pairs) != 1:
+        raise KrakenError(INVALID_PAIR) if len(pairs) > 1 else invalid_arguments("pair")
+    return pairs[0]
+
+
+async def ticker(ctx: Context) -> dict[str, Any]:
+    markets = await _markets(ctx, ctx.params.values("pair"))
+    out: dict[str, Any] = {}
+    for m in markets:
+        t = await marketdata.ticker(ctx.session, ctx.sequencer, m)
+        out[pair_id(m.symbol)] = t
+    return out
+
+
+async def ohlc(ctx: Context) -> dict[str, Any]:
+    market = await ctx.market(_one_pair(ctx))
+    interval = ctx.params.integer("interval", 1) or 1
+    if interval not in OHLC_INTERVALS:
+        raise invalid_arguments("interval")
+    since = ctx.params.seconds("since")
+    rows, last = await marketdata.ohlc(ctx.session, market, interval, since)
+    return {pair_id(market.symbol): rows, "last": last}
+
+
+async def depth(ctx: Context) -> dict[str, Any]:
+    market = await ctx.market(_one_pair(ctx))
+    count = ctx.params.integer("count", 100) or 100
+    if not 1 <= count <= 500:
+        raise invalid_arguments("count")
+    book = ctx.sequencer.published.get(market.id)
+    now = int(datetime.now(UTC).timestamp())
+
+    def levels(side: list[Any]) -> list[list[Any]]:
+        return [[units(lv.price), units(lv.qty), now] for lv in side[:count]]
+
+    return {
+        pair_id(market.symbol): {
+            "asks": levels(book.asks if book else []),
+            "bids": levels(book.bids if book else []),
+        }
+    }
+
+
+async def trades(ctx: Context) -> dict[str, Any]:
+    market = await ctx.market(_one_pair(ctx))
+    count = ctx.params.integer("count", 1000) or 1000
+    if not 1 <= count <= 1000:
+        raise invalid_arguments("count")
+    rows, last = await marketdata.trades(ctx.session, market, ctx.params.seconds("since"), count)
+    return {pair_id(market.symbol): rows, "last": last}
+
+
+async def spread(ctx: Context) -> dict[str, Any]:
+    market = await ctx.market(_one_pair(ctx))
+    rows, last = marketdata.spread(ctx.sequencer, market)
+    return {pair_id(market.symbol): rows, "last": last}

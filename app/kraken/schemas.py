@@ -1,0 +1,325 @@
+"""Kraken's request parameters and the shapes of its answers, built from native values.
+
+Native amounts are integers of base units (prices in rao per whole alpha, quantities in
+alpha-rao, 9 decimals); Kraken's are decimal strings (price in TAO per alpha, volume in
+alpha). Conversions are exact: a value with more than 9 significant decimals is refused.
+"""
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import parse_qsl
+
+from app.kit.money import DECIMALS, format_units
+from app.kraken.errors import KrakenError, invalid_arguments
+from app.kraken.txid import order_txid
+from app.models import Market
+from app.orders.schemas import OrderOut
+
+UNIT = 10**DECIMALS
+_DECIMAL = re.compile(r"^\+?(\d+\.?\d*|\.\d+)$")
+MAX_UNITS = 2**63 - 1
+
+
+# ---------------------------------------------------------------------------- parameters
+
+
+def parse_body(body: bytes, content_type: str) -> dict[str, Any]:
+    """A form-encoded or JSON body (or query string) as a flat dict. Form keys such as
+    `orders[0][type]` become nested lists/dicts, as CCXT and krakenex encode them."""
+    if not body:
+        return {}
+    if content_type.startswith("application/json"):
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise invalid_arguments() from None
+        if not isinstance(data, dict):
+            raise invalid_arguments()
+        return data
+    out: dict[str, Any] = {}
+    for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+        parts = re.findall(r"[^\[\]]+|\[\]", key)
+        if len(parts) <= 1:
+            out[key] = value
+            continue
+        _set_nested(out, parts, value)
+    return out
+
+
+def _set_nested(target: dict[str, Any], parts: list[str], value: str) -> None:
+    node: Any = target
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
+    # dicts keyed "0", "1", ... are lists
+    for key, item in list(target.items()):
+        if isinstance(item, dict) and item and all(k.isdigit() for k in item):
+            target[key] = [item[k] for k in sorted(item, key=int)]
+
+
+@dataclass
+class Params:
+    data: dict[str, Any]
+
+    def text(self, name: str, *, required: bool = False) -> str | None:
+        value = self.data.get(name)
+        if value is None or value == "":
+            if required:
+                raise invalid_arguments(name)
+            return None
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int | float | str):
+            return str(value)
+        raise invalid_arguments(name)
+
+    def required(self, name: str) -> str:
+        value = self.text(name, required=True)
+        assert value is not None
+        return value
+
+    def flag(self, name: str) -> bool:
+        value = self.data.get(name)
+        if isinstance(value, bool):
+            return value
+        if value is None or value == "":
+            return False
+        text = str(value).strip().lower()
+        if text in ("true", "1", "yes"):
+            return True
+        if text in ("false", "0", "no"):
+            return False
+        raise invalid_arguments(name)
+
+    def integer(self, name: str, default: int | None = None) -> int | None:
+        value = self.text(name)
+        if value is None:
+            return default
+        text = value.strip()
+        if not re.fullmatch(r"-?\d{1,19}", text):
+            raise invalid_arguments(name)
+        return int(text)
+
+    def seconds(self, name: str) -> float | None:
+        """Kraken's `since`/`start`/`end`: seconds (possibly fractional) or nanoseconds."""
+        value = self.text(name)
+        if value is None:
+            return None
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            raise invalid_arguments(name) from None
+        if not number.is_finite() or number < 0:
+            raise invalid_arguments(name)
+        if number > 10**12:  # nanoseconds (Kraken's `last` cursors)
+            number = number / 10**9
+        return float(number)
+
+    def values(self, name: str) -> list[str]:
+        value = self.data.get(name)
+        if value is None or value == "":
+            return []
+        if isinstance(value, list):
+            return [str(v).strip() for v in value if str(v).strip()]
+        return [v.strip() for v in str(value).split(",") if v.strip()]
+
+
+def to_units(field: str, text: str | None, *, positive: bool = True) -> int:
+    """'1.25' -> 1250000000. More than 9 significant decimals, signs, exponents: refused."""
+    if text is None:
+        raise invalid_arguments(field)
+    text = text.strip()
+    if not _DECIMAL.match(text):
+        raise invalid_arguments(field)
+    try:
+        scaled = Decimal(text.lstrip("+")) * UNIT
+    except InvalidOperation:
+        raise invalid_arguments(field) from None
+    if scaled != scaled.to_integral_value():
+        raise invalid_arguments(field)
+    units = int(scaled)
+    if (positive and units <= 0) or units > MAX_UNITS:
+        raise invalid_arguments(field)
+    return units
+
+
+def units(amount: int | None) -> str:
+    """Base units as Kraken's decimal string (9 decimals, exact)."""
+    return format_units(amount or 0)
+
+
+def descr_number(amount: int) -> str:
+    """Numbers in `descr.order`: 8 decimals as Kraken writes them, 9 when the 9th is used."""
+    text = format_units(amount)
+    return text[:-1] if text.endswith("0") else text
+
+
+def timestamp(value: datetime | None) -> float | None:
+    return None if value is None else round(value.timestamp(), 4)
+
+
+# ---------------------------------------------------------------------------- ids
+
+
+def pair_id(symbol: str) -> str:
+    """'SN64/TAO' -> 'SN64TAO'."""
+    return symbol.replace("/", "")
+
+
+def ws_name(symbol: str) -> str:
+    return symbol
+
+
+def decimals_of(step: int) -> int:
+    """Decimals a step in base units needs: 1000 rao -> 6, 5000 rao -> 6, 1 -> 9."""
+    digits = DECIMALS
+    while digits > 0 and step % 10 == 0:
+        step //= 10
+        digits -= 1
+    return digits
+
+
+# ---------------------------------------------------------------------------- markets
+
+PAIR_STATUS = {
+    "trading": "online",
+    "post_only": "post_only",
+    "cancel_only": "cancel_only",
+    "halted": "maintenance",
+    "delisted": "delisted",
+}
+
+
+def asset_pair(m: Market) -> dict[str, Any]:
+    return {
+        "altname": pair_id(m.symbol),
+        "wsname": ws_name(m.symbol),
+        "aclass_base": "currency",
+        "base": m.base_asset,
+        "aclass_quote": "currency",
+        "quote": m.quote_asset,
+        "lot": "unit",
+        "cost_decimals": DECIMALS,
+        "pair_decimals": decimals_of(m.tick_size),
+        "lot_decimals": decimals_of(m.lot_size),
+        "lot_multiplier": 1,
+        "leverage_buy": [],
+        "leverage_sell": [],
+        # Kraken's fee tiers: [30-day volume, percent]; one flat tier here.
+        "fees": [[0, _percent(m.taker_fee_bps)]],
+        "fees_maker": [[0, _percent(m.maker_fee_bps)]],
+        "fee_volume_currency": m.quote_asset,
+        "margin_call": 80,
+        "margin_stop": 40,
+        "ordermin": units(m.min_size),
+        "costmin": units(m.min_notional),
+        "tick_size": units(m.tick_size),
+        "status": PAIR_STATUS.get(m.state, m.state),
+    }
+
+
+def _percent(bps: int) -> float:
+    # Kraken sends fee percentages as JSON numbers; bps / 100 is exact in two decimals.
+    return float(Decimal(bps) / 100)
+
+
+# ---------------------------------------------------------------------------- orders
+
+STATUS = {"open": "open", "filled": "closed", "cancelled": "canceled", "validated": "pending"}
+
+USERREF_PREFIX = "kr.u"
+
+
+def userref_client_id(userref: int, suffix: str) -> str:
+    """A Kraken `userref` without `cl_ord_id` travels in the native client order id."""
+    return f"{USERREF_PREFIX}{userref}.{suffix}"
+
+
+def split_client_id(client_order_id: str | None) -> tuple[int | None, str | None]:
+    """Native client order id -> (userref, cl_ord_id)."""
+    if client_order_id is None:
+        return None, None
+    match = re.fullmatch(rf"{re.escape(USERREF_PREFIX)}(-?\d+)\.[A-Za-z0-9]+", client_order_id)
+    if match:
+        return int(match.group(1)), None
+    return None, client_order_id
+
+
+def order_descr(o: OrderOut) -> str:
+    """`descr.order` exactly as Kraken writes it, e.g. 'buy 1.25000000 SN64TAO @ limit 0.05000000'.
+    A market buy sized in TAO (viqc) shows its budget as the volume."""
+    volume = o.qty if o.qty is not None else o.quote_budget
+    text = f"{o.side} {descr_number(int(volume or 0))} {pair_id(o.market)} @ {o.type}"
+    if o.type == "limit" and o.price is not None:
+        text += f" {descr_number(int(o.price))}"
+    return text
+
+
+def order_flags(o: OrderOut) -> str:
+    flags = ["fciq"]  # fees are charged in the asset received; Kraken's closest flag
+    if o.post_only:
+        flags.append("post")
+    if o.qty is None and o.quote_budget is not None:
+        flags.append("viqc")
+    return ",".join(flags)
+
+
+def order_info(o: OrderOut, trades: list[str] | None = None) -> dict[str, Any]:
+    """One order as OpenOrders / ClosedOrders / QueryOrders describe it."""
+    userref, cl_ord_id = split_client_id(o.client_order_id)
+    filled, quote = int(o.filled_qty), int(o.filled_quote)
+    average = quote * UNIT // filled if filled else 0
+    volume = o.qty if o.qty is not None else o.quote_budget
+    info: dict[str, Any] = {
+        "refid": None,
+        "userref": userref if userref is not None else 0,
+        "cl_ord_id": cl_ord_id,
+        "status": STATUS.get(o.status, o.status),
+        "opentm": timestamp(o.created_at),
+        "starttm": 0,
+        "expiretm": 0,
+        "descr": {
+            "pair": pair_id(o.market),
+            "type": o.side,
+            "ordertype": o.type,
+            "price": units(int(o.price)) if o.price is not None else units(0),
+            "price2": units(0),
+            "leverage": "none",
+            "order": order_descr(o),
+            "close": "",
+        },
+        "vol": units(int(volume or 0)),
+        "vol_exec": units(filled),
+        "cost": units(quote),
+        "fee": units(int(o.fee)),
+        "price": units(average),
+        "stopprice": units(0),
+        "limitprice": units(0),
+        "misc": "",
+        "oflags": order_flags(o),
+        "timeinforce": o.time_in_force.upper(),
+    }
+    if o.status != "open":
+        info["closetm"] = timestamp(o.closed_at)
+        info["reason"] = o.cancel_reason
+    if trades is not None:
+        info["trades"] = trades
+    return info
+
+
+def add_order_result(o: OrderOut) -> dict[str, Any]:
+    result: dict[str, Any] = {"descr": {"order": order_descr(o)}}
+    if o.status != "validated":
+        result["txid"] = [order_txid(o.id)]
+    _, cl_ord_id = split_client_id(o.client_order_id)
+    if cl_ord_id is not None:
+        result["cl_ord_id"] = cl_ord_id
+    return result
