@@ -99,6 +99,8 @@ class OrderOut(BaseModel):
             post_only=o.post_only,
             stp=o.stp,
             hold=str(o.hold_amount),
+            created_at=o.created_at,
+            closed_at=o.closed_at,
         )
 
 
