@@ -1,5 +1,7 @@
 """Reading orders and fills (writes go through the sequencer)."""
 
+from datetime import datetime
+
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -57,7 +59,7 @@ async def list_fills(
     session: AsyncSession,
     user_id: int,
     market: str | None,
-    start_id: int | None,
+    start: datetime | None,
     cursor: int | None,
     limit: int,
 ) -> tuple[list[FillOut], int | None]:
@@ -71,8 +73,8 @@ async def list_fills(
     )
     if market:
         stmt = stmt.where(Market.symbol == parse_symbol(market))
-    if start_id is not None:
-        stmt = stmt.where(Fill.id >= start_id)
+    if start is not None:
+        stmt = stmt.where(Fill.created_at >= start)
     if cursor is not None:
         stmt = stmt.where(Fill.id < cursor)
     rows = (await session.execute(stmt)).all()

@@ -352,3 +352,26 @@ async def test_validate_only_places_nothing(
     r = await alice.post("/v1/orders", limit("buy", PRICE + 1, ALPHA, validate_only=True))
     assert r.status_code == 400 and r.json()["code"] == "invalid_tick"
     assert await counts(db) == before
+
+
+async def test_fills_from_a_time(market: Market, signed: SignedFactory) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    maker = await market.trader(signed)
+    taker = await market.trader(signed)
+    await maker.post("/v1/orders", limit("sell", PRICE, ALPHA))
+    await taker.post("/v1/orders", limit("buy", PRICE, ALPHA))
+    now = datetime.now(UTC)
+    assert (
+        len(
+            (
+                await taker.get("/v1/fills", {"from": (now - timedelta(minutes=1)).isoformat()})
+            ).json()["fills"]
+        )
+        == 1
+    )
+    assert (
+        await taker.get("/v1/fills", {"from": (now + timedelta(minutes=1)).isoformat()})
+    ).json()["fills"] == []
+    r = await taker.get("/v1/fills", {"from": "yesterday"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "from"
