@@ -23,20 +23,17 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import asyncpg
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.chain.client import AsyncChainClient, ChainClient
 from app.chain.devnet.chain import DevnetConfig
 from app.chain.devnet.server import DevnetThread
-from app.config import PROJECT_ROOT
 from app.indexer.runner import Indexer, IndexerOptions
-from app.kit.embedded_pg import start_embedded_postgres, to_async_url, with_database
-from app.kit.migrate import upgrade
 from app.main import build_sync_listeners
 from app.models import CustodyPosition, SubnetHistory, Validator
 from bench.chain_snapshot import custody_coldkeys, seed_custody
+from bench.common import fresh_database, migrate
 
 BENCH_DB = "exchange_bench_indexer"
 
@@ -53,16 +50,6 @@ class Figures:
     read_round_trips: int
     insert_commit: float
     rpc_round_trip: float
-
-
-async def _recreate(server_url: str) -> str:
-    conn = await asyncpg.connect(server_url.replace("+asyncpg", ""))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    finally:
-        await conn.close()
-    return with_database(server_url, BENCH_DB)
 
 
 async def _median(fn: Callable[[], Awaitable[object]], runs: int) -> float:
@@ -82,9 +69,9 @@ async def _count(engine: AsyncEngine, model: type, block: int | None = None) -> 
         return int(await conn.scalar(query) or 0)
 
 
-async def measure(server_url: str, subnets: int, runs: int) -> Figures:
-    url = await _recreate(server_url)
-    await asyncio.to_thread(upgrade, url)
+async def measure(subnets: int, runs: int) -> Figures:
+    url = await fresh_database(BENCH_DB)
+    await asyncio.to_thread(migrate, url)
     engine = create_async_engine(url, pool_size=2)
     config = DevnetConfig(seed=1, subnets=subnets, block_time=None, finality_lag=0)
     try:
@@ -174,12 +161,10 @@ def main() -> None:
     parser.add_argument("--subnets", default="8,128", help="comma list of subnet counts")
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
-    given = os.environ.get("DATABASE_URL")
-    server = to_async_url(given or start_embedded_postgres(PROJECT_ROOT / ".data" / "pg-bench"))
-    print(f"database: {with_database(server, BENCH_DB).rsplit('@', 1)[-1]}")
+    print(f"database: {BENCH_DB} on {os.environ.get('DATABASE_URL') or 'the embedded server'}")
     figures = []
     for n in (int(x) for x in args.subnets.split(",")):
-        figures.append(asyncio.run(measure(server, n, args.runs)))
+        figures.append(asyncio.run(measure(n, args.runs)))
         report(figures[-1], args.runs)
     if len(figures) > 1:
         small, large = figures[0], figures[-1]

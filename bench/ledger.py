@@ -14,30 +14,16 @@ the embedded Postgres in .data/bench.
 import argparse
 import asyncio
 import itertools
-import os
 import time
 from collections.abc import Awaitable, Callable
 
-import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from app.config import PROJECT_ROOT
-from app.kit.embedded_pg import start_embedded_postgres, to_async_url, with_database
-from app.kit.migrate import upgrade
 from app.ledger import service as L
+from bench.common import fresh_database, migrate
 
 BENCH_DB = "exchange_bench"
-
-
-async def _recreate(server_url: str) -> str:
-    conn = await asyncpg.connect(server_url.replace("+asyncpg", ""))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    finally:
-        await conn.close()
-    return with_database(server_url, BENCH_DB)
 
 
 async def _timed(seconds: float, step: Callable[[], Awaitable[int]]) -> tuple[int, float]:
@@ -155,14 +141,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--group", type=int, default=64)
     args = parser.parse_args()
-    given = os.environ.get("DATABASE_URL")
-    server = (
-        to_async_url(given)
-        if given
-        else to_async_url(start_embedded_postgres(PROJECT_ROOT / ".data" / "bench"))
-    )
-    url = asyncio.run(_recreate(server))
-    upgrade(url)
+    url = asyncio.run(fresh_database(BENCH_DB))
+    migrate(url)
     asyncio.run(run(url, args.seconds, args.group))
 
 

@@ -1,6 +1,7 @@
 """What the order sequencer is asked to do, and the in-memory state it keeps per order."""
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from app.auth.service import Principal
 
@@ -94,6 +95,8 @@ class LiveOrder:
     status: str = "open"
     cancel_reason: str | None = None
     priority_ts: int = 0
+    created_at: datetime | None = None
+    closed_at: datetime | None = None
     created: bool = False  # inserted by the current group (not yet in the database)
 
     @property

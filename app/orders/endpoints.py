@@ -1,3 +1,4 @@
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -116,7 +117,9 @@ async def list_fills(
     principal: ReadPrincipal,
     session: Session,
     market: Annotated[str | None, Query(max_length=32)] = None,
-    start: Annotated[int | None, Query(alias="from", ge=1, description="first fill id")] = None,
+    start: Annotated[
+        datetime | None, Query(alias="from", description="ISO 8601, inclusive")
+    ] = None,
     cursor: Annotated[int | None, Query(ge=1)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> FillsPage:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, StrictInt, StrictStr
 
 from app.kit.errors import AppError
 from app.ledger.service import parse_amount
+from app.models import Order
 from app.orders.commands import LiveOrder, OrderRequest
 
 Amount = StrictStr | StrictInt
@@ -80,7 +81,8 @@ class OrderOut(BaseModel):
     closed_at: datetime | None = None
 
     @classmethod
-    def of(cls, o: LiveOrder, symbol: str) -> "OrderOut":
+    def of(cls, o: "LiveOrder | Order", symbol: str) -> "OrderOut":
+        """From the sequencer's live order or the stored row: they share these fields."""
         return cls(
             id=o.id,
             client_order_id=o.client_order_id,
@@ -99,6 +101,8 @@ class OrderOut(BaseModel):
             post_only=o.post_only,
             stp=o.stp,
             hold=str(o.hold_amount),
+            created_at=o.created_at,
+            closed_at=o.closed_at,
         )
 
 

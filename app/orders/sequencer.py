@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -595,6 +596,7 @@ class Sequencer:
             hold_id=f"order:{order_id}",
             hold_asset=asset,
             hold_amount=amount,
+            created_at=datetime.now(UTC),
             created=True,
         )
         book = self._book(m)
@@ -809,6 +811,7 @@ class Sequencer:
             return
         order.status = status
         order.cancel_reason = order.cancel_reason or reason
+        order.closed_at = datetime.now(UTC)
         left = order.hold_left
         if left > 0:
             held = await get_account_id(group.session, order.user_id, order.hold_asset, "held")
@@ -860,12 +863,14 @@ class Sequencer:
                     "UPDATE orders o SET price = v.price, qty = v.qty, filled_qty = v.fq, "
                     "filled_quote = v.fquote, fee = v.fee, status = v.status, "
                     "cancel_reason = v.reason, priority_ts = v.pts, updated_at = now(), "
-                    "closed_at = CASE WHEN v.status = 'open' THEN NULL ELSE now() END "
+                    "closed_at = v.closed "
                     "FROM unnest(CAST(:ids AS bigint[]), CAST(:price AS bigint[]), "
                     "CAST(:qty AS bigint[]), "
                     "CAST(:fq AS bigint[]), CAST(:fquote AS bigint[]), CAST(:fee AS bigint[]), "
-                    "CAST(:status AS text[]), CAST(:reason AS text[]), CAST(:pts AS bigint[])) "
-                    "AS v(id, price, qty, fq, fquote, fee, status, reason, pts) WHERE o.id = v.id"
+                    "CAST(:status AS text[]), CAST(:reason AS text[]), CAST(:pts AS bigint[]), "
+                    "CAST(:closed AS timestamptz[])) "
+                    "AS v(id, price, qty, fq, fquote, fee, status, reason, pts, closed) "
+                    "WHERE o.id = v.id"
                 ),
                 {
                     "ids": [o.id for o in updated],
@@ -877,6 +882,7 @@ class Sequencer:
                     "status": [o.status for o in updated],
                     "reason": [o.cancel_reason for o in updated],
                     "pts": [o.priority_ts for o in updated],
+                    "closed": [o.closed_at for o in updated],
                 },
             )
         if group.fills:
@@ -943,6 +949,8 @@ def _row(o: LiveOrder) -> dict[str, Any]:
         "hold_id": o.hold_id,
         "hold_amount": o.hold_amount,
         "priority_ts": o.priority_ts,
+        "created_at": o.created_at,
+        "closed_at": o.closed_at,
     }
 
 
@@ -970,6 +978,7 @@ def _live_from_row(row: Order, base: str) -> LiveOrder:
         status=row.status,
         cancel_reason=row.cancel_reason,
         priority_ts=row.priority_ts,
+        created_at=row.created_at,
     )
 
 

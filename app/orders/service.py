@@ -1,5 +1,7 @@
 """Reading orders and fills (writes go through the sequencer)."""
 
+from datetime import datetime
+
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -7,30 +9,6 @@ from app.markets.rules import parse_symbol
 from app.models import Fill, Market, Order
 from app.orders.errors import OrderNotFound
 from app.orders.schemas import FillOut, OrderOut
-
-
-def order_out(o: Order, symbol: str) -> OrderOut:
-    return OrderOut(
-        id=o.id,
-        client_order_id=o.client_order_id,
-        market=symbol,
-        side=o.side,
-        type=o.type,
-        price=None if o.price is None else str(o.price),
-        qty=None if o.qty is None else str(o.qty),
-        quote_budget=None if o.quote_budget is None else str(o.quote_budget),
-        filled_qty=str(o.filled_qty),
-        filled_quote=str(o.filled_quote),
-        fee=str(o.fee),
-        status=o.status,
-        cancel_reason=o.cancel_reason,
-        time_in_force=o.time_in_force,
-        post_only=o.post_only,
-        stp=o.stp,
-        hold=str(o.hold_amount),
-        created_at=o.created_at,
-        closed_at=o.closed_at,
-    )
 
 
 async def market_id_of(session: AsyncSession, symbol: str) -> int | None:
@@ -48,7 +26,7 @@ async def get_order(session: AsyncSession, user_id: int, order_id: int) -> Order
     ).first()
     if row is None:
         raise OrderNotFound(f"no order {order_id}")
-    return order_out(row[0], row[1])
+    return OrderOut.of(row[0], row[1])
 
 
 async def list_orders(
@@ -73,7 +51,7 @@ async def list_orders(
     if cursor is not None:
         stmt = stmt.where(Order.id < cursor)
     rows = (await session.execute(stmt)).all()
-    orders = [order_out(o, symbol) for o, symbol in rows]
+    orders = [OrderOut.of(o, symbol) for o, symbol in rows]
     return orders, (orders[-1].id if len(orders) == limit else None)
 
 
@@ -81,7 +59,7 @@ async def list_fills(
     session: AsyncSession,
     user_id: int,
     market: str | None,
-    start_id: int | None,
+    start: datetime | None,
     cursor: int | None,
     limit: int,
 ) -> tuple[list[FillOut], int | None]:
@@ -95,8 +73,8 @@ async def list_fills(
     )
     if market:
         stmt = stmt.where(Market.symbol == parse_symbol(market))
-    if start_id is not None:
-        stmt = stmt.where(Fill.id >= start_id)
+    if start is not None:
+        stmt = stmt.where(Fill.created_at >= start)
     if cursor is not None:
         stmt = stmt.where(Fill.id < cursor)
     rows = (await session.execute(stmt)).all()

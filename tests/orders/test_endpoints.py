@@ -304,3 +304,74 @@ async def test_market_states_are_honoured(
     assert closed[0]["cancel_reason"] == "delisted"
     assert (await balances(bob))["TAO"]["held"] == 0
     await ledger_ok(db)
+
+
+async def test_amend_keeps_priority_when_reducing_and_never_needs_more_funds(
+    market: Market, signed: SignedFactory, db: AsyncEngine
+) -> None:
+    first = await market.trader(signed)
+    second = await market.trader(signed)
+    taker = await market.trader(signed)
+    a = (await first.post("/v1/orders", limit("sell", PRICE, 4 * ALPHA))).json()
+    b = (await second.post("/v1/orders", limit("sell", PRICE, 4 * ALPHA))).json()
+    r = await first.patch(f"/v1/orders/{a['id']}", {"qty": str(2 * ALPHA)})
+    assert r.status_code == 200 and r.json()["qty"] == str(2 * ALPHA)
+    assert (await balances(first))["SN1"]["held"] == 4 * ALPHA  # the hold stays until the end
+    # Still first in the queue: a 1-alpha buy fills against the reduced order.
+    await taker.post("/v1/orders", limit("buy", PRICE, ALPHA))
+    assert (await first.get(f"/v1/orders/{a['id']}")).json()["filled_qty"] == str(ALPHA)
+    assert (await second.get(f"/v1/orders/{b['id']}")).json()["filled_qty"] == "0"
+    # More than the hold covers is refused; another price re-queues (and may trade).
+    r = await first.patch(f"/v1/orders/{a['id']}", {"qty": str(10 * ALPHA)})
+    assert r.status_code == 400 and r.json()["code"] == "amend_exceeds_hold"
+    r = await first.patch(f"/v1/orders/{a['id']}", {"price": str(PRICE + 1000)})
+    assert r.status_code == 200 and r.json()["price"] == str(PRICE + 1000)
+    await taker.post("/v1/orders", limit("buy", PRICE, ALPHA))
+    assert (await second.get(f"/v1/orders/{b['id']}")).json()["filled_qty"] == str(ALPHA)
+    r = await second.patch("/v1/orders/999999", {"qty": str(ALPHA)})
+    assert r.status_code == 404 and r.json()["code"] == "order_not_found"
+    # Cancelling the amended order releases exactly what is left of its hold.
+    await first.delete(f"/v1/orders/{a['id']}")
+    assert (await balances(first))["SN1"] == {
+        "available": 999 * ALPHA,
+        "held": 0,
+        "staked": 0,
+        "total": 999 * ALPHA,
+    }
+    await ledger_ok(db)
+
+
+async def test_validate_only_places_nothing(
+    market: Market, signed: SignedFactory, db: AsyncEngine
+) -> None:
+    alice = await market.trader(signed)
+    before = await counts(db)
+    r = await alice.post("/v1/orders", limit("buy", PRICE, ALPHA, validate_only=True))
+    assert r.status_code == 201 and r.json()["status"] == "validated"
+    assert r.json()["hold"] == str(PRICE + -(-PRICE * 20 // 10_000))
+    r = await alice.post("/v1/orders", limit("buy", PRICE + 1, ALPHA, validate_only=True))
+    assert r.status_code == 400 and r.json()["code"] == "invalid_tick"
+    assert await counts(db) == before
+
+
+async def test_fills_from_a_time(market: Market, signed: SignedFactory) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    maker = await market.trader(signed)
+    taker = await market.trader(signed)
+    await maker.post("/v1/orders", limit("sell", PRICE, ALPHA))
+    await taker.post("/v1/orders", limit("buy", PRICE, ALPHA))
+    now = datetime.now(UTC)
+    assert (
+        len(
+            (
+                await taker.get("/v1/fills", {"from": (now - timedelta(minutes=1)).isoformat()})
+            ).json()["fills"]
+        )
+        == 1
+    )
+    assert (
+        await taker.get("/v1/fills", {"from": (now + timedelta(minutes=1)).isoformat()})
+    ).json()["fills"] == []
+    r = await taker.get("/v1/fills", {"from": "yesterday"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "from"
