@@ -21,6 +21,7 @@ from app.kit.crypto import SecretBox, load_server_key
 from app.kit.http import RequestContextMiddleware, install_error_handlers
 from app.kit.migrate import head_revision
 from app.kit.ratelimit import TokenBucketLimiter
+from app.kraken.endpoints import router as kraken_router
 from app.ledger.endpoints import router as ledger_router
 from app.listings.endpoints import router as listings_router
 from app.listings.service import create_candidates, halt_retired_markets
@@ -114,4 +115,5 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(orders_router)
     app.include_router(staking_router)
     app.include_router(staking_admin)
+    app.include_router(kraken_router)
     return app

@@ -39,4 +39,3 @@ class Context:
             return await get_market(self.session, pair)
         except MarketNotFound:
             raise KrakenError(INVALID_PAIR) from None
-

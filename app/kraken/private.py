@@ -217,8 +217,10 @@ async def trades_history(ctx: Context) -> dict[str, Any]:
     if kind in ("closed position", "closing position"):
         fills = []  # spot only: no positions
     page = fills[offset : offset + CLOSED_PAGE]
-    return {"trades": {trade_txid(f.id, f.liquidity == "taker"): _trade(f) for f in page},
-            "count": len(fills)}  # fmt: skip
+    return {
+        "trades": {trade_txid(f.id, f.liquidity == "taker"): _trade(f) for f in page},
+        "count": len(fills),
+    }
 
 
 def _trade(f: FillOut) -> dict[str, Any]:
@@ -245,7 +247,11 @@ def _trade(f: FillOut) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- placing
 
 TIME_IN_FORCE = {"GTC": "gtc", "IOC": "ioc", "FOK": "fok"}
-STP = {"cancel-newest": "cancel_newest", "cancel-oldest": "cancel_oldest", "cancel-both": "cancel_both"}  # fmt: skip
+STP = {
+    "cancel-newest": "cancel_newest",
+    "cancel-oldest": "cancel_oldest",
+    "cancel-both": "cancel_both",
+}
 KNOWN_FLAGS = {"post", "viqc", "fcib", "fciq", "nompp"}
 
 
@@ -358,7 +364,11 @@ async def cancel_order(ctx: Context) -> dict[str, Any]:
         raise invalid_arguments("txid")
     elif txid.lstrip("-").isdigit():
         userref = int(txid)
-        ids = [o.id for o in await _orders(ctx, "open") if split_client_id(o.client_order_id)[0] == userref]  # fmt: skip
+        ids = [
+            o.id
+            for o in await _orders(ctx, "open")
+            if split_client_id(o.client_order_id)[0] == userref
+        ]
         if not ids:
             raise KrakenError(UNKNOWN_ORDER)
         command = CancelOrders(ctx.user_id, order_ids=ids)
@@ -413,8 +423,11 @@ async def amend_order(ctx: Context) -> dict[str, Any]:
         )
     )
     out = _outs(ctx, [amended])[0]
-    return {"amend_id": f"A{secrets.token_hex(8).upper()}", "txid": order_txid(out.id),
-            **order_info(out)}  # fmt: skip
+    return {
+        "amend_id": f"A{secrets.token_hex(8).upper()}",
+        "txid": order_txid(out.id),
+        **order_info(out),
+    }
 
 
 async def edit_order(ctx: Context) -> dict[str, Any]:
@@ -424,7 +437,7 @@ async def edit_order(ctx: Context) -> dict[str, Any]:
     oid, _ = _target(p)
     assert oid is not None or p.text("cl_ord_id") is not None
     market = await ctx.market(p.text("pair"))
-    if p.text("oflags") and set(p.text("oflags", required=True).split(",")) - {"post", "fcib", "fciq"}:  # fmt: skip
+    if set((p.text("oflags") or "").split(",")) - {"", "post", "fcib", "fciq"}:
         raise invalid_arguments("oflags")
     volume = p.text("volume")
     price = p.text("price")
@@ -457,4 +470,3 @@ async def edit_order(ctx: Context) -> dict[str, Any]:
         "orders_cancelled": 0,
         "descr": {"order": order_descr(out)},
     }
-

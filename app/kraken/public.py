@@ -17,7 +17,10 @@ OHLC_INTERVALS = (1, 5, 15, 30, 60, 240, 1440, 10080, 21600)
 
 async def time(ctx: Context) -> dict[str, Any]:
     now = datetime.now(UTC)
-    return {"unixtime": int(now.timestamp()), "rfc1123": now.strftime("%a, %d %b %y %H:%M:%S +0000")}  # fmt: skip
+    return {
+        "unixtime": int(now.timestamp()),
+        "rfc1123": now.strftime("%a, %d %b %y %H:%M:%S +0000"),
+    }
 
 
 async def system_status(ctx: Context) -> dict[str, str]:

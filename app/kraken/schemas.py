@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from app.kit.money import DECIMALS, format_units
-from app.kraken.errors import KrakenError, invalid_arguments
+from app.kraken.errors import invalid_arguments
 from app.kraken.txid import order_txid
 from app.models import Market
 from app.orders.schemas import OrderOut

@@ -1,0 +1,225 @@
+"""Acceptance: CCXT's `kraken` class, changed only in its base URL, against a real server
+process. The tests of this module share one server and run in order."""
+
+import re
+import time
+
+import ccxt
+import krakenex
+import pytest
+
+from app.kraken.txid import order_txid
+from tests.kraken.conftest import HOTKEY, Env, client
+
+TXID = re.compile(r"^O[A-Z2-7]{5}-[A-Z2-7]{5}-[A-Z2-7]{6}$")
+TRADE_ID = re.compile(r"^T[A-Z2-7]{5}-[A-Z2-7]{5}-[A-Z2-7]{6}$")
+SYMBOL = "SN1/TAO"
+
+
+def test_markets_and_currencies(kraken: Env) -> None:
+    ex = kraken.ccxt("alice")
+    markets = ex.load_markets()
+    m = markets[SYMBOL]
+    assert m["id"] == "SN1TAO" and m["altname"] == "SN1TAO" and m["wsId"] == "SN1/TAO"
+    assert m["base"] == "SN1" and m["quote"] == "TAO" and m["spot"] is True
+    assert m["active"] is True
+    assert m["precision"] == {"amount": 0.001, "price": 0.000001}
+    assert m["limits"]["amount"]["min"] == 0.01
+    assert m["limits"]["cost"]["min"] == 0
+    assert (m["maker"], m["taker"]) == (0.001, 0.002)
+    assert m["info"]["tick_size"] == "0.000001000"
+    assert markets["SN2/TAO"]["active"] is False  # cancel_only
+    assert markets["SN2/TAO"]["info"]["status"] == "cancel_only"
+
+    currencies = ex.fetch_currencies()
+    assert set(currencies) >= {"TAO", "SN1", "SN2"}
+    for code in ("TAO", "SN1"):
+        assert currencies[code]["active"] is True
+        assert currencies[code]["precision"] == 1e-9
+        assert currencies[code]["info"]["status"] == "enabled"
+
+
+def test_status_and_time(kraken: Env) -> None:
+    ex = kraken.ccxt("alice")
+    assert ex.fetch_status()["status"] == "ok"
+    assert abs(ex.fetch_time() - time.time() * 1000) < 5_000
+
+
+def test_orders_trades_and_market_data(kraken: Env) -> None:
+    alice, bob = kraken.ccxt("alice"), kraken.ccxt("bob")
+
+    sell = alice.create_order(SYMBOL, "limit", "sell", 2, 0.05, {"clientOrderId": "alice-1"})
+    assert TXID.match(sell["id"]), sell["id"]
+    assert sell["side"] == "sell" and sell["amount"] == 2 and sell["price"] == 0.05
+    assert sell["info"]["descr"]["order"] == "sell 2.00000000 SN1TAO @ limit 0.05000000"
+    fetched = alice.fetch_order(sell["id"])
+    assert fetched["status"] == "open" and fetched["clientOrderId"] == "alice-1"
+    assert fetched["symbol"] == SYMBOL and fetched["type"] == "limit"
+    assert (fetched["amount"], fetched["price"], fetched["filled"]) == (2, 0.05, 0)
+
+    post = alice.create_order(SYMBOL, "limit", "buy", 1, 0.049, {"postOnly": True})
+    post = alice.fetch_order(post["id"])
+    assert post["postOnly"] is True and post["status"] == "open"
+
+    book = alice.fetch_order_book(SYMBOL)
+    assert book["bids"][0][:2] == [0.049, 1] and book["asks"][0][:2] == [0.05, 2]
+
+    assert {o["id"] for o in alice.fetch_open_orders(SYMBOL)} == {sell["id"], post["id"]}
+
+    alice.edit_order(sell["id"], SYMBOL, "limit", "sell", 1.5, 0.051)
+    edited = alice.fetch_order(sell["id"])
+    assert (edited["amount"], edited["price"], edited["status"]) == (1.5, 0.051, "open")
+
+    buy = bob.create_order(SYMBOL, "market", "buy", 1)
+    buy = bob.fetch_order(buy["id"])
+    assert buy["status"] == "closed" and buy["filled"] == 1 and buy["average"] == 0.051
+    assert len(buy["trades"]) == 1
+
+    mine = bob.fetch_my_trades(SYMBOL)
+    assert len(mine) == 1
+    t = mine[0]
+    assert TRADE_ID.match(t["id"]) and t["order"] == buy["id"]
+    assert (t["side"], t["price"], t["amount"], t["symbol"]) == ("buy", 0.051, 1, SYMBOL)
+    assert t["takerOrMaker"] == "taker" and t["cost"] == 0.051
+    assert alice.fetch_my_trades(SYMBOL)[0]["takerOrMaker"] == "maker"
+
+    trades = bob.fetch_trades(SYMBOL)
+    assert [(x["price"], x["amount"], x["side"]) for x in trades] == [(0.051, 1, "buy")]
+
+    ticker = bob.fetch_ticker(SYMBOL)
+    assert (ticker["last"], ticker["bid"], ticker["ask"]) == (0.051, 0.049, 0.051)
+    assert ticker["baseVolume"] == 1 and ticker["vwap"] == 0.051
+    assert ticker["high"] == ticker["low"] == 0.051
+    assert SYMBOL in bob.fetch_tickers()
+
+    candles = bob.fetch_ohlcv(SYMBOL, "1m")
+    assert candles[-1][1:] == [0.051, 0.051, 0.051, 0.051, 1]
+
+    balance = bob.fetch_balance()
+    assert balance["TAO"]["used"] == 0 and balance["SN1"]["used"] == 0
+    assert 99.94 < balance["TAO"]["total"] < 99.95  # paid 0.051 plus the taker fee
+    assert balance["SN1"]["total"] > 1000.99
+    held = alice.fetch_balance()
+    # Open orders' holds (a reducing amend keeps the order's original hold, natively).
+    assert held["SN1"]["used"] == 1 and held["TAO"]["used"] > 0.049
+
+    alice.cancel_order(post["id"])
+    assert alice.fetch_order(post["id"])["status"] == "canceled"
+    closed = {o["id"]: o for o in alice.fetch_closed_orders(SYMBOL)}
+    assert closed[post["id"]]["status"] == "canceled"
+
+    alice.cancel_all_orders()
+    assert alice.fetch_open_orders() == []
+    assert alice.fetch_order(sell["id"])["status"] == "canceled"
+    assert alice.fetch_order(sell["id"])["filled"] == 1
+
+
+def test_market_buy_with_cost_and_validate(kraken: Env) -> None:
+    carol, alice = kraken.ccxt("carol"), kraken.ccxt("alice")
+    alice.create_order(SYMBOL, "limit", "sell", 10, 0.05)
+    order = carol.create_market_buy_order_with_cost(SYMBOL, 0.1)
+    order = carol.fetch_order(order["id"])
+    assert order["status"] == "closed" and 1.99 < order["filled"] <= 2
+    raw = carol.private_post_addorder(
+        {"pair": "SN1TAO", "type": "buy", "ordertype": "limit", "volume": "1", "price": "0.04",
+         "validate": "true"}
+    )  # fmt: skip
+    assert raw["result"] == {"descr": {"order": "buy 1.00000000 SN1TAO @ limit 0.04000000"}}
+    assert carol.fetch_open_orders() == []
+    alice.cancel_all_orders()
+
+
+def test_errors_arrive_as_ccxt_exceptions(kraken: Env) -> None:
+    alice = kraken.ccxt("alice")
+    alice.load_markets()
+    with pytest.raises(ccxt.InsufficientFunds):
+        kraken.ccxt("poor").create_order(SYMBOL, "limit", "buy", 100, 0.05)
+    with pytest.raises(ccxt.InvalidOrder, match="Order minimum not met"):
+        alice.create_order(SYMBOL, "limit", "buy", 0.005, 0.05)
+    with pytest.raises(ccxt.OrderNotFound):
+        alice.cancel_order(order_txid(10**12))
+    with pytest.raises(ccxt.OrderNotFound):
+        alice.fetch_order(order_txid(10**12))
+    with pytest.raises(ccxt.OrderNotFound):  # bob's order is not alice's
+        bob = kraken.ccxt("bob")
+        other = bob.create_order(SYMBOL, "limit", "buy", 1, 0.04)
+        alice.cancel_order(other["id"])
+    bob.cancel_order(other["id"])
+    with pytest.raises(ccxt.BadSymbol):
+        alice.public_get_ticker({"pair": "SN99TAO"})
+    with pytest.raises(ccxt.BadSymbol):
+        alice.private_post_addorder(
+            {"pair": "NOPE", "type": "buy", "ordertype": "limit", "volume": "1", "price": "1"}
+        )
+    with pytest.raises(ccxt.PermissionDenied):
+        kraken.ccxt("reader").create_order(SYMBOL, "limit", "buy", 1, 0.05)
+    with pytest.raises(ccxt.OnMaintenance, match="cancel_only"):
+        alice.create_order("SN2/TAO", "limit", "buy", 1, 0.05)
+    with pytest.raises(ccxt.InvalidOrder, match="Invalid arguments:volume"):
+        alice.private_post_addorder(  # ten decimals
+            {"pair": "SN1TAO", "type": "buy", "ordertype": "limit", "volume": "1.0000000001",
+             "price": "0.05"}
+        )  # fmt: skip
+    with pytest.raises(ccxt.ExchangeError, match="Tick size check failed"):
+        alice.private_post_addorder(
+            {"pair": "SN1TAO", "type": "buy", "ordertype": "limit", "volume": "1",
+             "price": "0.0500005"}
+        )  # fmt: skip
+
+    stranger = client(kraken.url, "no-such-key", kraken.keys["alice"].secret)
+    with pytest.raises(ccxt.AuthenticationError):
+        stranger.fetch_balance()
+
+    replayer = kraken.ccxt("nonce")
+    replayer.incrementing_nonce = lambda: 1_000  # the same nonce twice
+    replayer.fetch_balance()
+    with pytest.raises(ccxt.InvalidNonce):
+        replayer.fetch_balance()
+
+
+def test_earn(kraken: Env) -> None:
+    alice = kraken.ccxt("alice")
+    strategies = alice.private_post_earn_strategies()["result"]["items"]
+    sid = f"SN1-{HOTKEY}"
+    assert [s["id"] for s in strategies] == [sid]
+    assert strategies[0]["asset"] == "SN1" and strategies[0]["can_allocate"] is True
+    assert alice.private_post_earn_allocate({"strategy_id": sid, "amount": "5"})["result"] is True
+    status = alice.private_post_earn_allocatestatus({"strategy_id": sid})["result"]
+    assert status == {"pending": False}
+    allocations = alice.private_post_earn_allocations()["result"]
+    item = allocations["items"][0]
+    assert (
+        item["strategy_id"] == sid and item["amount_allocated"]["total"]["native"] == "5.000000000"
+    )
+    assert alice.private_post_balance()["result"]["SN1.B"] == "5.000000000"
+    assert alice.private_post_earn_deallocate({"strategy_id": sid, "amount": "5"})["result"] is True
+    assert (
+        alice.private_post_earn_allocations({"hide_zero_allocations": "true"})["result"]["items"]
+        == []
+    )
+    with pytest.raises(ccxt.ExchangeError, match="Invalid arguments:strategy_id"):
+        alice.private_post_earn_allocate({"strategy_id": "SN1-unknown", "amount": "1"})
+
+
+def test_krakenex_places_and_cancels(kraken: Env) -> None:
+    key = kraken.keys["carol"]
+    api = krakenex.API(key.key, key.secret)
+    api.uri = kraken.url
+    try:
+        assert api.query_public("Time")["error"] == []
+        placed = api.query_private(
+            "AddOrder",
+            {"pair": "SN1TAO", "type": "buy", "ordertype": "limit", "volume": "1.5",
+             "price": "0.045", "userref": 42},
+        )  # fmt: skip
+        assert placed["error"] == [], placed
+        txid = placed["result"]["txid"][0]
+        assert placed["result"]["descr"]["order"] == "buy 1.50000000 SN1TAO @ limit 0.04500000"
+        opened = api.query_private("OpenOrders", {"userref": 42})["result"]["open"]
+        assert list(opened) == [txid] and opened[txid]["userref"] == 42
+        cancelled = api.query_private("CancelOrder", {"txid": txid})
+        assert cancelled == {"error": [], "result": {"count": 1, "pending": False}}
+        again = api.query_private("CancelOrder", {"txid": txid})
+        assert again["error"] == ["EOrder:Unknown order"]
+    finally:
+        api.close()
