@@ -42,27 +42,28 @@ def parse_body(body: bytes, content_type: str) -> dict[str, Any]:
         return data
     out: dict[str, Any] = {}
     for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
-        parts = re.findall(r"[^\[\]]+|\[\]", key)
-        if len(parts) <= 1:
-            out[key] = value
-            continue
-        _set_nested(out, parts, value)
-    return out
+        parts = re.findall(r"[^\[\]]+", key) or [key]
+        node = out
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise invalid_arguments(parts[0])
+            node = child
+        node[parts[-1]] = value
+    listed = _lists(out)
+    if not isinstance(listed, dict):
+        raise invalid_arguments()
+    return listed
 
 
-def _set_nested(target: dict[str, Any], parts: list[str], value: str) -> None:
-    node: Any = target
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        if isinstance(node, dict):
-            if last:
-                node[part] = value
-            else:
-                node = node.setdefault(part, {})
-    # dicts keyed "0", "1", ... are lists
-    for key, item in list(target.items()):
-        if isinstance(item, dict) and item and all(k.isdigit() for k in item):
-            target[key] = [item[k] for k in sorted(item, key=int)]
+def _lists(value: Any) -> Any:
+    """Dicts keyed "0", "1", ... (from `orders[0][type]=...`) become lists."""
+    if not isinstance(value, dict):
+        return value
+    items = {k: _lists(v) for k, v in value.items()}
+    if items and all(k.isdigit() for k in items):
+        return [items[k] for k in sorted(items, key=int)]
+    return items
 
 
 @dataclass
