@@ -28,6 +28,7 @@ from app.ledger.statement import user_balances
 from app.models import Market, Subnet
 from app.orders import service
 from app.orders.commands import AmendOrder, CancelOrders, LiveOrder, OrderRequest, PlaceOrders
+from app.orders.errors import OrderNotFound
 from app.orders.schemas import FillOut, OrderOut
 
 PAGE = 500
@@ -196,7 +197,7 @@ async def query_orders(ctx: Context) -> dict[str, Any]:
             continue
         try:
             o = await service.get_order(ctx.session, ctx.user_id, oid)
-        except Exception:  # not found (another user's order reads as not found too)
+        except OrderNotFound:  # another user's order reads as not found too
             continue
         if userref is not None and split_client_id(o.client_order_id)[0] != userref:
             continue
@@ -446,7 +447,7 @@ async def edit_order(ctx: Context) -> dict[str, Any]:
     if oid is not None:
         try:
             current = await service.get_order(ctx.session, ctx.user_id, oid)
-        except Exception:
+        except OrderNotFound:
             raise KrakenError(UNKNOWN_ORDER) from None
         if current.market != market.symbol:
             raise invalid_arguments("pair")

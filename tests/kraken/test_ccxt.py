@@ -223,3 +223,58 @@ def test_krakenex_places_and_cancels(kraken: Env) -> None:
         assert again["error"] == ["EOrder:Unknown order"]
     finally:
         api.close()
+
+
+def test_raw_private_methods(kraken: Env) -> None:
+    """The methods CCXT does not wrap in unified calls, through its raw API."""
+    alice, bob = kraken.ccxt("alice"), kraken.ccxt("bob")
+    batch = alice.private_post_addorderbatch(
+        {
+            "pair": "SN1TAO",
+            "orders": [
+                {"type": "sell", "ordertype": "limit", "volume": "1", "price": "0.06",
+                 "cl_ord_id": "batch-a"},
+                {"type": "sell", "ordertype": "limit", "volume": "2", "price": "0.061",
+                 "oflags": "post"},
+            ],
+        }
+    )["result"]["orders"]  # fmt: skip
+    assert [o["descr"]["order"] for o in batch] == [
+        "sell 1.00000000 SN1TAO @ limit 0.06000000",
+        "sell 2.00000000 SN1TAO @ limit 0.06100000",
+    ]
+    first, second = (o["txid"] for o in batch)
+    queried = alice.private_post_queryorders({"txid": f"{first},{second}"})["result"]
+    assert set(queried) == {first, second}
+    assert queried[first]["cl_ord_id"] == "batch-a" and queried[second]["oflags"] == "fciq,post"
+
+    amended = alice.private_post_amendorder({"cl_ord_id": "batch-a", "limit_price": "0.059"})
+    assert amended["result"]["txid"] == first and amended["result"]["amend_id"]
+    edited = alice.private_post_editorder(
+        {"txid": second, "pair": "SN1TAO", "volume": "1.5", "price": "0.062"}
+    )["result"]
+    assert edited["txid"] == edited["originaltxid"] == second
+    assert edited["descr"]["order"] == "sell 1.50000000 SN1TAO @ limit 0.06200000"
+    depth = alice.public_get_depth({"pair": "SN1TAO", "count": 1})["result"]["SN1TAO"]
+    assert [lv[:2] for lv in depth["asks"]] == [["0.059000000", "1.000000000"]]
+    spread = alice.public_get_spread({"pair": "SN1TAO"})["result"]["SN1TAO"]
+    assert spread[-1][2] == "0.059000000"
+
+    bob.create_order(SYMBOL, "market", "buy", 1)
+    history = bob.private_post_tradeshistory()["result"]
+    assert history["count"] == 2 and len(history["trades"]) == 2
+    closed = bob.private_post_closedorders({"ofs": 1})["result"]
+    assert closed["count"] == 3 and len(closed["closed"]) == 2  # two market buys, one cancel
+
+    ex = bob.private_post_balanceex()["result"]
+    assert set(ex["TAO"]) == {"balance", "hold_trade"}
+    tb = bob.private_post_tradebalance({"asset": "TAO"})["result"]
+    assert float(tb["eb"]) > 100  # TAO plus about 1000 alpha at the pool price
+
+    with pytest.raises(ccxt.InvalidOrder, match="Unknown order"):  # batch-a was filled
+        alice.private_post_cancelorder({"cl_ord_id": "batch-a"})
+    alice.create_order(SYMBOL, "limit", "buy", 1, 0.04, {"clientOrderId": "c-1"})
+    cancelled = alice.private_post_cancelorder({"cl_ord_id": "c-1"})["result"]
+    assert cancelled == {"count": 1, "pending": False}
+    assert alice.private_post_cancelall()["result"]["count"] >= 1
+    assert alice.private_post_openorders()["result"]["open"] == {}
