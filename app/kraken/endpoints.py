@@ -95,7 +95,8 @@ async def _run(handler: Handler, ctx: Context) -> JSONResponse:
     return _envelope([], result)
 
 
-@router.api_route("/0/public/{method}", methods=["GET", "POST"])
+@router.get("/0/public/{method}", operation_id="kraken_public_get")
+@router.post("/0/public/{method}", operation_id="kraken_public_post")
 async def public_method(method: str, request: Request, session: Session) -> JSONResponse:
     handler = PUBLIC.get(method)
     if handler is None:
@@ -112,7 +113,7 @@ async def public_method(method: str, request: Request, session: Session) -> JSON
     return await _run(handler, Context(request, session, Params(data), None))
 
 
-@router.post("/0/private/{method:path}")
+@router.post("/0/private/{method:path}", operation_id="kraken_private")
 async def private_method(method: str, request: Request, session: Session) -> JSONResponse:
     spec = PRIVATE.get(method)
     if spec is None:
