@@ -271,6 +271,12 @@ def _order_request(p: Params, market: Market) -> OrderRequest:
         raise invalid_arguments("leverage")
     if p.text("reduce_only") not in (None, "false", "False"):
         raise invalid_arguments("reduce_only")
+    for unsupported in ("price2", "trigger", "displayvol", "close"):
+        if p.data.get(unsupported) not in (None, ""):
+            raise invalid_arguments(unsupported)
+    for moment in ("starttm", "expiretm"):
+        if p.text(moment) not in (None, "0", "+0"):
+            raise invalid_arguments(moment)
     tif = TIME_IN_FORCE.get((p.text("timeinforce") or "GTC").upper())
     if tif is None:
         raise invalid_arguments("timeinforce")

@@ -20,7 +20,8 @@ from app.models import Market
 from app.orders.schemas import OrderOut
 
 UNIT = 10**DECIMALS
-_DECIMAL = re.compile(r"^\+?(\d+\.?\d*|\.\d+)$")
+# No sign: Kraken reads a leading "+" or "-" as an offset from the last price (unsupported).
+_DECIMAL = re.compile(r"^(\d+\.?\d*|\.\d+)$")
 MAX_UNITS = 2**63 - 1
 
 
@@ -141,7 +142,7 @@ def to_units(field: str, text: str | None, *, positive: bool = True) -> int:
     if not _DECIMAL.match(text):
         raise invalid_arguments(field)
     try:
-        scaled = Decimal(text.lstrip("+")) * UNIT
+        scaled = Decimal(text) * UNIT
     except InvalidOperation:
         raise invalid_arguments(field) from None
     if scaled != scaled.to_integral_value():

@@ -94,3 +94,15 @@ async def test_public_methods_answer_unsigned(method: str, client: httpx.AsyncCl
 async def test_public_pair_methods_check_the_pair(method: str, client: httpx.AsyncClient) -> None:
     r = await client.get(f"/0/public/{method}", params={"pair": "SN404TAO"})
     assert r.json() == {"error": ["EQuery:Invalid asset pair"]}
+
+
+async def test_public_lookups_refuse_unknown_names(client: httpx.AsyncClient) -> None:
+    r = await client.get("/0/public/Assets", params={"asset": "TAO,SN404"})
+    assert r.json() == {"error": ["EQuery:Unknown asset"]}
+    r = await client.get("/0/public/AssetPairs", params={"pair": "SN404TAO"})
+    assert r.json() == {"error": ["EQuery:Invalid asset pair"]}
+    r = await client.get("/0/public/Assets", params={"asset": "TAO"})
+    assert r.json()["result"] == {
+        "TAO": {"aclass": "currency", "altname": "TAO", "decimals": 9, "display_decimals": 6,
+                "status": "enabled"}
+    }  # fmt: skip

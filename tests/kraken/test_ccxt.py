@@ -151,6 +151,10 @@ def test_errors_arrive_as_ccxt_exceptions(kraken: Env) -> None:
         alice.private_post_addorder(
             {"pair": "NOPE", "type": "buy", "ordertype": "limit", "volume": "1", "price": "1"}
         )
+    resting = alice.create_order(SYMBOL, "limit", "sell", 1, 0.07)
+    with pytest.raises(ccxt.ExchangeError, match="EOrder:Post only order"):
+        bob.create_order(SYMBOL, "limit", "buy", 1, 0.07, {"postOnly": True})
+    alice.cancel_order(resting["id"])
     with pytest.raises(ccxt.PermissionDenied):
         kraken.ccxt("reader").create_order(SYMBOL, "limit", "buy", 1, 0.05)
     with pytest.raises(ccxt.OnMaintenance, match="cancel_only"):

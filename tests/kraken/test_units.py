@@ -17,7 +17,20 @@ def test_to_units_is_exact(text: str, expected: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["0.0000000001", "1e3", "-1", "0", "", "abc", "1.2.3", "NaN", "9223372036.854775808"]
+    "text",
+    [
+        "0.0000000001",
+        "1e3",
+        "-1",
+        "+1",
+        "0",
+        "",
+        "abc",
+        "1.2.3",
+        "NaN",
+        "9223372036.854775808",
+        "5%",
+    ],
 )
 def test_to_units_refuses(text: str) -> None:
     with pytest.raises(KrakenError) as info:
@@ -59,3 +72,46 @@ def test_form_bodies_nest_like_ccxt() -> None:
         "orders": [{"type": "buy"}, {"type": "sell"}],
         "validate": "true",
     }
+
+
+def _codes() -> set[str]:
+    """Every error code a native service declares on an exception class."""
+    import importlib
+    import pkgutil
+
+    import app
+    from app.kit.errors import AppError
+
+    for module in pkgutil.walk_packages(app.__path__, "app."):
+        if module.name.endswith(("errors", "service")) and ".kraken" not in module.name:
+            importlib.import_module(module.name)
+    seen: set[str] = set()
+    stack: list[type[AppError]] = [AppError]
+    while stack:
+        cls = stack.pop()
+        seen.add(cls.code)
+        stack.extend(cls.__subclasses__())
+    return seen
+
+
+def test_every_native_error_code_has_a_kraken_string() -> None:
+    from app.kit.errors import AppError
+    from app.kraken.errors import INTERNAL, kraken_error
+
+    for code in sorted(_codes()):
+        assert kraken_error(AppError("x", code=code)) != INTERNAL or code == "bad_request", code
+
+
+def test_the_order_errors_map_to_krakens_strings() -> None:
+    from app.auth.errors import InvalidNonce
+    from app.kraken.errors import kraken_error
+    from app.ledger.errors import InsufficientFunds
+    from app.orders.errors import InvalidOrder, MarketClosed, OrderNotFound
+
+    assert kraken_error(InsufficientFunds("x")) == "EOrder:Insufficient funds"
+    assert kraken_error(InvalidNonce("x")) == "EAPI:Invalid nonce"
+    assert kraken_error(OrderNotFound("x")) == "EOrder:Unknown order"
+    assert kraken_error(InvalidOrder("x", code="order_too_small")) == "EOrder:Order minimum not met"
+    assert kraken_error(InvalidOrder("x", code="fok_not_filled")) == "EOrder:Invalid order"
+    closed = MarketClosed("x", code="market_post_only")
+    assert kraken_error(closed) == "EService:Market in post_only mode"
