@@ -617,8 +617,8 @@ class Sequencer:
             command = PlaceMarket(
                 order_id, user_id, Side(r.side), r.qty, r.quote_budget, StpMode(r.stp)
             )
-        group.book_changed = True
         events = book.process(command)
+        # Both refusals leave the book as it was: no need to unwind the group for them.
         if any(
             isinstance(e, OrderCancelled) and e.reason == "post_only_would_take" for e in events
         ):
@@ -627,6 +627,7 @@ class Sequencer:
         rejected = next((e for e in events if isinstance(e, OrderRejected)), None)
         if rejected is not None:
             raise InvalidOrder(f"order rejected: {rejected.reason}", code=str(rejected.reason))
+        group.book_changed = True
         spec, hold = hold_placement(
             order.hold_id, user_id, asset, amount, available_id, held_id, f"order:{order_id}"
         )
