@@ -218,21 +218,27 @@ async def trades_history(ctx: Context) -> dict[str, Any]:
     if kind in ("closed position", "closing position"):
         fills = []  # spot only: no positions
     page = fills[offset : offset + CLOSED_PAGE]
+    types: dict[int, str] = {}
+    for f in page:
+        if f.order_id not in types:
+            types[f.order_id] = (await service.get_order(ctx.session, ctx.user_id, f.order_id)).type
     return {
-        "trades": {trade_txid(f.id, f.liquidity == "taker"): _trade(f) for f in page},
+        "trades": {
+            trade_txid(f.id, f.liquidity == "taker"): _trade(f, types[f.order_id]) for f in page
+        },
         "count": len(fills),
     }
 
 
-def _trade(f: FillOut) -> dict[str, Any]:
+def _trade(f: FillOut, ordertype: str) -> dict[str, Any]:
     qty, quote = int(f.qty), int(f.quote)
     return {
         "ordertxid": order_txid(f.order_id),
-        "postxid": order_txid(f.order_id),
+        "postxid": trade_txid(f.id, f.liquidity == "taker"),
         "pair": pair_id(f.market),
         "time": timestamp(f.created_at),
         "type": f.side,
-        "ordertype": "limit" if f.liquidity == "maker" else "market",
+        "ordertype": ordertype,
         "price": units(int(f.price)),
         "cost": units(quote),
         "fee": units(int(f.fee)),
