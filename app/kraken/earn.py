@@ -72,6 +72,8 @@ async def strategies(ctx: Context) -> dict[str, Any]:
         keep = Fraction(10_000 - settings.commission_bps, 10_000)
         for view in await reconciliation.validators_of(ctx.session, m):
             v = view.validator
+            if not v.validator_permit:  # a registered hotkey without a permit: a miner
+                continue
             net = None if view.apr is None else view.apr * keep
             items.append(
                 {
@@ -84,9 +86,9 @@ async def strategies(ctx: Context) -> dict[str, Any]:
                     "deallocation_fee": "0",
                     "auto_compound": {"type": "enabled"},
                     "yield_source": {"type": "staking"},
-                    "can_allocate": v.validator_permit and m.state != HALTED,
+                    "can_allocate": m.state != HALTED,
                     "can_deallocate": True,
-                    "allocation_restriction_info": [] if v.validator_permit else ["tier"],
+                    "allocation_restriction_info": [],
                     "validator": {
                         "hotkey": v.hotkey,
                         "name": v.name,
@@ -95,7 +97,16 @@ async def strategies(ctx: Context) -> dict[str, Any]:
                     },
                 }
             )
-    return {"items": items, "next_cursor": None}
+    # Kraken's paging: `limit` items from `cursor` (here: the offset of the next page).
+    offset = ctx.params.integer("cursor", 0) or 0
+    limit = ctx.params.integer("limit", len(items) or 1) or 1
+    if offset < 0 or limit < 1:
+        raise invalid_arguments("cursor" if offset < 0 else "limit")
+    if ctx.params.flag("ascending") is False and ctx.params.text("ascending") is not None:
+        items.reverse()
+    page = items[offset : offset + limit]
+    more = offset + limit < len(items)
+    return {"items": page, "next_cursor": str(offset + limit) if more else None}
 
 
 async def allocations(ctx: Context) -> dict[str, Any]:
