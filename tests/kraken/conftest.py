@@ -15,6 +15,7 @@ from app.auth.service import create_api_key
 from app.kit.crypto import SecretBox
 from app.ledger import service as L
 from tests.conftest import SERVER_KEY, truncate_all
+from tests.orders.conftest import market  # noqa: F401  (the SN1/TAO fixture, for in-process tests)
 from tests.orders.test_crash import Server
 
 TAO = ALPHA = 10**9

@@ -1,0 +1,102 @@
+"""Kraken private methods in process, on the orders fixture's SN1/TAO market."""
+
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+
+from app.auth.signing import sign
+from tests.conftest import SignedFactory
+from tests.orders.conftest import Market
+from tests.signing import SignedClient, next_nonce
+
+
+async def kraken(client: httpx.AsyncClient, user: SignedClient, method: str, **fields: Any) -> Any:
+    path = f"/0/private/{method}"
+    nonce = next_nonce()
+    body = urlencode({"nonce": nonce, **fields}).encode()
+    headers = {
+        "API-Key": user.key,
+        "API-Sign": sign(user.secret, path, str(nonce), body),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    r = await client.post(path, content=body, headers=headers)
+    assert r.status_code == 200
+    return r.json()
+
+
+def order(**extra: str) -> dict[str, str]:
+    return {"pair": "SN1TAO", "type": "buy", "ordertype": "limit", "volume": "1",
+            "price": "0.05", **extra}  # fmt: skip
+
+
+async def test_time_in_force_and_validate(
+    client: httpx.AsyncClient, signed: SignedFactory, market: Market
+) -> None:
+    user = await market.trader(signed)
+    ioc = await kraken(client, user, "AddOrder", **order(timeinforce="IOC"))
+    txid = ioc["result"]["txid"][0]
+    queried = (await kraken(client, user, "QueryOrders", txid=txid))["result"][txid]
+    assert queried["status"] == "canceled" and queried["timeinforce"] == "IOC"
+
+    checked = await kraken(client, user, "AddOrder", **order(validate="true"))
+    assert checked == {"error": [], "result": {"descr": {"order": "buy 1.00000000 SN1TAO @ limit 0.05000000"}}}  # fmt: skip
+    assert (await kraken(client, user, "OpenOrders"))["result"] == {"open": {}}
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"oflags": "viqc"}, "EGeneral:Invalid arguments:viqc"),
+        ({"price": "+0.01"}, "EGeneral:Invalid arguments:price"),
+        ({"price": "0.0500000001"}, "EGeneral:Invalid arguments:price"),
+        ({"volume": "-1"}, "EGeneral:Invalid arguments:volume"),
+        ({"ordertype": "stop-loss"}, "EGeneral:Invalid arguments:ordertype"),
+        ({"timeinforce": "GTD"}, "EGeneral:Invalid arguments:timeinforce"),
+        ({"oflags": "nope"}, "EGeneral:Invalid arguments:oflags"),
+        ({"pair": "SN9TAO"}, "EQuery:Invalid asset pair"),
+        ({"price": "0.0500005"}, "EOrder:Tick size check failed"),
+        ({"price": "0.5"}, "EGeneral:Invalid arguments:price"),  # outside the price band
+        ({"volume": "0.0005"}, "EGeneral:Invalid arguments:volume"),  # off the lot
+        ({"volume": "100000"}, "EOrder:Insufficient funds"),
+        ({"close[ordertype]": "limit"}, "EGeneral:Invalid arguments:close"),
+    ],
+)
+async def test_add_order_refusals(
+    fields: dict[str, str],
+    error: str,
+    client: httpx.AsyncClient,
+    signed: SignedFactory,
+    market: Market,
+) -> None:
+    user = await market.trader(signed)
+    assert await kraken(client, user, "AddOrder", **order(**fields)) == {"error": [error]}
+
+
+@pytest.mark.parametrize(
+    ("state", "fields", "error"),
+    [
+        ("cancel_only", {}, "EService:Market in cancel_only mode"),
+        ("halted", {}, "EService:Unavailable"),
+        ("post_only", {"ordertype": "market", "price": ""}, "EService:Market in post_only mode"),
+        ("delisted", {}, "EQuery:Invalid asset pair"),
+    ],
+)
+async def test_market_states(
+    state: str,
+    fields: dict[str, str],
+    error: str,
+    client: httpx.AsyncClient,
+    signed: SignedFactory,
+    market: Market,
+) -> None:
+    user = await market.trader(signed)
+    await market.set_state(state)
+    assert await kraken(client, user, "AddOrder", **order(**fields)) == {"error": [error]}
+    pairs = (await client.get("/0/public/AssetPairs")).json()["result"]
+    expected = {"cancel_only": "cancel_only", "halted": "maintenance", "post_only": "post_only"}
+    if state == "delisted":
+        assert pairs == {}
+    else:
+        assert pairs["SN1TAO"]["status"] == expected[state]
