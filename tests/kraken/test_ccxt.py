@@ -282,3 +282,16 @@ def test_raw_private_methods(kraken: Env) -> None:
     assert cancelled == {"count": 1, "pending": False}
     assert alice.private_post_cancelall()["result"]["count"] >= 1
     assert alice.private_post_openorders()["result"]["open"] == {}
+
+    # Kraken's polling: pass `last` back as `since` to get only newer trades.
+    first_page = alice.public_get_trades({"pair": "SN1TAO"})["result"]
+    assert len(first_page["SN1TAO"]) >= 3
+    newer = alice.public_get_trades({"pair": "SN1TAO", "since": first_page["last"]})["result"]
+    assert newer["SN1TAO"] == []
+    bob.create_order(SYMBOL, "limit", "buy", 1, 0.05)
+    alice.create_order(SYMBOL, "market", "sell", 1)
+    newer = alice.public_get_trades({"pair": "SN1TAO", "since": first_page["last"]})["result"]
+    assert [t[:2] for t in newer["SN1TAO"]] == [["0.050000000", "1.000000000"]]
+    assert newer["SN1TAO"][0][3:5] == ["s", "m"] or newer["SN1TAO"][0][3] == "s"
+    ohlc = alice.public_get_ohlc({"pair": "SN1TAO", "interval": 5})["result"]
+    assert ohlc["SN1TAO"][-1][4] == "0.050000000" and isinstance(ohlc["last"], int)
