@@ -7,6 +7,7 @@ from app.auth.dependencies import AdminPrincipal
 from app.kit.deps import Session
 from app.markets import service
 from app.markets.schemas import AssetOut, BookLevel, BookOut, MarketOut, MarketPatch, StateChange
+from app.matching import Depth
 from app.models import Asset, Subnet
 from app.orders.commands import SetMarketState
 
@@ -48,11 +49,12 @@ async def get_book(
     request: Request,
     depth: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> BookOut:
-    """Aggregated price levels (L2) of the live book."""
+    """Aggregated price levels (L2) of the committed book (what the WebSocket `book` channel
+    publishes): `sequence` is the sequence of its last update there."""
     market = await service.get_market(session, symbol)
     sequencer = request.app.state.sequencer
-    book = sequencer.books.get(market.id)
-    levels = book.depth(depth) if book is not None else None
+    published = sequencer.published.get(market.id)
+    levels = Depth(published.bids[:depth], published.asks[:depth]) if published else None
     return BookOut(
         symbol=market.symbol,
         sequence=sequencer.book_seq.get(market.id, 0),
