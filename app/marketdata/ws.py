@@ -261,7 +261,7 @@ class MarketDataHub:
             for user_id, asset in pending:
                 users[user_id].add(asset)
             for user_id, assets in users.items():
-                holders = list(self._private_holders(user_id, "balances"))
+                holders = list(self._private_conns(user_id, "balances"))
                 if holders:
                     self._fanout(holders, await _balances_message(session, user_id, assets))
 
