@@ -431,7 +431,7 @@ def book_quote(depth: Depth, side: str, amount: int, taker_bps: int, lot: int) -
     _check(side, amount)
     lot = max(lot, 1)
     spot = _mid(depth)
-    got = notional = 0
+    got = notional = fee = 0
     if side == "buy":
         left = amount
         filled = False  # True once the budget, not the book, is the limit
@@ -444,12 +444,12 @@ def book_quote(depth: Depth, side: str, amount: int, taker_bps: int, lot: int) -
             if qty > 0:
                 q = level.price * qty // UNIT
                 notional += q
+                fee += q * taker_bps // BPS  # per level: what is spent never exceeds amount
                 left -= q + q * taker_bps // BPS
                 got += qty
             if qty < level.qty:
                 filled = True
                 break
-        fee = notional * taker_bps // BPS
         spent = notional + fee
         price = _effective("buy", spent, got)
         return SwapQuote(side, spent, got, fee, price, spot, _slippage(side, price, spot), filled)

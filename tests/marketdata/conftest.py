@@ -13,9 +13,9 @@ import uvicorn
 import websockets
 from fastapi import FastAPI
 
+from app.auth.signing import sign
 from tests.orders.conftest import PRICE, TICK, market  # noqa: F401  (fixture)
 from tests.signing import SignedClient, next_nonce
-from app.auth.signing import sign
 
 
 def _free_port() -> int:
@@ -77,7 +77,13 @@ async def connect(url: str) -> WsClient:
 
 
 def limit(side: str, price: int, qty: int) -> dict[str, object]:
-    return {"market": "SN1/TAO", "side": side, "type": "limit", "price": str(price), "qty": str(qty)}
+    return {
+        "market": "SN1/TAO",
+        "side": side,
+        "type": "limit",
+        "price": str(price),
+        "qty": str(qty),
+    }
 
 
 async def random_flow(traders: list[SignedClient], n: int, seed: int) -> list[int]:
