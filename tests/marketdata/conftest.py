@@ -30,7 +30,9 @@ async def ws_url(app: FastAPI) -> AsyncIterator[str]:
     config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    for _ in range(1000):
+        if server.started:
+            break
         await asyncio.sleep(0.01)
     yield f"ws://127.0.0.1:{port}/v1/ws"
     server.should_exit = True
@@ -46,9 +48,9 @@ class WsClient:
     async def send(self, message: dict[str, Any]) -> None:
         await self.conn.send(json.dumps(message))
 
-    async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
+    async def recv(self, wait: float = 5.0) -> dict[str, Any]:
         while True:
-            message: dict[str, Any] = json.loads(await asyncio.wait_for(self.conn.recv(), timeout))
+            message: dict[str, Any] = json.loads(await asyncio.wait_for(self.conn.recv(), wait))
             if message.get("event") != "heartbeat":
                 return message
 
