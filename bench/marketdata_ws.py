@@ -58,6 +58,8 @@ async def _subscriber_worker(url: str, count: int, seconds: float) -> None:
                         counts["messages"] += 1
                     if isinstance(raw, bytes):
                         continue
+                    if raw.startswith('{"event"'):
+                        continue
                     if '"channel":"trades"' in raw:
                         if started.is_set():
                             for t in json.loads(raw)["data"]:
@@ -85,7 +87,9 @@ async def _subscriber_worker(url: str, count: int, seconds: float) -> None:
     snapshot = dict(counts)
     for t in tasks:
         t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    errors = [r for r in await asyncio.gather(*tasks, return_exceptions=True) if r is not None]
+    for e in {repr(e) for e in errors if not isinstance(e, asyncio.CancelledError)}:
+        print(f"subscriber failed: {e}", file=sys.stderr)
     print(json.dumps({**snapshot, "elapsed": elapsed, "delays": delays}), flush=True)
 
 
