@@ -145,6 +145,7 @@ async def _spawn_workers(url: str, subscribers: int, procs: int, seconds: float)
                 str(seconds),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
+                limit=2**30,  # the statistics line carries every delay
             )
         )
     for w in workers:

@@ -4,7 +4,8 @@ Reusable service functions (the native REST API, the WebSocket feed and the Krak
 all build on them). Every amount is an integer of base units: prices in rao per whole alpha,
 quantities in alpha-rao, quote amounts in rao. Times are UTC.
 
-- `recent_trades(session, market_id, since_id, limit)`: fills, newest first.
+- `recent_trades(session, market_id, since_id, limit)`: fills, newest first;
+  `trades_after(session, market_id, after_id, limit)`: oldest first, forward polling.
 - `ticker(session, sequencer, market)` / `tickers(session, sequencer)`: last price, best
   bid/ask (from the committed book), 24 h statistics from the fills, the pool price.
 - `candles(session, market_id, interval, start, end)`: OHLCV buckets (Postgres `date_bin`,
@@ -105,6 +106,19 @@ async def recent_trades(
     if since_id is not None:
         stmt = stmt.where(Fill.id < since_id)
     rows = await session.scalars(stmt.order_by(Fill.id.desc()).limit(limit))
+    return [
+        Trade(f.id, f.match_id, f.price, f.qty, f.quote, f.taker_side, f.created_at) for f in rows
+    ]
+
+
+async def trades_after(
+    session: AsyncSession, market_id: int, after_id: int = 0, limit: int = 1000
+) -> list[Trade]:
+    """Fills of a market with an id greater than `after_id`, oldest first (for feeds that
+    poll forward, e.g. Kraken's `Trades?since=`). The last id is the next `after_id`."""
+    limit = max(1, min(limit, MAX_TRADES))
+    stmt = select(Fill).where(Fill.market_id == market_id, Fill.id > after_id)
+    rows = await session.scalars(stmt.order_by(Fill.id).limit(limit))
     return [
         Trade(f.id, f.match_id, f.price, f.qty, f.quote, f.taker_side, f.created_at) for f in rows
     ]
