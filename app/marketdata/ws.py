@@ -70,6 +70,7 @@ class Connection:
         self.book_from: dict[int, int] = {}  # market id -> snapshot sequence
         self.subs: set[tuple[str, int]] = set()  # (channel, market id or 0 for private)
         self.closing: tuple[int, str] | None = None
+        self.last_sent = time.monotonic()
 
     def send(self, text: str) -> bool:
         """Enqueue without waiting; False (and the connection closes) when it is full."""
@@ -88,18 +89,16 @@ class Connection:
             self.queue.get_nowait()
         self.queue.put_nowait(_CLOSE)
 
-    async def pump(self, heartbeat: float) -> None:
+    async def pump(self) -> None:
         while True:
-            try:
-                text = await asyncio.wait_for(self.queue.get(), heartbeat)
-            except TimeoutError:
-                text = _dumps({"event": "heartbeat", "time": time.time_ns()})
+            text = await self.queue.get()
             if text is None:
                 code, reason = self.closing or (1000, "")
                 with contextlib.suppress(Exception):
                     await self.ws.close(code, reason)
                 return
             await self.ws.send_text(text)
+            self.last_sent = time.monotonic()
 
 
 class MarketDataHub:
@@ -123,6 +122,7 @@ class MarketDataHub:
         self.refresh = refresh
         self.subs: dict[tuple[str, int], set[Connection]] = defaultdict(set)
         self.users: dict[int, set[Connection]] = defaultdict(set)  # authenticated
+        self.connections: set[Connection] = set()
         self._inbox: asyncio.Queue[Committed] = asyncio.Queue()
         self._dirty: set[int] = set()  # markets with new trades: ticker/candles to refresh
         self._balances: set[tuple[int, str]] = set()  # (user, asset) changed
@@ -141,6 +141,7 @@ class MarketDataHub:
         self._tasks = [
             asyncio.create_task(self._dispatch_loop(), name="marketdata-dispatch"),
             asyncio.create_task(self._refresh_loop(), name="marketdata-refresh"),
+            asyncio.create_task(self._heartbeat_loop(), name="marketdata-heartbeat"),
         ]
 
     async def stop(self) -> None:
@@ -233,6 +234,16 @@ class MarketDataHub:
         elif conn.closing is not None and conn.closing[0] == CLOSE_SLOW:
             self.dropped_connections += 1
             self.drop(conn)
+
+    async def _heartbeat_loop(self) -> None:
+        """A heartbeat to every connection that was sent nothing for `heartbeat` seconds."""
+        while True:
+            await asyncio.sleep(self.heartbeat / 3)
+            idle = time.monotonic() - self.heartbeat
+            message = _dumps({"event": "heartbeat", "time": time.time_ns()})
+            for conn in [c for c in self.connections if c.last_sent < idle]:
+                conn.last_sent = time.monotonic()
+                self._deliver(conn, message)
 
     # ------------------------------------------------------------------ ticker, candles, balances
 
@@ -401,6 +412,7 @@ class MarketDataHub:
                     del self.subs[key]
         conn.subs.clear()
         self._drop_private(conn)
+        self.connections.discard(conn)
 
     def _drop_private(self, conn: Connection) -> None:
         if conn.user_id is not None:
@@ -499,6 +511,7 @@ async def websocket_feed(websocket: WebSocket) -> None:
     hub: MarketDataHub = websocket.app.state.marketdata
     await websocket.accept()
     conn = Connection(websocket, hub.queue_size)
+    hub.connections.add(conn)
 
     async def receive() -> None:
         while True:
@@ -506,7 +519,7 @@ async def websocket_feed(websocket: WebSocket) -> None:
             await hub.handle(conn, raw)
 
     tasks = [
-        asyncio.create_task(conn.pump(hub.heartbeat)),
+        asyncio.create_task(conn.pump()),
         asyncio.create_task(receive()),
     ]
     try:
