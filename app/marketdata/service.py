@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.chain.pool import quote_buy_alpha, quote_sell_alpha
 from app.kit.errors import BadRequest
-from app.markets.service import get_market
+from app.markets.errors import MarketNotFound
+from app.markets.rules import parse_symbol
 from app.matching import Depth
 from app.matching.fees import BPS
 from app.models import Fill, Market, Subnet
@@ -180,23 +181,24 @@ class Ticker:
         }
 
 
-_STATS_24H = text(
+# One round trip for any number of markets: the 24 h aggregates, the last price, and now().
+_TICKER_STATS = text(
     """
-    SELECT f.market_id,
-           (array_agg(f.price ORDER BY f.id))[1] AS open,
-           max(f.price) AS high, min(f.price) AS low,
-           (array_agg(f.price ORDER BY f.id DESC))[1] AS close,
-           coalesce(sum(f.qty), 0) AS volume, coalesce(sum(f.quote), 0) AS quote_volume,
-           count(*) AS trades
-    FROM fills f
-    WHERE f.market_id = ANY(:ids) AND f.created_at >= :since
-    GROUP BY f.market_id
-    """
-)
-_LAST = text(
-    """
-    SELECT DISTINCT ON (market_id) market_id, price FROM fills
-    WHERE market_id = ANY(:ids) ORDER BY market_id, id DESC
+    SELECT m.id AS market_id, now() AS now, st.open, st.high, st.low, st.close,
+           st.volume, st.quote_volume, st.trades, lp.price AS last
+    FROM unnest(CAST(:ids AS bigint[])) AS m(id)
+    CROSS JOIN LATERAL (
+        SELECT (array_agg(f.price ORDER BY f.id))[1] AS open,
+               max(f.price) AS high, min(f.price) AS low,
+               (array_agg(f.price ORDER BY f.id DESC))[1] AS close,
+               coalesce(sum(f.qty), 0) AS volume, coalesce(sum(f.quote), 0) AS quote_volume,
+               count(*) AS trades
+        FROM fills f
+        WHERE f.market_id = m.id AND f.created_at >= now() - interval '24 hours'
+    ) st
+    LEFT JOIN LATERAL (
+        SELECT f.price FROM fills f WHERE f.market_id = m.id ORDER BY f.id DESC LIMIT 1
+    ) lp ON true
     """
 )
 
@@ -207,43 +209,39 @@ async def _tickers(
     if not rows:
         return []
     ids = [m.id for m, _ in rows]
-    now = await session.scalar(select(text("now()")))
-    assert isinstance(now, datetime)
-    stats = {
-        int(r.market_id): r
-        for r in await session.execute(_STATS_24H, {"ids": ids, "since": now - timedelta(days=1)})
-    }
-    last = {int(r.market_id): int(r.price) for r in await session.execute(_LAST, {"ids": ids})}
+    stats = {int(r.market_id): r for r in await session.execute(_TICKER_STATS, {"ids": ids})}
+    now = next(iter(stats.values())).now
     out: list[Ticker] = []
     for market, subnet in rows:
         depth = sequencer.published.get(market.id) or Depth([], [])
         bid = depth.bids[0] if depth.bids else None
         ask = depth.asks[0] if depth.asks else None
-        st = stats.get(market.id)
-        volume = int(st.volume) if st else 0
-        quote_volume = int(st.quote_volume) if st else 0
-        o = int(st.open) if st else None
-        c = int(st.close) if st else None
+        st = stats[market.id]
+        volume = int(st.volume)
+        quote_volume = int(st.quote_volume)
+        traded = st.trades > 0
+        o = int(st.open) if traded else None
+        c = int(st.close) if traded else None
         out.append(
             Ticker(
                 symbol=market.symbol,
                 market_id=market.id,
-                last_price=last.get(market.id),
+                last_price=int(st.last) if st.last is not None else None,
                 best_bid=bid.price if bid else None,
                 best_bid_qty=bid.qty if bid else None,
                 best_ask=ask.price if ask else None,
                 best_ask_qty=ask.qty if ask else None,
                 book_sequence=sequencer.book_seq.get(market.id, 0),
                 open=o,
-                high=int(st.high) if st else None,
-                low=int(st.low) if st else None,
+                high=int(st.high) if traded else None,
+                low=int(st.low) if traded else None,
                 close=c,
                 volume=volume,
                 quote_volume=quote_volume,
                 vwap=quote_volume * UNIT // volume if volume else None,
                 change=c - o if o is not None and c is not None else None,
                 change_bps=(c - o) * BPS // o if o and c is not None else None,
-                trades=int(st.trades) if st else 0,
+                trades=int(st.trades),
                 pool_price=int(subnet.price_rao),
                 pool_block=int(subnet.last_block),
                 time=now,
@@ -269,7 +267,16 @@ async def tickers(session: AsyncSession, sequencer: SequencerView) -> list[Ticke
 
 async def ticker_by_symbol(session: AsyncSession, sequencer: SequencerView, symbol: str) -> Ticker:
     """`ticker` for a symbol in any accepted spelling; unknown: `MarketNotFound` (404)."""
-    return await ticker(session, sequencer, await get_market(session, symbol))
+    row = (
+        await session.execute(
+            select(Market, Subnet)
+            .join(Subnet, Subnet.id == Market.subnet_id)
+            .where(Market.symbol == parse_symbol(symbol))
+        )
+    ).first()
+    if row is None:
+        raise MarketNotFound(f"no market {symbol}")
+    return (await _tickers(session, sequencer, [(row[0], row[1])]))[0]
 
 
 # ---------------------------------------------------------------------------- candles

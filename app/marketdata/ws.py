@@ -279,8 +279,7 @@ class MarketDataHub:
     async def _public_data(self, session: AsyncSession, channel: str, market_id: int) -> str | None:
         symbol = self._symbol(market_id)
         if channel == "ticker":
-            market = await get_market(session, symbol)
-            data = (await service.ticker(session, self.sequencer, market)).as_json()
+            data = (await service.ticker_by_symbol(session, self.sequencer, symbol)).as_json()
             return _dumps({"channel": channel, "market": symbol, "data": data})
         interval = channel.split(":", 1)[1]
         start = service.bucket_start(datetime.now(UTC), service.interval_of(interval))
