@@ -8,6 +8,8 @@ worker processes (`--procs`, the `websockets` client), each subscribed to `book`
 - delivered messages/s: every message received by every subscriber during the flow window;
 - delay: for each `trades` message, receipt time - the match's engine timestamp (`ts`), as
   p50 / p99 over every delivery (same machine clock);
+- orders/s of the same flow without subscribers first (what the fan-out costs the engine,
+  which shares the process and its event loop);
 - REST: `GET /v1/markets/SN1-TAO/book` and `/ticker` req/s with `--clients` concurrent
   clients, beside `GET /hello` of a bare FastAPI app (`bench.hello_app`).
 
@@ -191,6 +193,7 @@ async def main(subscribers: int, procs: int, seconds: float, clients: int, trade
     )
     try:
         _wait_ready(base, "/ready", proc)
+        quiet_ok, _ = await _order_flow(base, keys, seconds)  # no subscribers: reference
         ws_url = f"ws://127.0.0.1:{port}/v1/ws"
         workers = await _spawn_workers(ws_url, subscribers, procs, seconds)
         for w in workers:
@@ -221,7 +224,8 @@ async def main(subscribers: int, procs: int, seconds: float, clients: int, trade
         f"order flow {traders} clients, {seconds:.0f} s"
     )
     print(
-        f"orders    placed: {orders_ok / seconds:8.0f} ord/s ({orders_failed} failed); "
+        f"orders    placed without subscribers: {quiet_ok / seconds:8.0f} ord/s; "
+        f"with them: {orders_ok / seconds:8.0f} ord/s ({orders_failed} failed); "
         f"trades in 24 h: {trades['trades_24h']}"
     )
     print(
