@@ -8,7 +8,8 @@ quantities in alpha-rao, quote amounts in rao. Times are UTC.
   `trades_after(session, market_id, after_id, limit)`: oldest first, forward polling.
 - `ticker(session, sequencer, market)` / `tickers(session, sequencer)`: last price, best
   bid/ask (from the committed book), 24 h statistics from the fills, the pool price.
-- `candles(session, market_id, interval, start, end)`: OHLCV buckets (Postgres `date_bin`,
+- `candles(session, market_id, interval, start, end)` (or `candles_by_step` for any bucket
+  length): OHLCV buckets (Postgres `date_bin`,
   aligned on 2000-01-01T00:00Z, so on UTC midnights). No trades in a bucket -> no candle.
 - `pool_quote(subnet, side, amount)`: the on-chain pool's answer (`app.chain.pool`).
 - `book_quote(depth, side, amount, taker_bps, lot)`: the same swap walked through a book.
@@ -339,12 +340,26 @@ async def candles(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> list[Candle]:
-    """OHLCV buckets of `interval` whose start lies in [start, end), oldest first.
+    """OHLCV buckets of `interval` (a key of `INTERVALS`) whose start lies in [start, end),
+    oldest first.
 
     `start` is rounded down to a bucket start; defaults: end = now, start = end - 300
     intervals. A bucket without a trade has no candle (clients draw a gap or carry the
     previous close forward)."""
-    step = interval_of(interval)
+    return await candles_by_step(session, market_id, interval_of(interval), start, end)
+
+
+async def candles_by_step(
+    session: AsyncSession,
+    market_id: int,
+    step: timedelta,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[Candle]:
+    """`candles` for any whole-second bucket length (e.g. Kraken's 30 min, 1 week, 15 days),
+    aligned on 2000-01-01T00:00Z."""
+    if step < timedelta(seconds=1) or step.microseconds:
+        raise InvalidInterval("the interval must be a whole number of seconds")
     end = _utc(end) if end is not None else datetime.now(UTC)
     start = _utc(start) if start is not None else end - step * 300
     start = bucket_start(start, step)

@@ -279,3 +279,23 @@ async def test_empty_market(market: Market, client: httpx.AsyncClient) -> None:
     assert t["last_price"] is None and t["volume_24h"] == "0" and t["best_bid"] is None
     c = (await client.get("/v1/markets/SN1-TAO/candles?interval=1d")).json()
     assert c["candles"] == []
+
+
+async def test_candles_by_step_any_bucket_length(
+    market: Market, signed: SignedFactory, db: AsyncEngine
+) -> None:
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from app.marketdata.service import InvalidInterval, candles_by_step
+
+    alice, bob = await market.trader(signed), await market.trader(signed)
+    await alice.post("/v1/orders", limit("sell", PRICE, 2 * ALPHA))
+    await bob.post("/v1/orders", limit("buy", PRICE, ALPHA))
+    await bob.post("/v1/orders", limit("buy", PRICE, ALPHA))
+    async with async_sessionmaker(db)() as session:
+        market_id = int(await session.scalar(text("SELECT id FROM markets")) or 0)
+        week = await candles_by_step(session, market_id, timedelta(weeks=1))
+        assert [(c.open, c.volume, c.trades) for c in week] == [(PRICE, 2 * ALPHA, 2)]
+        assert week[0].start.weekday() == 5  # 2000-01-01, the origin, was a Saturday
+        with pytest.raises(InvalidInterval):
+            await candles_by_step(session, market_id, timedelta(milliseconds=1500))
