@@ -238,7 +238,7 @@ class MarketDataHub:
     async def _heartbeat_loop(self) -> None:
         """A heartbeat to every connection that was sent nothing for `heartbeat` seconds."""
         while True:
-            await asyncio.sleep(self.heartbeat / 3)
+            await asyncio.sleep(min(self.heartbeat / 3, 1.0))
             idle = time.monotonic() - self.heartbeat
             message = _dumps({"event": "heartbeat", "time": time.time_ns()})
             for conn in [c for c in self.connections if c.last_sent < idle]:

@@ -219,3 +219,12 @@ async def test_slow_consumer_is_disconnected_others_unaffected(
     ] == "subscribed"
     await fast.conn.close()
     await again.conn.close()
+
+
+async def test_heartbeat_when_idle(market: Market, ws_url: str) -> None:
+    hub: MarketDataHub = market.app.state.marketdata
+    hub.heartbeat = 0.3
+    ws = await connect(ws_url)
+    raw = await asyncio.wait_for(ws.conn.recv(), 5)
+    assert '"event":"heartbeat"' in raw
+    await ws.conn.close()
