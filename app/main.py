@@ -25,6 +25,9 @@ from app.kraken.endpoints import router as kraken_router
 from app.ledger.endpoints import router as ledger_router
 from app.listings.endpoints import router as listings_router
 from app.listings.service import create_candidates, halt_retired_markets
+from app.marketdata.endpoints import router as marketdata_router
+from app.marketdata.ws import MarketDataHub
+from app.marketdata.ws import router as marketdata_ws
 from app.markets.endpoints import admin as markets_admin
 from app.markets.endpoints import assets as assets_router
 from app.markets.endpoints import public as markets_public
@@ -81,8 +84,12 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         sequencer = Sequencer(engine, app.state.market_listeners)
         await sequencer.start()
         app.state.sequencer = sequencer
+        hub = MarketDataHub(sequencer, sessionmaker, app.state.authenticator)
+        await hub.start()
+        app.state.marketdata = hub
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(sequencer.stop)
+            stack.push_async_callback(hub.stop)
             if settings.indexer_enabled:
                 app.state.indexer = await stack.enter_async_context(
                     run_indexer(settings, engine, app.state.sync_listeners)
@@ -107,6 +114,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(account_router)
     app.include_router(subnets_router)
     app.include_router(ledger_router)
+    app.include_router(marketdata_router)
+    app.include_router(marketdata_ws)
     app.include_router(markets_public)
     app.include_router(assets_router)
     app.include_router(listings_router)

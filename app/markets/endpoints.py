@@ -6,7 +6,9 @@ from sqlalchemy import select
 from app.auth.dependencies import AdminPrincipal
 from app.kit.deps import Session
 from app.markets import service
+from app.markets.rules import parse_symbol
 from app.markets.schemas import AssetOut, BookLevel, BookOut, MarketOut, MarketPatch, StateChange
+from app.matching import Depth
 from app.models import Asset, Subnet
 from app.orders.commands import SetMarketState
 
@@ -48,14 +50,20 @@ async def get_book(
     request: Request,
     depth: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> BookOut:
-    """Aggregated price levels (L2) of the live book."""
-    market = await service.get_market(session, symbol)
+    """Aggregated price levels (L2) of the committed book (what the WebSocket `book` channel
+    publishes): `sequence` is the sequence of its last update there."""
     sequencer = request.app.state.sequencer
-    book = sequencer.books.get(market.id)
-    levels = book.depth(depth) if book is not None else None
+    # Markets the sequencer knows need no database round trip (the hot path of pollers).
+    wanted = parse_symbol(symbol)
+    market_id = next((i for i, s in sequencer.symbols.items() if s == wanted), None)
+    if market_id is None:
+        market = await service.get_market(session, symbol)
+        market_id, wanted = market.id, market.symbol
+    published = sequencer.published.get(market_id)
+    levels = Depth(published.bids[:depth], published.asks[:depth]) if published else None
     return BookOut(
-        symbol=market.symbol,
-        sequence=sequencer.book_seq.get(market.id, 0),
+        symbol=wanted,
+        sequence=sequencer.book_seq.get(market_id, 0),
         bids=[
             BookLevel(price=str(x.price), qty=str(x.qty), orders=x.orders)
             for x in (levels.bids if levels else [])

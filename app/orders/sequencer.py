@@ -14,11 +14,12 @@ and the group's commands are retried one by one, each in its own transaction.
 
 import asyncio
 import contextlib
+import copy
 import itertools
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -115,6 +116,35 @@ class FillRecord:
     quote: int
     maker_fee: int
     taker_fee: int
+    ts: int = 0  # engine time of the match (ns since the epoch)
+
+
+@dataclass(frozen=True, slots=True)
+class BookChange:
+    """One committed publication of a market's book: `sequence` is `book_seq` after it (one
+    more than the previous change of that market); `before` and `after` are the published
+    depths (`after` is what `Sequencer.published` now holds)."""
+
+    market_id: int
+    sequence: int
+    before: Depth
+    after: Depth
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What one group committed, handed to `Sequencer.listeners` right after the commit.
+
+    `orders` are copies of the orders the group touched (as committed); `fills` are the
+    group's fills in match order. A rebuild publishes every book with no fills or orders."""
+
+    books: list[BookChange]
+    fills: list[FillRecord]
+    orders: list[LiveOrder]
+
+
+# Called synchronously on the sequencer's task after each commit: must only enqueue.
+CommitListener = Callable[[Committed], None]
 
 
 @dataclass
@@ -173,6 +203,8 @@ class Sequencer:
         self.book_seq: dict[int, int] = {}
         self.published: dict[int, Depth] = {}
         self.symbols: dict[int, str] = {}  # market id -> symbol, for answers
+        # Post-commit publication hooks (market data): cheap, enqueue-only callables.
+        self.listeners: list[CommitListener] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -236,6 +268,7 @@ class Sequencer:
             by_market.setdefault(row.market_id, []).append(row)
             self._last_ts = max(self._last_ts, row.priority_ts)
         self.books = {}
+        changes: list[BookChange] = []
         for market_id, market in markets.items():
             self.symbols[market_id] = market.symbol
             resting = by_market.get(market_id, [])
@@ -255,7 +288,8 @@ class Sequencer:
                 1,
             )
             self.books[market_id] = MatchingEngine.restore(snapshot, clock=self.clock)
-            self._publish(market_id)
+            changes.append(self._publish(market_id))
+        self._emit(Committed(changes, [], []))
 
     def _book(self, market: MarketView) -> MatchingEngine:
         book = self.books.get(market.id)
@@ -320,13 +354,24 @@ class Sequencer:
             await self._write(group)
             await session.commit()
         self.groups_committed += 1
-        for market_id in group.changed_books:
-            self._publish(market_id)
+        changes = [self._publish(market_id) for market_id in sorted(group.changed_books)]
+        if self.listeners:
+            touched = [copy.copy(o) for o in group.touched.values()]
+            self._emit(Committed(changes, group.fills, touched))
         return results
 
-    def _publish(self, market_id: int) -> None:
-        self.book_seq[market_id] = self.book_seq.get(market_id, 0) + 1
-        self.published[market_id] = self.books[market_id].depth(PUBLISHED_DEPTH)
+    def _publish(self, market_id: int) -> BookChange:
+        seq = self.book_seq[market_id] = self.book_seq.get(market_id, 0) + 1
+        before = self.published.get(market_id) or Depth([], [])
+        after = self.published[market_id] = self.books[market_id].depth(PUBLISHED_DEPTH)
+        return BookChange(market_id, seq, before, after)
+
+    def _emit(self, committed: Committed) -> None:
+        for listener in self.listeners:
+            try:
+                listener(committed)
+            except Exception:  # a market-data bug must never stop the order path
+                log.exception("commit listener failed")
 
     async def _open_group(self, session: AsyncSession, commands: list[SequencerCommand]) -> _Group:
         symbols = {
@@ -784,6 +829,7 @@ class Sequencer:
                         e.quote,
                         maker_fee,
                         taker_fee,
+                        e.ts,
                     )
                 )
                 if e.maker_remaining == 0:

@@ -1,0 +1,532 @@
+"""The WebSocket feed `/v1/ws`: public channels per market, private channels per user.
+
+Protocol (JSON text frames):
+
+- client -> server: `{"op": "subscribe" | "unsubscribe", "channel": C, "market": "SN1/TAO"}`
+  (public channels `book`, `trades`, `ticker`, `candles:<1m|5m|15m|1h|4h|1d>`),
+  `{"op": "subscribe", "channel": "orders" | "fills" | "balances"}` (private, after `auth`),
+  `{"op": "auth", "key": K, "nonce": N, "signature": S}` where S is the REST signature
+  (Kraken scheme) over path `/v1/ws` and payload `nonce=N`; `{"op": "ping"}`. An optional
+  `"id"` is echoed in the answer.
+- server -> client: `{"event": "subscribed" | "unsubscribed" | "authenticated" | "pong" |
+  "heartbeat" | "error", ...}` and data messages `{"channel": C, "market": M, ...}`.
+
+Book: a `snapshot` (sequence = the book's `sequence`), then one `update` per committed
+change of that market with `sequence` = previous + 1 (a gap means: resubscribe). Levels are
+`[price, qty, orders]`; qty "0" removes the level. Only committed state is published: the
+sequencer hands each committed group to `MarketDataHub.on_commit` (enqueue only), and the
+hub's own task fans out.
+
+Slow consumers: each connection has a bounded outbound queue; when it overflows the
+connection is closed with code 4008 and reason "slow consumer" (it may reconnect and
+resubscribe). The engine and the other connections never wait for it.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.auth.scopes import Scope
+from app.auth.service import Authenticator
+from app.kit.errors import AppError
+from app.ledger.statement import user_balances
+from app.marketdata import service
+from app.markets.service import get_market
+from app.matching import Depth, DepthLevel
+from app.orders.commands import LiveOrder
+from app.orders.sequencer import BookChange, Committed, FillRecord, Sequencer
+
+log = logging.getLogger("app.marketdata")
+
+router = APIRouter()
+
+WS_PATH = "/v1/ws"
+PUBLIC = ("book", "trades", "ticker", *(f"candles:{i}" for i in service.INTERVALS))
+PRIVATE = ("orders", "fills", "balances")
+CLOSE_SLOW = 4008
+_CLOSE = None  # queue sentinel: close the connection
+
+
+def _dumps(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"))
+
+
+class Connection:
+    """One client: a bounded outbound queue drained by `pump`."""
+
+    def __init__(self, websocket: WebSocket, queue_size: int) -> None:
+        self.ws = websocket
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(queue_size)
+        self.user_id: int | None = None
+        self.book_from: dict[int, int] = {}  # market id -> snapshot sequence
+        self.subs: set[tuple[str, int]] = set()  # (channel, market id or 0 for private)
+        self.closing: tuple[int, str] | None = None
+        self.last_sent = time.monotonic()
+
+    def send(self, text: str) -> bool:
+        """Enqueue without waiting; False (and the connection closes) when it is full."""
+        if self.closing is not None:
+            return False
+        try:
+            self.queue.put_nowait(text)
+            return True
+        except asyncio.QueueFull:
+            self.close(CLOSE_SLOW, "slow consumer: outbound queue overflow")
+            return False
+
+    def close(self, code: int, reason: str) -> None:
+        self.closing = (code, reason)
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(_CLOSE)
+
+    async def pump(self) -> None:
+        while True:
+            text = await self.queue.get()
+            if text is None:
+                code, reason = self.closing or (1000, "")
+                with contextlib.suppress(Exception):
+                    await self.ws.close(code, reason)
+                return
+            await self.ws.send_text(text)
+            self.last_sent = time.monotonic()
+
+
+class MarketDataHub:
+    """Fans committed order-path events out to WebSocket connections."""
+
+    def __init__(
+        self,
+        sequencer: Sequencer,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        authenticator: Authenticator,
+        *,
+        queue_size: int = 2000,
+        heartbeat: float = 15.0,
+        refresh: float = 0.5,
+    ) -> None:
+        self.sequencer = sequencer
+        self.sessionmaker = sessionmaker
+        self.authenticator = authenticator
+        self.queue_size = queue_size
+        self.heartbeat = heartbeat
+        self.refresh = refresh
+        self.subs: dict[tuple[str, int], set[Connection]] = defaultdict(set)
+        self.users: dict[int, set[Connection]] = defaultdict(set)  # authenticated
+        self.connections: set[Connection] = set()
+        self._inbox: asyncio.Queue[Committed] = asyncio.Queue()
+        self._dirty: set[int] = set()  # markets with new trades: ticker/candles to refresh
+        self._balances: set[tuple[int, str]] = set()  # (user, asset) changed
+        self._tasks: list[asyncio.Task[None]] = []
+        self.delivered = 0
+        self.dropped_connections = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def on_commit(self, committed: Committed) -> None:
+        """The sequencer's post-commit listener: enqueue only."""
+        self._inbox.put_nowait(committed)
+
+    async def start(self) -> None:
+        self.sequencer.listeners.append(self.on_commit)
+        self._tasks = [
+            asyncio.create_task(self._dispatch_loop(), name="marketdata-dispatch"),
+            asyncio.create_task(self._refresh_loop(), name="marketdata-refresh"),
+            asyncio.create_task(self._heartbeat_loop(), name="marketdata-heartbeat"),
+        ]
+
+    async def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.sequencer.listeners.remove(self.on_commit)
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    # ------------------------------------------------------------------ fan-out
+
+    async def _dispatch_loop(self) -> None:
+        while True:
+            committed = await self._inbox.get()
+            try:
+                self.dispatch(committed)
+            except Exception:
+                log.exception("market data dispatch failed")
+
+    def dispatch(self, committed: Committed) -> None:
+        for change in committed.books:
+            self._book_update(change)
+        by_market: dict[int, list[FillRecord]] = defaultdict(list)
+        for fill in committed.fills:
+            by_market[fill.market_id].append(fill)
+        for market_id, fills in by_market.items():
+            self._dirty.add(market_id)
+            conns = self.subs.get(("trades", market_id))
+            if conns:
+                self._fanout(
+                    conns,
+                    _dumps(
+                        {
+                            "channel": "trades",
+                            "market": self._symbol(market_id),
+                            "data": [_trade(f) for f in fills],
+                        }
+                    ),
+                )
+        if self.users:
+            self._private(committed)
+
+    def _book_update(self, change: BookChange) -> None:
+        conns = self.subs.get(("book", change.market_id))
+        if not conns:
+            return
+        message = _dumps(
+            {
+                "channel": "book",
+                "market": self._symbol(change.market_id),
+                "type": "update",
+                "sequence": change.sequence,
+                "bids": _diff(change.before.bids, change.after.bids, reverse=True),
+                "asks": _diff(change.before.asks, change.after.asks, reverse=False),
+            }
+        )
+        for conn in list(conns):
+            if conn.book_from.get(change.market_id, 0) < change.sequence:
+                self._deliver(conn, message)
+
+    def _private(self, committed: Committed) -> None:
+        for order in committed.orders:
+            for conn in self._private_conns(order.user_id, "orders"):
+                self._deliver(conn, _dumps({"channel": "orders", "data": self._order(order)}))
+            if order.user_id in self.users:
+                self._balances.add((order.user_id, order.hold_asset))
+        for fill in committed.fills:
+            sides = [(fill.taker, "taker", fill.taker_fee), (fill.maker, "maker", fill.maker_fee)]
+            for order, role, fee in sides:
+                for conn in self._private_conns(order.user_id, "fills"):
+                    self._deliver(
+                        conn, _dumps({"channel": "fills", "data": self._fill(fill, role, fee)})
+                    )
+                if order.user_id in self.users:
+                    base = self._base(order)
+                    self._balances.update({(order.user_id, "TAO"), (order.user_id, base)})
+
+    def _private_conns(self, user_id: int, channel: str) -> Iterable[Connection]:
+        return [c for c in self.users.get(user_id, ()) if (channel, 0) in c.subs]
+
+    def _fanout(self, conns: Iterable[Connection], message: str) -> None:
+        for conn in list(conns):
+            self._deliver(conn, message)
+
+    def _deliver(self, conn: Connection, message: str) -> None:
+        if conn.send(message):
+            self.delivered += 1
+        elif conn.closing is not None and conn.closing[0] == CLOSE_SLOW:
+            self.dropped_connections += 1
+            self.drop(conn)
+
+    async def _heartbeat_loop(self) -> None:
+        """A heartbeat to every connection that was sent nothing for `heartbeat` seconds."""
+        while True:
+            await asyncio.sleep(min(self.heartbeat / 3, 1.0))
+            idle = time.monotonic() - self.heartbeat
+            message = _dumps({"event": "heartbeat", "time": time.time_ns()})
+            for conn in [c for c in self.connections if c.last_sent < idle]:
+                conn.last_sent = time.monotonic()
+                self._deliver(conn, message)
+
+    # ------------------------------------------------------------------ ticker, candles, balances
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh)
+            try:
+                await self._refresh()
+            except Exception:
+                log.exception("market data refresh failed")
+
+    async def _refresh(self) -> None:
+        dirty, self._dirty = self._dirty, set()
+        pending, self._balances = self._balances, set()
+        if not dirty and not pending:
+            return
+        async with self.sessionmaker() as session:
+            for market_id in dirty:
+                for channel in ("ticker", *(f"candles:{i}" for i in service.INTERVALS)):
+                    conns = self.subs.get((channel, market_id))
+                    if conns:
+                        message = await self._public_data(session, channel, market_id)
+                        if message is not None:
+                            self._fanout(conns, message)
+            users: dict[int, set[str]] = defaultdict(set)
+            for user_id, asset in pending:
+                users[user_id].add(asset)
+            for user_id, assets in users.items():
+                holders = list(self._private_conns(user_id, "balances"))
+                if holders:
+                    self._fanout(holders, await _balances_message(session, user_id, assets))
+
+    async def _public_data(self, session: AsyncSession, channel: str, market_id: int) -> str | None:
+        symbol = self._symbol(market_id)
+        if channel == "ticker":
+            data = (await service.ticker_by_symbol(session, self.sequencer, symbol)).as_json()
+            return _dumps({"channel": channel, "market": symbol, "data": data})
+        interval = channel.split(":", 1)[1]
+        start = service.bucket_start(datetime.now(UTC), service.interval_of(interval))
+        rows = await service.candles(session, market_id, interval, start, None)
+        if not rows:
+            return None
+        return _dumps({"channel": channel, "market": symbol, "data": rows[-1].as_json()})
+
+    # ------------------------------------------------------------------ requests
+
+    async def handle(self, conn: Connection, raw: str) -> None:
+        try:
+            msg = json.loads(raw)
+        except ValueError:
+            self._error(conn, None, "malformed_json", "messages must be JSON objects")
+            return
+        if not isinstance(msg, dict):
+            self._error(conn, None, "malformed_json", "messages must be JSON objects")
+            return
+        ref = msg.get("id")
+        op = msg.get("op")
+        try:
+            if op == "ping":
+                self._reply(conn, {"event": "pong", "id": ref, "time": time.time_ns()})
+            elif op == "auth":
+                await self._auth(conn, msg, ref)
+            elif op in ("subscribe", "unsubscribe"):
+                await self._subscription(conn, op, msg, ref)
+            else:
+                self._error(conn, ref, "unknown_op", "op: subscribe, unsubscribe, auth or ping")
+        except AppError as exc:
+            self._error(conn, ref, exc.code, exc.message)
+
+    async def _auth(self, conn: Connection, msg: dict[str, Any], ref: Any) -> None:
+        key, nonce, signature = msg.get("key"), msg.get("nonce"), msg.get("signature")
+        if not isinstance(key, str) or not isinstance(signature, str):
+            self._error(conn, ref, "missing_credentials", "key, nonce and signature are required")
+            return
+        nonce_s = str(nonce) if isinstance(nonce, int | str) and nonce is not True else None
+        principal = await self.authenticator.authenticate(
+            key=key,
+            signature=signature,
+            path=WS_PATH,
+            nonce=nonce_s,
+            payload=f"nonce={nonce_s}".encode(),
+            required=Scope.READ,
+        )
+        if conn.user_id is not None and conn.user_id != principal.user_id:
+            self._drop_private(conn)
+        conn.user_id = principal.user_id
+        self.users[principal.user_id].add(conn)
+        self._reply(conn, {"event": "authenticated", "id": ref, "user_id": principal.user_id})
+
+    async def _subscription(self, conn: Connection, op: str, msg: dict[str, Any], ref: Any) -> None:
+        channel = msg.get("channel")
+        if channel in PRIVATE:
+            if conn.user_id is None:
+                self._error(conn, ref, "not_authenticated", "send an auth message first")
+                return
+            key = (str(channel), 0)
+            if op == "subscribe":
+                conn.subs.add(key)
+            else:
+                conn.subs.discard(key)
+            self._reply(conn, {"event": f"{op}d", "id": ref, "channel": channel})
+            return
+        if channel not in PUBLIC:
+            self._error(conn, ref, "unknown_channel", f"channels: {', '.join(PUBLIC + PRIVATE)}")
+            return
+        symbol = msg.get("market")
+        if not isinstance(symbol, str):
+            self._error(conn, ref, "market_required", "public channels need a market")
+            return
+        async with self.sessionmaker() as session:
+            market = await get_market(session, symbol)  # MarketNotFound: market_not_found
+            self.sequencer.symbols.setdefault(market.id, market.symbol)
+            key = (str(channel), market.id)
+            if op == "unsubscribe":
+                self.subs[key].discard(conn)
+                conn.subs.discard(key)
+                if channel == "book":
+                    conn.book_from.pop(market.id, None)
+                answer = {"event": "unsubscribed", "channel": channel, "market": market.symbol}
+                self._reply(conn, {**answer, "id": ref})
+                return
+            initial = None
+            if channel != "book" and channel != "trades":
+                initial = await self._public_data(session, str(channel), market.id)
+        self._reply(
+            conn, {"event": "subscribed", "id": ref, "channel": channel, "market": market.symbol}
+        )
+        if channel == "book":
+            # Snapshot and registration in one step of the event loop: every later update
+            # has a larger sequence, every earlier one is already in the snapshot.
+            depth = self.sequencer.published.get(market.id) or Depth([], [])
+            seq = self.sequencer.book_seq.get(market.id, 0)
+            conn.book_from[market.id] = seq
+            self._deliver(
+                conn,
+                _dumps(
+                    {
+                        "channel": "book",
+                        "market": market.symbol,
+                        "type": "snapshot",
+                        "sequence": seq,
+                        "bids": [_level(x) for x in depth.bids],
+                        "asks": [_level(x) for x in depth.asks],
+                    }
+                ),
+            )
+        elif initial is not None:
+            self._deliver(conn, initial)
+        self.subs[key].add(conn)
+        conn.subs.add(key)
+
+    def _reply(self, conn: Connection, message: dict[str, Any]) -> None:
+        self._deliver(conn, _dumps({k: v for k, v in message.items() if v is not None}))
+
+    def _error(self, conn: Connection, ref: Any, code: str, message: str) -> None:
+        self._reply(conn, {"event": "error", "id": ref, "code": code, "message": message})
+
+    def drop(self, conn: Connection) -> None:
+        """Forget a connection (closed, or too slow)."""
+        for key in conn.subs:
+            conns = self.subs.get(key)
+            if conns is not None:
+                conns.discard(conn)
+                if not conns:
+                    del self.subs[key]
+        conn.subs.clear()
+        self._drop_private(conn)
+        self.connections.discard(conn)
+
+    def _drop_private(self, conn: Connection) -> None:
+        if conn.user_id is not None:
+            conns = self.users.get(conn.user_id)
+            if conns is not None:
+                conns.discard(conn)
+                if not conns:
+                    del self.users[conn.user_id]
+            conn.subs -= {(c, 0) for c in PRIVATE}
+
+    # ------------------------------------------------------------------ formatting
+
+    def _symbol(self, market_id: int) -> str:
+        return self.sequencer.symbols.get(market_id, str(market_id))
+
+    def _base(self, order: LiveOrder) -> str:
+        return self._symbol(order.market_id).split("/", 1)[0]
+
+    def _order(self, o: LiveOrder) -> dict[str, Any]:
+        def s(v: int | None) -> str | None:
+            return None if v is None else str(v)
+
+        return {
+            "id": o.id,
+            "market": self._symbol(o.market_id),
+            "client_order_id": o.client_order_id,
+            "side": o.side,
+            "type": o.type,
+            "price": s(o.price),
+            "qty": s(o.qty),
+            "quote_budget": s(o.quote_budget),
+            "filled_qty": str(o.filled_qty),
+            "filled_quote": str(o.filled_quote),
+            "fee": str(o.fee),
+            "status": o.status,
+            "cancel_reason": o.cancel_reason,
+        }
+
+    def _fill(self, f: FillRecord, role: str, fee: int) -> dict[str, Any]:
+        order = f.taker if role == "taker" else f.maker
+        return {
+            "market": self._symbol(f.market_id),
+            "match_id": f.match_id,
+            "order_id": order.id,
+            "side": order.side,
+            "role": role,
+            "price": str(f.price),
+            "qty": str(f.qty),
+            "quote": str(f.quote),
+            "fee": str(fee),  # TAO rao
+            "ts": f.ts,
+        }
+
+
+def _trade(f: FillRecord) -> dict[str, Any]:
+    return {
+        "match_id": f.match_id,
+        "price": str(f.price),
+        "qty": str(f.qty),
+        "quote": str(f.quote),
+        "taker_side": f.taker_side,
+        "ts": f.ts,  # engine time of the match, ns since the epoch
+    }
+
+
+def _level(x: DepthLevel) -> list[Any]:
+    return [str(x.price), str(x.qty), x.orders]
+
+
+def _diff(before: list[DepthLevel], after: list[DepthLevel], *, reverse: bool) -> list[list[Any]]:
+    old = {x.price: (x.qty, x.orders) for x in before}
+    new = {x.price: (x.qty, x.orders) for x in after}
+    changed = [(p, q, n) for p, (q, n) in new.items() if old.get(p) != (q, n)]
+    changed += [(p, 0, 0) for p in old if p not in new]
+    changed.sort(key=lambda c: c[0], reverse=reverse)
+    return [[str(p), str(q), n] for p, q, n in changed]
+
+
+async def _balances_message(session: AsyncSession, user_id: int, assets: set[str]) -> str:
+    rows = [b for b in await user_balances(session, user_id) if b.asset in assets]
+    data = [
+        {
+            "asset": b.asset,
+            "available": str(b.available),
+            "held": str(b.held),
+            "staked": str(b.staked),
+            "total": str(b.total),
+        }
+        for b in rows
+    ]
+    return _dumps({"channel": "balances", "data": data})
+
+
+@router.websocket(WS_PATH)
+async def websocket_feed(websocket: WebSocket) -> None:
+    hub: MarketDataHub = websocket.app.state.marketdata
+    await websocket.accept()
+    conn = Connection(websocket, hub.queue_size)
+    hub.connections.add(conn)
+
+    async def receive() -> None:
+        while True:
+            raw = await websocket.receive_text()
+            await hub.handle(conn, raw)
+
+    tasks = [
+        asyncio.create_task(conn.pump()),
+        asyncio.create_task(receive()),
+    ]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        hub.drop(conn)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
+                await task

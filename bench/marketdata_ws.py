@@ -1,0 +1,262 @@
+"""Market data under load: WebSocket fan-out to 1,000 subscribers while orders flow, and REST
+`book` / `ticker` requests per second beside a hello-world FastAPI baseline (same run).
+
+The exchange runs as a real `python -m app serve` process. The subscribers live in separate
+worker processes (`--procs`, the `websockets` client), each subscribed to `book` and
+`trades` of SN1/TAO; the order flow and the REST load come from this process.
+
+- delivered messages/s: every message received by every subscriber during the flow window;
+- delay: for each `trades` message, receipt time - the match's engine timestamp (`ts`), as
+  p50 / p99 over every delivery (same machine clock);
+- orders/s of the same flow without subscribers first (what the fan-out costs the engine,
+  which shares the process and its event loop);
+- REST: `GET /v1/markets/SN1-TAO/book` and `/ticker` req/s with `--clients` concurrent
+  clients, beside `GET /hello` of a bare FastAPI app (`bench.hello_app`).
+
+    .venv/bin/python -m bench.marketdata_ws [--subscribers 1000] [--procs 4] [--seconds 10]
+
+Uses DATABASE_URL's server if set, else the embedded Postgres in .data/bench.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sys
+import time
+from typing import Any
+
+import httpx
+from cryptography.fernet import Fernet
+
+from app.auth.signing import sign
+from bench.common import fresh_database, migrate, percentile
+from bench.orders_http import LOT, MID, TICK, _load, _port, _seed, _start, _wait_ready
+
+# ---------------------------------------------------------------------------- subscriber worker
+
+
+async def _subscriber_worker(url: str, count: int, seconds: float) -> None:
+    """Connect `count` subscribers, report "ready", count messages until stdin says go and
+    `seconds` pass, then print one JSON line of statistics."""
+    import websockets
+
+    delays: list[int] = []
+    counts = {"messages": 0, "gaps": 0, "closed": 0}
+    started = asyncio.Event()
+
+    async def one() -> None:
+        async with websockets.connect(url, max_queue=None, open_timeout=60) as ws:
+            for channel in ("book", "trades"):
+                await ws.send(
+                    json.dumps({"op": "subscribe", "channel": channel, "market": "SN1/TAO"})
+                )
+            seq = None
+            try:
+                async for raw in ws:
+                    now = time.time_ns()
+                    if started.is_set():
+                        counts["messages"] += 1
+                    if isinstance(raw, bytes):
+                        continue
+                    if raw.startswith('{"event"'):
+                        continue
+                    if '"channel":"trades"' in raw:
+                        if started.is_set():
+                            for t in json.loads(raw)["data"]:
+                                delays.append(now - t["ts"])
+                    elif '"channel":"book"' in raw:
+                        # The sequence without a full parse (keeps the workers' CPU low).
+                        at = raw.index('"sequence":') + 11
+                        n = int(raw[at : raw.index(",", at)])
+                        if seq is not None and '"type":"update"' in raw and n != seq + 1:
+                            counts["gaps"] += 1
+                        seq = n
+            except websockets.ConnectionClosed:
+                counts["closed"] += 1
+
+    tasks = []
+    for _ in range(count):
+        tasks.append(asyncio.create_task(one()))
+        await asyncio.sleep(0.002)
+    await asyncio.sleep(1.0)
+    print("ready", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)  # "go"
+    started.set()
+    t0 = time.perf_counter()
+    await asyncio.sleep(seconds)
+    elapsed = time.perf_counter() - t0
+    started.clear()
+    snapshot = dict(counts)
+    for t in tasks:
+        t.cancel()
+    errors = [r for r in await asyncio.gather(*tasks, return_exceptions=True) if r is not None]
+    for e in {repr(e) for e in errors if not isinstance(e, asyncio.CancelledError)}:
+        print(f"subscriber failed: {e}", file=sys.stderr)
+    print(json.dumps({**snapshot, "elapsed": elapsed, "delays": delays}), flush=True)
+
+
+# ---------------------------------------------------------------------------- driver
+
+
+async def _order_flow(base: str, keys: list[tuple[str, str]], seconds: float) -> tuple[int, int]:
+    """Crossing limit orders from every key: about half of them trade."""
+    nonces = [time.time_ns() for _ in keys]
+
+    async def place(http: httpx.AsyncClient, i: int, rng: random.Random) -> httpx.Response:
+        key, secret = keys[i]
+        nonces[i] += 1
+        side = rng.choice(["buy", "sell"])
+        price, qty = MID + rng.randint(-3, 3) * TICK, rng.randint(1, 50) * LOT
+        body = (
+            f'{{"nonce": {nonces[i]}, "market": "SN1/TAO", "side": "{side}", '
+            f'"price": "{price}", "qty": "{qty}"}}'
+        ).encode()
+        headers = {
+            "API-Key": key,
+            "API-Sign": sign(secret, "/v1/orders", str(nonces[i]), body),
+            "Content-Type": "application/json",
+        }
+        return await http.post("/v1/orders", content=body, headers=headers)
+
+    ok, failed, _ = await _load(len(keys), seconds, place, base)
+    return ok, failed
+
+
+async def _rest_rate(base: str, path: str, clients: int, seconds: float) -> tuple[float, int]:
+    async def get(http: httpx.AsyncClient, i: int, rng: random.Random) -> httpx.Response:
+        return await http.get(path)
+
+    ok, failed, _ = await _load(clients, seconds, get, base)
+    return ok / seconds, failed
+
+
+async def _spawn_workers(url: str, subscribers: int, procs: int, seconds: float) -> list[Any]:
+    workers = []
+    per = [subscribers // procs + (1 if i < subscribers % procs else 0) for i in range(procs)]
+    for n in per:
+        workers.append(
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bench.marketdata_ws",
+                "--worker",
+                url,
+                "--subscribers",
+                str(n),
+                "--seconds",
+                str(seconds),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                limit=2**30,  # the statistics line carries every delay
+            )
+        )
+    for w in workers:
+        line = await asyncio.wait_for(w.stdout.readline(), 300)
+        assert line.strip() == b"ready", line
+    return workers
+
+
+async def main(subscribers: int, procs: int, seconds: float, clients: int, traders: int) -> None:
+    secret_key = Fernet.generate_key().decode()
+    url = await fresh_database("exchange_bench_marketdata")
+    await asyncio.to_thread(migrate, url)
+    keys = await _seed(url, traders, secret_key)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    # Baseline: hello world through the same stack (FastAPI + uvicorn).
+    port = _port()
+    base = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "uvicorn", "bench.hello_app:app", "--port", str(port)]
+    proc = _start([*cmd, "--log-level", "warning"], env)
+    try:
+        _wait_ready(base, "/hello", proc)
+        hello_rate, _ = await _rest_rate(base, "/hello", clients, seconds)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+    port = _port()
+    base = f"http://127.0.0.1:{port}"
+    proc = _start(
+        [sys.executable, "-m", "app", "serve", "--port", str(port)],
+        {
+            **env,
+            "DATABASE_URL": url,
+            "EXCHANGE_SECRET_KEY": secret_key,
+            "EXCHANGE_INDEXER_ENABLED": "false",
+            "EXCHANGE_LOG_LEVEL": "WARNING",
+            "EXCHANGE_RATE_LIMIT_PER_SECOND": "1000000",
+            "EXCHANGE_RATE_LIMIT_BURST": "1000000",
+        },
+    )
+    try:
+        _wait_ready(base, "/ready", proc)
+        quiet_ok, _ = await _order_flow(base, keys, seconds)  # no subscribers: reference
+        ws_url = f"ws://127.0.0.1:{port}/v1/ws"
+        workers = await _spawn_workers(ws_url, subscribers, procs, seconds)
+        for w in workers:
+            w.stdin.write(b"go\n")
+            await w.stdin.drain()
+        orders_ok, orders_failed = await _order_flow(base, keys, seconds)
+        stats = [json.loads((await w.stdout.readline()).decode()) for w in workers]
+        for w in workers:
+            await w.wait()
+        trades = (await httpx.AsyncClient(base_url=base).get("/v1/tickers")).json()[0]
+        book_rate, book_failed = await _rest_rate(
+            base, "/v1/markets/SN1-TAO/book", clients, seconds
+        )
+        ticker_rate, ticker_failed = await _rest_rate(
+            base, "/v1/markets/SN1-TAO/ticker", clients, seconds
+        )
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+    messages = sum(s["messages"] for s in stats)
+    elapsed = max(s["elapsed"] for s in stats)
+    delays = [d / 1e9 for s in stats for d in s["delays"]]
+    gaps = sum(s["gaps"] for s in stats)
+    closed = sum(s["closed"] for s in stats)
+    print(
+        f"subscribers {subscribers} in {procs} processes; "
+        f"order flow {traders} clients, {seconds:.0f} s"
+    )
+    print(
+        f"orders    placed without subscribers: {quiet_ok / seconds:8.0f} ord/s; "
+        f"with them: {orders_ok / seconds:8.0f} ord/s ({orders_failed} failed); "
+        f"trades in 24 h: {trades['trades_24h']}"
+    )
+    print(
+        f"ws        delivered: {messages / elapsed:10.0f} msg/s ({messages} messages; "
+        f"{gaps} sequence gaps, {closed} disconnected)"
+    )
+    print(
+        f"          match -> delivery: p50 {percentile(delays, 50) * 1000:.1f} ms, "
+        f"p99 {percentile(delays, 99) * 1000:.1f} ms over {len(delays)} trade deliveries"
+    )
+    print(f"baseline  GET /hello:    {hello_rate:8.0f} req/s ({clients} clients)")
+    print(
+        f"rest      GET book:      {book_rate:8.0f} req/s ({book_failed} failed), "
+        f"ratio {book_rate / hello_rate:.2f}"
+    )
+    print(
+        f"rest      GET ticker:    {ticker_rate:8.0f} req/s ({ticker_failed} failed), "
+        f"ratio {ticker_rate / hello_rate:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--procs", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=32, help="REST clients")
+    parser.add_argument("--traders", type=int, default=8, help="order-flow clients")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        asyncio.run(_subscriber_worker(args.worker, args.subscribers, args.seconds))
+    else:
+        asyncio.run(main(args.subscribers, args.procs, args.seconds, args.clients, args.traders))

@@ -1,0 +1,230 @@
+"""The WebSocket feed: book replay equals the REST book, private channels stay private,
+slow consumers are cut off without hurting others, clean errors."""
+
+import asyncio
+from typing import Any
+
+import websockets
+
+from app.marketdata.ws import MarketDataHub
+from app.matching import Depth, DepthLevel
+from app.orders.sequencer import BookChange, Committed
+from tests.conftest import SignedFactory
+from tests.marketdata.conftest import PRICE, connect, limit, random_flow
+from tests.orders.conftest import ALPHA, TAO, Market
+
+Book = dict[str, dict[int, tuple[int, int]]]
+
+
+def apply(book: Book, message: dict[str, Any]) -> None:
+    if message["type"] == "snapshot":
+        book["bids"], book["asks"] = {}, {}
+    for side in ("bids", "asks"):
+        for price, qty, orders in message[side]:
+            if qty == "0":
+                book[side].pop(int(price), None)
+            else:
+                book[side][int(price)] = (int(qty), orders)
+
+
+def rest_levels(body: dict[str, Any]) -> Book:
+    return {
+        side: {int(x["price"]): (int(x["qty"]), x["orders"]) for x in body[side]}
+        for side in ("bids", "asks")
+    }
+
+
+async def test_book_replay_equals_rest_book(
+    market: Market, signed: SignedFactory, ws_url: str
+) -> None:
+    traders = [await market.trader(signed) for _ in range(4)]
+    # Something resting before the subscription: the snapshot must carry it.
+    r = await traders[0].post("/v1/orders", limit("sell", PRICE + 500_000, 3 * ALPHA))
+    assert r.status_code == 201
+    ws = await connect(ws_url)
+    ack = await ws.request({"op": "subscribe", "channel": "book", "market": "SN1-TAO", "id": 7})
+    assert ack == {"event": "subscribed", "id": 7, "channel": "book", "market": "SN1/TAO"}
+    snapshot = await ws.recv()
+    assert snapshot["type"] == "snapshot" and snapshot["asks"]
+    book: Book = {}
+    apply(book, snapshot)
+    seq = snapshot["sequence"]
+
+    await random_flow(traders, 120, seed=1)
+    rest = (await traders[0].client.get("/v1/markets/SN1-TAO/book?depth=1000")).json()
+    while seq < rest["sequence"]:
+        update = await ws.recv()
+        assert update["channel"] == "book" and update["type"] == "update"
+        assert update["sequence"] == seq + 1, "sequence gap"
+        seq = update["sequence"]
+        apply(book, update)
+    assert seq == rest["sequence"]
+    assert book == rest_levels(rest)
+    assert book["bids"] and book["asks"]
+    assert await ws.drain(0.2) == []
+    await ws.conn.close()
+
+
+async def test_trades_and_ticker_channels(
+    market: Market, signed: SignedFactory, ws_url: str
+) -> None:
+    alice, bob = await market.trader(signed), await market.trader(signed)
+    ws = await connect(ws_url)
+    for channel in ("trades", "ticker"):
+        ack = await ws.request({"op": "subscribe", "channel": channel, "market": "SN1/TAO"})
+        assert ack["event"] == "subscribed"
+    first = await ws.recv()  # the current ticker
+    assert first["channel"] == "ticker" and first["data"]["last_price"] is None
+    await alice.post("/v1/orders", limit("sell", PRICE, 2 * ALPHA))
+    await bob.post("/v1/orders", limit("buy", PRICE, 2 * ALPHA))
+    got = await ws.drain(1.5)
+    trades = [m for m in got if m["channel"] == "trades"]
+    assert [t["data"] for t in trades] == [
+        [
+            {
+                "match_id": 1,
+                "price": str(PRICE),
+                "qty": str(2 * ALPHA),
+                "quote": str(2 * PRICE),
+                "taker_side": "buy",
+                "ts": trades[0]["data"][0]["ts"],
+            }
+        ]
+    ]
+    tickers = [m["data"] for m in got if m["channel"] == "ticker"]
+    assert tickers and tickers[-1]["last_price"] == str(PRICE)
+    assert tickers[-1]["volume_24h"] == str(2 * ALPHA)
+    await ws.conn.close()
+
+
+async def test_private_channels_never_leak(
+    market: Market, signed: SignedFactory, ws_url: str
+) -> None:
+    alice, bob, carol = [await market.trader(signed) for _ in range(3)]
+    clients = {}
+    for name, user in (("alice", alice), ("bob", bob)):
+        ws = await connect(ws_url)
+        assert (await ws.auth(user)) == {"event": "authenticated", "user_id": user.user_id}
+        for channel in ("orders", "fills", "balances"):
+            assert (await ws.request({"op": "subscribe", "channel": channel}))["event"] == (
+                "subscribed"
+            )
+        clients[name] = ws
+
+    a1 = (await alice.post("/v1/orders", limit("sell", PRICE, 2 * ALPHA))).json()
+    c1 = (await carol.post("/v1/orders", limit("buy", PRICE, 1 * ALPHA))).json()
+    a2 = (await alice.post("/v1/orders", limit("buy", PRICE - 10_000, ALPHA))).json()
+    await carol.post("/v1/orders", limit("buy", PRICE - 20_000, ALPHA))
+
+    got = await clients["alice"].drain(1.5)
+    orders = [m["data"] for m in got if m["channel"] == "orders"]
+    fills = [m["data"] for m in got if m["channel"] == "fills"]
+    balances = [m["data"] for m in got if m["channel"] == "balances"]
+    assert {o["id"] for o in orders} == {a1["id"], a2["id"]}
+    assert fills == [
+        {
+            "market": "SN1/TAO",
+            "match_id": 1,
+            "order_id": a1["id"],
+            "side": "sell",
+            "role": "maker",
+            "price": str(PRICE),
+            "qty": str(ALPHA),
+            "quote": str(PRICE),
+            "fee": str(PRICE * 10 // 10_000),
+            "ts": fills[0]["ts"],
+        }
+    ]
+    assert c1["id"] not in {o["id"] for o in orders}
+    # The last balances message per asset matches the REST balances.
+    last: dict[str, dict[str, Any]] = {}
+    for batch in balances:
+        for b in batch:
+            last[b["asset"]] = b
+    rest = {b["asset"]: b for b in (await alice.get("/v1/balances")).json()["balances"]}
+    assert last and all(
+        {k: rest[a][k] for k in ("available", "held", "staked", "total")}
+        == {k: v for k, v in b.items() if k != "asset"}
+        for a, b in last.items()
+    )
+    # Bob traded nothing: he hears nothing at all.
+    assert await clients["bob"].drain(0.5) == []
+    for ws in clients.values():
+        await ws.conn.close()
+
+
+async def test_errors_and_ping(market: Market, signed: SignedFactory, ws_url: str) -> None:
+    user = await market.trader(signed, tao=TAO, alpha=0)
+    ws = await connect(ws_url)
+    assert (await ws.request({"op": "ping", "id": 1}))["event"] == "pong"
+    cases = [
+        ({"op": "subscribe", "channel": "nope", "market": "SN1/TAO"}, "unknown_channel"),
+        ({"op": "subscribe", "channel": "book", "market": "SN9/TAO"}, "market_not_found"),
+        ({"op": "subscribe", "channel": "book"}, "market_required"),
+        ({"op": "subscribe", "channel": "candles:2m", "market": "SN1/TAO"}, "unknown_channel"),
+        ({"op": "subscribe", "channel": "orders"}, "not_authenticated"),
+        ({"op": "dance"}, "unknown_op"),
+        (
+            {"op": "auth", "key": user.key, "nonce": 5, "signature": "AAAA"},
+            "invalid_signature",
+        ),
+        ({"op": "auth", "key": "nope", "nonce": 5, "signature": "AAAA"}, "invalid_key"),
+    ]
+    for message, code in cases:
+        answer = await ws.request(message)
+        assert answer["event"] == "error" and answer["code"] == code, (message, answer)
+    await ws.conn.send("{not json")
+    assert (await ws.recv())["code"] == "malformed_json"
+    # Still usable after errors.
+    ack = await ws.request({"op": "subscribe", "channel": "candles:1m", "market": "SN1/TAO"})
+    assert ack["event"] == "subscribed"
+    ack = await ws.request({"op": "unsubscribe", "channel": "candles:1m", "market": "SN1/TAO"})
+    assert ack["event"] == "unsubscribed"
+    await ws.conn.close()
+
+
+async def test_slow_consumer_is_disconnected_others_unaffected(
+    market: Market, signed: SignedFactory, ws_url: str
+) -> None:
+    hub: MarketDataHub = market.app.state.marketdata
+    fast = await connect(ws_url)
+    await fast.request({"op": "subscribe", "channel": "book", "market": "SN1/TAO"})
+    await fast.recv()
+    hub.queue_size = 4
+    slow = await connect(ws_url)
+    await slow.request({"op": "subscribe", "channel": "book", "market": "SN1/TAO"})
+    await slow.recv()
+    market_id = next(iter(hub.sequencer.symbols))
+    seq = hub.sequencer.book_seq.get(market_id, 0)
+    # A burst larger than the slow client's queue, delivered in one step of the event loop.
+    empty = Depth([], [])
+    level = Depth([DepthLevel(PRICE, ALPHA, 1)], [])
+    for i in range(1, 11):
+        before, after = (empty, level) if i % 2 else (level, empty)
+        hub.dispatch(Committed([BookChange(market_id, seq + i, before, after)], [], []))
+    try:
+        while True:
+            await asyncio.wait_for(slow.conn.recv(), 5)
+    except websockets.ConnectionClosed as closed:
+        assert closed.rcvd is not None
+        assert closed.rcvd.code == 4008 and "slow consumer" in closed.rcvd.reason
+    assert hub.dropped_connections == 1
+    got = [await fast.recv() for _ in range(10)]
+    assert [m["sequence"] for m in got] == [seq + i for i in range(1, 11)]
+    # The engine never waited: orders still flow, and the slow client can come back.
+    hub.queue_size = 2000
+    again = await connect(ws_url)
+    assert (await again.request({"op": "subscribe", "channel": "book", "market": "SN1/TAO"}))[
+        "event"
+    ] == "subscribed"
+    await fast.conn.close()
+    await again.conn.close()
+
+
+async def test_heartbeat_when_idle(market: Market, ws_url: str) -> None:
+    hub: MarketDataHub = market.app.state.marketdata
+    hub.heartbeat = 0.3
+    ws = await connect(ws_url)
+    raw = await asyncio.wait_for(ws.conn.recv(), 5)
+    assert '"event":"heartbeat"' in raw
+    await ws.conn.close()
