@@ -1,169 +1,116 @@
-"""Ticker, OHLC, Trades and Spread for the Kraken surface.
+"""Ticker, OHLC, Trades and Spread for the Kraken surface, adapted from the market-data
+service (`app.marketdata.service`); Spread reads the sequencer's published book."""
 
-Interim: simple read-only queries over the `fills` table and the sequencer's published
-book, until the market-data service (`app/marketdata/service.py`) is on main; then these
-adapt that service's functions instead.
-"""
-
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kraken.schemas import units
-from app.matching.types import DepthLevel
-from app.models import Fill, Market, Order
+from app.marketdata import service as md
+from app.models import Fill, Market
 from app.orders.sequencer import Sequencer
 
 UNIT = 10**9
 OHLC_ROWS = 720
+FILL_ID_BELOW = 10**9  # a `since` below this is a fill id (our `last`), else a time
 
 
-def _at(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
-
-
-def _ns(moment: datetime) -> str:
-    return str(int(Decimal(str(moment.timestamp())) * 10**9))
-
-
-def _ts(moment: datetime) -> float:
-    return round(moment.timestamp(), 4)
-
-
-def _level(levels: Sequence[DepthLevel]) -> list[str]:
-    if not levels:
+def _level(price: int | None, qty: int | None) -> list[str]:
+    if price is None or qty is None:
         return [units(0), "0", units(0)]
-    best = levels[0]
-    return [units(best.price), str(best.qty // UNIT), units(best.qty)]
-
-
-async def _stats(session: AsyncSession, market_id: int, since: datetime) -> Any:
-    return (
-        await session.execute(
-            select(
-                func.coalesce(func.sum(Fill.qty), 0),
-                func.coalesce(func.sum(Fill.quote), 0),
-                func.count(Fill.id),
-                func.min(Fill.price),
-                func.max(Fill.price),
-            ).where(Fill.market_id == market_id, Fill.created_at >= since)
-        )
-    ).one()
+    return [units(price), str(qty // UNIT), units(qty)]
 
 
 async def ticker(session: AsyncSession, sequencer: Sequencer, market: Market) -> dict[str, Any]:
-    now = datetime.now(UTC)
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    today = await _stats(session, market.id, midnight)
-    day = await _stats(session, market.id, now - timedelta(hours=24))
-    last = (
-        await session.execute(
-            select(Fill.price, Fill.qty)
-            .where(Fill.market_id == market.id)
-            .order_by(Fill.id.desc())
-            .limit(1)
-        )
-    ).first()
-    opening = await session.scalar(
-        select(Fill.price)
-        .where(Fill.market_id == market.id, Fill.created_at >= midnight)
-        .order_by(Fill.id)
-        .limit(1)
-    )
-    book = sequencer.published.get(market.id)
-
-    def vwap(stats: Any) -> str:
-        volume, quote = int(stats[0]), int(stats[1])
-        return units(quote * UNIT // volume if volume else 0)
-
-    def price(value: Any) -> str:
-        return units(int(value) if value is not None else (last[0] if last else 0))
-
+    """Kraken's "today" figures are the service's rolling 24 hours, like its "24h" ones."""
+    t = await md.ticker(session, sequencer, market)
+    last = await md.recent_trades(session, market.id, None, 1)
+    fallback = t.last_price or 0
+    low = units(t.low if t.low is not None else fallback)
+    high = units(t.high if t.high is not None else fallback)
+    vwap = units(t.vwap or 0)
     return {
-        "a": _level(book.asks if book else []),
-        "b": _level(book.bids if book else []),
-        "c": [units(last[0]), units(last[1])] if last else [units(0), units(0)],
-        "v": [units(int(today[0])), units(int(day[0]))],
-        "p": [vwap(today), vwap(day)],
-        "t": [int(today[2]), int(day[2])],
-        "l": [price(today[3]), price(day[3])],
-        "h": [price(today[4]), price(day[4])],
-        "o": price(opening),
+        "a": _level(t.best_ask, t.best_ask_qty),
+        "b": _level(t.best_bid, t.best_bid_qty),
+        "c": [units(last[0].price), units(last[0].qty)] if last else [units(0), units(0)],
+        "v": [units(t.volume), units(t.volume)],
+        "p": [vwap, vwap],
+        "t": [t.trades, t.trades],
+        "l": [low, low],
+        "h": [high, high],
+        "o": units(t.open if t.open is not None else fallback),
     }
 
 
 async def trades(
-    session: AsyncSession, market: Market, since: float | None, count: int
+    session: AsyncSession, market: Market, since: str | None, count: int
 ) -> tuple[list[list[Any]], str]:
-    stmt = (
-        select(Fill, Order.type)
-        .join(Order, Order.id == Fill.taker_order_id)
-        .where(Fill.market_id == market.id)
-    )
-    if since is not None:
-        stmt = stmt.where(Fill.created_at > _at(since)).order_by(Fill.id).limit(count)
-    else:  # the most recent ones, oldest first
-        stmt = stmt.order_by(Fill.id.desc()).limit(count)
-    rows = list((await session.execute(stmt)).all())
+    """Oldest first. `since`: our `last` (a fill id), or a time (seconds or nanoseconds)."""
     if since is None:
-        rows.reverse()
+        rows = list(reversed(await md.recent_trades(session, market.id, None, count)))
+        after = 0
+    else:
+        number = int(since.split(".")[0])
+        if number < FILL_ID_BELOW:
+            after = number
+        else:
+            seconds = number / 10**9 if number > 10**12 else float(since)
+            after = int(
+                await session.scalar(
+                    select(func.coalesce(func.max(Fill.id), 0)).where(
+                        Fill.market_id == market.id,
+                        Fill.created_at <= datetime.fromtimestamp(seconds, UTC),
+                    )
+                )
+                or 0
+            )
+        rows = await md.trades_after(session, market.id, after, count)
     out = [
         [
-            units(f.price),
-            units(f.qty),
-            _ts(f.created_at),
-            "b" if f.taker_side == "buy" else "s",
-            "m" if kind == "market" else "l",
+            units(t.price),
+            units(t.qty),
+            round(t.time.timestamp(), 4),
+            "b" if t.taker_side == "buy" else "s",
+            "l",  # the service does not say which order type took
             "",
-            f.id,
+            t.id,
         ]
-        for f, kind in rows
+        for t in rows
     ]
-    if rows:
-        last = _ns(rows[-1][0].created_at)
-    else:
-        last = str(int(Decimal(str(since)) * 10**9)) if since is not None else "0"
-    return out, last
+    return out, str(rows[-1].id if rows else after)
 
 
 async def ohlc(
     session: AsyncSession, market: Market, interval: int, since: float | None
 ) -> tuple[list[list[Any]], int]:
-    step = interval * 60
-    now = datetime.now(UTC).timestamp()
-    start = max(since or 0, now - step * OHLC_ROWS)
-    start -= start % step
-    fills = await session.scalars(
-        select(Fill)
-        .where(Fill.market_id == market.id, Fill.created_at >= _at(start))
-        .order_by(Fill.id)
-    )
-    buckets: dict[int, list[int]] = {}  # start -> open, high, low, close, volume, quote, n
-    for f in fills:
-        t = int(f.created_at.timestamp()) // step * step
-        b = buckets.get(t)
-        if b is None:
-            buckets[t] = [f.price, f.price, f.price, f.price, f.qty, f.quote, 1]
-        else:
-            b[1], b[2], b[3] = max(b[1], f.price), min(b[2], f.price), f.price
-            b[4] += f.qty
-            b[5] += f.quote
-            b[6] += 1
-    rows = [
-        [t, units(o), units(h), units(lo), units(c), units(q * UNIT // v if v else 0), units(v), n]
-        for t, (o, h, lo, c, v, q, n) in sorted(buckets.items())
+    """Up to 720 candles (Kraken's most) from `since`; `last` is the newest whole one."""
+    step = timedelta(minutes=interval)
+    now = datetime.now(UTC)
+    start = now - step * OHLC_ROWS
+    if since is not None:
+        start = max(start, datetime.fromtimestamp(since, UTC))
+    rows: list[list[Any]] = [
+        [
+            int(c.start.timestamp()),
+            units(c.open),
+            units(c.high),
+            units(c.low),
+            units(c.close),
+            units(c.quote_volume * UNIT // c.volume if c.volume else 0),
+            units(c.volume),
+            c.trades,
+        ]
+        for c in await md.candles_by_step(session, market.id, step, start, now)
     ]
-    current = int(now) // step * step
-    committed = [t for t in buckets if t < current]
-    return rows, (max(committed) if committed else int(start))
+    current = int(md.bucket_start(now, step).timestamp())
+    committed = [r[0] for r in rows if r[0] < current]
+    return rows, (max(committed) if committed else int(md.bucket_start(start, step).timestamp()))
 
 
 def spread(sequencer: Sequencer, market: Market) -> tuple[list[list[Any]], int]:
-    """Kraken keeps a history of best bid/ask; here: the current one."""
+    """Kraken keeps a history of best bid/ask; here: the current one, from the book."""
     book = sequencer.published.get(market.id)
     now = int(datetime.now(UTC).timestamp())
     if book is None or not (book.bids or book.asks):

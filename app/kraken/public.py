@@ -1,5 +1,6 @@
 """Kraken's public market-data methods."""
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -121,7 +122,10 @@ async def trades(ctx: Context) -> dict[str, Any]:
     count = ctx.params.integer("count", 1000) or 1000
     if not 1 <= count <= 1000:
         raise invalid_arguments("count")
-    rows, last = await marketdata.trades(ctx.session, market, ctx.params.seconds("since"), count)
+    since = ctx.params.text("since")
+    if since is not None and not re.fullmatch(r"\d{1,20}(\.\d{1,9})?", since.strip()):
+        raise invalid_arguments("since")
+    rows, last = await marketdata.trades(ctx.session, market, since and since.strip(), count)
     return {pair_id(market.symbol): rows, "last": last}
 
 
