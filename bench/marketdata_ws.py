@@ -30,9 +30,8 @@ from typing import Any
 import httpx
 from cryptography.fernet import Fernet
 
-from app.auth.signing import sign
 from bench.common import fresh_database, migrate, percentile
-from bench.orders_http import LOT, MID, TICK, _load, _port, _seed, _start, _wait_ready
+from bench.orders_http import _load, _port, _seed, _start, _wait_ready, order_placer
 
 # ---------------------------------------------------------------------------- subscriber worker
 
@@ -102,25 +101,7 @@ async def _subscriber_worker(url: str, count: int, seconds: float) -> None:
 
 async def _order_flow(base: str, keys: list[tuple[str, str]], seconds: float) -> tuple[int, int]:
     """Crossing limit orders from every key: about half of them trade."""
-    nonces = [time.time_ns() for _ in keys]
-
-    async def place(http: httpx.AsyncClient, i: int, rng: random.Random) -> httpx.Response:
-        key, secret = keys[i]
-        nonces[i] += 1
-        side = rng.choice(["buy", "sell"])
-        price, qty = MID + rng.randint(-3, 3) * TICK, rng.randint(1, 50) * LOT
-        body = (
-            f'{{"nonce": {nonces[i]}, "market": "SN1/TAO", "side": "{side}", '
-            f'"price": "{price}", "qty": "{qty}"}}'
-        ).encode()
-        headers = {
-            "API-Key": key,
-            "API-Sign": sign(secret, "/v1/orders", str(nonces[i]), body),
-            "Content-Type": "application/json",
-        }
-        return await http.post("/v1/orders", content=body, headers=headers)
-
-    ok, failed, _ = await _load(len(keys), seconds, place, base)
+    ok, failed, _ = await _load(len(keys), seconds, order_placer(keys, 3), base)
     return ok, failed
 
 

@@ -108,7 +108,7 @@ async def _seed(url: str, clients: int, secret_key: str) -> list[tuple[str, str]
 async def _load(
     clients: int,
     seconds: float,
-    request: Callable[[httpx.AsyncClient, int, random.Random], Awaitable[httpx.Response]],
+    request: "Request",
     base: str,
 ) -> tuple[int, int, list[float]]:
     latencies: list[float] = []
@@ -130,6 +130,34 @@ async def _load(
 
     await asyncio.gather(*(worker(i) for i in range(clients)))
     return ok, failed, latencies
+
+
+Request = Callable[[httpx.AsyncClient, int, random.Random], Awaitable[httpx.Response]]
+
+
+def order_placer(keys: list[tuple[str, str]], spread_ticks: int) -> Request:
+    """Client i places signed limit orders on SN1/TAO with key i, within `spread_ticks` of
+    the mid, buys and sells alike (so about half of them trade)."""
+    nonces = [time.time_ns() for _ in keys]
+
+    async def place(http: httpx.AsyncClient, i: int, rng: random.Random) -> httpx.Response:
+        key, secret = keys[i]
+        nonces[i] += 1
+        side = rng.choice(["buy", "sell"])
+        price = MID + rng.randint(-spread_ticks, spread_ticks) * TICK
+        qty = rng.randint(1, 50) * LOT
+        body = (
+            f'{{"nonce": {nonces[i]}, "market": "SN1/TAO", "side": "{side}", '
+            f'"price": "{price}", "qty": "{qty}"}}'
+        ).encode()
+        headers = {
+            "API-Key": key,
+            "API-Sign": sign(secret, "/v1/orders", str(nonces[i]), body),
+            "Content-Type": "application/json",
+        }
+        return await http.post("/v1/orders", content=body, headers=headers)
+
+    return place
 
 
 def _start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -187,27 +215,9 @@ async def main(clients: int, seconds: float) -> None:
             "EXCHANGE_RATE_LIMIT_BURST": "1000000",
         },
     )
-    nonces = [time.time_ns() for _ in keys]
     try:
         _wait_ready(base, "/ready", proc)
-
-        async def place(http: httpx.AsyncClient, i: int, rng: random.Random) -> httpx.Response:
-            key, secret = keys[i]
-            nonces[i] += 1
-            side = rng.choice(["buy", "sell"])
-            price, qty = MID + rng.randint(-5, 5) * TICK, rng.randint(1, 50) * LOT
-            body = (
-                f'{{"nonce": {nonces[i]}, "market": "SN1/TAO", "side": "{side}", '
-                f'"price": "{price}", "qty": "{qty}"}}'
-            ).encode()
-            headers = {
-                "API-Key": key,
-                "API-Sign": sign(secret, "/v1/orders", str(nonces[i]), body),
-                "Content-Type": "application/json",
-            }
-            return await http.post("/v1/orders", content=body, headers=headers)
-
-        o_ok, o_failed, o_lat = await _load(clients, seconds, place, base)
+        o_ok, o_failed, o_lat = await _load(clients, seconds, order_placer(keys, 5), base)
     finally:
         proc.terminate()
         proc.wait(15)
