@@ -20,7 +20,7 @@ from app.kit.deps import Session
 from app.kit.errors import AppError
 from app.kraken import earn, private, public
 from app.kraken.context import Context
-from app.kraken.errors import INTERNAL, UNKNOWN_METHOD, KrakenError, kraken_error
+from app.kraken.errors import INTERNAL, INVALID_ARGUMENTS, UNKNOWN_METHOD, KrakenError, kraken_error
 from app.kraken.schemas import Params, parse_body
 
 log = logging.getLogger("app.kraken")
@@ -128,3 +128,9 @@ async def private_method(method: str, request: Request, session: Session) -> JSO
         return _envelope([kraken_error(exc)])
     data.pop("nonce", None)
     return await _run(spec.handler, Context(request, session, Params(data), principal))
+
+
+@router.get("/0/private/{method:path}", operation_id="kraken_private_get", include_in_schema=False)
+async def private_method_get(method: str) -> JSONResponse:
+    """Kraken's private methods are POST only; answer a GET in Kraken's envelope too."""
+    return _envelope([UNKNOWN_METHOD if method not in PRIVATE else INVALID_ARGUMENTS])

@@ -106,3 +106,10 @@ async def test_public_lookups_refuse_unknown_names(client: httpx.AsyncClient) ->
         "TAO": {"aclass": "currency", "altname": "TAO", "decimals": 9, "display_decimals": 6,
                 "status": "enabled"}
     }  # fmt: skip
+
+
+async def test_a_get_on_a_private_method_gets_krakens_envelope(client: httpx.AsyncClient) -> None:
+    r = await client.get("/0/private/Balance")
+    assert r.status_code == 200 and r.json() == {"error": ["EGeneral:Invalid arguments"]}
+    r = await client.get("/0/private/NoSuchMethod")
+    assert r.json() == {"error": ["EGeneral:Unknown method"]}
