@@ -5,9 +5,9 @@ from fastapi import APIRouter, Path, Query
 
 from app.indexer import repository
 from app.indexer.schemas import HistoryOut, HistoryPoint, SubnetOut, ValidatorOut
-from app.kit.deps import Session
+from app.kit.deps import PublicCache, Session
 
-router = APIRouter(prefix="/v1/subnets", tags=["subnets"])
+router = APIRouter(prefix="/v1/subnets", tags=["subnets"], dependencies=[PublicCache])
 
 Netuid = Annotated[int, Path(ge=0, le=65535, description="subnet id (u16)")]
 

@@ -5,14 +5,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from app.kit.deps import Session
+from app.kit.deps import PublicCache, Session
 from app.marketdata import service
 from app.marketdata.schemas import CandlesOut, PoolQuoteOut, TickerOut, TradesOut
 from app.markets.service import get_market
 from app.matching import Depth
 from app.models import Subnet
 
-router = APIRouter(tags=["market data"])
+router = APIRouter(tags=["market data"], dependencies=[PublicCache])
 
 SYMBOL_DOC = "SN64-TAO, SN64TAO or SN64_TAO (a '/' cannot travel in a path segment)"
 

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
 from app.auth.dependencies import AdminPrincipal
-from app.kit.deps import Session
+from app.kit.deps import PublicCache, Session
 from app.markets import service
 from app.markets.rules import parse_symbol
 from app.markets.schemas import AssetOut, BookLevel, BookOut, MarketOut, MarketPatch, StateChange
@@ -12,8 +12,8 @@ from app.matching import Depth
 from app.models import Asset, Subnet
 from app.orders.commands import SetMarketState
 
-public = APIRouter(prefix="/v1/markets", tags=["markets"])
-assets = APIRouter(prefix="/v1/assets", tags=["markets"])
+public = APIRouter(prefix="/v1/markets", tags=["markets"], dependencies=[PublicCache])
+assets = APIRouter(prefix="/v1/assets", tags=["markets"], dependencies=[PublicCache])
 admin = APIRouter(prefix="/v1/admin/markets", tags=["admin"])
 
 SYMBOL_DOC = "SN64-TAO, SN64TAO or SN64_TAO (a '/' cannot travel in a path segment)"

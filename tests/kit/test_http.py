@@ -37,3 +37,12 @@ async def test_oversized_chunked_body_is_413(client: httpx.AsyncClient, app: Fas
     )
     assert r.status_code == 413
     assert r.json()["code"] == "payload_too_large"
+
+
+async def test_public_market_data_is_cacheable_for_a_second(client: httpx.AsyncClient) -> None:
+    for path in ("/v1/subnets", "/v1/markets", "/v1/assets"):
+        r = await client.get(path)
+        assert r.status_code == 200 and r.headers["cache-control"] == "public, max-age=1"
+    # Errors and private data are not.
+    assert "cache-control" not in (await client.get("/v1/subnets/99")).headers
+    assert "cache-control" not in (await client.get("/v1/account")).headers
