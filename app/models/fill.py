@@ -14,6 +14,8 @@ class Fill(IdMixin, Base):
     __table_args__ = (
         UniqueConstraint("market_id", "match_id"),
         Index("ix_fills_market_id_id", "market_id", "id"),
+        # Tickers (last 24 h) and candles read fills by market and time.
+        Index("ix_fills_market_id_created_at", "market_id", "created_at"),
         Index("ix_fills_maker_user_id", "maker_user_id", "id"),
         Index("ix_fills_taker_user_id", "taker_user_id", "id"),
     )
