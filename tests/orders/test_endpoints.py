@@ -3,6 +3,7 @@
 import asyncio
 
 import httpx
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import SignedFactory
@@ -26,7 +27,6 @@ async def test_a_trade_settles_to_the_rao(
 ) -> None:
     alice = await market.trader(signed, tao=0, alpha=10 * ALPHA)
     bob = await market.trader(signed, tao=10 * TAO, alpha=0)
-    fees_before = 0
 
     r = await alice.post("/v1/orders", limit("sell", PRICE, 4 * ALPHA))
     assert r.status_code == 201, r.text
@@ -65,7 +65,11 @@ async def test_a_trade_settles_to_the_rao(
     assert [(f["side"], f["liquidity"], f["fee"]) for f in fills] == [
         ("sell", "maker", str(maker_fee))
     ]
-    assert fees_before + maker_fee + taker_fee == maker_fee + taker_fee
+    async with db.connect() as conn:
+        fees = await conn.scalar(
+            text("SELECT balance FROM ledger_accounts WHERE kind = 'fees' AND asset = 'TAO'")
+        )
+    assert fees == maker_fee + taker_fee
     await ledger_ok(db)
 
     # Alice cancels the rest: her held alpha returns.
