@@ -71,6 +71,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port or settings.port,
         log_config=None,
         access_log=False,
+        # Compressing each small feed message for each subscriber costs more CPU than it
+        # saves bandwidth: the WebSocket fan-out would compete with the order path for it.
+        ws_per_message_deflate=settings.ws_compression,
         timeout_graceful_shutdown=10,
     )
     return 0

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 64 * 1024
+    ws_compression: bool = False  # permessage-deflate on /v1/ws
     log_level: str = "INFO"
     log_json: bool = True
 
