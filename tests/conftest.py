@@ -17,6 +17,9 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from app.chain.client import AsyncChainClient, ChainClient
+from app.chain.devnet.chain import DevnetConfig
+from app.chain.devnet.server import DevnetThread
 from app.config import PROJECT_ROOT, Settings
 from app.kit.embedded_pg import start_embedded_postgres, to_async_url, with_database
 from app.kit.migrate import upgrade
@@ -150,3 +153,20 @@ class SignedFactory:
         email = email or f"user{self._n}@example.com"
         key, secret, user_id = await make_user_with_key(self.app, email, scopes)
         return SignedClient(self.client, key, secret, user_id)
+
+
+def fast_devnet(**config: object) -> Iterator[DevnetThread]:
+    """A devnet on a loopback port that produces blocks only when told, two blocks in; for a
+    module's own `devnet` fixture (`yield from fast_devnet(seed=..., subnets=...)`)."""
+    options: dict[str, object] = {"block_time": None, "finality_lag": 1, "registration_interval": 0}
+    with DevnetThread(DevnetConfig(**{**options, **config})) as dev:  # type: ignore[arg-type]
+        dev.chain.produce_blocks(2)
+        yield dev
+
+
+@pytest.fixture
+async def chain_client(devnet: DevnetThread) -> AsyncIterator[AsyncChainClient]:
+    """The real client to the module's `devnet`, with short timeouts."""
+    client = AsyncChainClient(ChainClient(devnet.url, timeout=2.0, max_attempts=2, backoff=0.05))
+    yield client
+    await client.close()

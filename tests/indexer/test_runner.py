@@ -1,7 +1,7 @@
 """The real indexer against the devnet over WebSocket JSON-RPC."""
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -9,30 +9,19 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.chain.client import AsyncChainClient, ChainClient
-from app.chain.devnet.chain import DevnetConfig, account, ss58
+from app.chain.client import AsyncChainClient
+from app.chain.devnet.chain import account, ss58
 from app.chain.devnet.server import DevnetThread
 from app.indexer.runner import Indexer, IndexerOptions
 from app.models import CustodyPosition, IndexerState, Listing, Subnet, SubnetHistory, Validator
+from tests.conftest import fast_devnet
 
 CUSTODY = ss58(account(99, "custody"))
 
 
 @pytest.fixture
 def devnet() -> Iterator[DevnetThread]:
-    config = DevnetConfig(
-        seed=3, subnets=6, block_time=None, tempo=5, finality_lag=1, registration_interval=0
-    )
-    with DevnetThread(config) as dev:
-        dev.chain.produce_blocks(2)
-        yield dev
-
-
-@pytest.fixture
-async def chain_client(devnet: DevnetThread) -> AsyncIterator[AsyncChainClient]:
-    client = AsyncChainClient(ChainClient(devnet.url, timeout=2.0, max_attempts=2, backoff=0.05))
-    yield client
-    await client.close()
+    yield from fast_devnet(seed=3, subnets=6, tempo=5)
 
 
 def make_indexer(client: AsyncChainClient, app: FastAPI, **options: object) -> Indexer:

@@ -1,34 +1,21 @@
 """The listing lifecycle against a devnet-fed database: the real indexer reads the devnet over
 WebSocket JSON-RPC, then the admin API lists, halts, resumes and delists what it found."""
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 from fastapi import FastAPI
 
-from app.chain.client import AsyncChainClient, ChainClient
-from app.chain.devnet.chain import DevnetConfig
+from app.chain.client import AsyncChainClient
 from app.chain.devnet.server import DevnetThread
-from tests.conftest import SignedFactory
+from tests.conftest import SignedFactory, fast_devnet
 from tests.indexer.test_runner import make_indexer
 from tests.signing import SignedClient
 
 
 @pytest.fixture
 def devnet() -> Iterator[DevnetThread]:
-    config = DevnetConfig(
-        seed=7, subnets=4, block_time=None, finality_lag=1, registration_interval=0
-    )
-    with DevnetThread(config) as dev:
-        dev.chain.produce_blocks(2)
-        yield dev
-
-
-@pytest.fixture
-async def chain_client(devnet: DevnetThread) -> AsyncIterator[AsyncChainClient]:
-    client = AsyncChainClient(ChainClient(devnet.url, timeout=2.0, max_attempts=2, backoff=0.05))
-    yield client
-    await client.close()
+    yield from fast_devnet(seed=7, subnets=4)
 
 
 async def _audit(admin: SignedClient) -> list[dict[str, object]]:

@@ -3,19 +3,18 @@ coldkey holds stake with a validator; users allocate, join and leave mid-epoch. 
 up to the position's growth exactly and split by time-weighted balance; re-running pays
 nothing twice; the ledger check passes."""
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.chain.client import AsyncChainClient, ChainClient
-from app.chain.devnet.chain import DevnetConfig
+from app.chain.client import AsyncChainClient
 from app.chain.devnet.server import DevnetThread
 from app.models import IndexerState, LedgerTransfer, RewardDistribution, StakingReward
 from app.staking.rewards import distribute_block
-from tests.conftest import SignedFactory
+from tests.conftest import SignedFactory, fast_devnet
 from tests.indexer.test_runner import make_indexer
 from tests.signing import SignedClient
 from tests.staking.helpers import ALPHA, CUSTODY, assert_books_balance, balance
@@ -26,19 +25,7 @@ SEEDED = 1000 * ALPHA
 
 @pytest.fixture
 def devnet() -> Iterator[DevnetThread]:
-    config = DevnetConfig(
-        seed=3, subnets=6, block_time=None, tempo=5, finality_lag=1, registration_interval=0
-    )
-    with DevnetThread(config) as dev:
-        dev.chain.produce_blocks(2)
-        yield dev
-
-
-@pytest.fixture
-async def chain_client(devnet: DevnetThread) -> AsyncIterator[AsyncChainClient]:
-    client = AsyncChainClient(ChainClient(devnet.url, timeout=2.0, max_attempts=2, backoff=0.05))
-    yield client
-    await client.close()
+    yield from fast_devnet(seed=3, subnets=6, tempo=5)
 
 
 async def _last_block(db: AsyncEngine) -> int:
