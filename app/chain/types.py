@@ -12,6 +12,14 @@ U16_MAX = 65535
 PERQUINTILL = 10**18
 
 
+def spot_price(tao_in: int, alpha_in: int, alpha_weight: int) -> Fraction:
+    """The weighted pool's spot price, TAO per alpha: (w1*y)/(w2*x), w2 in Perquintill parts."""
+    if alpha_in == 0:
+        return Fraction(0)
+    w2 = Fraction(alpha_weight, PERQUINTILL)
+    return (1 - w2) * tao_in / (w2 * alpha_in)
+
+
 @dataclass(frozen=True, slots=True)
 class SubnetIdentity:
     """`SubnetIdentitiesV3`, bytes decoded as UTF-8 with invalid bytes replaced."""
@@ -54,10 +62,7 @@ class SubnetState:
     @property
     def price(self) -> Fraction:
         """Spot price, TAO per alpha: (w1*y)/(w2*x)."""
-        if self.alpha_in == 0:
-            return Fraction(0)
-        w2 = Fraction(self.alpha_weight, PERQUINTILL)
-        return (1 - w2) * self.tao_in / (w2 * self.alpha_in)
+        return spot_price(self.tao_in, self.alpha_in, self.alpha_weight)
 
     @property
     def price_rao(self) -> int:

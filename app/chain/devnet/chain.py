@@ -30,6 +30,7 @@ from app.chain.types import (
     SubnetIdentity,
     SubnetState,
     ValidatorState,
+    spot_price,
 )
 
 GREEK = "αβγδεζηθικλμνξοπρστυφχψωΑΒΓΔΕΖΗΘΙΚΛΜΝΞΟΠΡΣΤΥΦΧΨΩ"
@@ -167,10 +168,7 @@ class Subnet:
 
     @property
     def price(self) -> Fraction:
-        if self.alpha_in == 0:
-            return Fraction(0)
-        w2 = Fraction(self.alpha_weight, PERQUINTILL)
-        return (1 - w2) * self.tao_in / (w2 * self.alpha_in)
+        return spot_price(self.tao_in, self.alpha_in, self.alpha_weight)
 
 
 @dataclass
