@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 64 * 1024
+    # Requests in flight at once (beyond: 429 too_many_in_flight at once); 0 = no limit.
+    max_inflight_per_client: int = 256  # per client address
+    max_inflight_per_key: int = 64  # per API key
     ws_compression: bool = False  # permessage-deflate on /v1/ws
     log_level: str = "INFO"
     log_json: bool = True

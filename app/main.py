@@ -22,6 +22,7 @@ from app.kit.http import RequestContextMiddleware, install_error_handlers
 from app.kit.migrate import head_revision
 from app.kit.ratelimit import TokenBucketLimiter
 from app.kraken.endpoints import router as kraken_router
+from app.kraken.errors import render as kraken_render
 from app.ledger.endpoints import router as ledger_router
 from app.listings.endpoints import router as listings_router
 from app.listings.service import create_candidates, halt_retired_markets
@@ -109,7 +110,13 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        renderers={"/0/": kraken_render},
+        max_inflight_per_client=settings.max_inflight_per_client,
+        max_inflight_per_key=settings.max_inflight_per_key,
+    )
     app.include_router(ops_router)
     app.include_router(account_router)
     app.include_router(subnets_router)

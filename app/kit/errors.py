@@ -51,6 +51,11 @@ class PayloadTooLarge(AppError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(AppError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
 class Unprocessable(AppError):
     status_code = 422
     code = "validation_error"
@@ -60,11 +65,37 @@ class RateLimited(AppError):
     status_code = 429
     code = "rate_limited"
 
-    def __init__(self, message: str, *, retry_after: float) -> None:
-        super().__init__(message, details={"retry_after": retry_after})
+    def __init__(self, message: str, *, retry_after: float, code: str | None = None) -> None:
+        super().__init__(message, code=code, details={"retry_after": retry_after})
         self.retry_after = retry_after
 
 
+class TooManyInFlight(RateLimited):
+    code = "too_many_in_flight"
+
+
 class ServiceUnavailable(AppError):
+    """A dependency is down or saturated: answered with `Retry-After`; nothing was done."""
+
     status_code = 503
     code = "service_unavailable"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float = 1,
+        code: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            message, code=code, details={**(details or {}), "retry_after": retry_after}
+        )
+        self.retry_after = retry_after
+
+
+class InternalError(AppError):
+    """A bug: logged with its traceback; the client learns nothing more."""
+
+    status_code = 500
+    code = "internal_error"

@@ -6,7 +6,9 @@ carry Kraken's strings (see `app.kraken.errors`). The handlers only adapt: order
 the sequencer, reads to the native services.
 """
 
+import contextlib
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,9 +20,17 @@ from app.auth.dependencies import authenticate_request
 from app.auth.scopes import Scope
 from app.kit.deps import Session
 from app.kit.errors import AppError
+from app.kit.unavailable import classify
 from app.kraken import earn, private, public
 from app.kraken.context import Context
-from app.kraken.errors import INTERNAL, INVALID_ARGUMENTS, UNKNOWN_METHOD, KrakenError, kraken_error
+from app.kraken.errors import (
+    INTERNAL,
+    INVALID_ARGUMENTS,
+    UNKNOWN_METHOD,
+    KrakenError,
+    envelope,
+    kraken_error,
+)
 from app.kraken.schemas import Params, parse_body
 
 log = logging.getLogger("app.kraken")
@@ -72,27 +82,26 @@ PRIVATE: dict[str, Private] = {
 }
 
 
-def _envelope(errors: list[str], result: Any = None) -> JSONResponse:
-    body: dict[str, Any] = {"error": errors}
-    if not errors:
-        body["result"] = result
-    return JSONResponse(body, status_code=200)
+def _app_error(exc: AppError) -> JSONResponse:
+    retry_after = exc.details.get("retry_after") if exc.status_code == 503 else None
+    headers = {"Retry-After": str(max(1, math.ceil(retry_after)))} if retry_after else None
+    return envelope([kraken_error(exc)], headers=headers)
 
 
 async def _run(handler: Handler, ctx: Context) -> JSONResponse:
     try:
         result = await handler(ctx)
-    except KrakenError as exc:
-        await ctx.session.rollback()
-        return _envelope([exc.error])
-    except AppError as exc:
-        await ctx.session.rollback()
-        return _envelope([kraken_error(exc)])
-    except Exception:
-        await ctx.session.rollback()
-        log.exception("kraken handler failed")
-        return _envelope([INTERNAL])
-    return _envelope([], result)
+    except Exception as exc:
+        with contextlib.suppress(Exception):  # the database may be what failed
+            await ctx.session.rollback()
+        if isinstance(exc, KrakenError):
+            return envelope([exc.error])
+        error = exc if isinstance(exc, AppError) else classify(exc)
+        if error is None:
+            log.exception("kraken handler failed")
+            return envelope([INTERNAL])
+        return _app_error(error)
+    return envelope([], result)
 
 
 @router.get("/0/public/{method}", operation_id="kraken_public_get")
@@ -100,7 +109,7 @@ async def _run(handler: Handler, ctx: Context) -> JSONResponse:
 async def public_method(method: str, request: Request, session: Session) -> JSONResponse:
     handler = PUBLIC.get(method)
     if handler is None:
-        return _envelope([UNKNOWN_METHOD])
+        return envelope([UNKNOWN_METHOD])
     try:
         if request.method == "GET":
             data = parse_body(request.scope.get("query_string", b""), "")
@@ -109,7 +118,7 @@ async def public_method(method: str, request: Request, session: Session) -> JSON
             data = parse_body(body, request.headers.get("content-type", ""))
             data = {**parse_body(request.scope.get("query_string", b""), ""), **data}
     except KrakenError as exc:
-        return _envelope([exc.error])
+        return envelope([exc.error])
     return await _run(handler, Context(request, session, Params(data), None))
 
 
@@ -117,15 +126,15 @@ async def public_method(method: str, request: Request, session: Session) -> JSON
 async def private_method(method: str, request: Request, session: Session) -> JSONResponse:
     spec = PRIVATE.get(method)
     if spec is None:
-        return _envelope([UNKNOWN_METHOD])
+        return envelope([UNKNOWN_METHOD])
     try:
         principal = await authenticate_request(request, spec.scope)
         body = await request.body()
         data = parse_body(body, request.headers.get("content-type", ""))
     except KrakenError as exc:
-        return _envelope([exc.error])
+        return envelope([exc.error])
     except AppError as exc:
-        return _envelope([kraken_error(exc)])
+        return _app_error(exc)
     data.pop("nonce", None)
     return await _run(spec.handler, Context(request, session, Params(data), principal))
 
@@ -133,4 +142,4 @@ async def private_method(method: str, request: Request, session: Session) -> JSO
 @router.get("/0/private/{method:path}", operation_id="kraken_private_get", include_in_schema=False)
 async def private_method_get(method: str) -> JSONResponse:
     """Kraken's private methods are POST only; answer a GET in Kraken's envelope too."""
-    return _envelope([UNKNOWN_METHOD if method not in PRIVATE else INVALID_ARGUMENTS])
+    return envelope([UNKNOWN_METHOD if method not in PRIVATE else INVALID_ARGUMENTS])

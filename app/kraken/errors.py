@@ -1,5 +1,10 @@
 """Kraken's error envelope and the one table from native error codes to Kraken's strings."""
 
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi.responses import JSONResponse, Response
+
 from app.kit.errors import AppError
 
 
@@ -85,7 +90,7 @@ _BY_STATUS: dict[int, str] = {
 
 def kraken_error(exc: AppError) -> str:
     """The Kraken string for a native error: its code, else its kind (HTTP status)."""
-    mapped = NATIVE_TO_KRAKEN.get(exc.code)
+    mapped = _mapped(exc.status_code, exc.code)
     if mapped is not None:
         return mapped
     # The engine's own rejections (e.g. a FOK that cannot fill) carry their reason as code.
@@ -94,3 +99,27 @@ def kraken_error(exc: AppError) -> str:
     if isinstance(exc, InvalidOrder):
         return "EOrder:Invalid order"
     return _BY_STATUS.get(exc.status_code, INTERNAL)
+
+
+def _mapped(status: int, code: str) -> str | None:
+    if status == 503:  # whatever is down, Kraken says the service is unavailable
+        return UNAVAILABLE
+    return NATIVE_TO_KRAKEN.get(code)
+
+
+def envelope(
+    errors: list[str], result: Any = None, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """Kraken's answer: HTTP 200 with errors in the body, except 503 (+ Retry-After) while
+    a dependency is down, so that clients and balancers back off."""
+    body: dict[str, Any] = {"error": errors}
+    if not errors:
+        body["result"] = result
+    status = 503 if errors == [UNAVAILABLE] and headers else 200
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def render(status: int, code: str, message: str, headers: Mapping[str, str] | None) -> Response:
+    """Errors answered before a Kraken route runs (see `app.kit.http`), in Kraken's words."""
+    error = _mapped(status, code) or _BY_STATUS.get(status, INTERNAL)
+    return envelope([error], headers=headers)

@@ -1,0 +1,154 @@
+"""What a well-formed input is, said once for every route of both surfaces.
+
+Two layers, each applied once:
+
+- **Characters and structure**, checked by `app.kit.http.RequestContextMiddleware` on every
+  HTTP request before any route sees it (and by the WebSocket handlers on every message):
+  the path, the query string and a form or JSON body are valid UTF-8 with no NUL, no other
+  C0 control character (tab, line feed and carriage return are allowed) and no lone
+  surrogate (JSON's `"\\ud800"`); a JSON body is nested at most `MAX_JSON_DEPTH` deep.
+  Nothing that fails reaches a route, a commit group or Postgres.
+- **Shapes**, checked by the schema types below: integers are JSON integers or canonical
+  ASCII digits (`"0"` or no leading zero: no sign, no space, no `_`, no `true`, no `"²"`
+  or other Unicode digits) within a range (`Canonical`); every string has a `max_length`;
+  enums are `Literal`s.
+"""
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
+
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import core_schema
+
+from app.kit.errors import BadRequest
+
+MAX_INT = 2**63 - 1  # Postgres BIGINT, every id, amount and nonce
+MAX_JSON_DEPTH = 32
+MAX_DIGITS = 40  # longer digit strings are refused before int() sees them
+
+_CANONICAL = re.compile(r"0|[1-9][0-9]*")
+_CANONICAL_SIGNED = re.compile(r"0|-?[1-9][0-9]*")
+# C0 controls but tab, LF, CR.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+class MalformedJson(BadRequest):
+    code = "malformed_json"
+
+
+class JsonTooDeep(BadRequest):
+    code = "json_too_deep"
+
+
+class InvalidText(BadRequest):
+    code = "invalid_text"
+
+
+# ---------------------------------------------------------------------------- characters
+
+
+def text_problem(value: str) -> str | None:
+    """Why `value` may not enter the service, or None if it may."""
+    if _CONTROL.search(value):
+        return "contains a NUL or control character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone surrogate (not valid Unicode)"
+    return None
+
+
+def check_text(value: str, where: str) -> str:
+    problem = text_problem(value)
+    if problem is not None:
+        raise InvalidText(f"{where} {problem}", details={"field": where})
+    return value
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """A JSON document whose every key and string is clean text, nested at most
+    `MAX_JSON_DEPTH` deep. Raises MalformedJson, JsonTooDeep or InvalidText."""
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise JsonTooDeep(f"JSON nested more than {MAX_JSON_DEPTH} deep") from None
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError (invalid UTF-8)
+        raise MalformedJson("request body is not valid JSON") from None
+    _check_tree(value)
+    return value
+
+
+def _check_tree(root: Any) -> None:
+    stack: list[tuple[Any, int]] = [(root, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            check_text(value, "a JSON string")
+        elif isinstance(value, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise JsonTooDeep(f"JSON nested more than {MAX_JSON_DEPTH} deep")
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    check_text(key, "a JSON key")
+                    stack.append((item, depth + 1))
+            else:
+                stack.extend((item, depth + 1) for item in value)
+
+
+def check_form(raw: bytes, where: str) -> list[tuple[str, str]]:
+    """A query string or form body: valid UTF-8 once percent-decoded, clean text."""
+    try:
+        text = raw.decode("ascii")
+        pairs = parse_qsl(text, keep_blank_values=True, errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidText(f"the {where} is not valid percent-encoded UTF-8") from None
+    for key, value in pairs:
+        check_text(key, f"a {where} name")
+        check_text(value, f"{where} parameter {key[:64]!r}")
+    return pairs
+
+
+# ---------------------------------------------------------------------------- integers
+
+
+def canonical_int(value: object, minimum: int = 0, maximum: int = MAX_INT) -> int:
+    """A JSON integer (not a boolean, not a float) or a string of ASCII digits in canonical
+    form, within [minimum, maximum]. Raises ValueError with a message for the client."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("must be an integer (a JSON integer or a string of digits)")
+    if isinstance(value, str):
+        pattern = _CANONICAL_SIGNED if minimum < 0 else _CANONICAL
+        if len(value) > MAX_DIGITS or not pattern.fullmatch(value):
+            raise ValueError(
+                "must be an integer written in ASCII digits with no sign, space or leading zero"
+            )
+        value = int(value)
+    if value < minimum or value > maximum:
+        raise ValueError(f"must be between {minimum} and {maximum}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Canonical:
+    """Schema metadata for a canonical integer in [minimum, maximum]:
+    `tick_size: Annotated[int, Canonical(1)]`, also for query and path parameters."""
+
+    minimum: int = 0
+    maximum: int = MAX_INT
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_before_validator_function(
+            self.parse, core_schema.int_schema(ge=self.minimum, le=self.maximum)
+        )
+
+    def parse(self, value: object) -> int:
+        return canonical_int(value, self.minimum, self.maximum)
+
+
+PositiveInt = Annotated[int, Canonical(1)]
+NonNegativeInt = Annotated[int, Canonical(0)]

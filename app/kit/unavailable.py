@@ -1,0 +1,57 @@
+"""When Postgres is down, restarting or saturated, clients get `503` + `Retry-After`, never
+a 500: `classify` tells such failures from bugs, for every surface's error handler."""
+
+import asyncpg
+from sqlalchemy import exc as sa_exc
+
+from app.kit.errors import ServiceUnavailable
+
+# SQLSTATE classes and codes that mean "the database cannot serve now", not "your input".
+_UNAVAILABLE_PREFIXES = ("08", "53", "57P")  # connection, resources, operator intervention
+_BUSY_CODES = ("57014", "55P03")  # statement timeout (query_canceled), lock_not_available
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    code = "database_unavailable"
+
+
+class DatabaseBusy(ServiceUnavailable):
+    code = "database_busy"
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or any(e is s for s in seen) or len(seen) > 16:
+            continue
+        seen.append(e)
+        todo.extend([getattr(e, "orig", None), e.__cause__, e.__context__])
+    return seen
+
+
+def classify(exc: BaseException) -> ServiceUnavailable | None:
+    """The 503 for a failure of the database (or of the way to it), or None for anything
+    else (a bug: let it be a 500 and be logged)."""
+    if isinstance(exc, ServiceUnavailable):
+        return exc
+    for e in _causes(exc):
+        if isinstance(e, sa_exc.TimeoutError):  # no pooled connection within pool_timeout
+            return DatabaseBusy("the database is saturated; retry shortly", retry_after=1)
+        if isinstance(e, sa_exc.DBAPIError) and e.connection_invalidated:
+            return DatabaseUnavailable("the database connection was lost; retry", retry_after=2)
+        state = getattr(e, "sqlstate", None) or getattr(e, "pgcode", None)
+        if isinstance(state, str):
+            if state in _BUSY_CODES:
+                return DatabaseBusy("the database did not answer in time; retry", retry_after=1)
+            if state.startswith(_UNAVAILABLE_PREFIXES):
+                return DatabaseUnavailable("the database is unavailable; retry", retry_after=2)
+        if isinstance(e, asyncpg.PostgresConnectionError | OSError) or (
+            # "connection is closed"; not a ValueError (bad input, e.g. a lone surrogate)
+            isinstance(e, asyncpg.InterfaceError)
+            and not isinstance(e, ValueError)
+            and "closed" in str(e)
+        ):
+            return DatabaseUnavailable("the database is unavailable; retry", retry_after=2)
+    return None
