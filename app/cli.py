@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from app.config import Settings, get_settings
-from app.db import create_engine, create_sessionmaker, resolve_database_url
+from app.db import CLI_POOL, INDEXER_POOL, create_engine, create_sessionmaker, resolve_database_url
 from app.kit.logging import configure_logging
 
 log = logging.getLogger("app.cli")
@@ -32,7 +32,7 @@ def _run_with_session(settings: Settings, work: Callable[[Any], Awaitable[T]]) -
     url = resolve_database_url(settings)
 
     async def runner() -> T:
-        engine = create_engine(url, settings)
+        engine = create_engine(url, settings, CLI_POOL)
         try:
             async with create_sessionmaker(engine)() as session:
                 result = await work(session)
@@ -92,7 +92,7 @@ def cmd_indexer(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> None:
         from app.indexer.runner import run_indexer
 
-        engine = create_engine(url, settings)
+        engine = create_engine(url, settings, INDEXER_POOL)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

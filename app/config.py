@@ -24,8 +24,18 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("DATABASE_URL", "EXCHANGE_DATABASE_URL")
     )
     data_dir: Path = PROJECT_ROOT / ".data"
+    # The request pool (the sequencer, authenticator and indexer have small pools of their
+    # own: see app/db.py). Every wait is bounded; beyond, 503 + Retry-After.
     db_pool_size: int = 20
     db_max_overflow: int = 20
+    db_pool_timeout_seconds: float = 5.0
+    db_connect_timeout_seconds: float = 5.0
+    db_statement_timeout_seconds: float = 15.0
+
+    # Order sequencer: commands waiting beyond these are refused with 503 + Retry-After
+    # (and were never started: nothing was done).
+    sequencer_max_queue: int = 10_000
+    sequencer_admission_timeout_seconds: float = 5.0
 
     # Chain: `devnet` starts the built-in devnet in-process.
     chain_url: str = Field(

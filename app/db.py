@@ -1,6 +1,7 @@
 """Database engine and sessions. Services flush; the request or job boundary commits."""
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import (
@@ -26,12 +27,50 @@ def resolve_database_url(settings: Settings) -> str:
     return url
 
 
-def create_engine(url: str, settings: Settings) -> AsyncEngine:
+@dataclass(frozen=True, slots=True)
+class Pool:
+    """One connection pool: each kind of work has its own (bulkheads), so that requests of
+    one kind can never take the connections another needs (the sequencer's, above all)."""
+
+    size: int
+    overflow: int
+    statement_timeout_seconds: float
+
+
+# Fixed small pools for the single-task workers; requests get theirs from the settings.
+SEQUENCER_POOL = Pool(2, 0, 60.0)  # one group at a time, plus a rebuild
+AUTH_POOL = Pool(2, 2, 10.0)  # key lookups and the group-committed nonce writes
+INDEXER_POOL = Pool(2, 1, 120.0)  # one block's transaction at a time
+CLI_POOL = Pool(2, 2, 0)  # no statement timeout for operator commands
+
+
+def request_pool(settings: Settings) -> Pool:
+    return Pool(
+        settings.db_pool_size, settings.db_max_overflow, settings.db_statement_timeout_seconds
+    )
+
+
+def create_engine(url: str, settings: Settings, pool: Pool | None = None) -> AsyncEngine:
+    """Every wait is bounded: a pooled connection within `db_pool_timeout_seconds`, a new
+    connection within `db_connect_timeout_seconds`, a statement within the pool's timeout
+    (server side, and on the client as a backstop), an idle transaction within a minute."""
+    pool = pool or request_pool(settings)
+    server_settings = {"idle_in_transaction_session_timeout": "60000"}
+    if pool.statement_timeout_seconds:
+        server_settings["statement_timeout"] = str(int(pool.statement_timeout_seconds * 1000))
     return create_async_engine(
         url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
+        pool_size=pool.size,
+        max_overflow=pool.overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
         pool_pre_ping=False,
+        connect_args={
+            "timeout": settings.db_connect_timeout_seconds,
+            "command_timeout": (pool.statement_timeout_seconds + 5)
+            if pool.statement_timeout_seconds
+            else None,
+            "server_settings": server_settings,
+        },
     )
 
 

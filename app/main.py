@@ -13,7 +13,14 @@ from app.audit.endpoints import router as audit_router
 from app.auth.endpoints import router as account_router
 from app.auth.service import Authenticator
 from app.config import Settings, get_settings
-from app.db import create_engine, create_sessionmaker, resolve_database_url
+from app.db import (
+    AUTH_POOL,
+    INDEXER_POOL,
+    SEQUENCER_POOL,
+    create_engine,
+    create_sessionmaker,
+    resolve_database_url,
+)
 from app.indexer.endpoints import router as subnets_router
 from app.indexer.runner import readiness_check, run_indexer
 from app.indexer.service import SyncListener
@@ -52,6 +59,13 @@ def _database_check(engine: AsyncEngine, head: str) -> ReadinessCheck:
     return check
 
 
+def _sequencer_check(sequencer: Sequencer) -> ReadinessCheck:
+    async def check() -> CheckResult:
+        return CheckResult(sequencer.running, {"recovering": sequencer.recovering})
+
+    return check
+
+
 def build_sync_listeners(market_listeners: list[StateListener]) -> list[SyncListener]:
     """What runs inside each indexed block's transaction."""
     return [create_candidates, halt_retired_markets(market_listeners), staking_sync_listener]
@@ -67,11 +81,14 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         assert url is not None
         engine = create_engine(url, settings)
         sessionmaker = create_sessionmaker(engine)
+        # Bulkheads: the sequencer, the authenticator and the indexer have pools of their own.
+        sequencer_engine = create_engine(url, settings, SEQUENCER_POOL)
+        auth_engine = create_engine(url, settings, AUTH_POOL)
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker
         app.state.settings = settings
         app.state.authenticator = Authenticator(
-            sessionmaker,
+            create_sessionmaker(auth_engine),
             SecretBox(load_server_key(settings)),
             TokenBucketLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
         )
@@ -82,26 +99,33 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         readiness = Readiness()
         readiness.register("database", _database_check(engine, head_revision()))
         app.state.readiness = readiness
-        sequencer = Sequencer(engine, app.state.market_listeners)
+        sequencer = Sequencer(
+            sequencer_engine,
+            app.state.market_listeners,
+            max_queue=settings.sequencer_max_queue,
+            admission_timeout=settings.sequencer_admission_timeout_seconds,
+        )
         await sequencer.start()
         app.state.sequencer = sequencer
+        readiness.register("orders", _sequencer_check(sequencer))
         hub = MarketDataHub(sequencer, sessionmaker, app.state.authenticator)
         await hub.start()
         app.state.marketdata = hub
         async with contextlib.AsyncExitStack() as stack:
+            for owned in (engine, sequencer_engine, auth_engine):  # disposed last
+                stack.push_async_callback(owned.dispose)
             stack.push_async_callback(sequencer.stop)
             stack.push_async_callback(hub.stop)
             if settings.indexer_enabled:
+                indexer_engine = create_engine(url, settings, INDEXER_POOL)
+                stack.push_async_callback(indexer_engine.dispose)
                 app.state.indexer = await stack.enter_async_context(
-                    run_indexer(settings, engine, app.state.sync_listeners)
+                    run_indexer(settings, indexer_engine, app.state.sync_listeners)
                 )
                 readiness.register(
                     "indexer", readiness_check(engine, settings.indexer_max_staleness_seconds)
                 )
-            try:
-                yield
-            finally:
-                await engine.dispose()
+            yield
 
     app = FastAPI(
         title="dTAO Exchange",

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.kit import metrics
+from app.kit.dberrors import classify
 from app.kit.errors import (
     AppError,
     BadRequest,
@@ -24,7 +25,6 @@ from app.kit.errors import (
 )
 from app.kit.inputs import check_form, check_text, parse_json
 from app.kit.logging import request_id_var
-from app.kit.unavailable import classify
 
 log = logging.getLogger("app.http")
 

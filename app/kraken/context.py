@@ -1,4 +1,5 @@
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -9,6 +10,7 @@ from app.kraken.schemas import Params
 from app.markets.errors import MarketNotFound
 from app.markets.service import get_market
 from app.models import Market
+from app.orders.commands import SequencerCommand
 from app.orders.sequencer import Sequencer
 
 
@@ -30,6 +32,12 @@ class Context:
     def sequencer(self) -> Sequencer:
         sequencer: Sequencer = self.request.app.state.sequencer
         return sequencer
+
+    async def submit(self, command: SequencerCommand) -> Any:
+        """Hand a command to the order sequencer. The session's connection goes back to the
+        pool first: a request never holds one while it waits for the sequencer."""
+        await self.session.close()
+        return await self.sequencer.submit(command)
 
     async def market(self, pair: str | None) -> Market:
         """A market by Kraken pair id ('SN64TAO'), altname or wsname ('SN64/TAO')."""

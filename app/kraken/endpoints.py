@@ -18,9 +18,9 @@ from fastapi.responses import JSONResponse
 
 from app.auth.dependencies import authenticate_request
 from app.auth.scopes import Scope
+from app.kit.dberrors import classify
 from app.kit.deps import Session
 from app.kit.errors import AppError
-from app.kit.unavailable import classify
 from app.kraken import earn, private, public
 from app.kraken.context import Context
 from app.kraken.errors import (

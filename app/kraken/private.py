@@ -335,7 +335,7 @@ def _outs(ctx: Context, orders: list[LiveOrder]) -> list[OrderOut]:
 async def add_order(ctx: Context) -> dict[str, Any]:
     market = await ctx.market(ctx.params.text("pair"))
     request = _order_request(ctx.params, market)
-    placed = await ctx.sequencer.submit(PlaceOrders(ctx.user_id, [request]))
+    placed = await ctx.submit(PlaceOrders(ctx.user_id, [request]))
     return add_order_result(_outs(ctx, placed)[0])
 
 
@@ -353,7 +353,7 @@ async def add_order_batch(ctx: Context) -> dict[str, Any]:
         request = _order_request(Params(item), market)
         request.validate_only = validate
         requests.append(request)
-    placed = await ctx.sequencer.submit(PlaceOrders(ctx.user_id, requests))
+    placed = await ctx.submit(PlaceOrders(ctx.user_id, requests))
     results = []
     for o in _outs(ctx, placed):
         result = add_order_result(o)
@@ -390,12 +390,12 @@ async def cancel_order(ctx: Context) -> dict[str, Any]:
         if oid is None:
             raise KrakenError(UNKNOWN_ORDER)
         command = CancelOrders(ctx.user_id, order_ids=[oid])
-    cancelled = await ctx.sequencer.submit(command)
+    cancelled = await ctx.submit(command)
     return {"count": len(cancelled), "pending": False}
 
 
 async def cancel_all(ctx: Context) -> dict[str, int]:
-    cancelled = await ctx.sequencer.submit(CancelOrders(ctx.user_id, all_orders=True))
+    cancelled = await ctx.submit(CancelOrders(ctx.user_id, all_orders=True))
     return {"count": len(cancelled)}
 
 
@@ -426,7 +426,7 @@ async def amend_order(ctx: Context) -> dict[str, Any]:
     price = p.text("limit_price")
     if qty is None and price is None:
         raise invalid_arguments("order_qty")
-    amended = await ctx.sequencer.submit(
+    amended = await ctx.submit(
         AmendOrder(
             ctx.user_id,
             oid,
@@ -463,7 +463,7 @@ async def edit_order(ctx: Context) -> dict[str, Any]:
             raise KrakenError(UNKNOWN_ORDER) from None
         if current.market != market.symbol:
             raise invalid_arguments("pair")
-    amended = await ctx.sequencer.submit(
+    amended = await ctx.submit(
         AmendOrder(
             ctx.user_id,
             oid,

@@ -25,10 +25,8 @@ async def time(ctx: Context) -> dict[str, Any]:
 
 
 async def system_status(ctx: Context) -> dict[str, str]:
-    task = ctx.sequencer._task
-    online = task is not None and not task.done()
     return {
-        "status": "online" if online else "maintenance",
+        "status": "online" if ctx.sequencer.running else "maintenance",
         "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 

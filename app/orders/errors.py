@@ -29,3 +29,10 @@ class DuplicateClientOrderId(Conflict):
 
 class SequencerUnavailable(ServiceUnavailable):
     code = "sequencer_unavailable"
+
+
+class SequencerBusy(ServiceUnavailable):
+    """The order service's queue is full, or a command waited too long to be started:
+    nothing was done."""
+
+    code = "sequencer_busy"

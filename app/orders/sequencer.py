@@ -15,7 +15,6 @@ and the group's commands are retried one by one, each in its own transaction.
 import asyncio
 import contextlib
 import copy
-import itertools
 import logging
 import time
 import uuid
@@ -27,7 +26,8 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.kit.errors import AppError
+from app.kit.dberrors import invalid_value, unavailable
+from app.kit.errors import AppError, InternalError
 from app.ledger.errors import InsufficientFunds
 from app.ledger.service import (
     NewHold,
@@ -75,6 +75,7 @@ from app.orders.errors import (
     MarketClosed,
     OrderNotFound,
     PostOnlyWouldTake,
+    SequencerBusy,
     SequencerUnavailable,
 )
 
@@ -151,6 +152,8 @@ CommitListener = Callable[[Committed], None]
 class _Pending:
     command: SequencerCommand
     future: asyncio.Future[Any]
+    taken: bool = False  # a group has started it: its answer will come
+    abandoned: bool = False  # its submitter gave up before any group started it
 
 
 @dataclass
@@ -179,6 +182,13 @@ class _Unwind(Exception):
         self.error = error
 
 
+def _unavailable() -> SequencerUnavailable:
+    return SequencerUnavailable(
+        "the database is unavailable; retry (a retry with the same client_order_id is safe)",
+        retry_after=2,
+    )
+
+
 def _fee(quote: int, bps: int) -> int:
     # Per fill, rounded down: the sum over an order's fills never exceeds the fee its hold
     # was sized for (ceil of the total), whatever the split.
@@ -186,8 +196,23 @@ def _fee(quote: int, bps: int) -> int:
 
 
 class Sequencer:
-    def __init__(self, engine: AsyncEngine, market_listeners: list[StateListener]) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        market_listeners: list[StateListener],
+        *,
+        max_queue: int = 10_000,
+        admission_timeout: float = 5.0,
+    ) -> None:
         self.db = engine
+        self.max_queue = max_queue
+        self.admission_timeout = admission_timeout
+        # Set while the books are being rebuilt after a failure (the database may be down):
+        # new commands are refused at once with 503 instead of waiting.
+        self.recovering = False
+        # Markets whose in-memory book changed since the last commit: what a failed group
+        # must rebuild (never every book).
+        self._dirty: set[int] = set()
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
         self.market_listeners = market_listeners
         self.books: dict[int, MatchingEngine] = {}
@@ -195,7 +220,7 @@ class Sequencer:
         self.client_ids: dict[tuple[int, str], int] = {}  # (user, client id) -> open order
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self._next_id = itertools.count(1)
+        self._last_id = 0  # the last order id handed out
         self._last_ts = 0
         self.groups_committed = 0
         # Per market, the committed book as market data sees it: a group's changes show only
@@ -223,11 +248,34 @@ class Sequencer:
                 SequencerUnavailable("the order service is shutting down")
             )
 
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done() and not self.recovering
+
     async def submit(self, command: SequencerCommand) -> Any:
+        """The command's result once its group has committed. Refused at once (503, nothing
+        done) while the order service is down or recovering or its queue is full, and after
+        `admission_timeout` if no group has started it by then; once started, its answer
+        comes when the group ends (bounded by the database's statement timeouts)."""
         if self._task is None or self._task.done():
             raise SequencerUnavailable("the order service is not running")
+        if self.recovering:
+            raise SequencerUnavailable(
+                "the order service is recovering from a database failure; retry", retry_after=2
+            )
+        if self._queue.qsize() >= self.max_queue:
+            raise SequencerBusy("the order service is saturated; retry shortly")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(command, future))
+        pending = _Pending(command, future)
+        self._queue.put_nowait(pending)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self.admission_timeout)
+        except TimeoutError:
+            if not pending.taken:
+                pending.abandoned = True
+                raise SequencerBusy(
+                    f"not started within {self.admission_timeout:g} s; nothing was done"
+                ) from None
         return await future
 
     def clock(self) -> int:
@@ -238,26 +286,39 @@ class Sequencer:
 
     # ------------------------------------------------------------------ rebuild
 
-    async def rebuild(self) -> None:
-        """Books and open orders exactly as committed in Postgres."""
+    async def rebuild(self, market_ids: set[int] | None = None) -> None:
+        """Books and open orders exactly as committed in Postgres: every market's, or only
+        those of `market_ids` (what a failed group changed)."""
+        only = sorted(market_ids) if market_ids is not None else None
         async with self.sessionmaker() as session:
             max_id = await session.scalar(select(func.max(Order.id))) or 0
-            rows = list(await session.scalars(select(Order).where(Order.status == "open")))
-            markets = {m.id: m for m in await session.scalars(select(Market))}
-            holds = await session.execute(
-                text(
-                    "SELECT h.id, h.consumed + h.released FROM ledger_holds h "
-                    "JOIN orders o ON o.hold_id = h.id WHERE o.status = 'open'"
-                )
+            open_orders = select(Order).where(Order.status == "open")
+            market_rows = select(Market)
+            holds_sql = (
+                "SELECT h.id, h.consumed + h.released FROM ledger_holds h "
+                "JOIN orders o ON o.hold_id = h.id WHERE o.status = 'open'"
             )
+            last = select(Fill.market_id, func.max(Fill.match_id)).group_by(Fill.market_id)
+            if only is not None:
+                open_orders = open_orders.where(Order.market_id.in_(only))
+                market_rows = market_rows.where(Market.id.in_(only))
+                holds_sql += " AND o.market_id = ANY(:ids)"
+                last = last.where(Fill.market_id.in_(only))
+            rows = list(await session.scalars(open_orders))
+            markets = {m.id: m for m in await session.scalars(market_rows)}
+            holds = await session.execute(text(holds_sql), {"ids": only} if only else {})
             used: dict[str, int] = {hold_id: int(n) for hold_id, n in holds}
-            last_matches = await session.execute(
-                select(Fill.market_id, func.max(Fill.match_id)).group_by(Fill.market_id)
-            )
-            match_ids: dict[int, int] = {m: int(n) for m, n in last_matches}
-        self._next_id = itertools.count(max_id + 1)
-        self.orders = {}
-        self.client_ids = {}
+            match_ids: dict[int, int] = {m: int(n) for m, n in await session.execute(last)}
+        # Never reuse an order id, even one a failed group handed out in memory only.
+        self._last_id = max(self._last_id, int(max_id))
+        if only is None:
+            self.orders, self.client_ids = {}, {}
+        else:
+            for oid in [o.id for o in self.orders.values() if o.market_id in markets]:
+                gone = self.orders.pop(oid)
+                if gone.client_order_id:
+                    self.client_ids.pop((gone.user_id, gone.client_order_id), None)
+        self._dirty -= set(markets)
         by_market: dict[int, list[Order]] = {}
         for row in rows:
             live = _live_from_row(row, markets[row.market_id].base_asset)
@@ -267,7 +328,8 @@ class Sequencer:
                 self.client_ids[(live.user_id, live.client_order_id)] = live.id
             by_market.setdefault(row.market_id, []).append(row)
             self._last_ts = max(self._last_ts, row.priority_ts)
-        self.books = {}
+        if only is None:
+            self.books = {}
         changes: list[BookChange] = []
         for market_id, market in markets.items():
             self.symbols[market_id] = market.symbol
@@ -292,6 +354,8 @@ class Sequencer:
         self._emit(Committed(changes, [], []))
 
     def _book(self, market: MarketView) -> MatchingEngine:
+        """The market's book, to change: marked dirty until its group commits."""
+        self._dirty.add(market.id)
         book = self.books.get(market.id)
         if book is None:
             book = self.books[market.id] = MatchingEngine(market.tick, market.lot, clock=self.clock)
@@ -303,29 +367,11 @@ class Sequencer:
 
     async def _run(self) -> None:
         while True:
-            first = await self._queue.get()
-            batch = [first]
-            while len(batch) < MAX_GROUP and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            batch = await self._next_batch()
             try:
                 results = await self._run_group(batch)
             except Exception as exc:
-                if not isinstance(exc, _Unwind):
-                    log.warning("group failed; rebuilding books, retrying one by one", exc_info=exc)
-                await self._recover()
-                results = []
-                for pending in batch:
-                    try:
-                        results.extend(await self._run_group([pending]))
-                    except _Unwind as refused:
-                        await self._recover()
-                        results.append(refused.error)
-                    except Exception:
-                        log.exception("command failed after rebuild")
-                        await self._recover()
-                        results.append(
-                            SequencerUnavailable("the order could not be committed; retry")
-                        )
+                results = await self._after_failure(batch, exc)
             for pending, result in zip(batch, results, strict=True):
                 if pending.future.done():
                     continue
@@ -334,14 +380,85 @@ class Sequencer:
                 else:
                     pending.future.set_result(result)
 
-    async def _recover(self) -> None:
-        while True:
+    async def _next_batch(self) -> list[_Pending]:
+        """The next group's commands: all that are queued (up to MAX_GROUP), in order, but
+        those whose submitter gave up before they were started."""
+        batch: list[_Pending] = []
+        while not batch or (len(batch) < MAX_GROUP and not self._queue.empty()):
+            pending = await self._queue.get() if not batch else self._queue.get_nowait()
+            if pending.abandoned or pending.future.done():
+                continue
+            pending.taken = True
+            batch.append(pending)
+        return batch
+
+    async def _after_failure(self, batch: list[_Pending], exc: Exception) -> list[Any]:
+        """A group failed: its transaction rolled back, so the books it changed are ahead
+        of the database. Rebuild those (only those) from Postgres. If the database is down,
+        refuse the group (nothing was acknowledged) and everything queued until it is back;
+        else redo the commands one by one, so that one bad member is refused alone."""
+        outage = unavailable(exc)
+        if outage is None and not isinstance(exc, _Unwind):
+            log.warning("group failed; rebuilding its books, retrying one by one", exc_info=exc)
+        await self._recover(outage is not None)
+        if outage is not None:
+            return [_unavailable() for _ in batch]
+        if len(batch) == 1:
+            return [self._refusal(exc)]
+        results: list[Any] = []
+        for pending in batch:
             try:
-                await self.rebuild()
-                return
-            except Exception:
-                log.exception("rebuild failed; retrying")
-                await asyncio.sleep(1.0)
+                results.extend(await self._run_group([pending]))
+            except Exception as alone:
+                outage = unavailable(alone)
+                await self._recover(outage is not None)
+                results.append(_unavailable() if outage is not None else self._refusal(alone))
+        return results
+
+    @staticmethod
+    def _refusal(exc: Exception) -> AppError:
+        """Why one command that failed on its own is refused."""
+        if isinstance(exc, _Unwind):
+            return exc.error
+        refused = invalid_value(exc)
+        if refused is not None:
+            return refused
+        log.error("command failed on its own", exc_info=exc)
+        return InternalError("the command failed; it was not done")
+
+    async def _recover(self, outage: bool) -> None:
+        """Rebuild the books changed since the last commit. While the database is down
+        (an outage, or a rebuild that fails), refuse queued and new commands at once with
+        503 and retry with backoff until it answers again."""
+        delay = 0.05
+        try:
+            if outage:
+                self._refuse_queued()
+            while True:
+                try:
+                    if outage:
+                        async with self.db.connect() as conn:
+                            await conn.execute(text("SELECT 1"))
+                    if self._dirty:
+                        await self.rebuild(set(self._dirty))
+                    return
+                except Exception as exc:
+                    if not self.recovering:
+                        log.warning("the database is unavailable; refusing orders until it is back")
+                    outage = self.recovering = True
+                    self._refuse_queued()
+                    log.debug("recovery attempt failed: %s", exc)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+        finally:
+            self.recovering = False
+
+    def _refuse_queued(self) -> None:
+        self.recovering = True
+        while not self._queue.empty():
+            pending = self._queue.get_nowait()
+            if not pending.future.done():
+                pending.future.set_exception(_unavailable())
 
     async def _run_group(self, batch: list[_Pending]) -> list[Any]:
         """Run a group of commands; returns one result (or AppError) per command, in order,
@@ -353,6 +470,7 @@ class Sequencer:
                 results.append(await self._execute(group, pending.command))
             await self._write(group)
             await session.commit()
+        self._dirty.clear()
         self.groups_committed += 1
         changes = [self._publish(market_id) for market_id in sorted(group.changed_books)]
         if self.listeners:
@@ -623,7 +741,7 @@ class Sequencer:
         held_id: int,
         amount: int,
     ) -> LiveOrder:
-        order_id = next(self._next_id)
+        order_id = self._last_id = self._last_id + 1
         asset = QUOTE if r.side == "buy" else m.base
         order = LiveOrder(
             id=order_id,

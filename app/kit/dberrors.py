@@ -1,10 +1,13 @@
-"""When Postgres is down, restarting or saturated, clients get `503` + `Retry-After`, never
-a 500: `classify` tells such failures from bugs, for every surface's error handler."""
+"""Database failures a client is not to blame for, told apart from bugs, for every
+surface's error handler: while Postgres is down, restarting or saturated, clients get `503`
++ `Retry-After` (`unavailable`), never a 500; a value Postgres refuses as data (SQLSTATE
+class 22: a defence in depth behind the edge validation of `app.kit.inputs`) is a 400
+(`invalid_value`)."""
 
 import asyncpg
 from sqlalchemy import exc as sa_exc
 
-from app.kit.errors import ServiceUnavailable
+from app.kit.errors import AppError, BadRequest, ServiceUnavailable
 
 # SQLSTATE classes and codes that mean "the database cannot serve now", not "your input".
 _UNAVAILABLE_PREFIXES = ("08", "53", "57P")  # connection, resources, operator intervention
@@ -19,6 +22,10 @@ class DatabaseBusy(ServiceUnavailable):
     code = "database_busy"
 
 
+class InvalidValue(BadRequest):
+    code = "invalid_value"
+
+
 def _causes(exc: BaseException) -> list[BaseException]:
     seen: list[BaseException] = []
     todo: list[BaseException | None] = [exc]
@@ -31,7 +38,21 @@ def _causes(exc: BaseException) -> list[BaseException]:
     return seen
 
 
-def classify(exc: BaseException) -> ServiceUnavailable | None:
+def classify(exc: BaseException) -> AppError | None:
+    """The 503 or 400 for `exc`, or None for a bug (let it be a 500, and logged)."""
+    return unavailable(exc) or invalid_value(exc)
+
+
+def invalid_value(exc: BaseException) -> InvalidValue | None:
+    for e in _causes(exc):
+        state = getattr(e, "sqlstate", None) or getattr(e, "pgcode", None)
+        client_side = isinstance(e, asyncpg.InterfaceError) and isinstance(e, ValueError)
+        if client_side or (isinstance(state, str) and state.startswith("22")):
+            return InvalidValue("the database refused a value of this request as invalid")
+    return None
+
+
+def unavailable(exc: BaseException) -> ServiceUnavailable | None:
     """The 503 for a failure of the database (or of the way to it), or None for anything
     else (a bug: let it be a 500 and be logged)."""
     if isinstance(exc, ServiceUnavailable):
