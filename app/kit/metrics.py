@@ -19,6 +19,20 @@ LATENCY = Histogram(
     registry=REGISTRY,
 )
 
+SEQUENCER_REBUILDS = Counter(
+    "sequencer_rebuilds_total",
+    "Order books rebuilt from Postgres: at start-up or after a failed group (`all`), or only "
+    "the markets a failed group had changed (`markets`).",
+    ["scope"],
+    registry=REGISTRY,
+)
+SEQUENCER_REFUSED = Counter(
+    "sequencer_refused_total",
+    "Commands refused by the order sequencer without being started, by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.kit import metrics
 from app.kit.dberrors import invalid_value, unavailable
 from app.kit.errors import AppError, InternalError
 from app.ledger.errors import InsufficientFunds
@@ -260,10 +261,12 @@ class Sequencer:
         if self._task is None or self._task.done():
             raise SequencerUnavailable("the order service is not running")
         if self.recovering:
+            metrics.SEQUENCER_REFUSED.labels("recovering").inc()
             raise SequencerUnavailable(
                 "the order service is recovering from a database failure; retry", retry_after=2
             )
         if self._queue.qsize() >= self.max_queue:
+            metrics.SEQUENCER_REFUSED.labels("queue_full").inc()
             raise SequencerBusy("the order service is saturated; retry shortly")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         pending = _Pending(command, future)
@@ -273,6 +276,7 @@ class Sequencer:
         except TimeoutError:
             if not pending.taken:
                 pending.abandoned = True
+                metrics.SEQUENCER_REFUSED.labels("admission_timeout").inc()
                 raise SequencerBusy(
                     f"not started within {self.admission_timeout:g} s; nothing was done"
                 ) from None
@@ -290,6 +294,7 @@ class Sequencer:
         """Books and open orders exactly as committed in Postgres: every market's, or only
         those of `market_ids` (what a failed group changed)."""
         only = sorted(market_ids) if market_ids is not None else None
+        metrics.SEQUENCER_REBUILDS.labels("all" if only is None else "markets").inc()
         async with self.sessionmaker() as session:
             max_id = await session.scalar(select(func.max(Order.id))) or 0
             open_orders = select(Order).where(Order.status == "open")
@@ -398,11 +403,16 @@ class Sequencer:
         refuse the group (nothing was acknowledged) and everything queued until it is back;
         else redo the commands one by one, so that one bad member is refused alone."""
         outage = unavailable(exc)
-        if outage is None and not isinstance(exc, _Unwind):
-            log.warning("group failed; rebuilding its books, retrying one by one", exc_info=exc)
-        await self._recover(outage is not None)
         if outage is not None:
+            # Answer now, not once the database is back.
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(_unavailable())
+            await self._recover(True)
             return [_unavailable() for _ in batch]
+        if not isinstance(exc, _Unwind):
+            log.warning("group failed; rebuilding its books, retrying one by one", exc_info=exc)
+        await self._recover(False)
         if len(batch) == 1:
             return [self._refusal(exc)]
         results: list[Any] = []
@@ -411,6 +421,8 @@ class Sequencer:
                 results.extend(await self._run_group([pending]))
             except Exception as alone:
                 outage = unavailable(alone)
+                if outage is not None and not pending.future.done():
+                    pending.future.set_exception(_unavailable())
                 await self._recover(outage is not None)
                 results.append(_unavailable() if outage is not None else self._refusal(alone))
         return results
