@@ -56,6 +56,10 @@ class Market:
 
 @pytest.fixture
 async def market(app: FastAPI, signed: SignedFactory) -> Market:
+    return await make_market(app, signed)
+
+
+async def make_market(app: FastAPI, signed: SignedFactory) -> Market:
     admin = await signed("admin")
     await index(
         app,
