@@ -90,6 +90,12 @@ def require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
     return dependency
 
 
+async def authenticated(request: Request) -> Principal:
+    """Any valid signed request, whatever its key's scopes."""
+    return await authenticate_request(request, None)
+
+
+AnyPrincipal = Annotated[Principal, Depends(authenticated)]
 ReadPrincipal = Annotated[Principal, Depends(require(Scope.READ))]
 TradePrincipal = Annotated[Principal, Depends(require(Scope.TRADE))]
 WithdrawPrincipal = Annotated[Principal, Depends(require(Scope.WITHDRAW))]
