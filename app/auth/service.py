@@ -139,7 +139,8 @@ class Authenticator:
     Decrypted secrets are cached in memory (keys are immutable but for revocation); the
     nonce advance is one conditional UPDATE, in its own committed transaction, that also
     refuses revoked keys, so a revocation takes effect on the very next request. Revoked
-    keys are also dropped from the cache when their revocation is announced (`forget`).
+    keys are also dropped from the cache when their revocation is announced (`forget`), and
+    a key read as revoked is refused at once and never cached.
     """
 
     def __init__(
@@ -166,6 +167,8 @@ class Authenticator:
             row = await session.scalar(select(ApiKey).where(ApiKey.key == key))
         if row is None:
             raise InvalidKey("unknown API key")
+        if row.revoked_at is not None:  # never cached again once forgotten
+            raise KeyRevoked("this API key has been revoked")
         secret = base64.b64decode(self._box.open(row.secret_encrypted))
         cached = _CachedKey(row.id, row.user_id, frozenset(row.scopes), secret)
         if len(self._cache) > 100_000:

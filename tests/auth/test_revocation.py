@@ -94,10 +94,12 @@ async def test_revoking_a_key_closes_its_sessions_and_stops_its_private_stream(
     r = await alice.delete("/v1/account/key")
     assert r.status_code == 200, r.text
     assert r.json()["user_id"] == alice.user_id and r.json()["revoked_at"] is not None
+    revoked_id = r.json()["id"]
     messages, code, reason = await until_closed(revoked_ws)
     assert (code, reason) == (CLOSE_REVOKED, "key revoked")
     assert messages == [FAREWELL]  # nothing private after the revocation
     assert hub.revoked_connections == 1
+    assert not market.app.state.authenticator.is_cached(revoked_id)  # secret forgotten
 
     # The user's other key is not affected: its session goes on receiving its orders.
     before = await counts(db)
@@ -110,6 +112,7 @@ async def test_revoking_a_key_closes_its_sessions_and_stops_its_private_stream(
     # And the revoked key gets nothing more anywhere.
     r = await alice.get("/v1/account")
     assert (r.status_code, r.json()["code"]) == (401, "key_revoked")
+    assert not market.app.state.authenticator.is_cached(revoked_id)  # and not cached again
     again = await connect(ws_url)
     assert (await again.auth(alice))["code"] == "key_revoked"
     await again.conn.close()
