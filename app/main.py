@@ -10,7 +10,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.audit.endpoints import router as audit_router
+from app.auth.endpoints import admin as keys_admin
 from app.auth.endpoints import router as account_router
+from app.auth.revocation import RevocationListener, listen_dsn
 from app.auth.service import Authenticator
 from app.config import Settings, get_settings
 from app.db import (
@@ -111,11 +113,18 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         hub = MarketDataHub(sequencer, sessionmaker, app.state.authenticator)
         await hub.start()
         app.state.marketdata = hub
+        # Revocations from any process: forget the key's secret, end its WebSocket sessions.
+        revocations = RevocationListener(listen_dsn(engine))
+        revocations.subscribe(app.state.authenticator.forget, app.state.authenticator.forget_all)
+        revocations.subscribe(hub.key_revoked, hub.recheck_keys)
+        app.state.revocations = revocations
         async with contextlib.AsyncExitStack() as stack:
             for owned in (engine, sequencer_engine, auth_engine):  # disposed last
                 stack.push_async_callback(owned.dispose)
             stack.push_async_callback(sequencer.stop)
             stack.push_async_callback(hub.stop)
+            await revocations.start()
+            stack.push_async_callback(revocations.stop)
             if settings.indexer_enabled:
                 indexer_engine = create_engine(url, settings, INDEXER_POOL)
                 stack.push_async_callback(indexer_engine.dispose)
@@ -152,6 +161,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(listings_router)
     app.include_router(markets_admin)
     app.include_router(audit_router)
+    app.include_router(keys_admin)
     app.include_router(orders_router)
     app.include_router(staking_router)
     app.include_router(staking_admin)

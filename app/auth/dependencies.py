@@ -3,6 +3,18 @@
 What is signed: the URL path, and as payload the raw body, or for requests without a body
 (GET, DELETE) the raw query string. The nonce travels inside that payload: a `nonce` field
 of the form or JSON body, or a `nonce` query parameter.
+
+What is signed is what is acted on: every byte that can choose what a request does is inside
+the signature, so nobody on the way can add or change one.
+- A request with a body is signed over its body only: it must carry no query string
+  (400 `unsigned_parameters`), or a route could act on unsigned query parameters.
+- The signed path is `request.url.path`, which must be exactly the path routing matches
+  (`scope["path"]`: the deployment's root_path included) and exactly the bytes sent
+  (`raw_path`): a path with percent-escapes has two spellings, one signed and another
+  routed, and is refused (400 `non_canonical_path`). Every id and symbol in the API's
+  paths is URL-safe (`SN1-TAO`), so no client needs an escape.
+Both checks run before the key is even looked up: a refused request does nothing, it does
+not even use up its nonce.
 """
 
 import json
@@ -12,7 +24,7 @@ from urllib.parse import parse_qs
 
 from fastapi import Depends, Request
 
-from app.auth.errors import MissingCredentials
+from app.auth.errors import MissingCredentials, NonCanonicalPath, UnsignedParameters
 from app.auth.scopes import Scope
 from app.auth.service import Authenticator, Principal
 
@@ -31,21 +43,39 @@ def _nonce_from(payload: bytes, content_type: str) -> str | None:
     return values[0] if values else None
 
 
+def signed_path(request: Request) -> str:
+    """The path the request must be signed over, which is also the one routing matched."""
+    path = request.url.path
+    raw = request.scope.get("raw_path")
+    if path != request.scope["path"] or (raw is not None and raw != path.encode()):
+        raise NonCanonicalPath(
+            "send the path without percent-escapes: it is signed and routed exactly as sent"
+        )
+    return path
+
+
 async def authenticate_request(request: Request, required: Scope | None) -> Principal:
     key = request.headers.get("api-key")
     signature = request.headers.get("api-sign")
     if not key or not signature:
         raise MissingCredentials("API-Key and API-Sign headers are required")
+    path = signed_path(request)
     body = await request.body()
+    query = request.scope.get("query_string", b"")
+    if body and query:
+        raise UnsignedParameters(
+            "a request with a body is signed over its body alone: "
+            "send every parameter in the body and no query string"
+        )
     if body:
         payload, content_type = body, request.headers.get("content-type", "")
     else:
-        payload, content_type = request.scope.get("query_string", b""), ""
+        payload, content_type = query, ""
     authenticator: Authenticator = request.app.state.authenticator
     return await authenticator.authenticate(
         key=key,
         signature=signature,
-        path=request.url.path,
+        path=path,
         nonce=_nonce_from(payload, content_type),
         payload=payload,
         required=required,
@@ -60,6 +90,12 @@ def require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
     return dependency
 
 
+async def authenticated(request: Request) -> Principal:
+    """Any valid signed request, whatever its key's scopes."""
+    return await authenticate_request(request, None)
+
+
+AnyPrincipal = Annotated[Principal, Depends(authenticated)]
 ReadPrincipal = Annotated[Principal, Depends(require(Scope.READ))]
 TradePrincipal = Annotated[Principal, Depends(require(Scope.TRADE))]
 WithdrawPrincipal = Annotated[Principal, Depends(require(Scope.WITHDRAW))]

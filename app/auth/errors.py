@@ -1,4 +1,4 @@
-from app.kit.errors import Forbidden, Unauthorized
+from app.kit.errors import BadRequest, Forbidden, Unauthorized
 
 
 class MissingCredentials(Unauthorized):
@@ -23,3 +23,16 @@ class InvalidNonce(Unauthorized):
 
 class PermissionDenied(Forbidden):
     code = "permission_denied"
+
+
+class UnsignedParameters(BadRequest):
+    """A signed request with a body also carried a query string: only the body is signed."""
+
+    code = "unsigned_parameters"
+
+
+class NonCanonicalPath(BadRequest):
+    """A signed request's path is not exactly what routing matches (percent-escapes, or
+    characters that the signed form of the path would spell differently)."""
+
+    code = "non_canonical_path"

@@ -16,6 +16,7 @@ from app.auth.errors import (
     KeyRevoked,
     PermissionDenied,
 )
+from app.auth.revocation import notify_revoked
 from app.auth.scopes import Scope
 from app.auth.signing import signature_matches
 from app.kit.crypto import SecretBox
@@ -80,13 +81,48 @@ async def create_api_key(
 
 
 async def revoke_api_key(session: AsyncSession, key: str) -> ApiKey:
-    api_key = await session.scalar(select(ApiKey).where(ApiKey.key == key))
+    """Revoke by the key itself (the CLI). See `revoke`."""
+    api_key = await session.scalar(select(ApiKey).where(ApiKey.key == key).with_for_update())
     if api_key is None:
         raise NotFound("unknown API key", code="key_not_found")
+    return await revoke(session, api_key)
+
+
+async def get_api_key(session: AsyncSession, key_id: int) -> ApiKey:
+    """A key by id, locked for update."""
+    api_key = await session.scalar(select(ApiKey).where(ApiKey.id == key_id).with_for_update())
+    if api_key is None:
+        raise NotFound("unknown API key", code="key_not_found")
+    return api_key
+
+
+async def revoke(session: AsyncSession, api_key: ApiKey) -> ApiKey:
+    """Revoke a key for good (idempotent). Signed requests with it are refused from the
+    commit on; the revocation is announced to every process (`pg_notify`, delivered on
+    commit), which end the key's WebSocket sessions and forget its cached secret."""
     if api_key.revoked_at is None:
         api_key.revoked_at = datetime.now(UTC)
         await session.flush()
+    await notify_revoked(session, api_key.id)  # again if already revoked: harmless
     return api_key
+
+
+async def revoke_as_admin(
+    session: AsyncSession, actor: Principal, key_id: int, reason: str
+) -> ApiKey:
+    """An admin revokes any key; audited (`api_key.revoke`) with before and after."""
+    from app.audit.service import record  # app.audit imports this module
+
+    api_key = await get_api_key(session, key_id)
+    before = {"revoked_at": _iso(api_key.revoked_at)}
+    await revoke(session, api_key)
+    after = {"revoked_at": _iso(api_key.revoked_at)}
+    await record(session, actor, "api_key.revoke", "api_key", api_key.id, before, after, reason)
+    return api_key
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +138,9 @@ class Authenticator:
 
     Decrypted secrets are cached in memory (keys are immutable but for revocation); the
     nonce advance is one conditional UPDATE, in its own committed transaction, that also
-    refuses revoked keys, so a revocation takes effect on the very next request.
+    refuses revoked keys, so a revocation takes effect on the very next request. Revoked
+    keys are also dropped from the cache when their revocation is announced (`forget`), and
+    a key read as revoked is refused at once and never cached.
     """
 
     def __init__(
@@ -115,6 +153,7 @@ class Authenticator:
         self._box = box
         self._limiter = limiter
         self._cache: dict[str, _CachedKey] = {}
+        self._cached_ids: dict[int, str] = {}  # key id -> key, to forget by id
         # Highest nonce accepted (or being persisted) per key, and the pending writes.
         self._highest: dict[int, int] = {}
         self._pending: list[tuple[int, int, asyncio.Future[None]]] = []
@@ -128,12 +167,29 @@ class Authenticator:
             row = await session.scalar(select(ApiKey).where(ApiKey.key == key))
         if row is None:
             raise InvalidKey("unknown API key")
+        if row.revoked_at is not None:  # never cached again once forgotten
+            raise KeyRevoked("this API key has been revoked")
         secret = base64.b64decode(self._box.open(row.secret_encrypted))
         cached = _CachedKey(row.id, row.user_id, frozenset(row.scopes), secret)
         if len(self._cache) > 100_000:
-            self._cache.clear()
+            self.forget_all()
         self._cache[key] = cached
+        self._cached_ids[cached.id] = key
         return cached
+
+    def forget(self, key_id: int) -> None:
+        """Drop a (revoked) key's cached secret. Safe to call for keys never cached."""
+        key = self._cached_ids.pop(key_id, None)
+        if key is not None:
+            self._cache.pop(key, None)
+
+    def is_cached(self, key_id: int) -> bool:
+        return key_id in self._cached_ids
+
+    def forget_all(self) -> None:
+        """Drop every cached secret (e.g. when revocation notices may have been missed)."""
+        self._cache.clear()
+        self._cached_ids.clear()
 
     async def authenticate(
         self,

@@ -38,6 +38,8 @@ NATIVE_TO_KRAKEN: dict[str, str] = {
     "invalid_nonce": "EAPI:Invalid nonce",
     "permission_denied": "EGeneral:Permission denied",
     "rate_limited": "EAPI:Rate limit exceeded",
+    "unsigned_parameters": INVALID_ARGUMENTS,
+    "non_canonical_path": INVALID_ARGUMENTS,
     # funds (app/ledger)
     "insufficient_funds": "EOrder:Insufficient funds",
     "amend_exceeds_hold": "EOrder:Insufficient funds",

@@ -20,6 +20,12 @@ hub's own task fans out.
 Slow consumers: each connection has a bounded outbound queue; when it overflows the
 connection is closed with code 4008 and reason "slow consumer" (it may reconnect and
 resubscribe). The engine and the other connections never wait for it.
+
+Revoked keys: when the key a connection authenticated with is revoked (by any process: the
+`RevocationListener` hands the hub each committed revocation, `key_revoked`), what is still
+queued for it is dropped, it gets `{"event": "error", "code": "key_revoked"}` and is closed
+with code 4001 "key revoked". After the listener (re)connects, `recheck_keys` looks up every
+authenticated connection's key in `api_keys`, as notices may have been missed meanwhile.
 """
 
 import asyncio
@@ -33,6 +39,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.scopes import Scope
@@ -42,6 +49,7 @@ from app.ledger.statement import user_balances
 from app.marketdata import service
 from app.markets.service import get_market
 from app.matching import Depth, DepthLevel
+from app.models import ApiKey
 from app.orders.commands import LiveOrder
 from app.orders.sequencer import BookChange, Committed, FillRecord, Sequencer
 
@@ -53,6 +61,7 @@ WS_PATH = "/v1/ws"
 PUBLIC = ("book", "trades", "ticker", *(f"candles:{i}" for i in service.INTERVALS))
 PRIVATE = ("orders", "fills", "balances")
 CLOSE_SLOW = 4008
+CLOSE_REVOKED = 4001
 _CLOSE = None  # queue sentinel: close the connection
 
 
@@ -67,9 +76,11 @@ class Connection:
         self.ws = websocket
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(queue_size)
         self.user_id: int | None = None
+        self.key_id: int | None = None  # the API key it authenticated with
         self.book_from: dict[int, int] = {}  # market id -> snapshot sequence
         self.subs: set[tuple[str, int]] = set()  # (channel, market id or 0 for private)
         self.closing: tuple[int, str] | None = None
+        self.farewell: str | None = None  # the last message, sent before the close frame
         self.last_sent = time.monotonic()
 
     def send(self, text: str) -> bool:
@@ -83,8 +94,12 @@ class Connection:
             self.close(CLOSE_SLOW, "slow consumer: outbound queue overflow")
             return False
 
-    def close(self, code: int, reason: str) -> None:
+    def close(self, code: int, reason: str, farewell: str | None = None) -> None:
+        """Drop everything still queued and close, after `farewell` if given."""
+        if self.closing is not None:
+            return
         self.closing = (code, reason)
+        self.farewell = farewell
         while not self.queue.empty():
             self.queue.get_nowait()
         self.queue.put_nowait(_CLOSE)
@@ -95,6 +110,8 @@ class Connection:
             if text is None:
                 code, reason = self.closing or (1000, "")
                 with contextlib.suppress(Exception):
+                    if self.farewell is not None:
+                        await self.ws.send_text(self.farewell)
                     await self.ws.close(code, reason)
                 return
             await self.ws.send_text(text)
@@ -122,6 +139,7 @@ class MarketDataHub:
         self.refresh = refresh
         self.subs: dict[tuple[str, int], set[Connection]] = defaultdict(set)
         self.users: dict[int, set[Connection]] = defaultdict(set)  # authenticated
+        self.keys: dict[int, set[Connection]] = defaultdict(set)  # by API key id
         self.connections: set[Connection] = set()
         self._inbox: asyncio.Queue[Committed] = asyncio.Queue()
         self._dirty: set[int] = set()  # markets with new trades: ticker/candles to refresh
@@ -129,6 +147,7 @@ class MarketDataHub:
         self._tasks: list[asyncio.Task[None]] = []
         self.delivered = 0
         self.dropped_connections = 0
+        self.revoked_connections = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -329,8 +348,15 @@ class MarketDataHub:
         )
         if conn.user_id is not None and conn.user_id != principal.user_id:
             self._drop_private(conn)
-        conn.user_id = principal.user_id
+        self._unregister_key(conn)
+        conn.user_id, conn.key_id = principal.user_id, principal.api_key_id
         self.users[principal.user_id].add(conn)
+        self.keys[principal.api_key_id].add(conn)
+        # A revocation that committed after the key passed `authenticate` but was notified
+        # before the line above found nothing to close: look once more, now registered.
+        if not await self._live_keys([principal.api_key_id]):
+            self.key_revoked(principal.api_key_id)
+            return
         self._reply(conn, {"event": "authenticated", "id": ref, "user_id": principal.user_id})
 
     async def _subscription(self, conn: Connection, op: str, msg: dict[str, Any], ref: Any) -> None:
@@ -395,6 +421,46 @@ class MarketDataHub:
         self.subs[key].add(conn)
         conn.subs.add(key)
 
+    # ------------------------------------------------------------------ revocations
+
+    def key_revoked(self, key_id: int) -> None:
+        """A key was revoked (committed): close every connection authenticated with it,
+        dropping what is still queued for them, with code 4001."""
+        farewell = _dumps(
+            {"event": "error", "code": "key_revoked", "message": "this API key has been revoked"}
+        )
+        for conn in list(self.keys.pop(key_id, ())):
+            conn.close(CLOSE_REVOKED, "key revoked", farewell)
+            self.drop(conn)
+            self.revoked_connections += 1
+
+    async def recheck_keys(self) -> None:
+        """Close the connections whose key is no longer live in `api_keys` (revocation
+        notices may have been missed while the listener was disconnected)."""
+        held = list(self.keys)
+        if not held:
+            return
+        live = await self._live_keys(held)
+        for key_id in held:
+            if key_id not in live:
+                self.key_revoked(key_id)
+
+    async def _live_keys(self, key_ids: list[int]) -> set[int]:
+        async with self.sessionmaker() as session:
+            rows = await session.scalars(
+                select(ApiKey.id).where(ApiKey.id.in_(key_ids), ApiKey.revoked_at.is_(None))
+            )
+            return set(rows)
+
+    def _unregister_key(self, conn: Connection) -> None:
+        if conn.key_id is not None:
+            conns = self.keys.get(conn.key_id)
+            if conns is not None:
+                conns.discard(conn)
+                if not conns:
+                    del self.keys[conn.key_id]
+            conn.key_id = None
+
     def _reply(self, conn: Connection, message: dict[str, Any]) -> None:
         self._deliver(conn, _dumps({k: v for k, v in message.items() if v is not None}))
 
@@ -414,6 +480,7 @@ class MarketDataHub:
         self.connections.discard(conn)
 
     def _drop_private(self, conn: Connection) -> None:
+        self._unregister_key(conn)
         if conn.user_id is not None:
             conns = self.users.get(conn.user_id)
             if conns is not None:
