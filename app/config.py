@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     # Requests in flight at once (beyond: 429 too_many_in_flight at once); 0 = no limit.
     max_inflight_per_client: int = 256  # per client address
     max_inflight_per_key: int = 64  # per API key
+    # Refusals (4xx) a connection may draw per second (ten times that per client address)
+    # before its refusals are answered late (a tarpit of up to 1 s); 0 = off.
+    refusal_rate_per_connection: float = 20.0
     ws_compression: bool = False  # permessage-deflate on /v1/ws
     log_level: str = "INFO"
     log_json: bool = True

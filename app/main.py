@@ -149,6 +149,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         renderers={"/0/": kraken_render},
         max_inflight_per_client=settings.max_inflight_per_client,
         max_inflight_per_key=settings.max_inflight_per_key,
+        refusal_rate=settings.refusal_rate_per_connection,
     )
     app.include_router(ops_router)
     app.include_router(account_router)

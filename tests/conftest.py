@@ -77,6 +77,7 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         secret_key=SERVER_KEY,
         rate_limit_per_second=1000.0,
         rate_limit_burst=1000,
+        refusal_rate_per_connection=0,  # in-process, every test is one "connection"
         log_json=False,
         indexer_enabled=False,
     )

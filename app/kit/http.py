@@ -1,5 +1,6 @@
 """HTTP plumbing: error bodies, request ids, body size limit, access logs and metrics."""
 
+import asyncio
 import logging
 import math
 import time
@@ -25,10 +26,12 @@ from app.kit.errors import (
 )
 from app.kit.inputs import check_form, check_text, parse_json
 from app.kit.logging import request_id_var
+from app.kit.ratelimit import TokenBucketLimiter
 
 log = logging.getLogger("app.http")
 
 PROBLEM_JSON = "application/problem+json"
+MAX_TARPIT_SECONDS = 1.0
 
 
 def error_response(
@@ -113,6 +116,11 @@ class RequestContextMiddleware:
     error format of its surface (Kraken's envelope under `/0/`); others get problem+json.
     In-flight limits: at most `max_inflight_per_client` concurrent requests per client
     address and `max_inflight_per_key` per API key (0: no limit); beyond, 429 at once.
+    Refusals (every 4xx, and every input refused here whatever the surface) cost a client
+    that sends them faster than `refusal_rate` per second on one connection (ten times that
+    per client address): its refusals are then answered late (a tarpit, at most
+    `MAX_TARPIT_SECONDS`), so a client flooding bad requests slows itself, not the others.
+    Answers that are not refusals are never delayed.
 
     Pure ASGI (not BaseHTTPMiddleware) so it adds little to every request's latency.
     """
@@ -124,12 +132,32 @@ class RequestContextMiddleware:
         renderers: Mapping[str, ErrorRenderer] | None = None,
         max_inflight_per_client: int = 0,
         max_inflight_per_key: int = 0,
+        refusal_rate: float = 0.0,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.renderers = dict(renderers or {})
         self.per_client = InflightLimiter(max_inflight_per_client)
         self.per_key = InflightLimiter(max_inflight_per_key)
+        self.refusals: tuple[TokenBucketLimiter, TokenBucketLimiter] | None = None
+        if refusal_rate > 0:
+            burst = max(1, int(2 * refusal_rate))
+            self.refusals = (
+                TokenBucketLimiter(refusal_rate, burst),  # per connection
+                TokenBucketLimiter(10 * refusal_rate, 10 * burst),  # per client address
+            )
+
+    async def _tarpit(self, connection: Any, address: str) -> None:
+        if self.refusals is None:
+            return
+        per_connection, per_address = self.refusals
+        delay = max(
+            per_connection.charge(connection, MAX_TARPIT_SECONDS),
+            per_address.charge(address, MAX_TARPIT_SECONDS),
+        )
+        if delay > 0:
+            metrics.TARPITTED.inc()
+            await asyncio.sleep(delay)
 
     def _renderer(self, path: str) -> ErrorRenderer:
         for prefix, renderer in self.renderers.items():
@@ -147,19 +175,21 @@ class RequestContextMiddleware:
         start = time.perf_counter()
         status = 500
 
-        started = False
+        started = refused = False
+        client = scope.get("client")
+        client_id = str(client[0]) if client else ""
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, started
             if message["type"] == "http.response.start":
                 started = True
                 status = message["status"]
+                if refused or 400 <= status < 500:
+                    await self._tarpit(client, client_id)
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
             await send(message)
 
-        client = scope.get("client")
-        client_id = str(client[0]) if client else ""
         key_id = headers.get(b"api-key", b"")[:128]
         entered: list[InflightLimiter] = []
         try:
@@ -182,6 +212,7 @@ class RequestContextMiddleware:
             if error is None:
                 log.exception("unhandled error", exc_info=exc)
                 error = InternalError("internal server error")
+            refused = error.status_code < 500
             render = self._renderer(str(scope.get("path", "")))
             response = render(error.status_code, error.code, error.message, _retry_headers(error))
             await response(scope, receive, send_with_id)

@@ -19,6 +19,11 @@ LATENCY = Histogram(
     registry=REGISTRY,
 )
 
+TARPITTED = Counter(
+    "http_refusals_delayed_total",
+    "Refusals answered late because their client sent refusals faster than allowed.",
+    registry=REGISTRY,
+)
 SEQUENCER_REBUILDS = Counter(
     "sequencer_rebuilds_total",
     "Order books rebuilt from Postgres: at start-up or after a failed group (`all`), or only "

@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.kit.http import RequestContextMiddleware, install_error_handlers
+from app.kit.metrics import REGISTRY
+from app.kit.ratelimit import TokenBucketLimiter
 from app.main import create_app
 from tests.conftest import SignedFactory
 from tests.orders.conftest import LOT, PRICE, TICK, counts, ledger_ok, make_market
@@ -177,3 +179,55 @@ async def _lock_waiters(db: AsyncEngine, n: int) -> None:
                 if (await conn.scalar(sql) or 0) >= n:
                     return
             await asyncio.sleep(0.02)
+
+
+# ---------------------------------------------------------------------------- refusals
+
+
+def test_a_debt_of_refusals_is_paid_in_waiting() -> None:
+    now = [0.0]
+    bucket = TokenBucketLimiter(10, 2, clock=lambda: now[0])
+    assert [bucket.charge("c", 1.0) for _ in range(2)] == [0.0, 0.0]  # the burst
+    assert bucket.charge("c", 1.0) == pytest.approx(0.1)  # one token short at 10/s
+    assert bucket.charge("c", 1.0) == pytest.approx(0.2)
+    for _ in range(50):
+        bucket.charge("c", 1.0)
+    assert bucket.charge("c", 1.0) == pytest.approx(1.0)  # never more than max_wait
+    assert bucket.charge("other", 1.0) == 0.0  # a key of its own
+    now[0] += 10.0
+    assert bucket.charge("c", 1.0) == 0.0  # paid off
+
+
+async def test_a_client_flooding_refusals_waits_and_slows_nobody_else() -> None:
+    app = FastAPI()
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=1024, refusal_rate=50)
+
+    @app.post("/thing")
+    async def thing() -> dict[str, bool]:
+        return {"ok": True}
+
+    def client(port: int) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=("10.0.0.9", port))
+        return httpx.AsyncClient(transport=transport, base_url="http://t")
+
+    def delayed() -> float:
+        return REGISTRY.get_sample_value("http_refusals_delayed_total") or 0.0
+
+    before = delayed()
+    async with client(1) as flooder, client(2) as other:
+        for _ in range(90):  # within the burst (100): answered at once
+            r = await flooder.post("/thing", content=b'{"a": "\\u0000"}')
+            assert r.status_code == 400
+        assert delayed() == before
+        for _ in range(200):  # past it: answered late
+            assert (await flooder.post("/thing", content=b"{")).status_code == 400
+            if delayed() > before:
+                break
+        assert delayed() > before
+        mark = delayed()
+        # Another connection, and the flooder's own good requests, are not delayed.
+        assert (await other.post("/thing", content=b"[1]")).status_code == 200
+        assert (await flooder.post("/thing", content=b"[1]")).status_code == 200
+        assert (await other.post("/thing", content=b"{")).status_code == 400
+        assert delayed() == mark

@@ -42,6 +42,7 @@ class Server:
             "EXCHANGE_INDEXER_ENABLED": "false",
             "EXCHANGE_RATE_LIMIT_PER_SECOND": "100000",
             "EXCHANGE_RATE_LIMIT_BURST": "100000",
+            "EXCHANGE_REFUSAL_RATE_PER_CONNECTION": "0",  # tests refuse on purpose, fast
             "EXCHANGE_LOG_LEVEL": "WARNING",
         }
         self.proc: subprocess.Popen[bytes] | None = None
