@@ -13,7 +13,9 @@ the signature, so nobody on the way can add or change one.
   (`raw_path`): a path with percent-escapes has two spellings, one signed and another
   routed, and is refused (400 `non_canonical_path`). Every id and symbol in the API's
   paths is URL-safe (`SN1-TAO`), so no client needs an escape.
-Both checks run before the key is even looked up: a refused request does nothing, it does
+- A route that reads no body (GET, DELETE) refuses a body that sets anything but the nonce
+  (400 `unexpected_body`): it would sign parameters the route then ignores.
+These checks run before the key is even looked up: a refused request does nothing, it does
 not even use up its nonce.
 """
 
@@ -24,7 +26,12 @@ from urllib.parse import parse_qs
 
 from fastapi import Depends, Request
 
-from app.auth.errors import MissingCredentials, NonCanonicalPath, UnsignedParameters
+from app.auth.errors import (
+    MissingCredentials,
+    NonCanonicalPath,
+    UnexpectedBody,
+    UnsignedParameters,
+)
 from app.auth.scopes import Scope
 from app.auth.service import Authenticator, Principal
 
@@ -54,7 +61,23 @@ def signed_path(request: Request) -> str:
     return path
 
 
-async def authenticate_request(request: Request, required: Scope | None) -> Principal:
+def _body_fields(body: bytes, content_type: str) -> set[str]:
+    """The names a body sets (the middleware has checked that it parses)."""
+    if content_type.startswith("application/json") or body.lstrip()[:1] in (b"{", b"["):
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            return {"?"}
+        return set(parsed) if isinstance(parsed, dict) else {"?"}
+    return set(parse_qs(body.decode("latin-1"), keep_blank_values=True))
+
+
+async def authenticate_request(
+    request: Request, required: Scope | None, *, reads_body: bool | None = None
+) -> Principal:
+    """`reads_body`: whether the route acts on its body (default: whether it declares one).
+    A route that reads none refuses a body that sets anything but the nonce (400
+    `unexpected_body`): a signed parameter it would ignore must not seem to be obeyed."""
     key = request.headers.get("api-key")
     signature = request.headers.get("api-sign")
     if not key or not signature:
@@ -69,6 +92,13 @@ async def authenticate_request(request: Request, required: Scope | None) -> Prin
         )
     if body:
         payload, content_type = body, request.headers.get("content-type", "")
+        if reads_body is None:
+            reads_body = getattr(request.scope.get("route"), "body_field", None) is not None
+        if not reads_body and _body_fields(body, content_type) - {"nonce"}:
+            raise UnexpectedBody(
+                "this route reads no body: send its parameters in the query string, "
+                "signed (the body may carry only the nonce)"
+            )
     else:
         payload, content_type = query, ""
     authenticator: Authenticator = request.app.state.authenticator

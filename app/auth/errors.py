@@ -36,3 +36,9 @@ class NonCanonicalPath(BadRequest):
     characters that the signed form of the path would spell differently)."""
 
     code = "non_canonical_path"
+
+
+class UnexpectedBody(BadRequest):
+    """A signed body set parameters on a route that reads none: they would be ignored."""
+
+    code = "unexpected_body"

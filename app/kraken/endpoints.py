@@ -128,7 +128,7 @@ async def private_method(method: str, request: Request, session: Session) -> JSO
     if spec is None:
         return envelope([UNKNOWN_METHOD])
     try:
-        principal = await authenticate_request(request, spec.scope)
+        principal = await authenticate_request(request, spec.scope, reads_body=True)
         body = await request.body()
         data = parse_body(body, request.headers.get("content-type", ""))
     except KrakenError as exc:

@@ -40,6 +40,7 @@ NATIVE_TO_KRAKEN: dict[str, str] = {
     "rate_limited": "EAPI:Rate limit exceeded",
     "unsigned_parameters": INVALID_ARGUMENTS,
     "non_canonical_path": INVALID_ARGUMENTS,
+    "unexpected_body": INVALID_ARGUMENTS,
     # funds (app/ledger)
     "insufficient_funds": "EOrder:Insufficient funds",
     "amend_exceeds_hold": "EOrder:Insufficient funds",

@@ -317,3 +317,23 @@ async def test_kraken_private_methods_refuse_unsigned_parameters(
         )
     assert statuses == {keep["id"]: "open", other["id"]: "cancelled"}
     await ledger_ok(db)
+
+
+async def test_a_signed_body_on_a_route_that_reads_none_is_refused_and_nothing_happens(
+    client: httpx.AsyncClient, db: AsyncEngine, book: tuple[SignedClient, list[dict[str, Any]]]
+) -> None:
+    """`DELETE /v1/orders` reads its selectors from the query string: a body that names one
+    would be signed and ignored (and the route would cancel every order)."""
+    trader, placed = book
+    snapshot = Snapshot(db, [trader])
+    before = await snapshot.take()
+    body, headers = json_request(trader, "/v1/orders", {"client_order_id": "keep"})
+    r = await client.request("DELETE", "/v1/orders", content=body, headers=headers)
+    assert (r.status_code, r.json()["code"]) == (400, "unexpected_body")
+    assert await snapshot.take() == before
+    # A body with the nonce alone is what it says: no selector, every order.
+    body, headers = json_request(trader, "/v1/orders", {})
+    r = await client.request("DELETE", "/v1/orders", content=body, headers=headers)
+    assert r.status_code == 200, r.text
+    assert {o["id"] for o in r.json()["cancelled"]} == {o["id"] for o in placed}
+    await ledger_ok(db)
