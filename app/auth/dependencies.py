@@ -5,7 +5,6 @@ What is signed: the URL path, and as payload the raw body, or for requests witho
 of the form or JSON body, or a `nonce` query parameter.
 """
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 from urllib.parse import parse_qs
@@ -15,6 +14,8 @@ from fastapi import Depends, Request
 from app.auth.errors import MissingCredentials
 from app.auth.scopes import Scope
 from app.auth.service import Authenticator, Principal
+from app.kit.errors import AppError
+from app.kit.inputs import parse_json
 
 
 def _nonce_from(payload: bytes, content_type: str) -> str | None:
@@ -22,8 +23,8 @@ def _nonce_from(payload: bytes, content_type: str) -> str | None:
         return None
     if content_type.startswith("application/json"):
         try:
-            body = json.loads(payload)
-        except ValueError:
+            body = parse_json(payload)
+        except AppError:  # malformed, too deep or unclean: no nonce to be read from it
             return None
         value = body.get("nonce") if isinstance(body, dict) else None
         return str(value) if isinstance(value, int | str) and not isinstance(value, bool) else None

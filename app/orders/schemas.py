@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, StrictInt, StrictStr
 
 from app.kit.errors import AppError
+from app.ledger.schemas import amount_field
 from app.ledger.service import parse_amount
 from app.models import Order
 from app.orders.commands import LiveOrder, OrderRequest
@@ -28,10 +29,10 @@ class OrderIn(BaseModel):
     market: str = Field(max_length=32, examples=["SN64/TAO"])
     side: Literal["buy", "sell"]
     type: Literal["limit", "market"] = "limit"
-    price: Amount | None = Field(default=None, description="rao per whole alpha (limit orders)")
-    qty: Amount | None = Field(default=None, description="alpha base units")
-    quote_budget: Amount | None = Field(
-        default=None, description="market buys: spend at most this many rao (fee on top)"
+    price: Amount | None = amount_field("rao per whole alpha (limit orders)", default=None)
+    qty: Amount | None = amount_field("alpha base units", default=None)
+    quote_budget: Amount | None = amount_field(
+        "market buys: spend at most this many rao (fee on top)", default=None
     )
     time_in_force: Literal["gtc", "ioc", "fok"] = "gtc"
     post_only: bool = False
@@ -134,5 +135,5 @@ class CancelledOut(BaseModel):
 
 
 class AmendIn(BaseModel):
-    qty: Amount | None = None
-    price: Amount | None = None
+    qty: Amount | None = amount_field("the new total quantity, alpha base units", default=None)
+    price: Amount | None = amount_field("the new price, rao per whole alpha", default=None)
