@@ -4,7 +4,7 @@ rao per whole alpha, quantities in alpha-rao (10^9 per alpha), budgets in rao.""
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, StrictInt, StrictStr
+from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
 
 from app.kit.errors import AppError
 from app.ledger.schemas import amount_field
@@ -35,10 +35,10 @@ class OrderIn(BaseModel):
         "market buys: spend at most this many rao (fee on top)", default=None
     )
     time_in_force: Literal["gtc", "ioc", "fok"] = "gtc"
-    post_only: bool = False
+    post_only: StrictBool = False
     stp: Literal["cancel_newest", "cancel_oldest", "cancel_both"] = "cancel_newest"
     client_order_id: str | None = ClientOrderId
-    validate_only: bool = Field(default=False, description="check everything, place nothing")
+    validate_only: StrictBool = Field(default=False, description="check everything, place nothing")
 
     def to_request(self) -> OrderRequest:
         return OrderRequest(

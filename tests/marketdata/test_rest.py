@@ -246,10 +246,26 @@ async def test_book_side_of_the_quote(
         ("/v1/markets/SN1-TAO/candles?interval=1m&from=0&to=999999999", 400, "invalid_range"),
         ("/v1/markets/SN1-TAO/candles?interval=1m&from=yesterday", 422, "validation_error"),
         # Times out of range: were an OverflowError (500) in `end - 300 intervals` or UTC.
-        ("/v1/markets/SN1-TAO/candles?interval=1d&to=0001-01-02T00:00:00Z", 422, "validation_error"),
-        ("/v1/markets/SN1-TAO/candles?interval=1m&from=0001-01-01T00:00:00%2B05:00", 422, "validation_error"),
-        ("/v1/markets/SN1-TAO/candles?interval=1m&to=9999-12-31T23:59:59-05:00", 422, "validation_error"),
-        ("/v1/markets/SN1-TAO/candles?interval=1m&to=99999999999999999999", 422, "validation_error"),
+        (
+            "/v1/markets/SN1-TAO/candles?interval=1d&to=0001-01-02T00:00:00Z",
+            422,
+            "validation_error",
+        ),
+        (
+            "/v1/markets/SN1-TAO/candles?interval=1m&from=0001-01-01T00:00:00%2B05:00",
+            422,
+            "validation_error",
+        ),
+        (
+            "/v1/markets/SN1-TAO/candles?interval=1m&to=9999-12-31T23:59:59-05:00",
+            422,
+            "validation_error",
+        ),
+        (
+            "/v1/markets/SN1-TAO/candles?interval=1m&to=99999999999999999999",
+            422,
+            "validation_error",
+        ),
         ("/v1/markets/SN1-TAO/trades?limit=0", 422, "validation_error"),
         ("/v1/markets/SN1-TAO/trades?limit=5000", 422, "validation_error"),
         ("/v1/markets/SN1-TAO/trades?limit=%2B5", 422, "validation_error"),
@@ -262,7 +278,11 @@ async def test_book_side_of_the_quote(
         ("/v1/markets/SN1-TAO/pool-quote?side=buy&amount=0", 422, "validation_error"),
         ("/v1/markets/SN1-TAO/pool-quote?side=buy&amount=-5", 422, "validation_error"),
         ("/v1/markets/SN1-TAO/pool-quote?side=buy&amount=1.5", 422, "validation_error"),
-        ("/v1/markets/SN1-TAO/pool-quote?side=buy&amount=%C2%B2", 422, "validation_error"),  # "²": was a 500
+        (
+            "/v1/markets/SN1-TAO/pool-quote?side=buy&amount=%C2%B2",
+            422,
+            "validation_error",
+        ),  # "²": was a 500
         (
             "/v1/markets/SN1-TAO/pool-quote?side=buy&amount=99999999999999999999",
             422,
