@@ -329,3 +329,19 @@ async def test_candles_by_step_any_bucket_length(
         assert week[0].start.weekday() == 5  # 2000-01-01, the origin, was a Saturday
         with pytest.raises(InvalidInterval):
             await candles_by_step(session, market_id, timedelta(milliseconds=1500))
+
+
+def test_slippage_of_any_price_against_any_spot_is_exact() -> None:
+    """A huge buy against a 1-rao spot has 34 digits of bps: beyond the default decimal
+    context (quantize raised InvalidOperation, a 500 for a pool or book quote)."""
+    from app.marketdata.service import _slippage, book_quote
+    from app.matching import Depth, DepthLevel
+
+    price = (2**63 - 1) * 10**9  # the most a buy of 2^63-1 rao for 1 alpha-rao can cost
+    assert _slippage("buy", price, 1) == f"{(price - 1) * 10_000}.00"
+    assert _slippage("sell", 1, 3) == "6666.67"
+    assert _slippage("buy", 50_120_000, 50_000_000) == "24.00"
+    # The same through a book: one alpha-rao on offer at the top of a 1-rao-wide spread.
+    depth = Depth([DepthLevel(1, 1, 1)], [DepthLevel(2, 1, 1)])
+    quote = book_quote(depth, "buy", 2**63 - 1, 0, 1)
+    assert quote.slippage_bps is not None and quote.slippage_bps.endswith(".00")
