@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
@@ -27,6 +27,9 @@ from app.kit.inputs import (
     parse_json,
     time_from_seconds,
 )
+
+# No time limit per example: the box may be busy (another suite, two cores).
+NO_DEADLINE = settings(deadline=None)
 
 # ---------------------------------------------------------------------------- canonical_int
 
@@ -93,6 +96,7 @@ def test_out_of_range_is_refused(value: object, minimum: int, maximum: int) -> N
         canonical_int(value, minimum, maximum)
 
 
+@NO_DEADLINE
 @given(st.integers(min_value=-(2**70), max_value=2**70))
 def test_every_integer_round_trips_through_its_decimal_text(n: int) -> None:
     signed = -MAX_INT if n < 0 else 0
@@ -104,6 +108,7 @@ def test_every_integer_round_trips_through_its_decimal_text(n: int) -> None:
             canonical_int(str(n), signed, MAX_INT)
 
 
+@NO_DEADLINE
 @given(st.text(max_size=50))
 def test_any_text_is_read_only_if_it_is_the_canonical_form(text: str) -> None:
     try:
@@ -114,6 +119,7 @@ def test_any_text_is_read_only_if_it_is_the_canonical_form(text: str) -> None:
     assert text.isascii()
 
 
+@NO_DEADLINE
 @given(st.text(alphabet="0123456789+- _.²１١\u00a0", min_size=1, max_size=MAX_DIGITS + 5))
 def test_near_misses_never_raise_anything_but_value_error(text: str) -> None:
     try:
@@ -192,6 +198,7 @@ json_values = st.recursive(
 )
 
 
+@NO_DEADLINE
 @given(json_values)
 def test_parse_json_is_json_loads_or_a_refusal(value: Any) -> None:
     raw = json.dumps(value)
@@ -202,12 +209,14 @@ def test_parse_json_is_json_loads_or_a_refusal(value: Any) -> None:
     assert parsed == json.loads(raw)
 
 
+@NO_DEADLINE
 @given(st.binary(max_size=200))
 def test_parse_json_of_any_bytes_raises_only_its_own_errors(raw: bytes) -> None:
     with contextlib.suppress(MalformedJson, JsonTooDeep, InvalidText):
         parse_json(raw)
 
 
+@NO_DEADLINE
 @given(st.integers(min_value=1, max_value=3000))
 def test_any_depth_is_read_or_refused_as_too_deep(depth: int) -> None:
     if depth <= MAX_JSON_DEPTH:
@@ -250,6 +259,7 @@ def test_seconds_out_of_range_are_refused(seconds: float) -> None:
         time_from_seconds(seconds)
 
 
+@NO_DEADLINE
 @given(st.datetimes(timezones=st.timezones() | st.none()))
 def test_any_time_is_read_in_range_or_refused(value: datetime) -> None:
     try:
@@ -259,6 +269,7 @@ def test_any_time_is_read_in_range_or_refused(value: datetime) -> None:
     assert checked.tzinfo == UTC and MIN_TIME <= checked < MAX_TIME
 
 
+@NO_DEADLINE
 @given(st.floats() | st.integers())
 def test_any_number_of_seconds_is_a_time_or_a_value_error(seconds: float) -> None:
     try:
