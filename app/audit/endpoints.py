@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from app.audit.service import page
 from app.auth.dependencies import AdminPrincipal
 from app.kit.deps import Session
+from app.kit.inputs import Canonical, PositiveInt
 
 router = APIRouter(prefix="/v1/admin/audit", tags=["admin"])
 
@@ -33,8 +34,8 @@ class AuditPage(BaseModel):
 async def list_audit(
     _: AdminPrincipal,
     session: Session,
-    cursor: Annotated[int | None, Query(ge=1)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[PositiveInt | None, Query()] = None,
+    limit: Annotated[int, Canonical(1, 500), Query()] = 100,
     action: Annotated[str | None, Query(max_length=64)] = None,
 ) -> AuditPage:
     """Newest first. Pass `next_cursor` back as `cursor` for the next page."""

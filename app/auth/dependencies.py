@@ -19,7 +19,6 @@ These checks run before the key is even looked up: a refused request does nothin
 not even use up its nonce.
 """
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 from urllib.parse import parse_qs
@@ -34,6 +33,8 @@ from app.auth.errors import (
 )
 from app.auth.scopes import Scope
 from app.auth.service import Authenticator, Principal
+from app.kit.errors import AppError
+from app.kit.inputs import parse_json
 
 
 def _nonce_from(payload: bytes, content_type: str) -> str | None:
@@ -41,8 +42,8 @@ def _nonce_from(payload: bytes, content_type: str) -> str | None:
         return None
     if content_type.startswith("application/json"):
         try:
-            body = json.loads(payload)
-        except ValueError:
+            body = parse_json(payload)
+        except AppError:  # malformed, too deep or unclean: no nonce to be read from it
             return None
         value = body.get("nonce") if isinstance(body, dict) else None
         return str(value) if isinstance(value, int | str) and not isinstance(value, bool) else None

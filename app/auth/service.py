@@ -21,10 +21,11 @@ from app.auth.scopes import Scope
 from app.auth.signing import signature_matches
 from app.kit.crypto import SecretBox
 from app.kit.errors import AppError, Conflict, NotFound, RateLimited
+from app.kit.inputs import MAX_INT, canonical_int
 from app.kit.ratelimit import TokenBucketLimiter
 from app.models import ApiKey, User
 
-MAX_NONCE = 2**63 - 1
+MAX_NONCE = MAX_INT
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,11 +204,16 @@ class Authenticator:
         if len(key) > 128:
             raise InvalidKey("unknown API key")
         entry = await self._lookup(key)
-        if nonce is None or not nonce.isdigit() or int(nonce) > MAX_NONCE or int(nonce) == 0:
-            raise InvalidNonce("nonce missing or not a positive integer below 2^63")
-        if not signature_matches(entry.secret, path, nonce, payload, signature):
+        try:
+            value = canonical_int(nonce, 1, MAX_NONCE)
+        except ValueError:
+            raise InvalidNonce(
+                "nonce missing or not a positive integer below 2^63 in ASCII digits"
+            ) from None
+        # Canonical: the digits signed are exactly str(value).
+        if not signature_matches(entry.secret, path, str(value), payload, signature):
             raise InvalidSignature("signature does not match")
-        await self._advance_nonce(entry.id, int(nonce))
+        await self._advance_nonce(entry.id, value)
         if required is not None and required.value not in entry.scopes:
             raise PermissionDenied(f"this API key lacks the '{required.value}' scope")
         retry_after = self._limiter.acquire(entry.id)

@@ -1,4 +1,3 @@
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
@@ -6,10 +5,11 @@ from fastapi import APIRouter, Path, Query
 from app.indexer import repository
 from app.indexer.schemas import HistoryOut, HistoryPoint, SubnetOut, ValidatorOut
 from app.kit.deps import PublicCache, Session
+from app.kit.inputs import Canonical, Timestamp
 
 router = APIRouter(prefix="/v1/subnets", tags=["subnets"], dependencies=[PublicCache])
 
-Netuid = Annotated[int, Path(ge=0, le=65535, description="subnet id (u16)")]
+Netuid = Annotated[int, Canonical(0, 65535), Path(description="subnet id (u16)")]
 
 
 @router.get("", response_model=list[SubnetOut])
@@ -30,8 +30,8 @@ async def get_subnet(netuid: Netuid, session: Session) -> SubnetOut:
 async def get_history(
     netuid: Netuid,
     session: Session,
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
+    start: Annotated[Timestamp | None, Query(alias="from")] = None,
+    end: Annotated[Timestamp | None, Query(alias="to")] = None,
     resolution: Annotated[Literal["raw", "1m", "5m", "15m", "1h", "4h", "1d"], Query()] = "raw",
 ) -> HistoryOut:
     """Price and reserves per indexed block (`raw`), or the last point of each UTC bucket."""

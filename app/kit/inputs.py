@@ -10,17 +10,21 @@ Two layers, each applied once:
   Nothing that fails reaches a route, a commit group or Postgres.
 - **Shapes**, checked by the schema types below: integers are JSON integers or canonical
   ASCII digits (`"0"` or no leading zero: no sign, no space, no `_`, no `true`, no `"²"`
-  or other Unicode digits) within a range (`Canonical`); every string has a `max_length`;
-  enums are `Literal`s.
+  or other Unicode digits) within a range (`Canonical`); times lie within
+  [`MIN_TIME`, `MAX_TIME`) (`Timestamp`, `time_from_seconds`); every string has a
+  `max_length`; enums are `Literal`s.
 """
 
 import json
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-from pydantic import GetCoreSchemaHandler
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
 from app.kit.errors import BadRequest
@@ -152,3 +156,64 @@ class Canonical:
 
 PositiveInt = Annotated[int, Canonical(1)]
 NonNegativeInt = Annotated[int, Canonical(0)]
+
+
+# ---------------------------------------------------------------------------- times
+
+# Every time a client may send: from the Unix epoch to well before the end of Python's (and
+# far before Postgres') calendar, so that adding a day or a few hundred intervals, or moving
+# to another offset, never overflows.
+MIN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_TIME = datetime(9000, 1, 1, tzinfo=UTC)
+MAX_SECONDS = int((MAX_TIME - MIN_TIME).total_seconds())
+MAX_TIME_TEXT = 64  # an ISO 8601 time or unix seconds, as text
+
+
+def check_time(value: datetime) -> datetime:
+    """`value` as an aware UTC time (naive means UTC) if it lies in [MIN_TIME, MAX_TIME);
+    raises ValueError with a message for the client otherwise."""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    # Comparing aware times never overflows; converting one near year 1 or 9999 may.
+    if not MIN_TIME <= aware < MAX_TIME:
+        raise ValueError(
+            f"must lie between {MIN_TIME.isoformat()} and {MAX_TIME.isoformat()} (exclusive)"
+        )
+    return aware.astimezone(UTC)
+
+
+def time_from_seconds(seconds: int | float | Decimal) -> datetime:
+    """Unix seconds -> an aware UTC time, within the range of `check_time` (ValueError)."""
+    if not 0 <= seconds < MAX_SECONDS:
+        raise ValueError(f"must be unix seconds between 0 and {MAX_SECONDS} (exclusive)")
+    return datetime.fromtimestamp(float(seconds), UTC)
+
+
+def _short_time(value: object) -> object:
+    if isinstance(value, str) and len(value) > MAX_TIME_TEXT:
+        raise ValueError(f"must be at most {MAX_TIME_TEXT} characters")
+    if isinstance(value, bool):
+        raise ValueError("must be an ISO 8601 time or unix seconds")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    """Schema metadata for a time within [MIN_TIME, MAX_TIME), normalised to UTC:
+    `Annotated[datetime, TimeRange()]` (see `Timestamp`)."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_before_validator_function(
+            _short_time, core_schema.no_info_after_validator_function(check_time, handler(source))
+        )
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler.resolve_ref_schema(handler(schema))
+        json_schema["maxLength"] = MAX_TIME_TEXT
+        return json_schema
+
+
+Timestamp = Annotated[datetime, TimeRange()]

@@ -99,9 +99,7 @@ async def strategies(ctx: Context) -> dict[str, Any]:
             )
     # Kraken's paging: `limit` items from `cursor` (here: the offset of the next page).
     offset = ctx.params.integer("cursor", 0) or 0
-    limit = ctx.params.integer("limit", len(items) or 1) or 1
-    if offset < 0 or limit < 1:
-        raise invalid_arguments("cursor" if offset < 0 else "limit")
+    limit = ctx.params.integer("limit", len(items) or 1, minimum=1) or 1
     if ctx.params.flag("ascending") is False and ctx.params.text("ascending") is not None:
         items.reverse()
     page = items[offset : offset + limit]

@@ -11,9 +11,9 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 
 from app.auth.dependencies import authenticate_request
@@ -38,6 +38,12 @@ log = logging.getLogger("app.kraken")
 router = APIRouter(tags=["kraken"], include_in_schema=True)
 
 Handler = Callable[[Context], Awaitable[Any]]
+# Documented at most 64 characters long; not validated as such, so that any unknown method,
+# however long, is answered in Kraken's envelope (`EGeneral:Unknown method`).
+Method = Annotated[
+    str,
+    Path(description="e.g. Ticker, AddOrder, Earn/Allocate", json_schema_extra={"maxLength": 64}),
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +112,7 @@ async def _run(handler: Handler, ctx: Context) -> JSONResponse:
 
 @router.get("/0/public/{method}", operation_id="kraken_public_get")
 @router.post("/0/public/{method}", operation_id="kraken_public_post")
-async def public_method(method: str, request: Request, session: Session) -> JSONResponse:
+async def public_method(method: Method, request: Request, session: Session) -> JSONResponse:
     handler = PUBLIC.get(method)
     if handler is None:
         return envelope([UNKNOWN_METHOD])
@@ -123,7 +129,7 @@ async def public_method(method: str, request: Request, session: Session) -> JSON
 
 
 @router.post("/0/private/{method:path}", operation_id="kraken_private")
-async def private_method(method: str, request: Request, session: Session) -> JSONResponse:
+async def private_method(method: Method, request: Request, session: Session) -> JSONResponse:
     spec = PRIVATE.get(method)
     if spec is None:
         return envelope([UNKNOWN_METHOD])

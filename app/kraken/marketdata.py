@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.kit.inputs import time_from_seconds
 from app.kraken.schemas import units
 from app.marketdata import service as md
 from app.models import Fill, Market
@@ -45,23 +46,24 @@ async def ticker(session: AsyncSession, sequencer: Sequencer, market: Market) ->
 
 
 async def trades(
-    session: AsyncSession, market: Market, since: str | None, count: int
+    session: AsyncSession,
+    market: Market,
+    after_id: int | None,
+    after_time: datetime | None,
+    count: int,
 ) -> tuple[list[list[Any]], str]:
-    """Oldest first. `since`: our `last` (a fill id), or a time (seconds or nanoseconds)."""
-    if since is None:
+    """Oldest first: after fill `after_id` (our `last`), or after `after_time`; neither:
+    the latest `count`."""
+    if after_id is None and after_time is None:
         rows = list(reversed(await md.recent_trades(session, market.id, None, count)))
         after = 0
     else:
-        number = int(since.split(".")[0])
-        if number < FILL_ID_BELOW:
-            after = number
-        else:
-            seconds = number / 10**9 if number > 10**12 else float(since)
+        after = after_id or 0
+        if after_time is not None:
             after = int(
                 await session.scalar(
                     select(func.coalesce(func.max(Fill.id), 0)).where(
-                        Fill.market_id == market.id,
-                        Fill.created_at <= datetime.fromtimestamp(seconds, UTC),
+                        Fill.market_id == market.id, Fill.created_at <= after_time
                     )
                 )
                 or 0
@@ -90,7 +92,7 @@ async def ohlc(
     now = datetime.now(UTC)
     start = now - step * OHLC_ROWS
     if since is not None:
-        start = max(start, datetime.fromtimestamp(since, UTC))
+        start = max(start, time_from_seconds(since))
     rows: list[list[Any]] = [
         [
             int(c.start.timestamp()),

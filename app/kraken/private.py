@@ -2,6 +2,7 @@
 the order service (every write is a sequencer command: PlaceOrders, CancelOrders,
 AmendOrder)."""
 
+import re
 import secrets
 from collections import defaultdict
 from datetime import datetime
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from app.kraken.context import Context
 from app.kraken.errors import UNKNOWN_ASSET, UNKNOWN_ORDER, KrakenError, invalid_arguments
 from app.kraken.schemas import (
+    INT32,
     Params,
     add_order_result,
     order_descr,
@@ -34,7 +36,6 @@ from app.orders.schemas import FillOut, OrderOut
 PAGE = 500
 MAX_SCAN = 20_000  # orders or fills read for one answer
 CLOSED_PAGE = 50  # Kraken's page size for ClosedOrders / TradesHistory
-INT32 = 2**31
 
 # ---------------------------------------------------------------------------- balances
 
@@ -124,7 +125,7 @@ async def _trades_by_order(ctx: Context) -> dict[int, list[str]]:
 
 
 def _filter(orders: list[OrderOut], params: Params) -> list[OrderOut]:
-    userref = params.integer("userref")
+    userref = params.userref()
     cl_ord_id = params.text("cl_ord_id")
     out = []
     for o in orders:
@@ -162,8 +163,6 @@ async def closed_orders(ctx: Context) -> dict[str, Any]:
     if closetime not in ("open", "close", "both"):
         raise invalid_arguments("closetime")
     offset = p.integer("ofs", 0) or 0
-    if offset < 0:
-        raise invalid_arguments("ofs")
     orders = []
     for o in _filter(await _orders(ctx, "closed"), p):
         moments = {"open": [o.created_at], "close": [o.closed_at]}.get(
@@ -188,7 +187,7 @@ async def query_orders(ctx: Context) -> dict[str, Any]:
     txids = ctx.params.values("txid")
     if not txids or len(txids) > 50:
         raise invalid_arguments("txid")
-    userref = ctx.params.integer("userref")
+    userref = ctx.params.userref()
     trades = await _trades_by_order(ctx) if ctx.params.flag("trades") else None
     out: dict[str, Any] = {}
     for txid in txids:
@@ -212,8 +211,6 @@ async def trades_history(ctx: Context) -> dict[str, Any]:
         raise invalid_arguments("type")
     start, end = p.seconds("start"), p.seconds("end")
     offset = p.integer("ofs", 0) or 0
-    if offset < 0:
-        raise invalid_arguments("ofs")
     fills = [f for f in await _fills(ctx) if _in_range(f.created_at, start, end)]
     if kind in ("closed position", "closing position"):
         fills = []  # spot only: no positions
@@ -306,9 +303,7 @@ def _order_request(p: Params, market: Market) -> OrderRequest:
     cl_ord_id = p.text("cl_ord_id")
     if cl_ord_id is not None and (len(cl_ord_id) > 64 or cl_ord_id.startswith("kr.")):
         raise invalid_arguments("cl_ord_id")
-    userref = p.integer("userref")
-    if userref is not None and not -INT32 <= userref < INT32:
-        raise invalid_arguments("userref")
+    userref = p.userref()
     client_order_id = cl_ord_id
     if client_order_id is None and userref is not None:
         client_order_id = userref_client_id(userref, secrets.token_hex(6))
@@ -375,8 +370,8 @@ async def cancel_order(ctx: Context) -> dict[str, Any]:
         command = CancelOrders(ctx.user_id, client_order_ids=[cl_ord_id])
     elif txid is None:
         raise invalid_arguments("txid")
-    elif txid.lstrip("-").isdigit():
-        userref = int(txid)
+    elif re.fullmatch(r"-?[0-9]+", txid):  # an integer: a userref
+        userref = Params({"txid": txid}).integer("txid", minimum=-INT32, maximum=INT32 - 1)
         ids = [
             o.id
             for o in await _orders(ctx, "open")

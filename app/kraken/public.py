@@ -6,10 +6,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.kit.inputs import time_from_seconds
 from app.kraken import marketdata
 from app.kraken.context import Context
 from app.kraken.errors import INVALID_PAIR, UNKNOWN_ASSET, KrakenError, invalid_arguments
-from app.kraken.schemas import asset_pair, pair_id, units
+from app.kraken.schemas import asset_pair, kraken_seconds, pair_id, units
 from app.markets.rules import DELISTED
 from app.models import Asset, Market
 
@@ -98,9 +99,7 @@ async def ohlc(ctx: Context) -> dict[str, Any]:
 
 async def depth(ctx: Context) -> dict[str, Any]:
     market = await ctx.market(_one_pair(ctx))
-    count = ctx.params.integer("count", 100) or 100
-    if not 1 <= count <= 500:
-        raise invalid_arguments("count")
+    count = ctx.params.integer("count", 100, minimum=1, maximum=500) or 100
     book = ctx.sequencer.published.get(market.id)
     now = int(datetime.now(UTC).timestamp())
 
@@ -117,13 +116,20 @@ async def depth(ctx: Context) -> dict[str, Any]:
 
 async def trades(ctx: Context) -> dict[str, Any]:
     market = await ctx.market(_one_pair(ctx))
-    count = ctx.params.integer("count", 1000) or 1000
-    if not 1 <= count <= 1000:
-        raise invalid_arguments("count")
+    count = ctx.params.integer("count", 1000, minimum=1, maximum=1000) or 1000
+    # `since`: our `last` (a fill id, below FILL_ID_BELOW), else a time (seconds or ns).
     since = ctx.params.text("since")
-    if since is not None and not re.fullmatch(r"\d{1,20}(\.\d{1,9})?", since.strip()):
-        raise invalid_arguments("since")
-    rows, last = await marketdata.trades(ctx.session, market, since and since.strip(), count)
+    after_id: int | None = None
+    after_time: datetime | None = None
+    if since is not None:
+        if re.fullmatch(r"0|[1-9][0-9]{0,8}", since):
+            after_id = int(since)
+        else:
+            seconds = kraken_seconds(since)
+            if seconds is None or seconds < marketdata.FILL_ID_BELOW:
+                raise invalid_arguments("since")
+            after_time = time_from_seconds(seconds)
+    rows, last = await marketdata.trades(ctx.session, market, after_id, after_time, count)
     return {pair_id(market.symbol): rows, "last": last}
 
 

@@ -5,7 +5,6 @@ alpha-rao, 9 decimals); Kraken's are decimal strings (price in TAO per alpha, vo
 alpha). Conversions are exact: a value with more than 9 significant decimals is refused.
 """
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,6 +12,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qsl
 
+from app.kit.errors import AppError
+from app.kit.inputs import MAX_INT, MAX_JSON_DEPTH, MAX_SECONDS, canonical_int, parse_json
 from app.kit.money import DECIMALS, format_units
 from app.kraken.errors import invalid_arguments
 from app.kraken.txid import order_txid
@@ -20,9 +21,16 @@ from app.models import Market
 from app.orders.schemas import OrderOut
 
 UNIT = 10**DECIMALS
-# No sign: Kraken reads a leading "+" or "-" as an offset from the last price (unsupported).
-_DECIMAL = re.compile(r"^(\d+\.?\d*|\.\d+)$")
-MAX_UNITS = 2**63 - 1
+# ASCII digits only (`\d` would match "١" and "１" too). No sign: Kraken reads a leading "+"
+# or "-" as an offset from the last price (unsupported).
+_DECIMAL = re.compile(r"[0-9]+\.?[0-9]*|\.[0-9]+")
+MAX_DECIMAL_TEXT = 40
+# Kraken's times: unix seconds with up to 9 decimals, or (above NANOSECONDS_FROM) nanoseconds.
+_SECONDS = re.compile(r"(0|[1-9][0-9]{0,20})(\.[0-9]{1,9})?")
+NANOSECONDS_FROM = 10**12
+MAX_UNITS = MAX_INT
+INT32 = 2**31  # Kraken's `userref`: a signed 32-bit integer
+_INDEX = re.compile(r"0|[1-9][0-9]{0,5}")  # `orders[0]`: a list index
 
 
 # ---------------------------------------------------------------------------- parameters
@@ -35,8 +43,8 @@ def parse_body(body: bytes, content_type: str) -> dict[str, Any]:
         return {}
     if content_type.startswith("application/json"):
         try:
-            data = json.loads(body)
-        except ValueError:
+            data = parse_json(body)
+        except AppError:  # malformed, too deep or unclean
             raise invalid_arguments() from None
         if not isinstance(data, dict):
             raise invalid_arguments()
@@ -44,6 +52,8 @@ def parse_body(body: bytes, content_type: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
         parts = re.findall(r"[^\[\]]+", key) or [key]
+        if len(parts) > MAX_JSON_DEPTH:  # as deep as a JSON body may be
+            raise invalid_arguments(parts[0][:64])
         node = out
         for part in parts[:-1]:
             child = node.setdefault(part, {})
@@ -62,7 +72,7 @@ def _lists(value: Any) -> Any:
     if not isinstance(value, dict):
         return value
     items = {k: _lists(v) for k, v in value.items()}
-    if items and all(k.isdigit() for k in items):
+    if items and all(_INDEX.fullmatch(k) for k in items):
         return [items[k] for k in sorted(items, key=int)]
     return items
 
@@ -101,29 +111,33 @@ class Params:
             return False
         raise invalid_arguments(name)
 
-    def integer(self, name: str, default: int | None = None) -> int | None:
-        value = self.text(name)
-        if value is None:
+    def integer(
+        self, name: str, default: int | None = None, *, minimum: int = 0, maximum: int = MAX_INT
+    ) -> int | None:
+        """A JSON integer or canonical ASCII digits (a "-" only if `minimum` < 0) within
+        [minimum, maximum]; absent: `default`."""
+        value = self.data.get(name)
+        if value is None or value == "":
             return default
-        text = value.strip()
-        if not re.fullmatch(r"-?\d{1,19}", text):
-            raise invalid_arguments(name)
-        return int(text)
+        try:
+            return canonical_int(value, minimum, maximum)
+        except ValueError:
+            raise invalid_arguments(name) from None
+
+    def userref(self) -> int | None:
+        """Kraken's `userref`: a signed 32-bit integer."""
+        return self.integer("userref", minimum=-INT32, maximum=INT32 - 1)
 
     def seconds(self, name: str) -> float | None:
-        """Kraken's `since`/`start`/`end`: seconds (possibly fractional) or nanoseconds."""
+        """Kraken's `since`/`start`/`end`: unix seconds (up to 9 decimals) or nanoseconds,
+        within the times a client may send (`app.kit.inputs.MAX_TIME`)."""
         value = self.text(name)
         if value is None:
             return None
-        try:
-            number = Decimal(value)
-        except InvalidOperation:
-            raise invalid_arguments(name) from None
-        if not number.is_finite() or number < 0:
+        number = kraken_seconds(value)
+        if number is None:
             raise invalid_arguments(name)
-        if number > 10**12:  # nanoseconds (Kraken's `last` cursors)
-            number = number / 10**9
-        return float(number)
+        return number
 
     def values(self, name: str) -> list[str]:
         value = self.data.get(name)
@@ -134,12 +148,23 @@ class Params:
         return [v.strip() for v in str(value).split(",") if v.strip()]
 
 
+def kraken_seconds(text: str) -> float | None:
+    """Unix seconds from Kraken's time text (seconds with up to 9 decimals, or nanoseconds
+    above 10^12), or None if it is not one or lies outside the times a client may send."""
+    if not _SECONDS.fullmatch(text):
+        return None
+    number = Decimal(text)
+    if number > NANOSECONDS_FROM:  # nanoseconds (Kraken's `last` cursors)
+        number = number / 10**9
+    if number >= MAX_SECONDS:
+        return None
+    return float(number)
+
+
 def to_units(field: str, text: str | None, *, positive: bool = True) -> int:
-    """'1.25' -> 1250000000. More than 9 significant decimals, signs, exponents: refused."""
-    if text is None:
-        raise invalid_arguments(field)
-    text = text.strip()
-    if not _DECIMAL.match(text):
+    """'1.25' -> 1250000000. More than 9 significant decimals, signs, exponents, spaces,
+    digits other than ASCII: refused."""
+    if text is None or len(text) > MAX_DECIMAL_TEXT or not _DECIMAL.fullmatch(text):
         raise invalid_arguments(field)
     try:
         scaled = Decimal(text) * UNIT
@@ -249,7 +274,9 @@ def split_client_id(client_order_id: str | None) -> tuple[int | None, str | None
     """Native client order id -> (userref, cl_ord_id)."""
     if client_order_id is None:
         return None, None
-    match = re.fullmatch(rf"{re.escape(USERREF_PREFIX)}(-?\d+)\.[A-Za-z0-9]+", client_order_id)
+    match = re.fullmatch(
+        rf"{re.escape(USERREF_PREFIX)}(0|-?[1-9][0-9]{{0,9}})\.[A-Za-z0-9]+", client_order_id
+    )
     if match:
         return int(match.group(1)), None
     return None, client_order_id

@@ -1,15 +1,15 @@
 """Ledger HTTP API: admin deposits, withdrawals, balances, the statement."""
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
 from app.auth.dependencies import AdminPrincipal, ReadPrincipal, WithdrawPrincipal
 from app.kit.deps import Session
+from app.kit.inputs import Canonical, PositiveInt, Timestamp
 from app.ledger import funding
 from app.ledger.schemas import (
-    MAX_ID,
+    MAX_ASSET,
     ApproveIn,
     BalanceOut,
     BalancesOut,
@@ -26,7 +26,7 @@ from app.ledger.statement import user_balances, user_entries
 from app.models import Deposit, Withdrawal
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
-WithdrawalId = Annotated[int, Path(ge=1, le=MAX_ID)]
+WithdrawalId = Annotated[PositiveInt, Path()]
 
 
 def _deposit_out(d: Deposit) -> DepositOut:
@@ -91,8 +91,8 @@ async def create_withdrawal(
 async def get_withdrawals(
     principal: ReadPrincipal,
     session: Session,
-    before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    before_id: Annotated[PositiveInt | None, Query()] = None,
+    limit: Annotated[int, Canonical(1, 500), Query()] = 100,
 ) -> WithdrawalsOut:
     rows = await funding.list_withdrawals(
         session, principal.user_id, before_id=before_id, limit=limit
@@ -148,11 +148,11 @@ async def get_balances(principal: ReadPrincipal, session: Session) -> BalancesOu
 async def get_entries(
     principal: ReadPrincipal,
     session: Session,
-    asset: str | None = None,
-    from_: Annotated[datetime | None, Query(alias="from")] = None,
-    to: datetime | None = None,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    asset: Annotated[str | None, Query(max_length=MAX_ASSET)] = None,
+    from_: Annotated[Timestamp | None, Query(alias="from")] = None,
+    to: Annotated[Timestamp | None, Query()] = None,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Canonical(1, 1000), Query()] = 100,
 ) -> EntriesOut:
     """The user's statement, oldest first; pass `next_cursor` back as `cursor` for the next
     page. `from` is inclusive, `to` exclusive (ISO 8601)."""

@@ -1,19 +1,47 @@
 """Ledger API bodies. Amounts are strings of integer base units (1 TAO = 10^9 rao, every
 alpha has 9 decimals too): "1500000000" is 1.5 TAO. Never floats."""
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field, StrictFloat, StrictInt, StrictStr
 
-MAX_ID = 2**63 - 1
+from app.kit.inputs import MAX_INT, PositiveInt
+
+MAX_ASSET = 16  # asset codes: TAO, SN64, ...
+MAX_ADDRESS = 64  # SS58 addresses are 47 or 48 characters
+
+
+def amount_field(description: str, *, default: Any = ..., signed: bool = False) -> Any:
+    """An amount of base units as sent: a JSON integer or a string of canonical digits.
+
+    Validated by `app.ledger.service.parse_amount`, which answers `invalid_amount`,
+    `non_positive_amount` or `amount_too_large`; the schema documents what it accepts."""
+    minimum = -MAX_INT if signed else 1
+    pattern = "^-?[1-9][0-9]*$" if signed else "^[1-9][0-9]*$"
+
+    def document(schema: dict[str, Any]) -> None:
+        schema.pop("anyOf", None)
+        schema["anyOf"] = [
+            {"type": "string", "pattern": pattern, "maxLength": len(str(MAX_INT)) + signed},
+            {"type": "integer", "minimum": minimum, "maximum": MAX_INT},
+            *([{"type": "null"}] if default is None else []),
+        ]
+
+    extra: Callable[[dict[str, Any]], None] = document
+    return Field(
+        default=default,
+        description=description,
+        examples=["1500000000"],
+        json_schema_extra=extra,
+    )
 
 
 class DepositIn(BaseModel):
-    user_id: int = Field(ge=1, le=MAX_ID)
-    asset: str = Field(examples=["TAO"])
-    amount: StrictStr | StrictInt | StrictFloat = Field(
-        description="integer base units as a string", examples=["1500000000"]
-    )
+    user_id: PositiveInt
+    asset: str = Field(max_length=MAX_ASSET, examples=["TAO"])
+    amount: StrictStr | StrictInt | StrictFloat = amount_field("integer base units as a string")
     external_ref: str = Field(
         min_length=1, max_length=128, description="e.g. the chain transaction hash; idempotency key"
     )
@@ -30,11 +58,9 @@ class DepositOut(BaseModel):
 
 
 class WithdrawalIn(BaseModel):
-    asset: str = Field(examples=["TAO"])
-    amount: StrictStr | StrictInt | StrictFloat = Field(
-        description="integer base units as a string", examples=["1500000000"]
-    )
-    destination: str = Field(description="SS58 address (prefix 42)")
+    asset: str = Field(max_length=MAX_ASSET, examples=["TAO"])
+    amount: StrictStr | StrictInt | StrictFloat = amount_field("integer base units as a string")
+    destination: str = Field(max_length=MAX_ADDRESS, description="SS58 address (prefix 42)")
 
 
 class ApproveIn(BaseModel):

@@ -56,7 +56,9 @@ NEGATIVE_KINDS = frozenset({"custody", "rounding"})
 # Codes the hold functions write themselves; `apply_batch` refuses them.
 RESERVED_CODES = frozenset({"hold", "release"})
 
-_AMOUNT_RE = re.compile(r"^-?[0-9]+$")
+# Canonical ASCII digits: "0" or no leading zero, and no "-0" (a sign only to say that the
+# amount is negative, which is refused as such).
+_AMOUNT_RE = re.compile(r"0|-?[1-9][0-9]*")
 _ASSET_RE = re.compile(r"^[A-Z0-9]{1,16}$")
 
 
@@ -64,11 +66,12 @@ _ASSET_RE = re.compile(r"^[A-Z0-9]{1,16}$")
 
 
 def parse_amount(value: object) -> int:
-    """A positive amount of base units from a decimal integer string (or an int)."""
+    """A positive amount of base units from a JSON integer or a string of canonical ASCII
+    digits (no space, "+", leading zero or "-0"; "1_000", "١" and "²" are not digits)."""
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise InvalidAmount('amount must be a string of integer base units, e.g. "1500000000"')
     if isinstance(value, str):
-        if len(value) > 40 or not _AMOUNT_RE.match(value):
+        if len(value) > 40 or not _AMOUNT_RE.fullmatch(value):
             raise InvalidAmount(
                 f"amount {value[:40]!r} is not an integer number of base units (1 TAO = 10^9)"
             )

@@ -1,11 +1,13 @@
 """Read side: a user's balances and statement (keyset-paginated journal entries)."""
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.kit.inputs import MAX_INT
 from app.ledger.errors import InvalidCursor
 
 
@@ -59,17 +61,16 @@ class Entry:
         return f"{self.seq}.{self.leg}"
 
 
+_CURSOR = re.compile(r"(0|[1-9][0-9]{0,18})\.([01])")  # "<seq>.<leg>", canonical digits
+
+
 def parse_cursor(cursor: str | None) -> tuple[int, int]:
     if not cursor:
         return (0, 1)
-    try:
-        seq, leg = cursor.split(".")
-        parsed = (int(seq), int(leg))
-    except ValueError:
-        raise InvalidCursor(f"cursor {cursor[:40]!r} is not one this API returned") from None
-    if parsed[0] < 0 or parsed[1] not in (0, 1):
+    match = _CURSOR.fullmatch(cursor)
+    if match is None or int(match.group(1)) > MAX_INT:
         raise InvalidCursor(f"cursor {cursor[:40]!r} is not one this API returned")
-    return parsed
+    return int(match.group(1)), int(match.group(2))
 
 
 _ENTRIES_SQL = text(

@@ -1,13 +1,15 @@
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from app.auth.dependencies import AdminPrincipal
 from app.kit.deps import Session
+from app.kit.inputs import PositiveInt
 from app.listings import service
 from app.listings.schemas import ApproveRequest, ListingOut, ReconsiderRequest, RejectRequest
 
 router = APIRouter(prefix="/v1/admin/listings", tags=["admin"])
+ListingId = Annotated[PositiveInt, Path()]
 
 
 @router.get("", response_model=list[ListingOut])
@@ -23,14 +25,14 @@ async def list_listings(
 
 @router.get("/{listing_id}", response_model=ListingOut)
 async def get_listing(
-    listing_id: int, _: AdminPrincipal, session: Session, request: Request
+    listing_id: ListingId, _: AdminPrincipal, session: Session, request: Request
 ) -> ListingOut:
     return ListingOut.of(await service.get_listing(session, listing_id, request.app.state.settings))
 
 
 @router.post("/{listing_id}/approve", response_model=ListingOut)
 async def approve(
-    listing_id: int,
+    listing_id: ListingId,
     body: ApproveRequest,
     principal: AdminPrincipal,
     session: Session,
@@ -48,7 +50,7 @@ async def approve(
 
 @router.post("/{listing_id}/reject", response_model=ListingOut)
 async def reject(
-    listing_id: int,
+    listing_id: ListingId,
     body: RejectRequest,
     principal: AdminPrincipal,
     session: Session,
@@ -62,7 +64,7 @@ async def reject(
 
 @router.post("/{listing_id}/reconsider", response_model=ListingOut)
 async def reconsider(
-    listing_id: int,
+    listing_id: ListingId,
     body: ReconsiderRequest,
     principal: AdminPrincipal,
     session: Session,

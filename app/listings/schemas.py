@@ -1,10 +1,11 @@
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from app.indexer.schemas import SubnetOut, moving_price
 from app.listings.service import ListingView
-from app.markets.schemas import IntLike, MarketOut
+from app.markets.schemas import IntLike, MarketOut, parameter
 
 
 class DueDiligenceOut(BaseModel):
@@ -66,14 +67,14 @@ class ApproveRequest(BaseModel):
 
     ticker: str | None = Field(default=None, max_length=32)
     display_name: str | None = Field(default=None, max_length=64)
-    tick_size: IntLike | None = None
-    lot_size: IntLike | None = None
-    min_size: IntLike | None = None
-    min_notional: IntLike | None = None
-    maker_fee_bps: IntLike | None = None
-    taker_fee_bps: IntLike | None = None
-    price_band_bps: IntLike | None = None
-    initial_state: str | None = Field(default=None, max_length=32)
+    tick_size: IntLike | None = parameter("tick_size")
+    lot_size: IntLike | None = parameter("lot_size")
+    min_size: IntLike | None = parameter("min_size")
+    min_notional: IntLike | None = parameter("min_notional")
+    maker_fee_bps: IntLike | None = parameter("maker_fee_bps")
+    taker_fee_bps: IntLike | None = parameter("taker_fee_bps")
+    price_band_bps: IntLike | None = parameter("price_band_bps")
+    initial_state: Literal["trading", "post_only", "cancel_only", "halted"] | None = None
     override_reason: str | None = Field(default=None, max_length=1000)
 
 

@@ -1,28 +1,30 @@
 """Public market-data REST endpoints (see `app.marketdata.service`)."""
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Query, Request
 
 from app.kit.deps import PublicCache, Session
+from app.kit.inputs import MAX_INT, Canonical, PositiveInt, Timestamp
 from app.marketdata import service
 from app.marketdata.schemas import CandlesOut, PoolQuoteOut, TickerOut, TradesOut
+from app.markets.schemas import SYMBOL_DOC, SymbolPath
 from app.markets.service import get_market
 from app.matching import Depth
 from app.models import Subnet
 
 router = APIRouter(tags=["market data"], dependencies=[PublicCache])
 
-SYMBOL_DOC = "SN64-TAO, SN64TAO or SN64_TAO (a '/' cannot travel in a path segment)"
+Interval = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
+assert set(get_args(Interval)) == set(service.INTERVALS)
 
 
 @router.get("/v1/markets/{symbol}/trades", response_model=TradesOut, description=SYMBOL_DOC)
 async def get_trades(
-    symbol: str,
+    symbol: SymbolPath,
     session: Session,
-    since: Annotated[int | None, Query(ge=1, description="only trades with a smaller id")] = None,
-    limit: Annotated[int, Query(ge=1, le=service.MAX_TRADES)] = 100,
+    since: Annotated[PositiveInt | None, Query(description="only trades with a smaller id")] = None,
+    limit: Annotated[int, Canonical(1, service.MAX_TRADES), Query()] = 100,
 ) -> dict[str, Any]:
     """Trades (fills), newest first. Page with `since` = the previous page's `next_cursor`."""
     market = await get_market(session, symbol)
@@ -35,7 +37,7 @@ async def get_trades(
 
 
 @router.get("/v1/markets/{symbol}/ticker", response_model=TickerOut, description=SYMBOL_DOC)
-async def get_ticker(symbol: str, session: Session, request: Request) -> dict[str, Any]:
+async def get_ticker(symbol: SymbolPath, session: Session, request: Request) -> dict[str, Any]:
     """Last price, best bid/ask with sizes (committed book), 24 h statistics, pool price."""
     sequencer = request.app.state.sequencer
     return (await service.ticker_by_symbol(session, sequencer, symbol)).as_json()
@@ -49,17 +51,16 @@ async def get_tickers(session: Session, request: Request) -> list[dict[str, Any]
 
 @router.get("/v1/markets/{symbol}/candles", response_model=CandlesOut, description=SYMBOL_DOC)
 async def get_candles(
-    symbol: str,
+    symbol: SymbolPath,
     session: Session,
-    interval: str = "1h",
+    interval: Interval = "1h",
     start: Annotated[
-        datetime | None, Query(alias="from", description="ISO 8601 or unix seconds, UTC")
+        Timestamp | None, Query(alias="from", description="ISO 8601 or unix seconds, UTC")
     ] = None,
-    end: Annotated[datetime | None, Query(alias="to", description="exclusive")] = None,
+    end: Annotated[Timestamp | None, Query(alias="to", description="exclusive")] = None,
 ) -> dict[str, Any]:
     """OHLCV candles (1m, 5m, 15m, 1h, 4h, 1d) from the trades, UTC buckets aligned on
     midnight, oldest first. A bucket without trades has no candle."""
-    service.interval_of(interval)
     market = await get_market(session, symbol)
     rows = await service.candles(session, market.id, interval, start, end)
     return {"symbol": market.symbol, "interval": interval, "candles": [c.as_json() for c in rows]}
@@ -67,15 +68,17 @@ async def get_candles(
 
 @router.get("/v1/markets/{symbol}/pool-quote", response_model=PoolQuoteOut, description=SYMBOL_DOC)
 async def get_pool_quote(
-    symbol: str, session: Session, request: Request, side: str, amount: str
+    symbol: SymbolPath,
+    session: Session,
+    request: Request,
+    side: Literal["buy", "sell"],
+    amount: Annotated[
+        int, Canonical(1, MAX_INT), Query(description="TAO rao (buy) or alpha-rao (sell)")
+    ],
 ) -> dict[str, Any]:
     """What the subnet's on-chain pool would give for this swap now (indexer's latest state),
     beside what the order book would give for the same amount."""
-    if side not in ("buy", "sell"):
-        raise service.InvalidSide("side must be buy or sell")
-    if not amount.isdigit() or len(amount) > 19:
-        raise service.InvalidAmount("amount must be a positive integer of base units")
-    value = int(amount)
+    value = amount
     market = await get_market(session, symbol)
     subnet = await session.get(Subnet, market.subnet_id)
     assert subnet is not None
@@ -87,7 +90,7 @@ async def get_pool_quote(
         "symbol": market.symbol,
         "netuid": market.netuid,
         "side": side,
-        "amount": amount,
+        "amount": str(amount),
         "pool_block": subnet.last_block,
         "pool": pool.as_json(),
         "book": book.as_json(),

@@ -17,7 +17,7 @@ quantities in alpha-rao, quote amounts in rao. Times are UTC.
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any, Protocol
 
 from sqlalchemy import select, text
@@ -34,6 +34,7 @@ from app.models import Fill, Market, Subnet
 UNIT = 10**9  # base units per whole alpha / TAO
 MAX_TRADES = 1000
 MAX_CANDLES = 5000
+SLIPPAGE_DIGITS = 60  # decimal precision of slippage_bps: any price over any spot, exactly
 
 INTERVALS: dict[str, timedelta] = {
     "1m": timedelta(minutes=1),
@@ -432,7 +433,10 @@ def _slippage(side: str, price: int | None, spot: int | None) -> str | None:
     if price is None or not spot:
         return None
     worse = price - spot if side == "buy" else spot - price
-    return str((Decimal(worse) * BPS / Decimal(spot)).quantize(Decimal("0.01")))
+    # Exact: a price of up to ~10^28 rao against a spot of 1 rao has 34 digits in bps, more
+    # than the default context's 28 (quantize would raise InvalidOperation: a 500).
+    with localcontext(prec=SLIPPAGE_DIGITS):
+        return str((Decimal(worse) * BPS / Decimal(spot)).quantize(Decimal("0.01")))
 
 
 def _check(side: str, amount: int) -> None:

@@ -45,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.auth.scopes import Scope
 from app.auth.service import Authenticator
 from app.kit.errors import AppError
+from app.kit.inputs import parse_json
 from app.ledger.statement import user_balances
 from app.marketdata import service
 from app.markets.service import get_market
@@ -311,9 +312,9 @@ class MarketDataHub:
 
     async def handle(self, conn: Connection, raw: str) -> None:
         try:
-            msg = json.loads(raw)
-        except ValueError:
-            self._error(conn, None, "malformed_json", "messages must be JSON objects")
+            msg = parse_json(raw)  # clean text, nested at most MAX_JSON_DEPTH deep
+        except AppError as exc:  # malformed_json, json_too_deep, invalid_text
+            self._error(conn, None, exc.code, exc.message)
             return
         if not isinstance(msg, dict):
             self._error(conn, None, "malformed_json", "messages must be JSON objects")

@@ -5,9 +5,19 @@ from sqlalchemy import select
 
 from app.auth.dependencies import AdminPrincipal
 from app.kit.deps import PublicCache, Session
+from app.kit.inputs import Canonical
 from app.markets import service
 from app.markets.rules import parse_symbol
-from app.markets.schemas import AssetOut, BookLevel, BookOut, MarketOut, MarketPatch, StateChange
+from app.markets.schemas import (
+    SYMBOL_DOC,
+    AssetOut,
+    BookLevel,
+    BookOut,
+    MarketOut,
+    MarketPatch,
+    StateChange,
+    SymbolPath,
+)
 from app.matching import Depth
 from app.models import Asset, Subnet
 from app.orders.commands import SetMarketState
@@ -15,8 +25,6 @@ from app.orders.commands import SetMarketState
 public = APIRouter(prefix="/v1/markets", tags=["markets"], dependencies=[PublicCache])
 assets = APIRouter(prefix="/v1/assets", tags=["markets"], dependencies=[PublicCache])
 admin = APIRouter(prefix="/v1/admin/markets", tags=["admin"])
-
-SYMBOL_DOC = "SN64-TAO, SN64TAO or SN64_TAO (a '/' cannot travel in a path segment)"
 
 
 async def _out(session: Session, symbol: str) -> MarketOut:
@@ -39,16 +47,16 @@ async def list_markets(session: Session) -> list[MarketOut]:
 
 
 @public.get("/{symbol}", response_model=MarketOut, description=SYMBOL_DOC)
-async def get_market(symbol: str, session: Session) -> MarketOut:
+async def get_market(symbol: SymbolPath, session: Session) -> MarketOut:
     return await _out(session, symbol)
 
 
 @public.get("/{symbol}/book", response_model=BookOut, description=SYMBOL_DOC)
 async def get_book(
-    symbol: str,
+    symbol: SymbolPath,
     session: Session,
     request: Request,
-    depth: Annotated[int, Query(ge=1, le=1000)] = 50,
+    depth: Annotated[int, Canonical(1, 1000), Query()] = 50,
 ) -> BookOut:
     """Aggregated price levels (L2) of the committed book (what the WebSocket `book` channel
     publishes): `sequence` is the sequence of its last update there."""
@@ -77,7 +85,7 @@ async def get_book(
 
 @admin.patch("/{symbol}", response_model=MarketOut, description=SYMBOL_DOC)
 async def patch_market(
-    symbol: str, body: MarketPatch, principal: AdminPrincipal, session: Session
+    symbol: SymbolPath, body: MarketPatch, principal: AdminPrincipal, session: Session
 ) -> MarketOut:
     market = await service.update_parameters(session, principal, symbol, body.changes())
     return await _out(session, market.symbol)
@@ -85,7 +93,11 @@ async def patch_market(
 
 @admin.post("/{symbol}/state", response_model=MarketOut, description=SYMBOL_DOC)
 async def set_market_state(
-    symbol: str, body: StateChange, principal: AdminPrincipal, session: Session, request: Request
+    symbol: SymbolPath,
+    body: StateChange,
+    principal: AdminPrincipal,
+    session: Session,
+    request: Request,
 ) -> MarketOut:
     # Through the order sequencer: a delisting cancels open orders in the same transaction,
     # and no order slips in between.

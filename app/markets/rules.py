@@ -3,6 +3,7 @@
 from collections.abc import Mapping
 from typing import Any
 
+from app.kit.inputs import MAX_INT, canonical_int
 from app.markets.errors import InvalidMarketParameter
 
 TRADING, POST_ONLY, CANCEL_ONLY, HALTED, DELISTED = (
@@ -24,14 +25,14 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 MAX_FEE_BPS = 1000
-MAX_AMOUNT = 2**63 - 1
+MAX_AMOUNT = MAX_INT
 
 # name -> (code when invalid, minimum allowed)
 PARAMETERS: dict[str, tuple[str, int]] = {
     "tick_size": ("invalid_tick_size", 1),
     "lot_size": ("invalid_lot_size", 1),
     "min_size": ("invalid_min_size", 1),
-    "min_notional": ("invalid_min_notional", 0),
+    "min_notional": ("invalid_min_notional", 1),
     "maker_fee_bps": ("invalid_fee", 0),
     "taker_fee_bps": ("invalid_fee", 0),
     "price_band_bps": ("invalid_price_band", 1),
@@ -39,32 +40,39 @@ PARAMETERS: dict[str, tuple[str, int]] = {
 MAXIMA = {"maker_fee_bps": MAX_FEE_BPS, "taker_fee_bps": MAX_FEE_BPS, "price_band_bps": 10_000}
 
 
+def parameter_range(name: str) -> tuple[int, int]:
+    """The allowed [minimum, maximum] of a market parameter."""
+    return PARAMETERS[name][1], MAXIMA.get(name, MAX_AMOUNT)
+
+
 def parse_integer(name: str, value: Any) -> int:
-    """A JSON integer or a string of digits; anything else is the parameter's own 4xx."""
-    code, minimum = PARAMETERS[name]
-    if isinstance(value, bool):
-        raise InvalidMarketParameter(f"{name} must be an integer", code=code)
-    if isinstance(value, str):
-        text = value.strip()
-        if not text.lstrip("-").isdigit():
-            raise InvalidMarketParameter(f"{name} must be an integer, got {value!r}", code=code)
-        number = int(text)
-    elif isinstance(value, int):
-        number = value
-    else:
-        raise InvalidMarketParameter(f"{name} must be an integer", code=code)
-    maximum = MAXIMA.get(name, MAX_AMOUNT)
-    if number < minimum or number > maximum:
-        raise InvalidMarketParameter(
-            f"{name} must be between {minimum} and {maximum}, got {number}", code=code
-        )
-    return number
+    """A JSON integer or a string of ASCII digits in canonical form (no sign, space or
+    leading zero) within the parameter's range; anything else is the parameter's own 4xx."""
+    code = PARAMETERS[name][0]
+    minimum, maximum = parameter_range(name)
+    try:
+        return canonical_int(value, minimum, maximum)
+    except ValueError as exc:
+        raise InvalidMarketParameter(f"{name} {exc}, got {_shown(value)}", code=code) from None
 
 
-def validate_parameters(params: Mapping[str, Any]) -> dict[str, int]:
-    """Each known parameter parsed and range-checked, then checked together."""
+def _shown(value: Any) -> str:
+    if isinstance(value, bool | float) or (isinstance(value, int) and abs(value) < 10**40):
+        return repr(value)
+    if isinstance(value, str) and len(value) <= 40:
+        return repr(value)
+    return f"a {type(value).__name__} too long to show"
+
+
+def validate_parameters(
+    params: Mapping[str, Any], current: Mapping[str, int] | None = None
+) -> dict[str, int]:
+    """Each known parameter of `params` parsed and range-checked, then checked together
+    with the `current` values of the others (a change leaves the others as they are, even
+    ones set before today's ranges)."""
     parsed = {name: parse_integer(name, params[name]) for name in PARAMETERS if name in params}
-    lot, min_size = parsed.get("lot_size"), parsed.get("min_size")
+    merged = {**(current or {}), **parsed}
+    lot, min_size = merged.get("lot_size"), merged.get("min_size")
     if lot is not None and min_size is not None and (min_size < lot or min_size % lot):
         raise InvalidMarketParameter(
             "min_size must be a positive multiple of lot_size", code="invalid_min_size"

@@ -1,11 +1,37 @@
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from fastapi import Path
+from pydantic import BaseModel, Field, StrictInt, StrictStr
 
+from app.markets.rules import parameter_range
 from app.models import Asset, Market, Subnet
 
+SYMBOL_DOC = "SN64-TAO, SN64TAO or SN64_TAO (a '/' cannot travel in a path segment)"
+MAX_SYMBOL = 32
+SymbolPath = Annotated[str, Path(min_length=1, max_length=MAX_SYMBOL, description=SYMBOL_DOC)]
 MarketState = Literal["trading", "post_only", "cancel_only", "halted", "delisted"]
-IntLike = int | str
+# A market parameter as sent: parsed by `app.markets.rules.parse_integer`, which answers
+# the parameter's own code (invalid_tick_size, invalid_fee, ...) for anything but a
+# canonical integer within its range.
+IntLike = StrictInt | StrictStr
+
+
+def parameter(name: str) -> Any:
+    """The field of market parameter `name`, documented as what is accepted: an integer
+    within the parameter's range, as a JSON integer or a string of canonical digits."""
+    minimum, maximum = parameter_range(name)
+
+    def document(schema: dict[str, Any]) -> None:
+        schema.pop("anyOf", None)
+        schema["anyOf"] = [
+            {"type": "integer", "minimum": minimum, "maximum": maximum},
+            {"type": "string", "pattern": "^(0|[1-9][0-9]*)$", "maxLength": len(str(maximum))},
+            {"type": "null"},
+        ]
+
+    extra: Callable[[dict[str, Any]], None] = document
+    return Field(default=None, json_schema_extra=extra)
 
 
 class AssetOut(BaseModel):
@@ -61,20 +87,20 @@ class MarketOut(BaseModel):
 class MarketPatch(BaseModel):
     """Integers: tick in rao per alpha, lot and min size in alpha-rao, notional in rao."""
 
-    tick_size: IntLike | None = None
-    lot_size: IntLike | None = None
-    min_size: IntLike | None = None
-    min_notional: IntLike | None = None
-    maker_fee_bps: IntLike | None = None
-    taker_fee_bps: IntLike | None = None
-    price_band_bps: IntLike | None = None
+    tick_size: IntLike | None = parameter("tick_size")
+    lot_size: IntLike | None = parameter("lot_size")
+    min_size: IntLike | None = parameter("min_size")
+    min_notional: IntLike | None = parameter("min_notional")
+    maker_fee_bps: IntLike | None = parameter("maker_fee_bps")
+    taker_fee_bps: IntLike | None = parameter("taker_fee_bps")
+    price_band_bps: IntLike | None = parameter("price_band_bps")
 
     def changes(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items() if v is not None}
 
 
 class StateChange(BaseModel):
-    state: str = Field(max_length=32)
+    state: MarketState
     reason: str | None = Field(default=None, max_length=1000)
 
 

@@ -61,8 +61,7 @@ async def update_parameters(
     if not changes:
         raise InvalidMarketParameter("no parameters to change", code="no_changes")
     before = market_params(market)
-    merged = {**{k: v for k, v in before.items() if k != "state"}, **changes}
-    parsed = validate_parameters(merged)
+    parsed = validate_parameters(changes, {k: v for k, v in before.items() if k != "state"})
     for name, value in parsed.items():
         setattr(market, name, value)
     await session.flush()

@@ -1,10 +1,10 @@
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 
 from app.auth.dependencies import ReadPrincipal, TradePrincipal
 from app.kit.deps import Session
+from app.kit.inputs import Canonical, PositiveInt, Timestamp
 from app.orders import service
 from app.orders.commands import AmendOrder, CancelOrders, LiveOrder, PlaceOrders
 from app.orders.schemas import (
@@ -21,7 +21,8 @@ from app.orders.sequencer import Sequencer
 
 router = APIRouter(prefix="/v1", tags=["orders"])
 
-OrderId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+OrderId = Annotated[PositiveInt, Path()]
+Limit = Annotated[int, Canonical(1, 500), Query()]
 
 
 def _sequencer(request: Request) -> Sequencer:
@@ -98,8 +99,8 @@ async def list_orders(
     session: Session,
     status: Literal["open", "closed"] = "open",
     market: Annotated[str | None, Query(max_length=32)] = None,
-    cursor: Annotated[int | None, Query(ge=1)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[PositiveInt | None, Query()] = None,
+    limit: Limit = 100,
 ) -> OrdersPage:
     orders, next_cursor = await service.list_orders(
         session, principal.user_id, status, market, cursor, limit
@@ -118,10 +119,10 @@ async def list_fills(
     session: Session,
     market: Annotated[str | None, Query(max_length=32)] = None,
     start: Annotated[
-        datetime | None, Query(alias="from", description="ISO 8601, inclusive")
+        Timestamp | None, Query(alias="from", description="ISO 8601, inclusive")
     ] = None,
-    cursor: Annotated[int | None, Query(ge=1)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[PositiveInt | None, Query()] = None,
+    limit: Limit = 100,
 ) -> FillsPage:
     fills, next_cursor = await service.list_fills(
         session, principal.user_id, market, start, cursor, limit

@@ -4,9 +4,10 @@ rao per whole alpha, quantities in alpha-rao (10^9 per alpha), budgets in rao.""
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, StrictInt, StrictStr
+from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
 
 from app.kit.errors import AppError
+from app.ledger.schemas import amount_field
 from app.ledger.service import parse_amount
 from app.models import Order
 from app.orders.commands import LiveOrder, OrderRequest
@@ -28,16 +29,16 @@ class OrderIn(BaseModel):
     market: str = Field(max_length=32, examples=["SN64/TAO"])
     side: Literal["buy", "sell"]
     type: Literal["limit", "market"] = "limit"
-    price: Amount | None = Field(default=None, description="rao per whole alpha (limit orders)")
-    qty: Amount | None = Field(default=None, description="alpha base units")
-    quote_budget: Amount | None = Field(
-        default=None, description="market buys: spend at most this many rao (fee on top)"
+    price: Amount | None = amount_field("rao per whole alpha (limit orders)", default=None)
+    qty: Amount | None = amount_field("alpha base units", default=None)
+    quote_budget: Amount | None = amount_field(
+        "market buys: spend at most this many rao (fee on top)", default=None
     )
     time_in_force: Literal["gtc", "ioc", "fok"] = "gtc"
-    post_only: bool = False
+    post_only: StrictBool = False
     stp: Literal["cancel_newest", "cancel_oldest", "cancel_both"] = "cancel_newest"
     client_order_id: str | None = ClientOrderId
-    validate_only: bool = Field(default=False, description="check everything, place nothing")
+    validate_only: StrictBool = Field(default=False, description="check everything, place nothing")
 
     def to_request(self) -> OrderRequest:
         return OrderRequest(
@@ -134,5 +135,5 @@ class CancelledOut(BaseModel):
 
 
 class AmendIn(BaseModel):
-    qty: Amount | None = None
-    price: Amount | None = None
+    qty: Amount | None = amount_field("the new total quantity, alpha base units", default=None)
+    price: Amount | None = amount_field("the new price, rao per whole alpha", default=None)

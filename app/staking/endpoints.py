@@ -3,13 +3,15 @@
 from fractions import Fraction
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from app.auth.dependencies import AdminPrincipal, ReadPrincipal, TradePrincipal
 from app.kit.deps import Session
+from app.kit.inputs import Canonical, PositiveInt
 from app.kit.money import fraction_str
 from app.ledger.errors import InvalidAmount
 from app.ledger.service import parse_amount
+from app.markets.schemas import SymbolPath
 from app.markets.service import get_market
 from app.models import Market, StakingAllocation, StakingOperation, StakingUnbonding
 from app.staking import reconciliation as recon
@@ -149,8 +151,8 @@ async def get_positions(principal: ReadPrincipal, session: Session) -> Positions
 async def get_rewards(
     principal: ReadPrincipal,
     session: Session,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    limit: Annotated[int, Canonical(1, 500), Query()] = 100,
+    before_id: Annotated[PositiveInt | None, Query()] = None,
 ) -> RewardsOut:
     """The caller's rewards per epoch, newest first (page with `before_id`)."""
     rows = await rewards.user_rewards(session, principal.user_id, limit=limit, before_id=before_id)
@@ -236,7 +238,10 @@ async def create_plan(principal: AdminPrincipal, session: Session) -> Operations
 
 @admin.post("/operations/{operation_id}/executed", response_model=OperationOut)
 async def operation_executed(
-    operation_id: int, body: ExecutedIn, principal: AdminPrincipal, session: Session
+    operation_id: Annotated[PositiveInt, Path()],
+    body: ExecutedIn,
+    principal: AdminPrincipal,
+    session: Session,
 ) -> OperationOut:
     return _operation_out(await recon.mark_executed(session, operation_id, body.block))
 
@@ -268,7 +273,9 @@ async def create_flow(body: FlowIn, principal: AdminPrincipal, session: Session)
 
 
 @admin.get("/settings/{symbol}", response_model=SettingsOut)
-async def get_settings(symbol: str, principal: AdminPrincipal, session: Session) -> SettingsOut:
+async def get_settings(
+    symbol: SymbolPath, principal: AdminPrincipal, session: Session
+) -> SettingsOut:
     market = await get_market(session, symbol)
     s = await service.staking_settings(session, market.id)
     return SettingsOut(
@@ -278,7 +285,7 @@ async def get_settings(symbol: str, principal: AdminPrincipal, session: Session)
 
 @admin.put("/settings/{symbol}", response_model=SettingsOut)
 async def put_settings(
-    symbol: str, body: SettingsIn, principal: AdminPrincipal, session: Session
+    symbol: SymbolPath, body: SettingsIn, principal: AdminPrincipal, session: Session
 ) -> SettingsOut:
     market = await get_market(session, symbol, for_update=True)
     s = await service.update_settings(

@@ -2,8 +2,13 @@
 "1500000000" is 1.5 alpha. Never floats."""
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, Field, StrictInt, StrictStr
+
+from app.kit.inputs import Canonical
+from app.ledger.schemas import amount_field
+from app.staking.service import MAX_COMMISSION_BPS, MAX_UNBONDING_BLOCKS
 
 Amount = StrictStr | StrictInt
 
@@ -11,13 +16,13 @@ Amount = StrictStr | StrictInt
 class AllocationIn(BaseModel):
     market: str = Field(examples=["SN64-TAO"], max_length=32)
     hotkey: str = Field(description="the validator's SS58 hotkey", max_length=64)
-    amount: Amount = Field(description="alpha base units as a string", examples=["1500000000"])
+    amount: Amount = amount_field("alpha base units as a string")
 
 
 class DeallocationIn(BaseModel):
     market: str = Field(examples=["SN64-TAO"], max_length=32)
     hotkey: str = Field(max_length=64)
-    amount: Amount | None = Field(default=None, description="default: the whole allocation")
+    amount: Amount | None = amount_field("default: the whole allocation", default=None)
 
 
 class AllocationOut(BaseModel):
@@ -132,14 +137,14 @@ class OperationsOut(BaseModel):
 
 
 class ExecutedIn(BaseModel):
-    block: int | None = Field(default=None, ge=0, le=2**62)
+    block: Annotated[int, Canonical(0, 2**62)] | None = None
 
 
 class FlowIn(BaseModel):
     market: str = Field(max_length=32)
     hotkey: str = Field(max_length=64)
-    amount: Amount = Field(description="signed alpha base units: + moved in, - moved out")
-    block: int = Field(ge=0, le=2**62)
+    amount: Amount = amount_field("signed alpha base units: + moved in, - moved out", signed=True)
+    block: Annotated[int, Canonical(0, 2**62)]
     reason: str = Field(min_length=1, max_length=128)
 
 
@@ -153,8 +158,8 @@ class FlowOut(BaseModel):
 
 
 class SettingsIn(BaseModel):
-    commission_bps: StrictInt | None = None
-    unbonding_blocks: StrictInt | None = None
+    commission_bps: Annotated[int, Canonical(0, MAX_COMMISSION_BPS)] | None = None
+    unbonding_blocks: Annotated[int, Canonical(0, MAX_UNBONDING_BLOCKS)] | None = None
 
 
 class SettingsOut(BaseModel):

@@ -40,6 +40,7 @@ from app.staking.errors import (
 )
 
 MAX_UNBONDING_BLOCKS = 7200 * 365  # a year
+MAX_COMMISSION_BPS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +78,8 @@ async def update_settings(
     current = await staking_settings(session, market.id)
     commission = current.commission_bps if commission_bps is None else commission_bps
     unbonding = current.unbonding_blocks if unbonding_blocks is None else unbonding_blocks
-    if not 0 <= commission <= 10_000:
-        raise InvalidStakingSetting("commission_bps must be between 0 and 10000")
+    if not 0 <= commission <= MAX_COMMISSION_BPS:
+        raise InvalidStakingSetting(f"commission_bps must be between 0 and {MAX_COMMISSION_BPS}")
     if not 0 <= unbonding <= MAX_UNBONDING_BLOCKS:
         raise InvalidStakingSetting(
             f"unbonding_blocks must be between 0 and {MAX_UNBONDING_BLOCKS}"

@@ -14,6 +14,7 @@ from app.ledger.errors import (
     HoldExceeded,
     HoldIdConflict,
     InsufficientFunds,
+    InvalidAmount,
     InvalidState,
     InvalidTransfer,
     NonPositiveAmount,
@@ -293,3 +294,27 @@ async def test_load_accounts_and_pending_holds_for_a_mirror(
     assert loaded[acc["held"]].balance == 200
     assert loaded[acc["custody"]].allow_negative and loaded[acc["custody"]].balance == -500
     assert [(h.id, h.remaining) for h in await L.pending_holds(session)] == [("open", 200)]
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        ("01", InvalidAmount),
+        ("-0", InvalidAmount),
+        ("+1", InvalidAmount),
+        (" 1", InvalidAmount),
+        ("1_000", InvalidAmount),
+        ("１", InvalidAmount),
+        ("²", InvalidAmount),
+        ("9" * 10_000, InvalidAmount),
+        (True, InvalidAmount),
+        (1.0, InvalidAmount),
+        ("0", NonPositiveAmount),
+        ("-5", NonPositiveAmount),
+        (str(2**63), AmountTooLarge),
+    ],
+)
+def test_amounts_are_canonical_ascii_digits(value: object, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        L.parse_amount(value)
+    assert L.parse_amount("1500000000") == L.parse_amount(1_500_000_000) == 1_500_000_000

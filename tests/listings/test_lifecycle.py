@@ -170,7 +170,18 @@ async def test_invalid_parameters_write_nothing(
         ({"lot_size": 1000, "min_size": 1500}, 400, "invalid_min_size"),
         ({"price_band_bps": 0}, 400, "invalid_price_band"),
         ({"tick_size": 2**63}, 400, "invalid_tick_size"),
-        ({"initial_state": "delisted"}, 400, "invalid_initial_state"),
+        ({"min_notional": 0}, 400, "invalid_min_notional"),
+        # Canonical ASCII digits only (these were accepted, or a 500).
+        ({"tick_size": "²"}, 400, "invalid_tick_size"),
+        ({"tick_size": "1" * 10_000}, 400, "invalid_tick_size"),
+        ({"lot_size": "１０００"}, 400, "invalid_lot_size"),
+        ({"maker_fee_bps": " 1"}, 400, "invalid_fee"),
+        ({"maker_fee_bps": "+1"}, 400, "invalid_fee"),
+        ({"maker_fee_bps": "01"}, 400, "invalid_fee"),
+        ({"taker_fee_bps": "١"}, 400, "invalid_fee"),
+        ({"taker_fee_bps": True}, 422, "validation_error"),
+        ({"price_band_bps": 1.0}, 422, "validation_error"),
+        ({"initial_state": "delisted"}, 422, "validation_error"),
     ]
     for body, status, code in cases:
         r = await admin.post(f"/v1/admin/listings/{lid}/approve", body)
@@ -183,11 +194,16 @@ async def test_invalid_parameters_write_nothing(
     r = await admin.post(f"/v1/admin/listings/{lid12}/approve", {"ticker": "ZED"})
     assert r.status_code == 409 and r.json()["code"] == "ticker_taken"
     r = await admin.post("/v1/admin/markets/ZED-TAO/state", {"state": "paused"})
-    assert r.status_code == 409 and r.json()["code"] == "unknown_market_state"
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "state"
     r = await admin.post("/v1/admin/markets/ZED-TAO/state", {"state": "trading"})
     assert r.status_code == 409 and r.json()["code"] == "invalid_market_transition"
     r = await admin.patch("/v1/admin/markets/ZED-TAO", {"tick_size": 0})
     assert r.status_code == 400 and r.json()["code"] == "invalid_tick_size"
+    for bad in ("²", "1" * 10_000, "-²", "01", " 1", "+1", "１", "1_000"):  # "²": was a 500
+        r = await admin.patch("/v1/admin/markets/ZED-TAO", {"tick_size": bad, "maker_fee_bps": 1})
+        assert r.status_code == 400 and r.json()["code"] == "invalid_tick_size", bad
+    r = await admin.patch("/v1/admin/markets/ZED-TAO", {"min_notional": "0"})
+    assert r.status_code == 400 and r.json()["code"] == "invalid_min_notional"
     r = await admin.patch("/v1/admin/markets/NOPE-TAO", {"tick_size": 10})
     assert r.status_code == 404 and r.json()["code"] == "market_not_found"
     r = await admin.post("/v1/admin/listings/999999/approve", {})

@@ -241,22 +241,52 @@ async def test_book_side_of_the_quote(
         ("/v1/markets/SN9-TAO/ticker", 404, "market_not_found"),
         ("/v1/markets/SN9-TAO/candles?interval=1m", 404, "market_not_found"),
         ("/v1/markets/SN9-TAO/pool-quote?side=buy&amount=1", 404, "market_not_found"),
-        ("/v1/markets/SN1-TAO/candles?interval=2m", 400, "invalid_interval"),
+        ("/v1/markets/SN1-TAO/candles?interval=2m", 422, "validation_error"),
         ("/v1/markets/SN1-TAO/candles?interval=1m&from=2000&to=1000", 400, "invalid_range"),
         ("/v1/markets/SN1-TAO/candles?interval=1m&from=0&to=999999999", 400, "invalid_range"),
         ("/v1/markets/SN1-TAO/candles?interval=1m&from=yesterday", 422, "validation_error"),
+        # Times out of range: were an OverflowError (500) in `end - 300 intervals` or UTC.
+        (
+            "/v1/markets/SN1-TAO/candles?interval=1d&to=0001-01-02T00:00:00Z",
+            422,
+            "validation_error",
+        ),
+        (
+            "/v1/markets/SN1-TAO/candles?interval=1m&from=0001-01-01T00:00:00%2B05:00",
+            422,
+            "validation_error",
+        ),
+        (
+            "/v1/markets/SN1-TAO/candles?interval=1m&to=9999-12-31T23:59:59-05:00",
+            422,
+            "validation_error",
+        ),
+        (
+            "/v1/markets/SN1-TAO/candles?interval=1m&to=99999999999999999999",
+            422,
+            "validation_error",
+        ),
         ("/v1/markets/SN1-TAO/trades?limit=0", 422, "validation_error"),
         ("/v1/markets/SN1-TAO/trades?limit=5000", 422, "validation_error"),
+        ("/v1/markets/SN1-TAO/trades?limit=%2B5", 422, "validation_error"),
+        ("/v1/markets/SN1-TAO/trades?limit=05", 422, "validation_error"),
         ("/v1/markets/SN1-TAO/trades?since=abc", 422, "validation_error"),
-        ("/v1/markets/SN1-TAO/pool-quote?side=hold&amount=1", 400, "invalid_side"),
-        ("/v1/markets/SN1-TAO/pool-quote?side=buy&amount=abc", 400, "invalid_amount"),
-        ("/v1/markets/SN1-TAO/pool-quote?side=buy&amount=0", 400, "invalid_amount"),
-        ("/v1/markets/SN1-TAO/pool-quote?side=buy&amount=-5", 400, "invalid_amount"),
-        ("/v1/markets/SN1-TAO/pool-quote?side=buy&amount=1.5", 400, "invalid_amount"),
+        ("/v1/markets/SN1-TAO/trades?since=%EF%BC%91", 422, "validation_error"),  # fullwidth 1
+        ("/v1/markets/SN1-TAO/book?depth=%20100", 422, "validation_error"),
+        ("/v1/markets/SN1-TAO/pool-quote?side=hold&amount=1", 422, "validation_error"),
+        ("/v1/markets/SN1-TAO/pool-quote?side=buy&amount=abc", 422, "validation_error"),
+        ("/v1/markets/SN1-TAO/pool-quote?side=buy&amount=0", 422, "validation_error"),
+        ("/v1/markets/SN1-TAO/pool-quote?side=buy&amount=-5", 422, "validation_error"),
+        ("/v1/markets/SN1-TAO/pool-quote?side=buy&amount=1.5", 422, "validation_error"),
+        (
+            "/v1/markets/SN1-TAO/pool-quote?side=buy&amount=%C2%B2",
+            422,
+            "validation_error",
+        ),  # "²": was a 500
         (
             "/v1/markets/SN1-TAO/pool-quote?side=buy&amount=99999999999999999999",
-            400,
-            "invalid_amount",
+            422,
+            "validation_error",
         ),
         ("/v1/markets/SN1-TAO/pool-quote?side=buy", 422, "validation_error"),
     ],
@@ -299,3 +329,19 @@ async def test_candles_by_step_any_bucket_length(
         assert week[0].start.weekday() == 5  # 2000-01-01, the origin, was a Saturday
         with pytest.raises(InvalidInterval):
             await candles_by_step(session, market_id, timedelta(milliseconds=1500))
+
+
+def test_slippage_of_any_price_against_any_spot_is_exact() -> None:
+    """A huge buy against a 1-rao spot has 34 digits of bps: beyond the default decimal
+    context (quantize raised InvalidOperation, a 500 for a pool or book quote)."""
+    from app.marketdata.service import _slippage, book_quote
+    from app.matching import Depth, DepthLevel
+
+    price = (2**63 - 1) * 10**9  # the most a buy of 2^63-1 rao for 1 alpha-rao can cost
+    assert _slippage("buy", price, 1) == f"{(price - 1) * 10_000}.00"
+    assert _slippage("sell", 1, 3) == "6666.67"
+    assert _slippage("buy", 50_120_000, 50_000_000) == "24.00"
+    # The same through a book: one alpha-rao on offer at the top of a 1-rao-wide spread.
+    depth = Depth([DepthLevel(1, 1, 1)], [DepthLevel(2, 1, 1)])
+    quote = book_quote(depth, "buy", 2**63 - 1, 0, 1)
+    assert quote.slippage_bps is not None and quote.slippage_bps.endswith(".00")

@@ -175,6 +175,25 @@ async def test_errors_and_ping(market: Market, signed: SignedFactory, ws_url: st
         assert answer["event"] == "error" and answer["code"] == code, (message, answer)
     await ws.conn.send("{not json")
     assert (await ws.recv())["code"] == "malformed_json"
+    # Bad input answers an error and keeps the connection (nested JSON was a RecursionError).
+    for nonce in ("²", "-²", "1" * 10_000, " 5", "+5", "05", True, 5.5, None):
+        message = {"op": "auth", "key": user.key, "nonce": nonce, "signature": "AAAA"}
+        answer = await ws.request(message)
+        assert answer["event"] == "error" and answer["code"] == "invalid_nonce", nonce
+    raw_cases = [
+        ('{"op": "ping", "id": ' + "[" * 1000 + "]" * 1000 + "}", "json_too_deep"),
+        ("[" * 100_000 + "]" * 100_000, "json_too_deep"),
+        ('{"op": "subscribe", "channel": "book", "market": "SN1/TAO\\u0000"}', "invalid_text"),
+        ('{"op": "subscribe", "channel": "book", "market": "\\ud800"}', "invalid_text"),
+        ('{"op": "ping", "\\ud800": 1}', "invalid_text"),
+        ("1" * 10_000, "malformed_json"),
+        ("[]", "malformed_json"),
+    ]
+    for raw, code in raw_cases:
+        await ws.conn.send(raw)
+        answer = await ws.recv()
+        assert answer["event"] == "error" and answer["code"] == code, (raw[:60], answer)
+    assert (await ws.request({"op": "ping", "id": 2}))["event"] == "pong"
     # Still usable after errors.
     ack = await ws.request({"op": "subscribe", "channel": "candles:1m", "market": "SN1/TAO"})
     assert ack["event"] == "subscribed"

@@ -48,8 +48,28 @@ def test_parameters_are_checked_one_by_one_and_together() -> None:
         ({"min_notional": -1}, "invalid_min_notional"),
         ({"lot_size": 10, "min_size": 15}, "invalid_min_size"),
         ({"lot_size": 2**63}, "invalid_lot_size"),
+        ({"min_notional": 0}, "invalid_min_notional"),
+        ({"tick_size": "²"}, "invalid_tick_size"),  # str.isdigit() says yes; int() raised
+        ({"tick_size": "-²"}, "invalid_tick_size"),
+        ({"tick_size": "9" * 10_000}, "invalid_tick_size"),
+        ({"tick_size": " 1"}, "invalid_tick_size"),
+        ({"tick_size": "+1"}, "invalid_tick_size"),
+        ({"tick_size": "01"}, "invalid_tick_size"),
+        ({"tick_size": "１"}, "invalid_tick_size"),  # fullwidth
+        ({"tick_size": "١"}, "invalid_tick_size"),  # Arabic-Indic
+        ({"tick_size": 1.0}, "invalid_tick_size"),
+        ({"maker_fee_bps": "-0"}, "invalid_fee"),
     ]
     for params, code in cases:
         with pytest.raises(InvalidMarketParameter) as err:
             validate_parameters(params)
         assert err.value.code == code, params
+
+
+def test_a_change_is_checked_with_the_current_values() -> None:
+    # min_size against the current lot; a min_notional of 0 set before today's range stays.
+    current = {"lot_size": 10, "min_size": 20, "min_notional": 0}
+    assert validate_parameters({"maker_fee_bps": "5"}, current) == {"maker_fee_bps": 5}
+    with pytest.raises(InvalidMarketParameter) as err:
+        validate_parameters({"min_size": 25}, current)
+    assert err.value.code == "invalid_min_size"

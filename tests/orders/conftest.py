@@ -74,7 +74,7 @@ async def make_market(app: FastAPI, signed: SignedFactory) -> Market:
             "tick_size": TICK,
             "lot_size": LOT,
             "min_size": LOT,
-            "min_notional": 0,
+            "min_notional": 1,
             "maker_fee_bps": 10,
             "taker_fee_bps": 20,
             "price_band_bps": 5000,

@@ -166,7 +166,13 @@ async def test_unbonding_period_keeps_alpha_staked_until_released(
     r = await admin.post(
         f"/v1/admin/staking/settings/{market}", {"commission_bps": 10_001}, method="PUT"
     )
-    assert (r.status_code, r.json()["code"]) == (400, "invalid_staking_setting")
+    assert (r.status_code, r.json()["code"]) == (422, "validation_error")
+    assert r.json()["errors"][0]["field"] == "commission_bps"
+    for bad in (" 5", "+5", "05", True, 5.0, -1):  # canonical and within range only
+        r = await admin.post(
+            f"/v1/admin/staking/settings/{market}", {"commission_bps": bad}, method="PUT"
+        )
+        assert (r.status_code, r.json()["code"]) == (422, "validation_error"), bad
 
     await deposit(admin, alice.user_id, 10 * ALPHA)
     body = {"market": market, "hotkey": HK[0], "amount": str(10 * ALPHA)}
