@@ -20,7 +20,7 @@ not even use up its nonce.
 """
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 from fastapi import Depends, Request
@@ -37,18 +37,25 @@ from app.kit.errors import AppError
 from app.kit.inputs import parse_json
 
 
-def _nonce_from(payload: bytes, content_type: str) -> str | None:
+def _signed_fields(payload: bytes, content_type: str) -> dict[str, Any]:
+    """What a signed payload sets: a JSON object's members, or a form's (or a query
+    string's) first values. A JSON body that is not an object sets a member named "?"."""
     if not payload:
-        return None
-    if content_type.startswith("application/json"):
+        return {}
+    if content_type.startswith("application/json") or (
+        not content_type and payload.lstrip()[:1] in (b"{", b"[")
+    ):
         try:
             body = parse_json(payload)
-        except AppError:  # malformed, too deep or unclean: no nonce to be read from it
-            return None
-        value = body.get("nonce") if isinstance(body, dict) else None
-        return str(value) if isinstance(value, int | str) and not isinstance(value, bool) else None
-    values = parse_qs(payload.decode("latin-1")).get("nonce")
-    return values[0] if values else None
+        except AppError:  # malformed, too deep or unclean (the middleware refuses those)
+            return {"?": None}
+        return body if isinstance(body, dict) else {"?": None}
+    return {k: v[0] for k, v in parse_qs(payload.decode("latin-1"), keep_blank_values=True).items()}
+
+
+def _nonce_of(fields: dict[str, Any]) -> str | None:
+    value = fields.get("nonce")
+    return str(value) if isinstance(value, int | str) and not isinstance(value, bool) else None
 
 
 def signed_path(request: Request) -> str:
@@ -60,17 +67,6 @@ def signed_path(request: Request) -> str:
             "send the path without percent-escapes: it is signed and routed exactly as sent"
         )
     return path
-
-
-def _body_fields(body: bytes, content_type: str) -> set[str]:
-    """The names a body sets (the middleware has checked that it parses)."""
-    if content_type.startswith("application/json") or body.lstrip()[:1] in (b"{", b"["):
-        try:
-            parsed = json.loads(body)
-        except ValueError:
-            return {"?"}
-        return set(parsed) if isinstance(parsed, dict) else {"?"}
-    return set(parse_qs(body.decode("latin-1"), keep_blank_values=True))
 
 
 async def authenticate_request(
@@ -95,19 +91,20 @@ async def authenticate_request(
         payload, content_type = body, request.headers.get("content-type", "")
         if reads_body is None:
             reads_body = getattr(request.scope.get("route"), "body_field", None) is not None
-        if not reads_body and _body_fields(body, content_type) - {"nonce"}:
+        fields = _signed_fields(body, content_type)
+        if not reads_body and set(fields) - {"nonce"}:
             raise UnexpectedBody(
                 "this route reads no body: send its parameters in the query string, "
                 "signed (the body may carry only the nonce)"
             )
     else:
-        payload, content_type = query, ""
+        payload, fields = query, _signed_fields(query, "")
     authenticator: Authenticator = request.app.state.authenticator
     return await authenticator.authenticate(
         key=key,
         signature=signature,
         path=path,
-        nonce=_nonce_from(payload, content_type),
+        nonce=_nonce_of(fields),
         payload=payload,
         required=required,
     )

@@ -7,12 +7,13 @@ from app.auth import service
 from app.auth.dependencies import AdminPrincipal, AnyPrincipal, ReadPrincipal
 from app.auth.schemas import AccountOut, ApiKeyOut, RevokeRequest
 from app.kit.deps import Session
+from app.kit.inputs import PositiveInt
 from app.models import User
 
 router = APIRouter(prefix="/v1", tags=["account"])
 admin = APIRouter(prefix="/v1/admin/keys", tags=["admin"])
 
-KeyId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+KeyId = Annotated[PositiveInt, Path()]
 
 
 @router.get("/account", response_model=AccountOut)
