@@ -74,6 +74,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         # Compressing each small feed message for each subscriber costs more CPU than it
         # saves bandwidth: the WebSocket fan-out would compete with the order path for it.
         ws_per_message_deflate=settings.ws_compression,
+        ws_max_size=settings.max_body_bytes,  # a WebSocket message is bounded like a body
         timeout_graceful_shutdown=10,
     )
     return 0

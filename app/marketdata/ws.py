@@ -44,7 +44,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.scopes import Scope
 from app.auth.service import Authenticator
-from app.kit.errors import AppError
+from app.kit.dberrors import classify
+from app.kit.errors import AppError, InternalError
 from app.kit.inputs import parse_json
 from app.ledger.statement import user_balances
 from app.marketdata import service
@@ -330,8 +331,15 @@ class MarketDataHub:
                 await self._subscription(conn, op, msg, ref)
             else:
                 self._error(conn, ref, "unknown_op", "op: subscribe, unsubscribe, auth or ping")
-        except AppError as exc:
-            self._error(conn, ref, exc.code, exc.message)
+        except Exception as exc:  # the database may be down: answer, keep the connection
+            error = exc if isinstance(exc, AppError) else classify(exc)
+            if error is None:
+                log.exception("websocket message failed")
+                error = InternalError("the message could not be handled")
+            self._error(conn, ref, error.code, error.message)
+
+    def refuse_binary(self, conn: Connection) -> None:
+        self._error(conn, None, "binary_frame", "send JSON messages as text frames")
 
     async def _auth(self, conn: Connection, msg: dict[str, Any], ref: Any) -> None:
         key, nonce, signature = msg.get("key"), msg.get("nonce"), msg.get("signature")
@@ -582,8 +590,13 @@ async def websocket_feed(websocket: WebSocket) -> None:
 
     async def receive() -> None:
         while True:
-            raw = await websocket.receive_text()
-            await hub.handle(conn, raw)
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("text") is not None:
+                await hub.handle(conn, message["text"])
+            else:
+                hub.refuse_binary(conn)
 
     tasks = [
         asyncio.create_task(conn.pump()),

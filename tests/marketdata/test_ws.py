@@ -193,6 +193,9 @@ async def test_errors_and_ping(market: Market, signed: SignedFactory, ws_url: st
         await ws.conn.send(raw)
         answer = await ws.recv()
         assert answer["event"] == "error" and answer["code"] == code, (raw[:60], answer)
+    await ws.conn.send(b'{"op": "ping"}')  # a binary frame: answered, not dropped
+    answer = await ws.recv()
+    assert answer["event"] == "error" and answer["code"] == "binary_frame", answer
     assert (await ws.request({"op": "ping", "id": 2}))["event"] == "pong"
     # Still usable after errors.
     ack = await ws.request({"op": "subscribe", "channel": "candles:1m", "market": "SN1/TAO"})
