@@ -6,6 +6,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.kit.units import RAO_PER_TAO
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -76,7 +78,7 @@ class Settings(BaseSettings):
     # Listing policy: candidates younger or shallower than this are flagged, and approving
     # them needs an explicit override with a reason.
     listing_min_age_blocks: int = 7 * 7200
-    listing_min_pool_rao: int = 1_000 * 10**9
+    listing_min_pool_rao: int = 1_000 * RAO_PER_TAO
 
     @property
     def embedded_db_dir(self) -> Path:

@@ -7,7 +7,8 @@ their raw bits and exposed as exact `Fraction`s.
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-RAO_PER_TAO = 10**9
+from app.kit.units import RAO_PER_TAO as RAO_PER_TAO  # re-exported for the devnet
+
 U16_MAX = 65535
 PERQUINTILL = 10**18
 

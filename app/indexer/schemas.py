@@ -3,7 +3,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from app.kit.money import format_fixed, fraction_str
+from app.kit.units import format_fixed, fraction_str
 from app.models import Subnet, SubnetHistory, Validator
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.chain.types import ChainSnapshot, SubnetState
-from app.kit.money import exact_decimal
+from app.kit.units import exact_decimal
 from app.models import CustodyPosition, IndexerState, Subnet, SubnetHistory, Validator
 
 

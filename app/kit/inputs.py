@@ -28,8 +28,9 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
 from app.kit.errors import BadRequest
+from app.kit.units import MAX_AMOUNT
 
-MAX_INT = 2**63 - 1  # Postgres BIGINT, every id, amount and nonce
+MAX_INT = MAX_AMOUNT  # Postgres BIGINT, every id, amount and nonce
 MAX_JSON_DEPTH = 32
 MAX_DIGITS = 40  # longer digit strings are refused before int() sees them
 

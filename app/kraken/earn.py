@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from app.kit.money import fraction_str
+from app.kit.units import fraction_str, quote_amount
 from app.kraken.context import Context
 from app.kraken.errors import KrakenError, invalid_arguments
 from app.kraken.schemas import units
@@ -146,7 +146,7 @@ async def allocations(ctx: Context) -> dict[str, Any]:
     def pair(amount: int, market_id: int) -> dict[str, str]:
         return {
             "native": units(amount),
-            "converted": units(amount * int(prices.get(market_id, 0)) // 10**9),
+            "converted": units(quote_amount(int(prices.get(market_id, 0)), amount)),
         }
 
     items = []
@@ -158,8 +158,8 @@ async def allocations(ctx: Context) -> dict[str, Any]:
             continue
         rewarded = int(rewards.get(sid, 0) or 0)
         price = int(prices.get(market.id, 0))
-        total_converted += amount * price // 10**9
-        total_rewarded += rewarded * price // 10**9
+        total_converted += quote_amount(price, amount)
+        total_rewarded += quote_amount(price, rewarded)
         amount_allocated: dict[str, Any] = {"total": pair(amount, market.id)}
         if e["unbonding"]:
             amount_allocated["unbonding"] = {

@@ -8,12 +8,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kit.inputs import time_from_seconds
+from app.kit.units import UNIT
 from app.kraken.schemas import units
 from app.marketdata import service as md
 from app.models import Fill, Market
 from app.orders.sequencer import Sequencer
 
-UNIT = 10**9
 OHLC_ROWS = 720
 FILL_ID_BELOW = 10**9  # a `since` below this is a fill id (our `last`), else a time
 

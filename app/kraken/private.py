@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.kit.units import quote_amount
 from app.kraken.context import Context
 from app.kraken.errors import UNKNOWN_ASSET, UNKNOWN_ORDER, KrakenError, invalid_arguments
 from app.kraken.schemas import (
@@ -75,7 +76,7 @@ async def trade_balance(ctx: Context) -> dict[str, str]:
     total = 0
     for b in await user_balances(ctx.session, ctx.user_id):
         amount = b.available + b.held + b.staked
-        total += amount if b.asset == "TAO" else amount * int(prices.get(b.asset, 0)) // 10**9
+        total += amount if b.asset == "TAO" else quote_amount(int(prices.get(b.asset, 0)), amount)
     zero = units(0)
     return {
         "eb": units(total),

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 
 from app.kit.errors import AppError
 from app.kit.inputs import MAX_INT, MAX_JSON_DEPTH, MAX_SECONDS, canonical_int, parse_json
-from app.kit.money import DECIMALS, format_units
+from app.kit.units import DECIMALS, format_units
 from app.kraken.errors import invalid_arguments
 from app.kraken.txid import order_txid
 from app.models import Market
@@ -155,7 +155,7 @@ def kraken_seconds(text: str) -> float | None:
         return None
     number = Decimal(text)
     if number > NANOSECONDS_FROM:  # nanoseconds (Kraken's `last` cursors)
-        number = number / 10**9
+        number = number / UNIT
     if number >= MAX_SECONDS:
         return None
     return float(number)

@@ -9,13 +9,15 @@ and the 80 bits are written in base32 (A-Z, 2-7) as Kraken writes its ids:
 import hashlib
 import re
 
+from app.kit.units import MAX_AMOUNT
+
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _INDEX = {c: i for i, c in enumerate(_ALPHABET)}
 _MASK = (1 << 64) - 1
 _MULT = 0x9E3779B97F4A7C15  # odd: invertible mod 2^64
 _MULT_INV = pow(_MULT, -1, 1 << 64)
 _SALTS = {"O": 0x5DEECE66D1B2C3A4, "T": 0x2545F4914F6CDD1D}
-MAX_ID = 2**63 - 1
+MAX_ID = MAX_AMOUNT
 _FORMAT = re.compile(r"^([OT])([A-Z2-7]{5})-([A-Z2-7]{5})-([A-Z2-7]{6})$")
 
 

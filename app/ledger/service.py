@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session as SyncSession
 
 from app.kit.errors import AppError
+from app.kit.units import MAX_AMOUNT, MIN_AMOUNT
 from app.ledger.errors import (
     AmountTooLarge,
     AssetMismatch,
@@ -48,8 +49,7 @@ from app.ledger.errors import (
 )
 from app.models.ledger_account import SYSTEM_KINDS, USER_KINDS
 
-MAX_AMOUNT = 2**63 - 1
-MIN_BALANCE = -(2**63)
+MIN_BALANCE = MIN_AMOUNT
 # Kinds of system accounts that may go negative: custody mirrors on-chain holdings, rounding
 # absorbs remainders in both directions.
 NEGATIVE_KINDS = frozenset({"custody", "rounding"})

@@ -25,13 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.chain.pool import quote_buy_alpha, quote_sell_alpha
 from app.kit.errors import BadRequest
+from app.kit.units import MAX_AMOUNT, UNIT
 from app.markets.errors import MarketNotFound
 from app.markets.rules import parse_symbol
 from app.matching import Depth
 from app.matching.fees import BPS
 from app.models import Fill, Market, Subnet
 
-UNIT = 10**9  # base units per whole alpha / TAO
 MAX_TRADES = 1000
 MAX_CANDLES = 5000
 SLIPPAGE_DIGITS = 60  # decimal precision of slippage_bps: any price over any spot, exactly
@@ -442,7 +442,7 @@ def _slippage(side: str, price: int | None, spot: int | None) -> str | None:
 def _check(side: str, amount: int) -> None:
     if side not in ("buy", "sell"):
         raise InvalidSide("side must be buy or sell")
-    if amount <= 0 or amount >= 2**63:
+    if amount <= 0 or amount > MAX_AMOUNT:
         raise InvalidAmount("amount must be a positive integer of base units below 2^63")
 
 

@@ -18,12 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-ALPHA = 10**9  # base units per whole alpha; prices are quoted per whole alpha
+from app.kit.units import UNIT as ALPHA  # base units per whole alpha (prices are per alpha)
+from app.kit.units import quote_amount  # the quote of a fill: floor(price * qty / 10**9)
 
-
-def quote_amount(price: int, qty: int) -> int:
-    """The quote (rao) paid for ``qty`` base units at ``price``: floor(price * qty / 10**9)."""
-    return price * qty // ALPHA
+__all__ = ["ALPHA", "quote_amount"]  # re-exported: the engine's callers use them from here
 
 
 class Side(StrEnum):

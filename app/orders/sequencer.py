@@ -85,7 +85,6 @@ log = logging.getLogger("app.orders")
 QUOTE = "TAO"
 MAX_GROUP = 256
 PUBLISHED_DEPTH = 1000
-MAX_AMOUNT = 2**63 - 1
 
 
 @dataclass(slots=True)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 from app.auth.dependencies import AdminPrincipal, ReadPrincipal, TradePrincipal
 from app.kit.deps import Session
 from app.kit.inputs import Canonical, PositiveInt
-from app.kit.money import fraction_str
+from app.kit.units import fraction_str
 from app.ledger.errors import InvalidAmount
 from app.ledger.service import parse_amount
 from app.markets.schemas import SymbolPath

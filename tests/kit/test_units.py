@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.kit.money import exact_decimal, format_fixed, format_units, fraction_str
+from app.kit.units import exact_decimal, format_fixed, format_units, fraction_str
 
 
 def test_format_units() -> None:

@@ -1,10 +1,25 @@
-"""Amounts are integers of base units; JSON shows them as decimal strings."""
+"""The one units module. Amounts are integers of base units; JSON shows them as decimal
+strings, never floats.
+
+- TAO and every alpha have 9 decimals: 1 TAO = 10^9 rao, 1 alpha = 10^9 alpha-rao (`UNIT`).
+- A price is rao per whole alpha, so the quote of `qty` alpha-rao at `price` is
+  `quote_amount(price, qty)` = floor(price * qty / 10^9) rao.
+- Every stored amount, id and nonce fits Postgres' BIGINT: at most `MAX_AMOUNT`.
+"""
 
 from decimal import Decimal
 from fractions import Fraction
 
 DECIMALS = 9
-UNIT = 10**DECIMALS
+UNIT: int = 10**DECIMALS  # base units per whole TAO (rao) or whole alpha (alpha-rao)
+RAO_PER_TAO = UNIT
+MAX_AMOUNT: int = 2**63 - 1  # BIGINT: the largest amount, id or nonce
+MIN_AMOUNT: int = -(2**63)
+
+
+def quote_amount(price: int, qty: int) -> int:
+    """The quote (rao) paid for `qty` alpha-rao at `price` rao per alpha, rounded down."""
+    return price * qty // UNIT
 
 
 def format_units(amount: int, decimals: int = DECIMALS) -> str:
