@@ -108,9 +108,10 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             admission_timeout=settings.sequencer_admission_timeout_seconds,
         )
         await sequencer.start()
-        app.state.sequencer = sequencer
+        app.state.orders = sequencer  # as an OrderService: `submit` only
+        app.state.orders_view = sequencer.view
         readiness.register("orders", _sequencer_check(sequencer))
-        hub = MarketDataHub(sequencer, sessionmaker, app.state.authenticator)
+        hub = MarketDataHub(sequencer.view, sessionmaker, app.state.authenticator)
         await hub.start()
         app.state.marketdata = hub
         # Revocations from any process: forget the key's secret, end its WebSocket sessions.

@@ -10,8 +10,8 @@ from app.kraken.schemas import Params
 from app.markets.errors import MarketNotFound
 from app.markets.service import get_market
 from app.models import Market
-from app.orders.commands import SequencerCommand
-from app.orders.sequencer import Sequencer
+from app.orders.commands import OrderService, SequencerCommand
+from app.orders.readmodel import OrdersView
 
 
 @dataclass
@@ -29,15 +29,17 @@ class Context:
         return self.principal.user_id
 
     @property
-    def sequencer(self) -> Sequencer:
-        sequencer: Sequencer = self.request.app.state.sequencer
-        return sequencer
+    def view(self) -> OrdersView:
+        """The order service's read model: committed books, symbols, running."""
+        view: OrdersView = self.request.app.state.orders_view
+        return view
 
     async def submit(self, command: SequencerCommand) -> Any:
-        """Hand a command to the order sequencer. The session's connection goes back to the
+        """Hand a command to the order service. The session's connection goes back to the
         pool first: a request never holds one while it waits for the sequencer."""
         await self.session.close()
-        return await self.sequencer.submit(command)
+        orders: OrderService = self.request.app.state.orders
+        return await orders.submit(command)
 
     async def market(self, pair: str | None) -> Market:
         """A market by Kraken pair id ('SN64TAO'), altname or wsname ('SN64/TAO')."""

@@ -1,5 +1,5 @@
 """Ticker, OHLC, Trades and Spread for the Kraken surface, adapted from the market-data
-service (`app.marketdata.service`); Spread reads the sequencer's published book."""
+service (`app.marketdata.service`); Spread reads the order service's committed book."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +12,7 @@ from app.kit.units import UNIT
 from app.kraken.schemas import units
 from app.marketdata import service as md
 from app.models import Fill, Market
-from app.orders.sequencer import Sequencer
+from app.orders.readmodel import OrdersView
 
 OHLC_ROWS = 720
 FILL_ID_BELOW = 10**9  # a `since` below this is a fill id (our `last`), else a time
@@ -24,9 +24,9 @@ def _level(price: int | None, qty: int | None) -> list[str]:
     return [units(price), str(qty // UNIT), units(qty)]
 
 
-async def ticker(session: AsyncSession, sequencer: Sequencer, market: Market) -> dict[str, Any]:
+async def ticker(session: AsyncSession, view: OrdersView, market: Market) -> dict[str, Any]:
     """Kraken's "today" figures are the service's rolling 24 hours, like its "24h" ones."""
-    t = await md.ticker(session, sequencer, market)
+    t = await md.ticker(session, view, market)
     last = await md.recent_trades(session, market.id, None, 1)
     fallback = t.last_price or 0
     low = units(t.low if t.low is not None else fallback)
@@ -111,11 +111,11 @@ async def ohlc(
     return rows, (max(committed) if committed else int(md.bucket_start(start, step).timestamp()))
 
 
-def spread(sequencer: Sequencer, market: Market) -> tuple[list[list[Any]], int]:
+def spread(view: OrdersView, market: Market) -> tuple[list[list[Any]], int]:
     """Kraken keeps a history of best bid/ask; here: the current one, from the book."""
-    book = sequencer.published.get(market.id)
+    book = view.depth(market.id)
     now = int(datetime.now(UTC).timestamp())
-    if book is None or not (book.bids or book.asks):
+    if not (book.bids or book.asks):
         return [], now
     bid = units(book.bids[0].price) if book.bids else units(0)
     ask = units(book.asks[0].price) if book.asks else units(0)

@@ -324,8 +324,7 @@ def _order_request(p: Params, market: Market) -> OrderRequest:
 
 
 def _outs(ctx: Context, orders: list[LiveOrder]) -> list[OrderOut]:
-    symbols = ctx.sequencer.symbols
-    return [OrderOut.of(o, symbols.get(o.market_id, "")) for o in orders]
+    return [OrderOut.of(o, ctx.view.symbol(o.market_id) or "") for o in orders]
 
 
 async def add_order(ctx: Context) -> dict[str, Any]:

@@ -27,7 +27,7 @@ async def time(ctx: Context) -> dict[str, Any]:
 
 async def system_status(ctx: Context) -> dict[str, str]:
     return {
-        "status": "online" if ctx.sequencer.running else "maintenance",
+        "status": "online" if ctx.view.running else "maintenance",
         "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
@@ -82,7 +82,7 @@ async def ticker(ctx: Context) -> dict[str, Any]:
     markets = await _markets(ctx, ctx.params.values("pair"))
     out: dict[str, Any] = {}
     for m in markets:
-        t = await marketdata.ticker(ctx.session, ctx.sequencer, m)
+        t = await marketdata.ticker(ctx.session, ctx.view, m)
         out[pair_id(m.symbol)] = t
     return out
 
@@ -100,7 +100,7 @@ async def ohlc(ctx: Context) -> dict[str, Any]:
 async def depth(ctx: Context) -> dict[str, Any]:
     market = await ctx.market(_one_pair(ctx))
     count = ctx.params.integer("count", 100, minimum=1, maximum=500) or 100
-    book = ctx.sequencer.published.get(market.id)
+    book = ctx.view.depth(market.id)
     now = int(datetime.now(UTC).timestamp())
 
     def levels(side: list[Any]) -> list[list[Any]]:
@@ -108,8 +108,8 @@ async def depth(ctx: Context) -> dict[str, Any]:
 
     return {
         pair_id(market.symbol): {
-            "asks": levels(book.asks if book else []),
-            "bids": levels(book.bids if book else []),
+            "asks": levels(book.asks),
+            "bids": levels(book.bids),
         }
     }
 
@@ -135,5 +135,5 @@ async def trades(ctx: Context) -> dict[str, Any]:
 
 async def spread(ctx: Context) -> dict[str, Any]:
     market = await ctx.market(_one_pair(ctx))
-    rows, last = marketdata.spread(ctx.sequencer, market)
+    rows, last = marketdata.spread(ctx.view, market)
     return {pair_id(market.symbol): rows, "last": last}

@@ -10,10 +10,16 @@ from app.marketdata import service
 from app.marketdata.schemas import CandlesOut, PoolQuoteOut, TickerOut, TradesOut
 from app.markets.schemas import SYMBOL_DOC, SymbolPath
 from app.markets.service import get_market
-from app.matching import Depth
 from app.models import Subnet
+from app.orders.readmodel import OrdersView
 
 router = APIRouter(tags=["market data"], dependencies=[PublicCache])
+
+
+def _view(request: Request) -> OrdersView:
+    view: OrdersView = request.app.state.orders_view
+    return view
+
 
 Interval = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
 assert set(get_args(Interval)) == set(service.INTERVALS)
@@ -39,14 +45,13 @@ async def get_trades(
 @router.get("/v1/markets/{symbol}/ticker", response_model=TickerOut, description=SYMBOL_DOC)
 async def get_ticker(symbol: SymbolPath, session: Session, request: Request) -> dict[str, Any]:
     """Last price, best bid/ask with sizes (committed book), 24 h statistics, pool price."""
-    sequencer = request.app.state.sequencer
-    return (await service.ticker_by_symbol(session, sequencer, symbol)).as_json()
+    return (await service.ticker_by_symbol(session, _view(request), symbol)).as_json()
 
 
 @router.get("/v1/tickers", response_model=list[TickerOut])
 async def get_tickers(session: Session, request: Request) -> list[dict[str, Any]]:
     """The ticker of every market."""
-    return [t.as_json() for t in await service.tickers(session, request.app.state.sequencer)]
+    return [t.as_json() for t in await service.tickers(session, _view(request))]
 
 
 @router.get("/v1/markets/{symbol}/candles", response_model=CandlesOut, description=SYMBOL_DOC)
@@ -83,8 +88,8 @@ async def get_pool_quote(
     subnet = await session.get(Subnet, market.subnet_id)
     assert subnet is not None
     pool = service.pool_quote(subnet, side, value)
-    sequencer = request.app.state.sequencer
-    depth = sequencer.published.get(market.id) or Depth([], [])
+    view = _view(request)
+    depth = view.depth(market.id)
     book = service.book_quote(depth, side, value, market.taker_fee_bps, market.lot_size)
     return {
         "symbol": market.symbol,
@@ -94,7 +99,7 @@ async def get_pool_quote(
         "pool_block": subnet.last_block,
         "pool": pool.as_json(),
         "book": book.as_json(),
-        "book_sequence": sequencer.book_seq.get(market.id, 0),
+        "book_sequence": view.sequence(market.id),
         "better": _better(side, pool, book),
     }
 

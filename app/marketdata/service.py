@@ -6,7 +6,7 @@ quantities in alpha-rao, quote amounts in rao. Times are UTC.
 
 - `recent_trades(session, market_id, since_id, limit)`: fills, newest first;
   `trades_after(session, market_id, after_id, limit)`: oldest first, forward polling.
-- `ticker(session, sequencer, market)` / `tickers(session, sequencer)`: last price, best
+- `ticker(session, view, market)` / `tickers(session, view)`: last price, best
   bid/ask (from the committed book), 24 h statistics from the fills, the pool price.
 - `candles(session, market_id, interval, start, end)` (or `candles_by_step` for any bucket
   length): OHLCV buckets (Postgres `date_bin`,
@@ -18,7 +18,7 @@ quantities in alpha-rao, quote amounts in rao. Times are UTC.
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, localcontext
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,11 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.chain.pool import quote_buy_alpha, quote_sell_alpha
 from app.kit.errors import BadRequest
 from app.kit.units import MAX_AMOUNT, UNIT
+from app.ledger.settlement import BPS
 from app.markets.errors import MarketNotFound
 from app.markets.rules import parse_symbol
 from app.matching import Depth
-from app.matching.fees import BPS
 from app.models import Fill, Market, Subnet
+from app.orders.readmodel import OrdersView
 
 MAX_TRADES = 1000
 MAX_CANDLES = 5000
@@ -65,13 +66,6 @@ class InvalidAmount(BadRequest):
 
 class NoPoolState(BadRequest):
     code = "no_pool_state"
-
-
-class SequencerView(Protocol):
-    """What market data reads of `app.orders.sequencer.Sequencer` (committed state only)."""
-
-    published: dict[int, Depth]
-    book_seq: dict[int, int]
 
 
 # ---------------------------------------------------------------------------- trades
@@ -206,7 +200,7 @@ _TICKER_STATS = text(
 
 
 async def _tickers(
-    session: AsyncSession, sequencer: SequencerView, rows: list[tuple[Market, Subnet]]
+    session: AsyncSession, view: OrdersView, rows: list[tuple[Market, Subnet]]
 ) -> list[Ticker]:
     if not rows:
         return []
@@ -215,7 +209,7 @@ async def _tickers(
     now = next(iter(stats.values())).now
     out: list[Ticker] = []
     for market, subnet in rows:
-        depth = sequencer.published.get(market.id) or Depth([], [])
+        depth = view.depth(market.id)
         bid = depth.bids[0] if depth.bids else None
         ask = depth.asks[0] if depth.asks else None
         st = stats[market.id]
@@ -233,7 +227,7 @@ async def _tickers(
                 best_bid_qty=bid.qty if bid else None,
                 best_ask=ask.price if ask else None,
                 best_ask_qty=ask.qty if ask else None,
-                book_sequence=sequencer.book_seq.get(market.id, 0),
+                book_sequence=view.sequence(market.id),
                 open=o,
                 high=int(st.high) if traded else None,
                 low=int(st.low) if traded else None,
@@ -252,22 +246,22 @@ async def _tickers(
     return out
 
 
-async def ticker(session: AsyncSession, sequencer: SequencerView, market: Market) -> Ticker:
+async def ticker(session: AsyncSession, view: OrdersView, market: Market) -> Ticker:
     """The ticker of one market (see `Ticker`)."""
     subnet = await session.get(Subnet, market.subnet_id)
     assert subnet is not None
-    return (await _tickers(session, sequencer, [(market, subnet)]))[0]
+    return (await _tickers(session, view, [(market, subnet)]))[0]
 
 
-async def tickers(session: AsyncSession, sequencer: SequencerView) -> list[Ticker]:
+async def tickers(session: AsyncSession, view: OrdersView) -> list[Ticker]:
     """Tickers of every market, ordered by netuid."""
     rows = await session.execute(
         select(Market, Subnet).join(Subnet, Subnet.id == Market.subnet_id).order_by(Market.netuid)
     )
-    return await _tickers(session, sequencer, [(m, s) for m, s in rows])
+    return await _tickers(session, view, [(m, s) for m, s in rows])
 
 
-async def ticker_by_symbol(session: AsyncSession, sequencer: SequencerView, symbol: str) -> Ticker:
+async def ticker_by_symbol(session: AsyncSession, view: OrdersView, symbol: str) -> Ticker:
     """`ticker` for a symbol in any accepted spelling; unknown: `MarketNotFound` (404)."""
     row = (
         await session.execute(
@@ -278,7 +272,7 @@ async def ticker_by_symbol(session: AsyncSession, sequencer: SequencerView, symb
     ).first()
     if row is None:
         raise MarketNotFound(f"no market {symbol}")
-    return (await _tickers(session, sequencer, [(row[0], row[1])]))[0]
+    return (await _tickers(session, view, [(row[0], row[1])]))[0]
 
 
 # ---------------------------------------------------------------------------- candles

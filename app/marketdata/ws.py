@@ -11,11 +11,12 @@ Protocol (JSON text frames):
 - server -> client: `{"event": "subscribed" | "unsubscribed" | "authenticated" | "pong" |
   "heartbeat" | "error", ...}` and data messages `{"channel": C, "market": M, ...}`.
 
-Book: a `snapshot` (sequence = the book's `sequence`), then one `update` per committed
-change of that market with `sequence` = previous + 1 (a gap means: resubscribe). Levels are
-`[price, qty, orders]`; qty "0" removes the level. Only committed state is published: the
-sequencer hands each committed group to `MarketDataHub.on_commit` (enqueue only), and the
-hub's own task fans out.
+Book: a `snapshot` (sequence = the book's `sequence`, and the service's `epoch`), then one
+`update` per committed change of that market with `sequence` = previous + 1 (a gap means:
+resubscribe; another `epoch` in a new snapshot means the service restarted and the
+sequence began again). Levels are `[price, qty, orders]`; qty "0" removes the level. Only
+committed state is published: the order service's read model hands each committed group
+to `MarketDataHub.on_commit` (enqueue only), and the hub's own task fans out.
 
 Slow consumers: each connection has a bounded outbound queue; when it overflows the
 connection is closed with code 4008 and reason "slow consumer" (it may reconnect and
@@ -50,10 +51,10 @@ from app.kit.inputs import parse_json
 from app.ledger.statement import user_balances
 from app.marketdata import service
 from app.markets.service import get_market
-from app.matching import Depth, DepthLevel
+from app.matching import DepthLevel
 from app.models import ApiKey
 from app.orders.commands import LiveOrder
-from app.orders.sequencer import BookChange, Committed, FillRecord, Sequencer
+from app.orders.readmodel import BookChange, Committed, FillRecord, OrdersView
 
 log = logging.getLogger("app.marketdata")
 
@@ -125,7 +126,7 @@ class MarketDataHub:
 
     def __init__(
         self,
-        sequencer: Sequencer,
+        view: OrdersView,
         sessionmaker: async_sessionmaker[AsyncSession],
         authenticator: Authenticator,
         *,
@@ -133,8 +134,9 @@ class MarketDataHub:
         heartbeat: float = 15.0,
         refresh: float = 0.5,
     ) -> None:
-        self.sequencer = sequencer
+        self.view = view
         self.sessionmaker = sessionmaker
+        self.symbols: dict[int, str] = {}  # markets subscribed to, as read from Postgres
         self.authenticator = authenticator
         self.queue_size = queue_size
         self.heartbeat = heartbeat
@@ -158,7 +160,7 @@ class MarketDataHub:
         self._inbox.put_nowait(committed)
 
     async def start(self) -> None:
-        self.sequencer.listeners.append(self.on_commit)
+        self.view.subscribe(self.on_commit)
         self._tasks = [
             asyncio.create_task(self._dispatch_loop(), name="marketdata-dispatch"),
             asyncio.create_task(self._refresh_loop(), name="marketdata-refresh"),
@@ -167,7 +169,7 @@ class MarketDataHub:
 
     async def stop(self) -> None:
         with contextlib.suppress(ValueError):
-            self.sequencer.listeners.remove(self.on_commit)
+            self.view.unsubscribe(self.on_commit)
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -300,7 +302,7 @@ class MarketDataHub:
     async def _public_data(self, session: AsyncSession, channel: str, market_id: int) -> str | None:
         symbol = self._symbol(market_id)
         if channel == "ticker":
-            data = (await service.ticker_by_symbol(session, self.sequencer, symbol)).as_json()
+            data = (await service.ticker_by_symbol(session, self.view, symbol)).as_json()
             return _dumps({"channel": channel, "market": symbol, "data": data})
         interval = channel.split(":", 1)[1]
         start = service.bucket_start(datetime.now(UTC), service.interval_of(interval))
@@ -390,7 +392,7 @@ class MarketDataHub:
             return
         async with self.sessionmaker() as session:
             market = await get_market(session, symbol)  # MarketNotFound: market_not_found
-            self.sequencer.symbols.setdefault(market.id, market.symbol)
+            self.symbols[market.id] = market.symbol
             key = (str(channel), market.id)
             if op == "unsubscribe":
                 self.subs[key].discard(conn)
@@ -409,8 +411,8 @@ class MarketDataHub:
         if channel == "book":
             # Snapshot and registration in one step of the event loop: every later update
             # has a larger sequence, every earlier one is already in the snapshot.
-            depth = self.sequencer.published.get(market.id) or Depth([], [])
-            seq = self.sequencer.book_seq.get(market.id, 0)
+            depth = self.view.depth(market.id)
+            seq = self.view.sequence(market.id)
             conn.book_from[market.id] = seq
             self._deliver(
                 conn,
@@ -420,6 +422,7 @@ class MarketDataHub:
                         "market": market.symbol,
                         "type": "snapshot",
                         "sequence": seq,
+                        "epoch": self.view.epoch,
                         "bids": [_level(x) for x in depth.bids],
                         "asks": [_level(x) for x in depth.asks],
                     }
@@ -501,7 +504,7 @@ class MarketDataHub:
     # ------------------------------------------------------------------ formatting
 
     def _symbol(self, market_id: int) -> str:
-        return self.sequencer.symbols.get(market_id, str(market_id))
+        return self.view.symbol(market_id) or self.symbols.get(market_id) or str(market_id)
 
     def _base(self, order: LiveOrder) -> str:
         return self._symbol(order.market_id).split("/", 1)[0]

@@ -20,7 +20,8 @@ from app.markets.schemas import (
 )
 from app.matching import Depth
 from app.models import Asset, Subnet
-from app.orders.commands import SetMarketState
+from app.orders.commands import OrderService, SetMarketState
+from app.orders.readmodel import OrdersView
 
 public = APIRouter(prefix="/v1/markets", tags=["markets"], dependencies=[PublicCache])
 assets = APIRouter(prefix="/v1/assets", tags=["markets"], dependencies=[PublicCache])
@@ -60,18 +61,19 @@ async def get_book(
 ) -> BookOut:
     """Aggregated price levels (L2) of the committed book (what the WebSocket `book` channel
     publishes): `sequence` is the sequence of its last update there."""
-    sequencer = request.app.state.sequencer
-    # Markets the sequencer knows need no database round trip (the hot path of pollers).
+    view: OrdersView = request.app.state.orders_view
+    # Markets the order service knows need no database round trip (the hot path of pollers).
     wanted = parse_symbol(symbol)
-    market_id = next((i for i, s in sequencer.symbols.items() if s == wanted), None)
+    market_id = view.market_id(wanted)
     if market_id is None:
         market = await service.get_market(session, symbol)
         market_id, wanted = market.id, market.symbol
-    published = sequencer.published.get(market_id)
-    levels = Depth(published.bids[:depth], published.asks[:depth]) if published else None
+    published = view.depth(market_id)
+    levels = Depth(published.bids[:depth], published.asks[:depth])
     return BookOut(
         symbol=wanted,
-        sequence=sequencer.book_seq.get(market_id, 0),
+        sequence=view.sequence(market_id),
+        epoch=view.epoch,
         bids=[
             BookLevel(price=str(x.price), qty=str(x.qty), orders=x.orders)
             for x in (levels.bids if levels else [])
@@ -101,7 +103,6 @@ async def set_market_state(
 ) -> MarketOut:
     # Through the order sequencer: a delisting cancels open orders in the same transaction,
     # and no order slips in between.
-    market = await request.app.state.sequencer.submit(
-        SetMarketState(principal, symbol, body.state, body.reason)
-    )
+    orders: OrderService = request.app.state.orders
+    market = await orders.submit(SetMarketState(principal, symbol, body.state, body.reason))
     return await _out(session, market.symbol)

@@ -113,5 +113,6 @@ class BookLevel(BaseModel):
 class BookOut(BaseModel):
     symbol: str
     sequence: int  # grows with every committed change of this book
+    epoch: str  # changes when the service restarts: then `sequence` starts again
     bids: list[BookLevel]  # best first
     asks: list[BookLevel]

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Protocol
 
 from app.auth.service import Principal
 
@@ -67,6 +68,13 @@ class SetMarketState:
 
 
 SequencerCommand = PlaceOrders | CancelOrders | AmendOrder | SetMarketState
+
+
+class OrderService(Protocol):
+    """How other modules hand the order service a command (`app.state.orders`): the
+    result once it has committed, or the AppError that refused it."""
+
+    async def submit(self, command: SequencerCommand) -> Any: ...
 
 
 @dataclass(slots=True)

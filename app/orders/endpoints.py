@@ -6,7 +6,8 @@ from app.auth.dependencies import ReadPrincipal, TradePrincipal
 from app.kit.deps import Session
 from app.kit.inputs import Canonical, PositiveInt, Timestamp
 from app.orders import service
-from app.orders.commands import AmendOrder, CancelOrders, LiveOrder, PlaceOrders
+from app.orders.commands import AmendOrder, CancelOrders, LiveOrder, OrderService, PlaceOrders
+from app.orders.readmodel import OrdersView
 from app.orders.schemas import (
     AmendIn,
     CancelledOut,
@@ -17,7 +18,6 @@ from app.orders.schemas import (
     OrdersPage,
     parse_field_amount,
 )
-from app.orders.sequencer import Sequencer
 
 router = APIRouter(prefix="/v1", tags=["orders"])
 
@@ -25,15 +25,15 @@ OrderId = Annotated[PositiveInt, Path()]
 Limit = Annotated[int, Canonical(1, 500), Query()]
 
 
-def _sequencer(request: Request) -> Sequencer:
-    sequencer: Sequencer = request.app.state.sequencer
-    return sequencer
+def _orders(request: Request) -> OrderService:
+    orders: OrderService = request.app.state.orders
+    return orders
 
 
 def _outs(request: Request, orders: list[LiveOrder]) -> list[OrderOut]:
-    # The sequencer knows every symbol it answers about: no database round trip.
-    symbols = _sequencer(request).symbols
-    return [OrderOut.of(o, symbols.get(o.market_id, "")) for o in orders]
+    # The order service knows every symbol it answers about: no database round trip.
+    view: OrdersView = request.app.state.orders_view
+    return [OrderOut.of(o, view.symbol(o.market_id) or "") for o in orders]
 
 
 @router.post("/orders", response_model=OrderOut, status_code=201)
@@ -41,7 +41,7 @@ async def place_order(body: OrderIn, principal: TradePrincipal, request: Request
     """Place one order. Answered only once the order, its fills and ledger entries are
     committed. A retry with the same `client_order_id` returns the original open order."""
     command = PlaceOrders(principal.user_id, [body.to_request()])
-    placed: list[LiveOrder] = await _sequencer(request).submit(command)
+    placed: list[LiveOrder] = await _orders(request).submit(command)
     return _outs(request, placed)[0]
 
 
@@ -51,13 +51,13 @@ async def place_orders(
 ) -> list[OrderOut]:
     """Up to 15 orders, validated and funded all or nothing, then placed in order."""
     command = PlaceOrders(principal.user_id, [o.to_request() for o in body.orders])
-    return _outs(request, await _sequencer(request).submit(command))
+    return _outs(request, await _orders(request).submit(command))
 
 
 @router.delete("/orders/{order_id}", response_model=OrderOut)
 async def cancel_order(order_id: OrderId, principal: TradePrincipal, request: Request) -> OrderOut:
     command = CancelOrders(principal.user_id, order_ids=[order_id])
-    cancelled: list[LiveOrder] = await _sequencer(request).submit(command)
+    cancelled: list[LiveOrder] = await _orders(request).submit(command)
     return _outs(request, cancelled)[0]
 
 
@@ -73,7 +73,7 @@ async def cancel_orders(
         command = CancelOrders(principal.user_id, client_order_ids=[client_order_id])
     else:
         command = CancelOrders(principal.user_id, market=market, all_orders=True)
-    cancelled = await _sequencer(request).submit(command)
+    cancelled = await _orders(request).submit(command)
     return CancelledOut(cancelled=_outs(request, cancelled))
 
 
@@ -89,7 +89,7 @@ async def amend_order(
         parse_field_amount("qty", body.qty),
         parse_field_amount("price", body.price),
     )
-    amended: LiveOrder = await _sequencer(request).submit(command)
+    amended: LiveOrder = await _orders(request).submit(command)
     return _outs(request, [amended])[0]
 
 

@@ -1,22 +1,37 @@
-from app.kit.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
+"""The order path's errors: one class per stable code."""
+
+from app.kit.errors import BadRequest, Conflict, InternalError, NotFound, ServiceUnavailable
 
 
 class OrderNotFound(NotFound):
     code = "order_not_found"
 
 
+# ---------------------------------------------------------------- the market's state (409)
+
+
 class MarketClosed(Conflict):
-    """The market's state refuses this command: `market_halted`, `market_cancel_only`,
-    `market_post_only`, `market_delisted`."""
+    """The market's state refuses this command."""
 
     code = "market_closed"
 
 
-class InvalidOrder(BadRequest):
-    """A specific code per rule: invalid_price, invalid_tick, invalid_lot, order_too_small,
-    notional_too_small, price_out_of_band, invalid_order_type, ..."""
+class MarketHalted(MarketClosed):
+    code = "market_halted"
 
-    code = "invalid_order"
+
+class MarketDelisted(MarketClosed):
+    code = "market_delisted"
+
+
+class MarketCancelOnly(MarketClosed):
+    code = "market_cancel_only"
+
+
+class MarketPostOnly(MarketClosed):
+    """A market order, or a limit that would take, in a post-only market."""
+
+    code = "market_post_only"
 
 
 class PostOnlyWouldTake(Conflict):
@@ -25,6 +40,71 @@ class PostOnlyWouldTake(Conflict):
 
 class DuplicateClientOrderId(Conflict):
     code = "duplicate_client_order_id"
+
+
+# ---------------------------------------------------------------- the market's rules (400)
+
+
+class InvalidOrder(BadRequest):
+    """The order breaks one of its market's rules; each rule has its own code."""
+
+    code = "invalid_order"
+
+
+class MissingPriceOrQty(InvalidOrder):
+    code = "missing_price_or_qty"
+
+
+class InvalidTick(InvalidOrder):
+    code = "invalid_tick"
+
+
+class InvalidLot(InvalidOrder):
+    code = "invalid_lot"
+
+
+class InvalidOrderType(InvalidOrder):
+    code = "invalid_order_type"
+
+
+class PriceOutOfBand(InvalidOrder):
+    code = "price_out_of_band"
+
+
+class NotionalTooSmall(InvalidOrder):
+    code = "notional_too_small"
+
+
+class OrderTooSmall(InvalidOrder):
+    code = "order_too_small"
+
+
+class NoLiquidity(InvalidOrder):
+    code = "no_liquidity"
+
+
+class InvalidAmend(InvalidOrder):
+    code = "invalid_amend"
+
+
+class AmendExceedsHold(InvalidOrder):
+    code = "amend_exceeds_hold"
+
+
+class BatchMarketBuyAfterBuy(InvalidOrder):
+    """A market buy by quantity after another buy of its market in one batch: its cost is
+    sized on the book before the batch, which the earlier buy may have taken from."""
+
+    code = "batch_market_buy_after_buy"
+
+
+# ---------------------------------------------------------------- the service
+
+
+class EngineRefused(InternalError):
+    """The matching engine refused a command the order core had accepted: a bug."""
+
+    code = "engine_refused"
 
 
 class SequencerUnavailable(ServiceUnavailable):

@@ -106,12 +106,18 @@ def test_the_order_errors_map_to_krakens_strings() -> None:
     from app.auth.errors import InvalidNonce
     from app.kraken.errors import kraken_error
     from app.ledger.errors import InsufficientFunds
-    from app.orders.errors import InvalidOrder, MarketClosed, OrderNotFound
+    from app.orders.errors import (
+        EngineRefused,
+        InvalidOrder,
+        MarketPostOnly,
+        OrderNotFound,
+        OrderTooSmall,
+    )
 
     assert kraken_error(InsufficientFunds("x")) == "EOrder:Insufficient funds"
     assert kraken_error(InvalidNonce("x")) == "EAPI:Invalid nonce"
     assert kraken_error(OrderNotFound("x")) == "EOrder:Unknown order"
-    assert kraken_error(InvalidOrder("x", code="order_too_small")) == "EOrder:Order minimum not met"
-    assert kraken_error(InvalidOrder("x", code="fok_not_filled")) == "EOrder:Invalid order"
-    closed = MarketClosed("x", code="market_post_only")
-    assert kraken_error(closed) == "EService:Market in post_only mode"
+    assert kraken_error(OrderTooSmall("x")) == "EOrder:Order minimum not met"
+    assert kraken_error(InvalidOrder("x")) == "EOrder:Invalid order"
+    assert kraken_error(EngineRefused("x")) == "EGeneral:Internal error"
+    assert kraken_error(MarketPostOnly("x")) == "EService:Market in post_only mode"

@@ -8,7 +8,7 @@ import websockets
 
 from app.marketdata.ws import MarketDataHub
 from app.matching import Depth, DepthLevel
-from app.orders.sequencer import BookChange, Committed
+from app.orders.readmodel import BookChange, Committed
 from tests.conftest import SignedFactory
 from tests.marketdata.conftest import PRICE, connect, limit, random_flow
 from tests.orders.conftest import ALPHA, TAO, Market
@@ -72,7 +72,7 @@ async def test_trades_and_ticker_channels(
     ws = await connect(ws_url)
     for channel in ("trades", "ticker"):
         ack = await ws.request({"op": "subscribe", "channel": channel, "market": "SN1/TAO"})
-        assert ack["event"] == "subscribed"
+        assert ack["event"] == "subscribed", ack
     first = await ws.recv()  # the current ticker
     assert first["channel"] == "ticker" and first["data"]["last_price"] is None
     await alice.post("/v1/orders", limit("sell", PRICE, 2 * ALPHA))
@@ -216,8 +216,8 @@ async def test_slow_consumer_is_disconnected_others_unaffected(
     slow = await connect(ws_url)
     await slow.request({"op": "subscribe", "channel": "book", "market": "SN1/TAO"})
     await slow.recv()
-    market_id = next(iter(hub.sequencer.symbols))
-    seq = hub.sequencer.book_seq.get(market_id, 0)
+    market_id = next(iter(hub.symbols))  # the market subscribed to
+    seq = market.app.state.orders_view.sequence(market_id)
     # A burst larger than the slow client's queue, delivered in one step of the event loop.
     empty = Depth([], [])
     level = Depth([DepthLevel(PRICE, ALPHA, 1)], [])

@@ -142,7 +142,7 @@ async def test_bad_input_writes_nothing(
     cases = [
         (
             {"market": "SN9/TAO", "side": "buy", "price": str(PRICE), "qty": str(ALPHA)},
-            400,
+            404,
             "market_not_found",
         ),
         (limit("buy", PRICE + 1, ALPHA), 400, "invalid_tick"),

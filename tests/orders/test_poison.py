@@ -36,7 +36,7 @@ def _buy(i: int, **extra: object) -> OrderRequest:
 
 
 async def _submit_all(app: FastAPI, commands: list[PlaceOrders]) -> list[object]:
-    sequencer = app.state.sequencer
+    sequencer = app.state.orders
     return await asyncio.gather(*(sequencer.submit(c) for c in commands), return_exceptions=True)
 
 
@@ -104,7 +104,7 @@ async def test_a_failed_group_rebuilds_only_the_books_it_changed(
     """A member that fails after changing a book (its row cannot be written) costs a
     rebuild of that market only; the others' orders stand, in memory and in Postgres."""
     honest = await market.trader(signed)
-    resting = await app.state.sequencer.submit(PlaceOrders(honest.user_id, [_buy(1)]))
+    resting = await app.state.orders.submit(PlaceOrders(honest.user_id, [_buy(1)]))
     before = (rebuilds("all"), rebuilds("markets"))
     results = await _submit_all(
         app,
@@ -119,8 +119,14 @@ async def test_a_failed_group_rebuilds_only_the_books_it_changed(
     assert rebuilds("all") == before[0]
     assert rebuilds("markets") > before[1]
     assert (await counts(db))["orders"] == 3
-    open_ids = {o.id for o in app.state.sequencer.orders.values()}
+    async with db.connect() as conn:
+        open_ids = set(
+            (await conn.execute(text("SELECT id FROM orders WHERE status = 'open'"))).scalars()
+        )
     assert open_ids == {resting[0].id, results[0][0].id, results[2][0].id}
+    # The book the order service publishes is the one in Postgres.
+    book = (await market.admin.get("/v1/markets/SN1-TAO/book", {"depth": 1000})).json()
+    assert sum(int(level["qty"]) for level in book["bids"]) == 3 * LOT
     await ledger_ok(db)
 
 

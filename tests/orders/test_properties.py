@@ -96,7 +96,7 @@ def _to_command(c: tuple[Any, ...], users: list[int], seq: Sequencer) -> Any:
                 users[u], [OrderRequest("SN1/TAO", side, "market", None, None, q // 20)]
             )
         return PlaceOrders(users[u], [OrderRequest("SN1/TAO", side, "market", None, q)])
-    own = sorted(oid for oid, o in seq.orders.items() if o.user_id == users[c[1]])
+    own = sorted(oid for oid, o in seq.core.orders.items() if o.user_id == users[c[1]])
     oid = own[c[2] % len(own)] if own else 10**9
     if c[0] == "cancel":
         return CancelOrders(users[c[1]], order_ids=[oid])
@@ -129,15 +129,15 @@ async def _check(engine: AsyncEngine, seq: Sequencer) -> None:
             )
         )
         assert mismatched == 0
-    for book in seq.books.values():
+    for book in seq.core.books.values():
         bid, ask = book.best_bid(), book.best_ask()
         assert bid is None or ask is None or bid < ask
     rebuilt = Sequencer(engine, [])
-    await rebuilt.rebuild()
-    for market_id, book in seq.books.items():
-        assert list(rebuilt.books[market_id].open_orders()) == list(book.open_orders())
-    assert {k: dataclasses.asdict(v) for k, v in rebuilt.orders.items()} == {
-        k: dataclasses.asdict(v) for k, v in seq.orders.items()
+    await rebuilt.restore(None)
+    for market_id, book in seq.core.books.items():
+        assert list(rebuilt.core.books[market_id].open_orders()) == list(book.open_orders())
+    assert {k: dataclasses.asdict(v) for k, v in rebuilt.core.orders.items()} == {
+        k: dataclasses.asdict(v) for k, v in seq.core.orders.items()
     }
 
 
