@@ -1,4 +1,4 @@
-from app.kit.errors import BadRequest, Forbidden, Unauthorized
+from app.kit.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 
 
 class MissingCredentials(Unauthorized):
@@ -42,3 +42,15 @@ class UnexpectedBody(BadRequest):
     """A signed body set parameters on a route that reads none: they would be ignored."""
 
     code = "unexpected_body"
+
+
+class UserExists(Conflict):
+    code = "user_exists"
+
+
+class UserNotFound(NotFound):
+    code = "user_not_found"
+
+
+class KeyNotFound(NotFound):
+    code = "key_not_found"

@@ -13,14 +13,17 @@ from app.auth.errors import (
     InvalidKey,
     InvalidNonce,
     InvalidSignature,
+    KeyNotFound,
     KeyRevoked,
     PermissionDenied,
+    UserExists,
+    UserNotFound,
 )
 from app.auth.revocation import notify_revoked
 from app.auth.scopes import Scope
 from app.auth.signing import signature_matches
 from app.kit.crypto import SecretBox
-from app.kit.errors import AppError, Conflict, NotFound, RateLimited
+from app.kit.errors import AppError, RateLimited
 from app.kit.inputs import MAX_INT, canonical_int
 from app.kit.ratelimit import TokenBucketLimiter
 from app.models import ApiKey, User
@@ -45,7 +48,7 @@ class IssuedKey:
 async def create_user(session: AsyncSession, email: str, name: str | None = None) -> User:
     email = email.strip().lower()
     if await session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise Conflict(f"a user with email {email} exists", code="user_exists")
+        raise UserExists(f"a user with email {email} exists")
     user = User(email=email, name=name)
     session.add(user)
     await session.flush()
@@ -55,7 +58,7 @@ async def create_user(session: AsyncSession, email: str, name: str | None = None
 async def get_user_by_email(session: AsyncSession, email: str) -> User:
     user = await session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None:
-        raise NotFound(f"no user with email {email}", code="user_not_found")
+        raise UserNotFound(f"no user with email {email}")
     return user
 
 
@@ -85,7 +88,7 @@ async def revoke_api_key(session: AsyncSession, key: str) -> ApiKey:
     """Revoke by the key itself (the CLI). See `revoke`."""
     api_key = await session.scalar(select(ApiKey).where(ApiKey.key == key).with_for_update())
     if api_key is None:
-        raise NotFound("unknown API key", code="key_not_found")
+        raise KeyNotFound("unknown API key")
     return await revoke(session, api_key)
 
 
@@ -93,7 +96,7 @@ async def get_api_key(session: AsyncSession, key_id: int) -> ApiKey:
     """A key by id, locked for update."""
     api_key = await session.scalar(select(ApiKey).where(ApiKey.id == key_id).with_for_update())
     if api_key is None:
-        raise NotFound("unknown API key", code="key_not_found")
+        raise KeyNotFound("unknown API key")
     return api_key
 
 

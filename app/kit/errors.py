@@ -1,7 +1,8 @@
 """One exception hierarchy for the whole service, mapped to HTTP in `app.kit.http`.
 
 Every error carries a stable machine-readable `code` (clients switch on it) and a human
-`message`. Domain folders subclass these with their own codes.
+`message`. Domain folders subclass these, one class per code (a code is never chosen at a
+raise site), so the full set of codes is enumerable (`all_codes`).
 """
 
 from typing import Any, ClassVar
@@ -9,15 +10,11 @@ from typing import Any, ClassVar
 
 class AppError(Exception):
     status_code: ClassVar[int] = 400
-    code: str = "bad_request"
+    code: ClassVar[str] = "error"  # every raised error is of a subclass with its own code
 
-    def __init__(
-        self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None
-    ) -> None:
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
-        if code is not None:
-            self.code = code
         self.details = details or {}
 
 
@@ -33,7 +30,7 @@ class Unauthorized(AppError):
 
 class Forbidden(AppError):
     status_code = 403
-    code = "permission_denied"
+    code = "forbidden"
 
 
 class NotFound(AppError):
@@ -65,8 +62,8 @@ class RateLimited(AppError):
     status_code = 429
     code = "rate_limited"
 
-    def __init__(self, message: str, *, retry_after: float, code: str | None = None) -> None:
-        super().__init__(message, code=code, details={"retry_after": retry_after})
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message, details={"retry_after": retry_after})
         self.retry_after = retry_after
 
 
@@ -85,12 +82,9 @@ class ServiceUnavailable(AppError):
         message: str,
         *,
         retry_after: float = 1,
-        code: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(
-            message, code=code, details={**(details or {}), "retry_after": retry_after}
-        )
+        super().__init__(message, details={**(details or {}), "retry_after": retry_after})
         self.retry_after = retry_after
 
 
@@ -99,3 +93,14 @@ class InternalError(AppError):
 
     status_code = 500
     code = "internal_error"
+
+
+def all_codes() -> dict[str, type[AppError]]:
+    """Every error code of the service (of the classes imported so far) and its class."""
+    out: dict[str, type[AppError]] = {}
+    todo: list[type[AppError]] = [AppError]
+    while todo:
+        cls = todo.pop()
+        out.setdefault(cls.code, cls)
+        todo.extend(cls.__subclasses__())
+    return out

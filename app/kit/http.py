@@ -233,7 +233,7 @@ class RequestContextMiddleware:
         if declared is None and b"transfer-encoding" not in headers:
             return None
         if declared is not None and (not declared.isdigit() or len(declared) > 12):
-            raise BadRequest("Content-Length is not a number", code="bad_request")
+            raise BadRequest("Content-Length is not a number")
         if declared is not None and int(declared) > self.max_body_bytes:
             raise PayloadTooLarge(
                 f"request body exceeds {self.max_body_bytes} bytes",

@@ -28,7 +28,8 @@ UNKNOWN_METHOD = "EGeneral:Unknown method"
 UNAVAILABLE = "EService:Unavailable"
 INTERNAL = "EGeneral:Internal error"
 
-# Native error code -> Kraken error string. Codes not listed fall back by HTTP status below.
+# Native error code -> Kraken error string: every code of the service
+# (tests/kit/test_errors.py keeps it complete); the HTTP status fallback below is a safety net.
 NATIVE_TO_KRAKEN: dict[str, str] = {
     # authentication (app/auth)
     "missing_credentials": "EAPI:Invalid key",
@@ -76,6 +77,81 @@ NATIVE_TO_KRAKEN: dict[str, str] = {
     "invalid_hotkey": "EGeneral:Invalid arguments:strategy_id",
     "allocation_not_found": "EGeneral:Invalid arguments:amount",
     "allocation_exceeded": "EGeneral:Invalid arguments:amount",
+    # the order path's own (app/orders, app/markets)
+    "market_closed": UNAVAILABLE,
+    "batch_market_buy_after_buy": "EGeneral:Invalid arguments:ordertype",
+    "engine_refused": INTERNAL,
+    "sequencer_busy": UNAVAILABLE,
+    # the service (app/kit): input, limits, the database, the chain
+    "bad_request": INVALID_ARGUMENTS,
+    "conflict": INVALID_ARGUMENTS,
+    "not_found": INVALID_ARGUMENTS,
+    "validation_error": INVALID_ARGUMENTS,
+    "malformed_json": INVALID_ARGUMENTS,
+    "json_too_deep": INVALID_ARGUMENTS,
+    "invalid_text": INVALID_ARGUMENTS,
+    "invalid_value": INVALID_ARGUMENTS,
+    "payload_too_large": INVALID_ARGUMENTS,
+    "unsupported_media_type": INVALID_ARGUMENTS,
+    "unauthorized": "EAPI:Invalid key",
+    "forbidden": "EGeneral:Permission denied",
+    "too_many_in_flight": "EAPI:Rate limit exceeded",
+    "database_busy": UNAVAILABLE,
+    "database_unavailable": UNAVAILABLE,
+    "chain_error": UNAVAILABLE,
+    "chain_request_error": UNAVAILABLE,
+    "chain_unavailable": UNAVAILABLE,
+    "internal_error": INTERNAL,
+    # users and keys (app/auth)
+    "key_not_found": "EAPI:Invalid key",
+    "user_exists": INVALID_ARGUMENTS,
+    "user_not_found": INVALID_ARGUMENTS,
+    # the ledger's own (app/ledger): reaching a Kraken client only through a bug
+    "asset_mismatch": INTERNAL,
+    "hold_exceeded": INTERNAL,
+    "hold_id_conflict": INTERNAL,
+    "hold_not_found": INTERNAL,
+    "invalid_state": INVALID_ARGUMENTS,
+    "invalid_transfer": INTERNAL,
+    "transfer_id_conflict": INTERNAL,
+    "unknown_account": INTERNAL,
+    "deposit_conflict": INVALID_ARGUMENTS,
+    "invalid_address": INVALID_ARGUMENTS,
+    "invalid_cursor": INVALID_ARGUMENTS,
+    "withdrawal_not_found": INVALID_ARGUMENTS,
+    # market data, listings, market parameters, staking administration
+    "invalid_interval": INVALID_ARGUMENTS,
+    "invalid_range": INVALID_ARGUMENTS,
+    "invalid_side": INVALID_ARGUMENTS,
+    "no_pool_state": UNAVAILABLE,
+    "subnet_not_found": INVALID_ARGUMENTS,
+    "subnet_retired": INVALID_PAIR,
+    "listing_not_found": INVALID_ARGUMENTS,
+    "listing_not_pending": INVALID_ARGUMENTS,
+    "eligibility_override_required": INVALID_ARGUMENTS,
+    "invalid_initial_state": INVALID_ARGUMENTS,
+    "invalid_ticker": INVALID_ARGUMENTS,
+    "ticker_taken": INVALID_ARGUMENTS,
+    "invalid_market_transition": INVALID_ARGUMENTS,
+    "unknown_market_state": INVALID_ARGUMENTS,
+    "invalid_market_parameter": INVALID_ARGUMENTS,
+    "no_changes": INVALID_ARGUMENTS,
+    "invalid_tick_size": INVALID_ARGUMENTS,
+    "invalid_lot_size": INVALID_ARGUMENTS,
+    "invalid_min_size": INVALID_ARGUMENTS,
+    "invalid_min_notional": INVALID_ARGUMENTS,
+    "invalid_fee": INVALID_ARGUMENTS,
+    "invalid_price_band": INVALID_ARGUMENTS,
+    "invalid_staking_setting": INVALID_ARGUMENTS,
+    "operation_not_found": INVALID_ARGUMENTS,
+    "operation_not_planned": INVALID_ARGUMENTS,
+    "flow_period_closed": INVALID_ARGUMENTS,
+    # the native WebSocket protocol (app/marketdata): never on the Kraken surface
+    "unknown_op": INVALID_ARGUMENTS,
+    "binary_frame": INVALID_ARGUMENTS,
+    "not_authenticated": "EAPI:Invalid key",
+    "unknown_channel": INVALID_ARGUMENTS,
+    "market_required": INVALID_ARGUMENTS,
 }
 
 _BY_STATUS: dict[int, str] = {
@@ -96,11 +172,6 @@ def kraken_error(exc: AppError) -> str:
     mapped = _mapped(exc.status_code, exc.code)
     if mapped is not None:
         return mapped
-    # The engine's own rejections (e.g. a FOK that cannot fill) carry their reason as code.
-    from app.orders.errors import InvalidOrder
-
-    if isinstance(exc, InvalidOrder):
-        return "EOrder:Invalid order"
     return _BY_STATUS.get(exc.status_code, INTERNAL)
 
 

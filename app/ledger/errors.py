@@ -1,5 +1,6 @@
 """Ledger errors, each with a stable code. Amount/asset/address problems are 400s."""
 
+from app.auth import errors as auth_errors
 from app.kit.errors import BadRequest, Conflict, NotFound
 
 
@@ -71,5 +72,4 @@ class WithdrawalNotFound(NotFound):
     code = "withdrawal_not_found"
 
 
-class UserNotFound(NotFound):
-    code = "user_not_found"
+UserNotFound = auth_errors.UserNotFound  # users belong to app.auth: one class per code

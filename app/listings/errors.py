@@ -9,6 +9,10 @@ class ListingNotPending(Conflict):
     code = "listing_not_pending"
 
 
+class InvalidInitialState(BadRequest):
+    code = "invalid_initial_state"
+
+
 class InvalidTicker(BadRequest):
     code = "invalid_ticker"
 

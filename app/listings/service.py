@@ -13,9 +13,9 @@ from app.audit.service import record
 from app.auth.service import Principal
 from app.config import Settings
 from app.indexer.service import SyncResult
-from app.kit.errors import BadRequest
 from app.ledger.service import ensure_asset
 from app.listings.errors import (
+    InvalidInitialState,
     InvalidTicker,
     ListingNotFound,
     ListingNotPending,
@@ -225,10 +225,7 @@ async def approve(
     ticker = validate_ticker(str(request.get("ticker") or f"SN{subnet.netuid}"))
     initial_state = request.get("initial_state") or TRADING
     if initial_state not in INITIAL_STATES:
-        raise BadRequest(
-            f"initial_state must be one of {', '.join(INITIAL_STATES)}",
-            code="invalid_initial_state",
-        )
+        raise InvalidInitialState(f"initial_state must be one of {', '.join(INITIAL_STATES)}")
     params = validate_parameters(
         {
             "tick_size": default_tick_size(subnet.price_rao),

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.chain.pool import quote_buy_alpha, quote_sell_alpha
 from app.kit.errors import BadRequest
 from app.kit.units import MAX_AMOUNT, UNIT
+from app.ledger.errors import InvalidAmount
 from app.ledger.settlement import BPS
 from app.markets.errors import MarketNotFound
 from app.markets.rules import parse_symbol
@@ -58,10 +59,6 @@ class InvalidRange(BadRequest):
 
 class InvalidSide(BadRequest):
     code = "invalid_side"
-
-
-class InvalidAmount(BadRequest):
-    code = "invalid_amount"
 
 
 class NoPoolState(BadRequest):

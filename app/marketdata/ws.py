@@ -43,13 +43,21 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.auth.errors import MissingCredentials
 from app.auth.scopes import Scope
 from app.auth.service import Authenticator
 from app.kit.dberrors import classify
 from app.kit.errors import AppError, InternalError
-from app.kit.inputs import parse_json
+from app.kit.inputs import MalformedJson, parse_json
 from app.ledger.statement import user_balances
 from app.marketdata import service
+from app.marketdata.errors import (
+    BinaryFrame,
+    MarketRequired,
+    NotAuthenticated,
+    UnknownChannel,
+    UnknownOp,
+)
 from app.markets.service import get_market
 from app.matching import DepthLevel
 from app.models import ApiKey
@@ -317,10 +325,10 @@ class MarketDataHub:
         try:
             msg = parse_json(raw)  # clean text, nested at most MAX_JSON_DEPTH deep
         except AppError as exc:  # malformed_json, json_too_deep, invalid_text
-            self._error(conn, None, exc.code, exc.message)
+            self._error(conn, None, exc)
             return
         if not isinstance(msg, dict):
-            self._error(conn, None, "malformed_json", "messages must be JSON objects")
+            self._error(conn, None, MalformedJson("messages must be JSON objects"))
             return
         ref = msg.get("id")
         op = msg.get("op")
@@ -332,21 +340,21 @@ class MarketDataHub:
             elif op in ("subscribe", "unsubscribe"):
                 await self._subscription(conn, op, msg, ref)
             else:
-                self._error(conn, ref, "unknown_op", "op: subscribe, unsubscribe, auth or ping")
+                self._error(conn, ref, UnknownOp("op: subscribe, unsubscribe, auth or ping"))
         except Exception as exc:  # the database may be down: answer, keep the connection
             error = exc if isinstance(exc, AppError) else classify(exc)
             if error is None:
                 log.exception("websocket message failed")
                 error = InternalError("the message could not be handled")
-            self._error(conn, ref, error.code, error.message)
+            self._error(conn, ref, error)
 
     def refuse_binary(self, conn: Connection) -> None:
-        self._error(conn, None, "binary_frame", "send JSON messages as text frames")
+        self._error(conn, None, BinaryFrame("send JSON messages as text frames"))
 
     async def _auth(self, conn: Connection, msg: dict[str, Any], ref: Any) -> None:
         key, nonce, signature = msg.get("key"), msg.get("nonce"), msg.get("signature")
         if not isinstance(key, str) or not isinstance(signature, str):
-            self._error(conn, ref, "missing_credentials", "key, nonce and signature are required")
+            self._error(conn, ref, MissingCredentials("key, nonce and signature are required"))
             return
         nonce_s = str(nonce) if isinstance(nonce, int | str) and nonce is not True else None
         principal = await self.authenticator.authenticate(
@@ -374,7 +382,7 @@ class MarketDataHub:
         channel = msg.get("channel")
         if channel in PRIVATE:
             if conn.user_id is None:
-                self._error(conn, ref, "not_authenticated", "send an auth message first")
+                self._error(conn, ref, NotAuthenticated("send an auth message first"))
                 return
             key = (str(channel), 0)
             if op == "subscribe":
@@ -384,11 +392,11 @@ class MarketDataHub:
             self._reply(conn, {"event": f"{op}d", "id": ref, "channel": channel})
             return
         if channel not in PUBLIC:
-            self._error(conn, ref, "unknown_channel", f"channels: {', '.join(PUBLIC + PRIVATE)}")
+            self._error(conn, ref, UnknownChannel(f"channels: {', '.join(PUBLIC + PRIVATE)}"))
             return
         symbol = msg.get("market")
         if not isinstance(symbol, str):
-            self._error(conn, ref, "market_required", "public channels need a market")
+            self._error(conn, ref, MarketRequired("public channels need a market"))
             return
         async with self.sessionmaker() as session:
             market = await get_market(session, symbol)  # MarketNotFound: market_not_found
@@ -476,8 +484,9 @@ class MarketDataHub:
     def _reply(self, conn: Connection, message: dict[str, Any]) -> None:
         self._deliver(conn, _dumps({k: v for k, v in message.items() if v is not None}))
 
-    def _error(self, conn: Connection, ref: Any, code: str, message: str) -> None:
-        self._reply(conn, {"event": "error", "id": ref, "code": code, "message": message})
+    def _error(self, conn: Connection, ref: Any, error: AppError) -> None:
+        answer = {"event": "error", "id": ref, "code": error.code, "message": error.message}
+        self._reply(conn, answer)
 
     def drop(self, conn: Connection) -> None:
         """Forget a connection (closed, or too slow)."""

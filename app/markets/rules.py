@@ -4,7 +4,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.kit.inputs import MAX_INT, canonical_int
-from app.markets.errors import InvalidMarketParameter
+from app.markets.errors import (
+    InvalidFee,
+    InvalidLotSize,
+    InvalidMarketParameter,
+    InvalidMinNotional,
+    InvalidMinSize,
+    InvalidPriceBand,
+    InvalidTickSize,
+)
 
 TRADING, POST_ONLY, CANCEL_ONLY, HALTED, DELISTED = (
     "trading",
@@ -27,15 +35,15 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 MAX_FEE_BPS = 1000
 MAX_AMOUNT = MAX_INT
 
-# name -> (code when invalid, minimum allowed)
-PARAMETERS: dict[str, tuple[str, int]] = {
-    "tick_size": ("invalid_tick_size", 1),
-    "lot_size": ("invalid_lot_size", 1),
-    "min_size": ("invalid_min_size", 1),
-    "min_notional": ("invalid_min_notional", 1),
-    "maker_fee_bps": ("invalid_fee", 0),
-    "taker_fee_bps": ("invalid_fee", 0),
-    "price_band_bps": ("invalid_price_band", 1),
+# name -> (its error when invalid, minimum allowed)
+PARAMETERS: dict[str, tuple[type[InvalidMarketParameter], int]] = {
+    "tick_size": (InvalidTickSize, 1),
+    "lot_size": (InvalidLotSize, 1),
+    "min_size": (InvalidMinSize, 1),
+    "min_notional": (InvalidMinNotional, 1),
+    "maker_fee_bps": (InvalidFee, 0),
+    "taker_fee_bps": (InvalidFee, 0),
+    "price_band_bps": (InvalidPriceBand, 1),
 }
 MAXIMA = {"maker_fee_bps": MAX_FEE_BPS, "taker_fee_bps": MAX_FEE_BPS, "price_band_bps": 10_000}
 
@@ -48,12 +56,12 @@ def parameter_range(name: str) -> tuple[int, int]:
 def parse_integer(name: str, value: Any) -> int:
     """A JSON integer or a string of ASCII digits in canonical form (no sign, space or
     leading zero) within the parameter's range; anything else is the parameter's own 4xx."""
-    code = PARAMETERS[name][0]
+    error = PARAMETERS[name][0]
     minimum, maximum = parameter_range(name)
     try:
         return canonical_int(value, minimum, maximum)
     except ValueError as exc:
-        raise InvalidMarketParameter(f"{name} {exc}, got {_shown(value)}", code=code) from None
+        raise error(f"{name} {exc}, got {_shown(value)}") from None
 
 
 def _shown(value: Any) -> str:
@@ -74,9 +82,7 @@ def validate_parameters(
     merged = {**(current or {}), **parsed}
     lot, min_size = merged.get("lot_size"), merged.get("min_size")
     if lot is not None and min_size is not None and (min_size < lot or min_size % lot):
-        raise InvalidMarketParameter(
-            "min_size must be a positive multiple of lot_size", code="invalid_min_size"
-        )
+        raise InvalidMinSize("min_size must be a positive multiple of lot_size")
     return parsed
 
 

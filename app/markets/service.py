@@ -9,10 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.service import record
 from app.auth.service import Principal
 from app.markets.errors import (
-    InvalidMarketParameter,
     InvalidTransition,
     MarketNotFound,
+    NoChanges,
     SubnetRetired,
+    UnknownMarketState,
 )
 from app.markets.rules import (
     DELISTED,
@@ -59,7 +60,7 @@ async def update_parameters(
 ) -> Market:
     market = await get_market(session, symbol, for_update=True)
     if not changes:
-        raise InvalidMarketParameter("no parameters to change", code="no_changes")
+        raise NoChanges("no parameters to change")
     before = market_params(market)
     parsed = validate_parameters(changes, {k: v for k, v in before.items() if k != "state"})
     for name, value in parsed.items():
@@ -82,7 +83,7 @@ async def change_state(
     """Move a market to `new_state` if the transition table allows it."""
     old = market.state
     if new_state not in STATES:
-        raise InvalidTransition(f"unknown market state {new_state!r}", code="unknown_market_state")
+        raise UnknownMarketState(f"unknown market state {new_state!r}")
     if new_state not in TRANSITIONS[old]:
         raise InvalidTransition(f"a {old} market cannot become {new_state}")
     if new_state not in (HALTED, DELISTED):

@@ -1,37 +1,19 @@
 """The order path's errors: one class per stable code."""
 
 from app.kit.errors import BadRequest, Conflict, InternalError, NotFound, ServiceUnavailable
+from app.markets import errors as market_errors
 
 
 class OrderNotFound(NotFound):
     code = "order_not_found"
 
 
-# ---------------------------------------------------------------- the market's state (409)
-
-
-class MarketClosed(Conflict):
-    """The market's state refuses this command."""
-
-    code = "market_closed"
-
-
-class MarketHalted(MarketClosed):
-    code = "market_halted"
-
-
-class MarketDelisted(MarketClosed):
-    code = "market_delisted"
-
-
-class MarketCancelOnly(MarketClosed):
-    code = "market_cancel_only"
-
-
-class MarketPostOnly(MarketClosed):
-    """A market order, or a limit that would take, in a post-only market."""
-
-    code = "market_post_only"
+# The market's state (409): one class per state, in app.markets.errors.
+MarketClosed = market_errors.MarketClosed
+MarketHalted = market_errors.MarketHalted
+MarketDelisted = market_errors.MarketDelisted
+MarketCancelOnly = market_errors.MarketCancelOnly
+MarketPostOnly = market_errors.MarketPostOnly
 
 
 class PostOnlyWouldTake(Conflict):

@@ -15,14 +15,6 @@ class ValidatorWithoutPermit(BadRequest):
     code = "validator_without_permit"
 
 
-class MarketHalted(Conflict):
-    code = "market_halted"
-
-
-class MarketDelisted(Conflict):
-    code = "market_delisted"
-
-
 class AllocationNotFound(NotFound):
     code = "allocation_not_found"
 

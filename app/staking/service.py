@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ledger.service import TransferSpec, apply_batch, parse_amount, user_account_ids
+from app.markets.errors import MarketDelisted, MarketHalted
 from app.markets.rules import DELISTED, HALTED
 from app.markets.service import get_market
 from app.models import (
@@ -32,8 +33,6 @@ from app.staking.errors import (
     AllocationNotFound,
     InvalidHotkey,
     InvalidStakingSetting,
-    MarketDelisted,
-    MarketHalted,
     ValidatorNotFound,
     ValidatorOfAnotherSubnet,
     ValidatorWithoutPermit,
