@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.audit.endpoints import router as audit_router
 from app.auth.endpoints import admin as keys_admin
 from app.auth.endpoints import router as account_router
-from app.auth.revocation import RevocationListener, listen_dsn
+from app.auth.revocation import subscribe_revocations
 from app.auth.service import Authenticator
 from app.config import Settings, get_settings
 from app.db import (
@@ -29,6 +29,7 @@ from app.indexer.service import SyncListener
 from app.kit.crypto import SecretBox, load_server_key
 from app.kit.http import RequestContextMiddleware, install_error_handlers
 from app.kit.migrate import head_revision
+from app.kit.notify import Listener, listen_dsn
 from app.kit.ratelimit import TokenBucketLimiter
 from app.kraken.endpoints import router as kraken_router
 from app.kraken.errors import render as kraken_render
@@ -115,17 +116,18 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         await hub.start()
         app.state.marketdata = hub
         # Revocations from any process: forget the key's secret, end its WebSocket sessions.
-        revocations = RevocationListener(listen_dsn(engine))
-        revocations.subscribe(app.state.authenticator.forget, app.state.authenticator.forget_all)
-        revocations.subscribe(hub.key_revoked, hub.recheck_keys)
-        app.state.revocations = revocations
+        notifications = Listener(listen_dsn(engine))
+        authenticator = app.state.authenticator
+        subscribe_revocations(notifications, authenticator.forget, authenticator.forget_all)
+        subscribe_revocations(notifications, hub.key_revoked, hub.recheck_keys)
+        app.state.notifications = notifications
         async with contextlib.AsyncExitStack() as stack:
             for owned in (engine, sequencer_engine, auth_engine):  # disposed last
                 stack.push_async_callback(owned.dispose)
             stack.push_async_callback(sequencer.stop)
             stack.push_async_callback(hub.stop)
-            await revocations.start()
-            stack.push_async_callback(revocations.stop)
+            await notifications.start()
+            stack.push_async_callback(notifications.stop)
             if settings.indexer_enabled:
                 indexer_engine = create_engine(url, settings, INDEXER_POOL)
                 stack.push_async_callback(indexer_engine.dispose)

@@ -1,161 +1,41 @@
-"""Revocations announced across processes: Postgres LISTEN/NOTIFY.
+"""Revocations announced across processes (`app.kit.notify`).
 
 `notify_revoked` is called by `revoke_api_key` inside the revoking transaction, so the
-notification is delivered only if (and when) that transaction commits, from whichever
-process revoked (the API, the CLI). Every API process runs one `RevocationListener`: it
-LISTENs on a dedicated connection (not one of the pool's) and tells its subscribers at once.
-
-Notifications sent while the listener is disconnected are lost: after every (re)connection,
-once LISTEN is in place, each subscriber's `on_connect` re-checks what it holds against the
-`api_keys` table. Anything revoked before that check is seen by it, anything after is
-notified.
+notice is delivered only if (and when) that transaction commits, from whichever process
+revoked (the API, the CLI). `subscribe_revocations` hands each committed revocation to a
+subscriber (the authenticator's key cache, the WebSocket hub) as a key id; after every
+(re)connection of the listener, `on_connect` re-checks what the subscriber holds against
+the `api_keys` table (notices sent while disconnected are lost).
 """
 
-import asyncio
-import contextlib
-import inspect
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
-import asyncpg
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.kit.notify import Listener, OnConnect, notify
 
 log = logging.getLogger("app.auth.revocation")
 
 CHANNEL = "api_key_revoked"
-APPLICATION_NAME = "exchange-revocations"
 
 OnRevoked = Callable[[int], None]
-OnConnect = Callable[[], Awaitable[None] | None]
 
 
 async def notify_revoked(session: AsyncSession, key_id: int) -> None:
     """Announce a revocation; Postgres delivers it when the caller's transaction commits."""
-    notify = text("SELECT pg_notify(:channel, :payload)")
-    await session.execute(notify, {"channel": CHANNEL, "payload": str(key_id)})
+    await notify(session, CHANNEL, str(key_id))
 
 
-def listen_dsn(engine: AsyncEngine) -> str:
-    """A libpq URL for asyncpg from the engine's URL (same server, database, options)."""
-    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-class RevocationListener:
-    """LISTENs for committed revocations and calls `on_revoked(key_id)` for each.
-
-    The connection is watched (a termination callback, and `SELECT 1` every
-    `health_interval` seconds for connections that die silently); when it drops, the listener
-    reconnects with exponential backoff (`min_backoff` doubling up to `max_backoff`) and runs
-    every `on_connect` again. A failing `on_connect` counts as a failed connection.
-    """
-
-    def __init__(
-        self,
-        dsn: str,
-        *,
-        min_backoff: float = 0.1,
-        max_backoff: float = 10.0,
-        health_interval: float = 15.0,
-        timeout: float = 10.0,
-    ) -> None:
-        self._dsn = dsn
-        self._min_backoff = min_backoff
-        self._max_backoff = max_backoff
-        self._health_interval = health_interval
-        self._timeout = timeout
-        self._on_revoked: list[OnRevoked] = []
-        self._on_connect: list[OnConnect] = []
-        self._task: asyncio.Task[None] | None = None
-        self._listening = asyncio.Event()
-        self.connections = 0  # successful (re)connections, for tests and logs
-
-    def subscribe(self, on_revoked: OnRevoked, on_connect: OnConnect | None = None) -> None:
-        """`on_revoked` runs in the event loop for each revoked key id (keep it quick);
-        `on_connect` after each (re)connection, LISTEN already in place."""
-        self._on_revoked.append(on_revoked)
-        if on_connect is not None:
-            self._on_connect.append(on_connect)
-
-    @property
-    def listening(self) -> bool:
-        return self._listening.is_set()
-
-    async def until_listening(self) -> None:
-        """Returns once LISTEN is in place (wrap it in `asyncio.timeout`)."""
-        await self._listening.wait()
-
-    async def start(self, wait: float = 5.0) -> None:
-        """Start listening; wait up to `wait` seconds for the first connection (if the
-        database is not reachable yet, the listener keeps trying in the background)."""
-        self._task = asyncio.create_task(self._run(), name="auth-revocations")
-        try:
-            async with asyncio.timeout(wait):
-                await self.until_listening()
-        except TimeoutError:
-            log.warning("revocation listener not connected yet; retrying in the background")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        delay = self._min_backoff
-        while True:
-            connections = self.connections
-            try:
-                await self._listen()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if self.connections > connections:  # it was connected: back off from scratch
-                    delay = self._min_backoff
-                log.warning(
-                    "revocation listener disconnected",
-                    extra={"error": repr(exc), "retry_in": delay},
-                )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self._max_backoff)
-
-    async def _listen(self) -> None:
-        conn: Any = await asyncpg.connect(
-            self._dsn,
-            timeout=self._timeout,
-            server_settings={"application_name": APPLICATION_NAME},
-        )
-        lost = asyncio.Event()
-        conn.add_termination_listener(lambda _: lost.set())
-        try:
-            await conn.add_listener(CHANNEL, self._notified)
-            for callback in self._on_connect:
-                result = callback()
-                if inspect.isawaitable(result):
-                    await result
-            self.connections += 1
-            self._listening.set()
-            log.info("revocation listener connected", extra={"connections": self.connections})
-            while not lost.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(lost.wait(), self._health_interval)
-                if not lost.is_set():
-                    await conn.fetchval("SELECT 1", timeout=self._timeout)
-            raise ConnectionError("the LISTEN connection was closed")
-        finally:
-            self._listening.clear()
-            conn.terminate()
-
-    def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+def subscribe_revocations(
+    listener: Listener, on_revoked: OnRevoked, on_connect: OnConnect | None = None
+) -> None:
+    def on_notice(payload: str) -> None:
         try:
             key_id = int(payload)
         except ValueError:
             log.warning("ignoring a malformed revocation notice", extra={"payload": payload})
             return
-        for callback in self._on_revoked:
-            try:
-                callback(key_id)
-            except Exception:
-                log.exception("revocation subscriber failed", extra={"key_id": key_id})
+        on_revoked(key_id)
+
+    listener.subscribe(CHANNEL, on_notice, on_connect)

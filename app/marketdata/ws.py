@@ -23,10 +23,11 @@ connection is closed with code 4008 and reason "slow consumer" (it may reconnect
 resubscribe). The engine and the other connections never wait for it.
 
 Revoked keys: when the key a connection authenticated with is revoked (by any process: the
-`RevocationListener` hands the hub each committed revocation, `key_revoked`), what is still
-queued for it is dropped, it gets `{"event": "error", "code": "key_revoked"}` and is closed
-with code 4001 "key revoked". After the listener (re)connects, `recheck_keys` looks up every
-authenticated connection's key in `api_keys`, as notices may have been missed meanwhile.
+notice listener, `app.auth.revocation`, hands the hub each committed revocation,
+`key_revoked`), what is still queued for it is dropped, it gets `{"event": "error",
+"code": "key_revoked"}` and is closed with code 4001 "key revoked". After the listener
+(re)connects, `recheck_keys` looks up every authenticated connection's key in `api_keys`,
+as notices may have been missed meanwhile.
 """
 
 import asyncio

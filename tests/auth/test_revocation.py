@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.auth.revocation import APPLICATION_NAME, RevocationListener
 from app.auth.service import Authenticator, revoke_api_key
+from app.kit.notify import APPLICATION_NAME, Listener
 from app.marketdata.ws import CLOSE_REVOKED, MarketDataHub
 from tests.conftest import SignedFactory
 from tests.marketdata.conftest import WsClient, connect, limit
@@ -172,7 +172,7 @@ async def test_re_authenticating_with_another_key_detaches_the_first(
 async def test_missed_notices_are_caught_when_the_listener_reconnects(
     app: FastAPI, market: Market, signed: SignedFactory, ws_url: str
 ) -> None:
-    listener: RevocationListener = app.state.revocations
+    listener: Listener = app.state.notifications
     authenticator: Authenticator = app.state.authenticator
     dave = await signed("read")
     ws = await private_session(ws_url, dave)
@@ -192,7 +192,7 @@ async def test_missed_notices_are_caught_when_the_listener_reconnects(
 async def test_the_listener_reconnects_when_its_connection_is_killed(
     app: FastAPI, signed: SignedFactory, ws_url: str, db: AsyncEngine
 ) -> None:
-    listener: RevocationListener = app.state.revocations
+    listener: Listener = app.state.notifications
     erin = await signed("read")
     ws = await private_session(ws_url, erin)
     connections = listener.connections
