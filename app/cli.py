@@ -99,7 +99,7 @@ def cmd_indexer(args: argparse.Namespace, settings: Settings) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         try:
-            async with run_indexer(settings, engine, build_sync_listeners([])):
+            async with run_indexer(settings, engine, build_sync_listeners()):
                 await stop.wait()
         finally:
             await engine.dispose()

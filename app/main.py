@@ -35,16 +35,17 @@ from app.kraken.endpoints import router as kraken_router
 from app.kraken.errors import render as kraken_render
 from app.ledger.endpoints import router as ledger_router
 from app.listings.endpoints import router as listings_router
-from app.listings.service import create_candidates, halt_retired_markets
+from app.listings.service import announce_retired_subnets, create_candidates
 from app.marketdata.endpoints import router as marketdata_router
 from app.marketdata.ws import MarketDataHub
 from app.marketdata.ws import router as marketdata_ws
 from app.markets.endpoints import admin as markets_admin
 from app.markets.endpoints import assets as assets_router
 from app.markets.endpoints import public as markets_public
-from app.markets.service import StateListener
+from app.markets.service import SUBNETS_RETIRED
 from app.ops.endpoints import router as ops_router
 from app.ops.readiness import CheckResult, Readiness, ReadinessCheck
+from app.orders.commands import HaltRetiredMarkets
 from app.orders.endpoints import router as orders_router
 from app.orders.sequencer import Sequencer
 from app.staking.endpoints import admin as staking_admin
@@ -69,9 +70,9 @@ def _sequencer_check(sequencer: Sequencer) -> ReadinessCheck:
     return check
 
 
-def build_sync_listeners(market_listeners: list[StateListener]) -> list[SyncListener]:
+def build_sync_listeners() -> list[SyncListener]:
     """What runs inside each indexed block's transaction."""
-    return [create_candidates, halt_retired_markets(market_listeners), staking_sync_listener]
+    return [create_candidates, announce_retired_subnets, staking_sync_listener]
 
 
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
@@ -98,7 +99,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         # In-transaction hooks: what else must happen when a market changes state, and
         # when the indexer writes a block. Later domains append their own.
         app.state.market_listeners = [release_on_delisting]
-        app.state.sync_listeners = build_sync_listeners(app.state.market_listeners)
+        app.state.sync_listeners = build_sync_listeners()
         readiness = Readiness()
         readiness.register("database", _database_check(engine, head_revision()))
         app.state.readiness = readiness
@@ -120,6 +121,12 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         authenticator = app.state.authenticator
         subscribe_revocations(notifications, authenticator.forget, authenticator.forget_all)
         subscribe_revocations(notifications, hub.key_revoked, hub.recheck_keys)
+        # Subnets retired (by the indexer, in any process): the sequencer halts their markets;
+        # on every (re)connection too, for notices missed meanwhile.
+        halt = HaltRetiredMarkets()
+        notifications.subscribe(
+            SUBNETS_RETIRED, lambda _: sequencer.enqueue(halt), lambda: sequencer.enqueue(halt)
+        )
         app.state.notifications = notifications
         async with contextlib.AsyncExitStack() as stack:
             for owned in (engine, sequencer_engine, auth_engine):  # disposed last

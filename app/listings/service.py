@@ -13,6 +13,7 @@ from app.audit.service import record
 from app.auth.service import Principal
 from app.config import Settings
 from app.indexer.service import SyncResult
+from app.kit.notify import notify
 from app.ledger.service import ensure_asset
 from app.listings.errors import (
     InvalidInitialState,
@@ -31,7 +32,7 @@ from app.markets.rules import (
     default_tick_size,
     validate_parameters,
 )
-from app.markets.service import StateListener, change_state
+from app.markets.service import SUBNETS_RETIRED
 from app.models import IndexerState, Listing, Market, Subnet, SubnetHistory
 from app.models.asset import Asset
 
@@ -92,20 +93,11 @@ async def create_candidates(session: AsyncSession, result: SyncResult) -> None:
     await session.flush()
 
 
-def halt_retired_markets(listeners: list[StateListener]) -> Any:
-    """Indexer listener: a deregistered subnet's market halts automatically."""
-
-    async def listener(session: AsyncSession, result: SyncResult) -> None:
-        for subnet in result.retired_subnets:
-            market = await session.scalar(
-                select(Market).where(Market.subnet_id == subnet.id).with_for_update()
-            )
-            if market is not None and market.state not in (HALTED, "delisted"):
-                await change_state(
-                    session, None, market, HALTED, f"subnet {subnet.netuid} deregistered", listeners
-                )
-
-    return listener
+async def announce_retired_subnets(session: AsyncSession, result: SyncResult) -> None:
+    """Indexer listener: when subnets retire, tell the order service (on commit) to halt
+    their markets: it is the one writer of market states (`HaltRetiredMarkets`)."""
+    if result.retired_subnets:
+        await notify(session, SUBNETS_RETIRED)
 
 
 async def _head_block(session: AsyncSession) -> int:

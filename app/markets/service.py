@@ -72,6 +72,29 @@ async def update_parameters(
     return market
 
 
+# Announced (app.kit.notify) by the indexer when subnets retire: their markets must halt.
+SUBNETS_RETIRED = "subnets_retired"
+
+
+async def halt_retired(session: AsyncSession, listeners: list[StateListener]) -> list[Market]:
+    """Halt every market of a deregistered subnet that is not halted or delisted yet."""
+    markets = list(
+        await session.scalars(
+            select(Market)
+            .join(Subnet, Subnet.id == Market.subnet_id)
+            .where(Subnet.status == "retired", Market.state.not_in((HALTED, DELISTED)))
+            .order_by(Market.id)
+            .with_for_update(of=Market)
+        )
+    )
+    for market in markets:
+        subnet = await session.get(Subnet, market.subnet_id)
+        assert subnet is not None
+        reason = f"subnet {subnet.netuid} deregistered"
+        await change_state(session, None, market, HALTED, reason, listeners)
+    return markets
+
+
 async def change_state(
     session: AsyncSession,
     actor: Principal | None,

@@ -67,7 +67,12 @@ class SetMarketState:
     reason: str | None
 
 
-SequencerCommand = PlaceOrders | CancelOrders | AmendOrder | SetMarketState
+@dataclass(slots=True)
+class HaltRetiredMarkets:
+    """Halt every market whose subnet was deregistered (the indexer announces them)."""
+
+
+SequencerCommand = PlaceOrders | CancelOrders | AmendOrder | SetMarketState | HaltRetiredMarkets
 
 
 class OrderService(Protocol):

@@ -29,10 +29,10 @@ from app.kit import metrics
 from app.kit.dberrors import invalid_value, unavailable
 from app.kit.errors import AppError, InternalError
 from app.markets.rules import DELISTED, parse_symbol
-from app.markets.service import StateListener, change_state, get_market
+from app.markets.service import StateListener, change_state, get_market, halt_retired
 from app.models import Market
 from app.orders import store
-from app.orders.commands import SequencerCommand, SetMarketState
+from app.orders.commands import HaltRetiredMarkets, SequencerCommand, SetMarketState
 from app.orders.core import Funds, Markets, OrderCore, Outcome
 from app.orders.errors import SequencerBusy, SequencerUnavailable
 from app.orders.readmodel import PUBLISHED_DEPTH, Committed, OrdersView
@@ -71,6 +71,7 @@ class Sequencer:
         self._task: asyncio.Task[None] | None = None
         self._last_ts = 0
         self._dirty: set[int] = set()  # markets a failed group changed: to restore
+        self._background: set[asyncio.Task[None]] = set()  # `enqueue`d commands
         self.groups_committed = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -190,10 +191,12 @@ class Sequencer:
                 for m in markets.by_id.values():
                     self.view.learn(m.id, m.symbol)
                 funds = await store.lock_funds(session, self.core.funds_needed(commands, markets))
-                results = []
+                results: list[Any] = []
                 for command in commands:
                     if isinstance(command, SetMarketState):
                         results.append(await self._set_state(session, command, markets, funds, out))
+                    elif isinstance(command, HaltRetiredMarkets):
+                        results.append(await self._halt_retired(session))
                     else:
                         results.append(self.core.execute(command, markets, funds, out))
                 await store.write(session, out)
@@ -237,6 +240,37 @@ class Sequencer:
         if command.state == DELISTED:
             self.core.close_market(markets.by_id[market.id], "delisted", funds, out)
         return market
+
+    async def _halt_retired(self, session: AsyncSession) -> list[str] | AppError:
+        """Halt the markets of deregistered subnets (a halt cancels nothing)."""
+        try:
+            async with session.begin_nested():
+                halted = await halt_retired(session, self.market_listeners)
+        except AppError as exc:
+            return exc
+        for market in halted:
+            self.view.learn(market.id, market.symbol)
+        if halted:
+            log.info(
+                "halted markets of retired subnets", extra={"markets": [m.symbol for m in halted]}
+            )
+        return [m.symbol for m in halted]
+
+    def enqueue(self, command: SequencerCommand) -> None:
+        """Submit without waiting for the answer (for notices: the listener must not
+        block); a refusal or failure is logged."""
+
+        async def run() -> None:
+            try:
+                await self.submit(command)
+            except AppError as exc:
+                log.warning(
+                    "queued command refused", extra={"code": exc.code, "error": exc.message}
+                )
+
+        task = asyncio.create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # ------------------------------------------------------------------ failures
 

@@ -1,5 +1,7 @@
+import asyncio
 from datetime import UTC, datetime
 
+import httpx
 from fastapi import FastAPI
 
 from app.chain.types import ChainSnapshot
@@ -19,3 +21,14 @@ async def index(app: FastAPI, snap: ChainSnapshot) -> SyncResult:
         )
         await session.commit()
         return result
+
+
+async def until_state(client: httpx.AsyncClient, symbol: str, state: str) -> dict[str, object]:
+    """The market once it is in `state` (the order service changes it after a notice)."""
+    market: dict[str, object] = {}
+    for _ in range(200):
+        market = (await client.get(f"/v1/markets/{symbol}")).json()
+        if market.get("state") == state:
+            return market
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{symbol} never became {state}: {market}")

@@ -10,6 +10,7 @@ from app.chain.client import AsyncChainClient
 from app.chain.devnet.server import DevnetThread
 from tests.conftest import SignedFactory, fast_devnet
 from tests.indexer.test_runner import make_indexer
+from tests.listings.helpers import until_state
 from tests.signing import SignedClient
 
 
@@ -76,8 +77,7 @@ async def test_lifecycle_on_the_devnet_fed_database(
     devnet.chain.deregister_and_reuse(second)
     devnet.chain.produce_blocks(3)
     await indexer.catch_up()
-    market = (await admin.client.get(f"/v1/markets/SN{second}-TAO")).json()
-    assert market["state"] == "halted"
+    await until_state(admin.client, f"SN{second}-TAO", "halted")
     fresh = (await _candidates(admin))[second]
     subnet = fresh["subnet"]
     assert isinstance(subnet, dict)

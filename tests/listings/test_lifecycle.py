@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.models import Asset, AuditEntry, Listing, Market
 from tests.conftest import SignedFactory
 from tests.indexer.snapshots import snapshot, subnet
-from tests.listings.helpers import index
+from tests.listings.helpers import index, until_state
 
 OLD = 1  # registered at block 1: old enough by the time we index block 60_000
 DEEP = 50_000 * 10**9
@@ -101,8 +101,7 @@ async def test_netuid_reuse_halts_the_market_and_adds_a_candidate(
     assert (await admin.post(f"/v1/admin/listings/{lid}/approve", {})).status_code == 200
 
     await index(app, snapshot(60_100, [subnet(9, registered_at=60_050, tao_in=DEEP)]))
-    market = (await admin.client.get("/v1/markets/SN9-TAO")).json()
-    assert market["state"] == "halted"
+    await until_state(admin.client, "SN9-TAO", "halted")
     candidates = (await admin.get("/v1/admin/listings", {"state": "candidate"})).json()
     assert [(c["netuid"], c["subnet"]["registered_at_block"]) for c in candidates] == [(9, 60_050)]
     # The retired token's market cannot resume; it can only be delisted.
@@ -258,3 +257,24 @@ async def test_broken_json_is_a_400(signed: SignedFactory, client: httpx.AsyncCl
         },
     )
     assert r.status_code == 400 and r.json()["code"] == "malformed_json"
+
+
+async def test_a_retirement_announced_while_nobody_listened_still_halts_the_market(
+    app: FastAPI, signed: SignedFactory
+) -> None:
+    """The order service halts the markets of retired subnets when told, and catches up on
+    notices it missed whenever its listener (re)connects (a start-up included)."""
+    admin = await signed("admin")
+    await index(app, snapshot(60_000, [subnet(9, registered_at=OLD, tao_in=DEEP)]))
+    lid = await _candidate_id(admin, 9)
+    assert (await admin.post(f"/v1/admin/listings/{lid}/approve", {})).status_code == 200
+    await app.state.notifications.stop()  # nobody listens: the notice is lost
+    await index(app, snapshot(60_100, [subnet(9, registered_at=60_050, tao_in=DEEP)]))
+    market = (await admin.client.get("/v1/markets/SN9-TAO")).json()
+    assert market["state"] == "trading"  # not told (yet)
+    await app.state.notifications.start()
+    await until_state(admin.client, "SN9-TAO", "halted")
+    audit = (await admin.get("/v1/admin/audit")).json()["entries"]
+    assert [e["action"] for e in audit if e["target_id"] == "SN9/TAO"].count(
+        "market.state.auto"
+    ) == 1
