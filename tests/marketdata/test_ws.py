@@ -58,7 +58,7 @@ async def test_book_replay_equals_rest_book(
         assert update["sequence"] == seq + 1, "sequence gap"
         seq = update["sequence"]
         apply(book, update)
-    assert seq == rest["sequence"]
+    assert seq == rest["sequence"] and snapshot["epoch"] == rest["epoch"]
     assert book == rest_levels(rest)
     assert book["bids"] and book["asks"]
     assert await ws.drain(0.2) == []

@@ -160,6 +160,8 @@ async def test_sigkill_under_load_loses_nothing_acknowledged(
         after = (await http.get("/v1/markets/SN1-TAO/book", params={"depth": 1000})).json()
     assert before["bids"] or before["asks"]
     assert (after["bids"], after["asks"]) == (before["bids"], before["asks"])
+    # A restart is told apart from a gap: the sequence starts again in another epoch.
+    assert after["epoch"] != before["epoch"]
     async with engine.connect() as conn:
         open_qty = await conn.scalar(
             text("SELECT coalesce(sum(qty - filled_qty), 0) FROM orders WHERE status = 'open'")
