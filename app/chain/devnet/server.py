@@ -171,11 +171,15 @@ class DevnetServer:
         except OSError as exc:
             if not self.port_fallback or self.port == 0:
                 raise
+            self._server = await self._listen(0)
             log.warning(
                 "devnet port taken, listening on a free port instead",
-                extra={"port": self.port, "error": str(exc)},
+                extra={
+                    "requested": self.port,
+                    "port": next(iter(self._server.sockets)).getsockname()[1],
+                    "error": str(exc),
+                },
             )
-            self._server = await self._listen(0)
         self.port = next(iter(self._server.sockets)).getsockname()[1]
         self.chain.listeners.append(self._on_block)
         self.chain.pool.listeners.append(self._on_tx_status)
