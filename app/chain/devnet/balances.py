@@ -8,7 +8,8 @@ with keep-alive is `Token(NotExpendable)`, creating an account with less than it
 `Token(BelowMinimum)`.
 
 Subnet accounts (`modl` + `subtensr` + netuid) hold the pools' TAO: their balance is the pool's
-`SubnetTAO`, which the staking code changes; here they only appear in `Transfer` events.
+`SubnetTAO`, which the staking code changes (here those movements only appear as `Transfer`
+events), plus whatever was sent to them otherwise (`State.subnet_extra`).
 """
 
 from app.chain.devnet.events import DispatchError, Events
@@ -37,9 +38,12 @@ class Balances:
 
     # --- movements ----------------------------------------------------------------------------
 
-    def transfer(self, source: bytes, dest: bytes, amount: int, keep_alive: bool) -> None:
+    def transfer(
+        self, source: bytes, dest: bytes, amount: int, keep_alive: bool, pool: bool = False
+    ) -> None:
         """`fungible::Mutate::transfer` (Preserve or Expendable), as the Balances calls do.
-        A subnet account's side is not checked: the pool's accounting has moved it already."""
+        `pool`: a staking movement whose subnet-account side the pool's accounting (SubnetTAO)
+        has made already; anything else sent to a subnet account is kept beside the pool."""
         if source not in SUBNET_ACCOUNTS:
             free = self.free(source)
             if amount > free:
@@ -49,18 +53,18 @@ class Balances:
         if dest not in SUBNET_ACCOUNTS and dest != source and self.free(dest) + amount < ED:
             raise DispatchError.token("BelowMinimum")
         if source != dest:
-            self._decrease(source, amount)
-            self._increase(dest, amount)
+            self._decrease(source, amount, pool)
+            self._increase(dest, amount, pool)
         self.events.transfer(source, dest, amount)
 
     def to_subnet(self, source: bytes, subnet_account: bytes, amount: int) -> None:
         if amount:
-            self.transfer(source, subnet_account, amount, keep_alive=True)
+            self.transfer(source, subnet_account, amount, keep_alive=True, pool=True)
 
     def from_subnet(self, subnet_account: bytes, dest: bytes, amount: int) -> None:
         """Pay out of a pool (unstake proceeds, swap fees to the block author)."""
         if amount:
-            self.transfer(subnet_account, dest, amount, keep_alive=False)
+            self.transfer(subnet_account, dest, amount, keep_alive=False, pool=True)
 
     def withdraw(self, who: bytes, amount: int) -> None:
         """Take a fee (`Balanced::withdraw`, exact, keeping the account alive)."""
@@ -85,9 +89,11 @@ class Balances:
 
     # --- internals ----------------------------------------------------------------------------
 
-    def _decrease(self, who: bytes, amount: int) -> None:
+    def _decrease(self, who: bytes, amount: int, pool: bool = False) -> None:
         if who in SUBNET_ACCOUNTS:
-            return  # the pool's accounting moved SubnetTAO already
+            if not pool:
+                self._add_extra(SUBNET_ACCOUNTS[who], -amount)
+            return
         account = self.journal.touch(self.state.accounts[who])
         account.free -= amount
         if account.free < ED:
@@ -97,8 +103,10 @@ class Balances:
             if dust:
                 self.events.dust_lost(who, dust)
 
-    def _increase(self, who: bytes, amount: int) -> None:
+    def _increase(self, who: bytes, amount: int, pool: bool = False) -> None:
         if who in SUBNET_ACCOUNTS:
+            if not pool:
+                self._add_extra(SUBNET_ACCOUNTS[who], amount)
             return
         account = self.state.accounts.get(who)
         if account is None:
@@ -107,3 +115,7 @@ class Balances:
             self.events.endowed(who, amount)
             return
         self.journal.touch(account).free += amount
+
+    def _add_extra(self, netuid: int, amount: int) -> None:
+        extra = self.state.subnet_extra
+        self.journal.setitem(extra, netuid, extra.get(netuid, 0) + amount)

@@ -649,6 +649,7 @@ class DevnetChain:
             with contextlib.suppress(DispatchError):
                 balances.from_subnet(subnet_account(netuid), cold, share)
         del self.subnets[netuid]
+        self.state.subnet_extra.pop(netuid, None)  # what is left on the account is recycled
         for key in [k for k in self.pools if k[1] == netuid]:
             del self.pools[key]
         events.network_removed(netuid)
@@ -725,9 +726,10 @@ class DevnetChain:
         for who, acc in self.state.accounts.items():
             put("System", "Account", _account_info(acc), who)
             issuance += acc.free + acc.reserved
-        for netuid, s in self.subnets.items():
-            put("System", "Account", _account_info(Account(free=s.tao_in)), subnet_account(netuid))
-            issuance += s.tao_in
+        for netuid in self.subnets:
+            balance = self.state.free(subnet_account(netuid))
+            put("System", "Account", _account_info(Account(free=balance)), subnet_account(netuid))
+            issuance += balance
         put("Balances", "TotalIssuance", codec.u64(issuance))
         m = "SubtensorModule"
         for hotkey, coldkey in self.state.owners.items():

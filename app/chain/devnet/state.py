@@ -138,7 +138,8 @@ SUBNET_ACCOUNTS = {subnet_account(n): n for n in range(0, 129)}
 @dataclass
 class State:
     """Everything extrinsics read and change. Subnet accounts are not in `accounts`: their free
-    balance is the pool's TAO reserve (`SubnetTAO`), so the two never drift apart."""
+    balance is the pool's TAO reserve (`SubnetTAO`), so the two never drift apart, plus TAO
+    sent to them outside staking (`subnet_extra`)."""
 
     accounts: dict[bytes, Account] = field(default_factory=dict)
     subnets: dict[int, Subnet] = field(default_factory=dict)
@@ -146,6 +147,7 @@ class State:
     owners: dict[bytes, bytes] = field(default_factory=dict)  # hotkey -> coldkey (`Owner`)
     staking_hotkeys: dict[bytes, list[bytes]] = field(default_factory=dict)  # `StakingHotkeys`
     takes: dict[bytes, int] = field(default_factory=dict)
+    subnet_extra: dict[int, int] = field(default_factory=dict)  # TAO sent to a subnet account
 
     def stake(self, hotkey: bytes, coldkey: bytes, netuid: int) -> int:
         pool = self.pools.get((hotkey, netuid))
@@ -155,7 +157,7 @@ class State:
         netuid = SUBNET_ACCOUNTS.get(who)
         if netuid is not None:
             subnet = self.subnets.get(netuid)
-            return subnet.tao_in if subnet else 0
+            return (subnet.tao_in if subnet else 0) + self.subnet_extra.get(netuid, 0)
         account = self.accounts.get(who)
         return account.free if account else 0
 

@@ -524,3 +524,14 @@ def test_subnet_accounts_hold_the_pools_tao(
         assert free(substrate, account, head) == tao
     issuance = substrate.query("Balances", "TotalIssuance", block_hash=head).value
     assert issuance > len(DEV_ACCOUNTS) * DEV_FREE // 2
+    # TAO sent to a subnet account outside staking stays there, beside the pool.
+    account = ss58(subnet_account(3))
+    xt = signed(
+        substrate, ALICE, "Balances", "transfer_keep_alive", {"dest": account, "value": 10**9}
+    )
+    block = include(dev, substrate, xt)
+    tao = substrate.query("SubtensorModule", "SubnetTAO", [3], block_hash=block.hash).value
+    assert tao == substrate.query("SubtensorModule", "SubnetTAO", [3], block_hash=head).value + (
+        substrate.query("SubtensorModule", "SubnetTaoInEmission", [3], block_hash=block.hash).value
+    )
+    assert free(substrate, account, block.hash) == tao + 10**9
