@@ -319,6 +319,11 @@ class DevnetChain:
 
     # --- transactions -------------------------------------------------------------------------
 
+    @property
+    def lock(self) -> threading.RLock:
+        """Held while a block is produced: readers of the live state take it too."""
+        return self._lock
+
     def submit_extrinsic(self, data: bytes) -> tuple[Extrinsic, Status]:
         """Into the pool, for the next block; raises `PoolError` as a node's RPC would."""
         with self._lock:
@@ -684,6 +689,9 @@ class DevnetChain:
                 s.alpha_weight = alpha_weight
 
     # --- encoding -----------------------------------------------------------------------------
+
+    def storage_key(self, item: StorageItem, *args: object) -> bytes:
+        return self._key(item, *args)
 
     def _key(self, item: StorageItem, *args: object) -> bytes:
         ck = (item.name, args)

@@ -162,11 +162,12 @@ class Executive:
 
     # --- fees ---------------------------------------------------------------------------------
 
-    def fee(self, xt: Extrinsic) -> Fee:
+    def fee(self, xt: Extrinsic, length: int | None = None) -> Fee:
+        """The fee of `xt` (charged for `length` bytes: its own length unless given)."""
         ref_time, _ = call_weight(xt)
         return Fee(
             base=weight_to_fee(EXTRINSIC_BASE_WEIGHT),
-            length=xt.length,
+            length=xt.length if length is None else length,
             weight=weight_to_fee(ref_time),
             tip=xt.tip,
         )

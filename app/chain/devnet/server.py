@@ -42,6 +42,7 @@ from app.chain.devnet.metadata import (
     call_decoder,
     metadata_hex,
 )
+from app.chain.devnet.runtime_api import UnknownRuntimeApi, state_call
 from app.chain.devnet.txpool import PoolError, Status
 
 log = logging.getLogger("app.chain.devnet")
@@ -121,7 +122,7 @@ class DevnetServer:
                 "isSyncing": False,
                 "shouldHavePeers": False,
             },
-            "rpc_methods": lambda p, c: {"version": 1, "methods": sorted(self._methods)},
+            "rpc_methods": lambda p, c: {"version": 1, "methods": self._listed},
             "chain_getBlockHash": self._get_block_hash,
             "chain_getHead": lambda p, c: self.chain.head.hash,
             "chain_getHeader": lambda p, c: self._archived(p).header,
@@ -156,7 +157,9 @@ class DevnetServer:
             "payment_queryFeeDetails": lambda p, c: self.chain.executive.query_fee_details(
                 self._decode(p)
             ),
+            "state_call": self._state_call,
         }
+        self._listed = sorted(m for m in self._methods if m != "state_call")
 
     @property
     def url(self) -> str:
@@ -166,6 +169,7 @@ class DevnetServer:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        await asyncio.to_thread(call_decoder)  # decoded once per process, before any wallet
         try:
             self._server = await self._listen(self.port)
         except OSError as exc:
@@ -405,6 +409,21 @@ class DevnetServer:
             raise RpcError(1001, f"Extrinsic has invalid format: {exc}") from None
         except ValueError as exc:  # UnknownSigner
             raise RpcError(1011, "Unknown Transaction Validity", str(exc)) from None
+
+    def _state_call(self, params: list[Any], conn: ServerConnection) -> str:
+        if len(params) < 2 or not isinstance(params[0], str):
+            raise _invalid("expected a method name and its SCALE-encoded arguments")
+        data = _hex_bytes(params[1], "data")
+        block = self._block(params, 2)
+        try:
+            with self.chain.lock:
+                return "0x" + state_call(self.chain, block, params[0], data).hex()
+        except UnknownRuntimeApi:
+            raise RpcError(
+                4003, f"Client error: Execution failed: Exported method {params[0]} is not found"
+            ) from None
+        except BadFormat as exc:
+            raise RpcError(4003, f"Client error: Execution failed: {exc}") from None
 
     def _submit(self, params: list[Any], conn: ServerConnection) -> str:
         xt, _ = self.chain.submit_extrinsic(self._extrinsic_bytes(params))

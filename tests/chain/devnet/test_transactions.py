@@ -535,3 +535,37 @@ def test_subnet_accounts_hold_the_pools_tao(
         substrate.query("SubtensorModule", "SubnetTaoInEmission", [3], block_hash=block.hash).value
     )
     assert free(substrate, account, block.hash) == tao + 10**9
+
+
+def test_runtime_apis_answer_state_call(dev: DevnetThread, substrate: SubstrateInterface) -> None:
+    """Not listed in `rpc_methods` (substrate-interface keeps to the RPCs above), but answered
+    for clients that call runtime APIs directly, as on finney."""
+    assert "state_call" not in substrate.rpc_request("rpc_methods", [])["result"]["methods"]
+    head = dev.chain.head.hash
+    account = "0x" + ALICE.public_key.hex()
+    pending = signed(
+        substrate, ALICE, "Balances", "transfer_keep_alive", {"dest": BOB.ss58_address, "value": 1}
+    )
+    substrate.submit_extrinsic(pending)
+    answer = substrate.rpc_request("state_call", ["AccountNonceApi_account_nonce", account, head])
+    state_nonce = int.from_bytes(bytes.fromhex(answer["result"][2:]), "little")
+    assert state_nonce == nonce(substrate, ALICE.ss58_address, head)  # the pool is not counted
+    assert (
+        substrate.rpc_request("system_accountNextIndex", [ALICE.ss58_address])["result"]
+        == state_nonce + 1
+    )
+
+    length = len(pending.data).to_bytes(4, "little").hex()
+    info = substrate.rpc_request(
+        "state_call", ["TransactionPaymentApi_query_info", str(pending.data) + length]
+    )
+    raw = bytes.fromhex(info["result"][2:])
+    assert int.from_bytes(raw[-8:], "little") == int(
+        substrate.rpc_request("payment_queryInfo", [str(pending.data)])["result"]["partialFee"]
+    )
+    at_14 = substrate.rpc_request("state_call", ["Metadata_metadata_at_version", "0x0e000000"])
+    assert at_14["result"].endswith(substrate.rpc_request("state_getMetadata", [])["result"][2:])
+    with pytest.raises(SubstrateRequestException) as exc:
+        substrate.rpc_request("state_call", ["SubnetInfoRuntimeApi_get_subnets_info", "0x"])
+    assert rpc_error(exc)["code"] == 4003
+    dev.chain.produce_block()
