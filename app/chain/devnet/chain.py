@@ -1,8 +1,8 @@
 """The devnet's chain: a deterministic simulation of subtensor's subnets, block by block.
 
 Every produced block stores the full SCALE-encoded storage it serves (keys exactly as Substrate
-computes them) and the same state as plain Python values (`Block.view`, a `ChainSnapshot`) so
-tests can compare what a client reads with what the chain holds. The last `history` blocks are
+computes them; `encoding.py`) and the same state as plain Python values (`Block.view`, a
+`ChainSnapshot`) so tests can compare what a client reads with what the chain holds. The last `history` blocks are
 kept, so queries pinned to a recent hash stay consistent while blocks advance.
 
 A block is built as a subtensor node builds one: `Initialization` (emissions, epochs,
@@ -28,16 +28,16 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TypeVar
 
-from scalecodec.utils.ss58 import ss58_decode, ss58_encode
+from scalecodec.utils.ss58 import ss58_decode
 
 from app.chain import codec
 from app.chain.devnet.balances import Balances
+from app.chain.devnet.encoding import BLOCK_HASH_PREFIX, StateEncoder
+from app.chain.devnet.encoding import ss58 as ss58  # re-exported: tests and benches use it
 from app.chain.devnet.events import DispatchError, Events
 from app.chain.devnet.extrinsics import Extrinsic, encode_unsigned
 from app.chain.devnet.metadata import (
     BLOCK_HASH_COUNT,
-    IDENTITY_FIELDS,
-    NEW_LOGIC_FLAG,
     SS58_FORMAT,
     STORAGE_BY_NAME,
     StorageItem,
@@ -45,7 +45,7 @@ from app.chain.devnet.metadata import (
 )
 from app.chain.devnet.runtime import Executive, timestamp_call
 from app.chain.devnet.state import (
-    V2_SHARE_EXPONENT,
+    DEFAULT_TAKE,
     Account,
     Journal,
     SharePool,
@@ -59,10 +59,6 @@ from app.chain.types import (
     PERQUINTILL,
     RAO_PER_TAO,
     ChainSnapshot,
-    StakePosition,
-    SubnetIdentity,
-    SubnetState,
-    ValidatorState,
 )
 
 GREEK = "αβγδεζηθικλμνξοπρστυφχψωΑΒΓΔΕΖΗΘΙΚΛΜΝΞΟΠΡΣΤΥΦΧΨΩ"
@@ -96,7 +92,6 @@ GREEK_NAMES = tuple(
 )
 MAX_NETUID = 128
 T = TypeVar("T")
-DEFAULT_TAKE = 11796  # 18%
 
 # Substrate's development accounts: `Keypair.create_from_uri("//Alice")` etc. (sr25519).
 DEV_ACCOUNTS: dict[str, bytes] = {
@@ -147,16 +142,6 @@ def to_account(value: str | bytes) -> bytes:
     if value.startswith("0x"):
         return to_account(bytes.fromhex(value[2:]))
     return bytes.fromhex(ss58_decode(value, SS58_FORMAT))
-
-
-_SS58: dict[bytes, str] = {}
-
-
-def ss58(acc: bytes) -> str:
-    cached = _SS58.get(acc)
-    if cached is None:
-        cached = _SS58[acc] = ss58_encode(acc, SS58_FORMAT)
-    return cached
 
 
 @dataclass
@@ -245,7 +230,7 @@ class DevnetChain:
         self._by_number: dict[int, Block] = {}
         self._archive: dict[str, ArchivedBlock] = {}
         self._hashes: list[str] = []  # every block's hash, by number
-        self._key_cache: dict[tuple[str, tuple[object, ...]], bytes] = {}
+        self._encoder = StateEncoder()
         self._pending_events: list[Callable[[Events], None]] = []
         self.listeners: list[Callable[[Block], None]] = []
         self.executive = Executive(self.state, self.block_hash_bytes, self.author)
@@ -308,10 +293,10 @@ class DevnetChain:
         """A storage value at `block`. `System::BlockHash` is answered from the chain's hashes
         (the genesis and the last `BlockHashCount` blocks, as the runtime keeps them)."""
         value = block.storage.get(key)
-        if value is not None or not key.startswith(_BLOCK_HASH_PREFIX) or len(key) != 44:
+        if value is not None or not key.startswith(BLOCK_HASH_PREFIX) or len(key) != 44:
             return value
         number = int.from_bytes(key[40:44], "little")
-        if key != self._key(STORAGE_BY_NAME[("System", "BlockHash")], number):
+        if key != self.storage_key(STORAGE_BY_NAME[("System", "BlockHash")], number):
             return None
         if number != 0 and not block.number - BLOCK_HASH_COUNT <= number < block.number:
             return None
@@ -387,8 +372,18 @@ class DevnetChain:
         )
         header = parent_bytes + codec.compact(number) + state_root + extrinsics_root + b"\x00"
         block_hash = "0x" + codec.blake2_256(header).hex()
-        view = self._view(number, block_hash)
-        storage = self._encode(number, parent_bytes, encoded_events, len(events.records), now)
+        view = self._encoder.view(
+            self.state, number, block_hash, self._head.view if number else None
+        )
+        storage = self._encoder.storage(
+            self.state,
+            number,
+            parent_bytes,
+            encoded_events,
+            len(events.records),
+            now,
+            self._head.storage if number else {},
+        )
         block = Block(
             number, block_hash, parent, storage, view, state_root, extrinsics_root, extrinsics
         )
@@ -691,204 +686,4 @@ class DevnetChain:
     # --- encoding -----------------------------------------------------------------------------
 
     def storage_key(self, item: StorageItem, *args: object) -> bytes:
-        return self._key(item, *args)
-
-    def _key(self, item: StorageItem, *args: object) -> bytes:
-        ck = (item.name, args)
-        key = self._key_cache.get(ck)
-        if key is None:
-            key = codec.storage_prefix(item.pallet, item.name)
-            for hasher, part, arg in zip(item.hashers, item.key_parts, args, strict=True):
-                if isinstance(arg, int):
-                    raw = codec.u32(arg) if part == "u32" else codec.u16(arg)
-                elif isinstance(arg, bytes):
-                    raw = arg
-                else:
-                    raise TypeError(f"key part {arg!r}")
-                key += codec.hash_key(hasher, raw)
-            self._key_cache[ck] = key
-        return key
-
-    def _encode(
-        self, number: int, parent: bytes, events: bytes, event_count: int, now: int
-    ) -> dict[bytes, bytes]:
-        S = STORAGE_BY_NAME
-        out: dict[bytes, bytes] = {}
-
-        # Unchanged values share the previous block's bytes: kept history costs less memory.
-        prev: dict[bytes, bytes] = self._head.storage if number > 0 else {}
-
-        def put(pallet: str, name: str, value: bytes, *args: object) -> None:
-            key = self._key(S[(pallet, name)], *args)
-            old = prev.get(key)
-            out[key] = old if old == value else value
-
-        put("System", "Number", codec.u32(number))
-        put("System", "ParentHash", parent)
-        put("System", "Events", events)
-        put("System", "EventCount", codec.u32(event_count))
-        if now:
-            put("Timestamp", "Now", codec.u64(now))
-        put("TransactionPayment", "NextFeeMultiplier", codec.u128(10**18))
-        issuance = 0
-        for who, acc in self.state.accounts.items():
-            put("System", "Account", _account_info(acc), who)
-            issuance += acc.free + acc.reserved
-        for netuid in self.subnets:
-            balance = self.state.free(subnet_account(netuid))
-            put("System", "Account", _account_info(Account(free=balance)), subnet_account(netuid))
-            issuance += balance
-        put("Balances", "TotalIssuance", codec.u64(issuance))
-        m = "SubtensorModule"
-        for hotkey, coldkey in self.state.owners.items():
-            put(m, "Owner", coldkey, hotkey)
-        for coldkey, hotkeys in self.state.staking_hotkeys.items():
-            put(m, "StakingHotkeys", codec.compact(len(hotkeys)) + b"".join(hotkeys), coldkey)
-        for netuid, s in self.subnets.items():
-            put(m, "NetworksAdded", codec.boolean(True), netuid)
-            put(m, "SubtokenEnabled", codec.boolean(s.subtoken_enabled), netuid)
-            put(m, "SubnetTAO", codec.u64(s.tao_in), netuid)
-            put(m, "SubnetAlphaIn", codec.u64(s.alpha_in), netuid)
-            put(m, "SubnetAlphaOut", codec.u64(s.alpha_out), netuid)
-            put(m, "SubnetMovingPrice", codec.i128(s.moving_price_bits), netuid)
-            put(m, "SubnetVolume", codec.u128(s.volume), netuid)
-            put(m, "TokenSymbol", codec.vec_u8(s.symbol), netuid)
-            if s.identity is not None:
-                put(m, "SubnetIdentitiesV3", b"".join(codec.vec_u8(f) for f in s.identity), netuid)
-            put(m, "SubnetOwner", s.owner_coldkey, netuid)
-            put(m, "SubnetOwnerHotkey", s.owner_hotkey, netuid)
-            put(m, "Tempo", codec.u16(s.tempo), netuid)
-            put(m, "NetworkRegisteredAt", codec.u64(s.registered_at), netuid)
-            put(m, "SubnetMechanism", codec.u16(s.mechanism), netuid)
-            put(m, "SubnetTaoInEmission", codec.u64(s.tao_in_emission), netuid)
-            put(m, "SubnetAlphaInEmission", codec.u64(s.alpha_in_emission), netuid)
-            put(m, "SubnetAlphaOutEmission", codec.u64(s.alpha_out_emission), netuid)
-            put(m, "ValidatorPermit", codec.vec_bool(s.permits), netuid)
-            for uid, hotkey in enumerate(s.uids):
-                put(m, "Keys", hotkey, netuid, uid)
-            if netuid != 0:
-                put("Swap", "FeeRate", codec.u16(s.fee_rate), netuid)
-                put("Swap", "SwapBalancer", codec.u64(s.alpha_weight), netuid)
-        for hotkey, take in self.takes.items():
-            put(m, "Delegates", codec.u16(take), hotkey)
-        for (hotkey, netuid), pool in self.pools.items():
-            put(m, "TotalHotkeyAlpha", codec.u64(pool.total_alpha), hotkey, netuid)
-            if pool.v2:
-                put(m, "TotalHotkeySharesV2", _safe_float(pool.total_shares), hotkey, netuid)
-                for cold, shares in pool.shares.items():
-                    put(m, "AlphaV2", _safe_float(shares), hotkey, cold, netuid)
-            else:
-                put(
-                    m,
-                    "TotalHotkeyShares",
-                    codec.u128(_u64f64_bits(pool.total_shares)),
-                    hotkey,
-                    netuid,
-                )
-                for cold, shares in pool.shares.items():
-                    put(m, "Alpha", codec.u128(_u64f64_bits(shares)), hotkey, cold, netuid)
-        return out
-
-    def _view(self, number: int, block_hash: str) -> ChainSnapshot:
-        subnets: dict[int, SubnetState] = {}
-        validators: list[ValidatorState] = []
-        for netuid, s in sorted(self.subnets.items()):
-            identity = None
-            if s.identity is not None:
-                identity = SubnetIdentity(
-                    **{
-                        name: value.decode("utf-8", errors="replace")
-                        for name, value in zip(IDENTITY_FIELDS, s.identity, strict=True)
-                    }
-                )
-            subnets[netuid] = SubnetState(
-                netuid=netuid,
-                registered_at=s.registered_at,
-                mechanism=s.mechanism,
-                symbol=s.symbol.decode("utf-8", errors="replace"),
-                identity=identity,
-                owner_coldkey=ss58(s.owner_coldkey),
-                owner_hotkey=ss58(s.owner_hotkey),
-                tempo=s.tempo,
-                tao_in=s.tao_in,
-                alpha_in=s.alpha_in,
-                alpha_out=s.alpha_out,
-                moving_price_bits=s.moving_price_bits,
-                volume=s.volume,
-                tao_in_emission=s.tao_in_emission,
-                alpha_in_emission=s.alpha_in_emission,
-                alpha_out_emission=s.alpha_out_emission,
-                fee_rate=s.fee_rate if netuid != 0 else 33,
-                alpha_weight=s.alpha_weight,
-            )
-            for uid, (hotkey, permit) in enumerate(zip(s.uids, s.permits, strict=True)):
-                pool = self.pools.get((hotkey, netuid))
-                validators.append(
-                    ValidatorState(
-                        netuid=netuid,
-                        uid=uid,
-                        hotkey=ss58(hotkey),
-                        validator_permit=permit,
-                        take=self.takes.get(hotkey, DEFAULT_TAKE),
-                        total_alpha=pool.total_alpha if pool else 0,
-                    )
-                )
-        positions = [
-            StakePosition(
-                netuid=netuid,
-                hotkey=ss58(hotkey),
-                coldkey=ss58(cold),
-                shares=shares,
-                total_shares=pool.total_shares,
-                total_alpha=pool.total_alpha,
-            )
-            for (hotkey, netuid), pool in self.pools.items()
-            for cold, shares in pool.shares.items()
-        ]
-        if number > 0:
-            validators = _reuse(self._head.view.validators, validators)
-            positions = _reuse(self._head.view.positions, positions)
-        return ChainSnapshot(
-            block_number=number,
-            block_hash=block_hash,
-            subnets=subnets,
-            validators=validators,
-            positions=positions,
-        )
-
-
-_BLOCK_HASH_PREFIX = codec.storage_prefix("System", "BlockHash")
-
-
-def _account_info(acc: Account) -> bytes:
-    """`AccountInfo { nonce, consumers, providers, sufficients, data: AccountData }`."""
-    return (
-        codec.u32(acc.nonce)
-        + codec.u32(acc.consumers)
-        + codec.u32(acc.providers)
-        + codec.u32(acc.sufficients)
-        + codec.u64(acc.free)
-        + codec.u64(acc.reserved)
-        + codec.u64(acc.frozen)
-        + codec.u128(NEW_LOGIC_FLAG)
-    )
-
-
-def _reuse(previous: list[T], current: list[T]) -> list[T]:
-    """`current` with items equal to the previous block's replaced by those (shared) objects."""
-    known = {item: item for item in previous}
-    return [known.get(item, item) for item in current]
-
-
-def _u64f64_bits(value: Fraction) -> int:
-    bits = value * codec.U64F64_ONE
-    if bits.denominator != 1:
-        raise ValueError("legacy shares must be whole U64F64 bits")
-    return int(bits)
-
-
-def _safe_float(value: Fraction) -> bytes:
-    mantissa = value * 10**-V2_SHARE_EXPONENT
-    if mantissa.denominator != 1:
-        raise ValueError("V2 shares must be whole mantissas")
-    return codec.u128(int(mantissa)) + codec.i64(V2_SHARE_EXPONENT)
+        return self._encoder.key(item, *args)

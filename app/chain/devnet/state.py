@@ -16,6 +16,7 @@ from app.chain import codec
 from app.chain.types import PERQUINTILL, spot_price
 
 V2_SHARE_EXPONENT = -9  # AlphaV2 shares are kept as mantissa * 10^-9
+DEFAULT_TAKE = 11796  # a delegate's take (`Delegates` default): 18% of 65535
 K = TypeVar("K")
 V = TypeVar("V")
 
