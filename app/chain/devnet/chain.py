@@ -2,8 +2,9 @@
 
 Every produced block stores the full SCALE-encoded storage it serves (keys exactly as Substrate
 computes them; `encoding.py`) and the same state as plain Python values (`Block.view`, a
-`ChainSnapshot`) so tests can compare what a client reads with what the chain holds. The last `history` blocks are
-kept, so queries pinned to a recent hash stay consistent while blocks advance.
+`ChainSnapshot`) so tests can compare what a client reads with what the chain holds. The last
+`history` blocks are kept, so queries pinned to a recent hash stay consistent while blocks
+advance.
 
 A block is built as a subtensor node builds one: `Initialization` (emissions, epochs,
 registrations: their events), the `Timestamp.set` inherent, then the signed extrinsics the
