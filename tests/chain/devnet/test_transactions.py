@@ -30,7 +30,7 @@ def expected_fee(xt: object, weight_fee: int = KEEP_ALIVE_FEE) -> int:
     return BASE_FEE + len(xt.data) + weight_fee  # type: ignore[attr-defined]
 
 
-def test_development_accounts_are_substrates(
+def test_development_accounts_are_substrates_well_known_keys(
     dev: DevnetThread, substrate: SubstrateInterface
 ) -> None:
     head = dev.chain.head.hash
