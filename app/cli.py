@@ -160,13 +160,20 @@ def cmd_devnet(args: argparse.Namespace, settings: Settings) -> int:
         block_time=args.block_time if args.block_time > 0 else None,
     )
 
+    host = args.host or settings.devnet_host
+    port = settings.devnet_port if args.port is None else args.port
+
     async def serve_forever() -> None:
-        async with run_devnet(config, host=args.host, port=args.port) as devnet:
+        async with run_devnet(config, host=host, port=port) as devnet:
             print(f"devnet listening on {devnet.url}", flush=True)
             await asyncio.Event().wait()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_forever())
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve_forever())
+    except OSError as exc:  # the asked-for port is taken: say so, do not pick another
+        print(f"devnet: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -219,8 +226,13 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.set_defaults(func=cmd_migrate)
 
     devnet = sub.add_parser("devnet", help="run the built-in devnet (a simulated subtensor node)")
-    devnet.add_argument("--host", default="127.0.0.1")
-    devnet.add_argument("--port", type=int, default=9944, help="0 picks a free port")
+    devnet.add_argument("--host", default=None, help="default: EXCHANGE_DEVNET_HOST (127.0.0.1)")
+    devnet.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="default: EXCHANGE_DEVNET_PORT (9944); 0 picks a free port",
+    )
     devnet.add_argument("--seed", type=int, default=0)
     devnet.add_argument("--subnets", type=int, default=32, help="dynamic subnets at genesis")
     devnet.add_argument(

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     chain_url: str = Field(
         default="devnet", validation_alias=AliasChoices("CHAIN_URL", "EXCHANGE_CHAIN_URL")
     )
+    # Where that devnet listens, so wallets outside the process can use it. A taken port is
+    # not fatal: the devnet listens on a free one and logs it (`devnet listening`, url).
+    devnet_host: str = "127.0.0.1"
+    devnet_port: int = 9944
 
     # Indexer: runs inside `serve` unless disabled (then run `python -m app indexer`).
     indexer_enabled: bool = True

@@ -28,6 +28,7 @@ def embedded_env(tmp_path: Path) -> dict[str, str]:
     }
     env["EXCHANGE_DATA_DIR"] = str(tmp_path / "data")
     env["EXCHANGE_LOG_JSON"] = "true"
+    env["EXCHANGE_DEVNET_PORT"] = "0"  # in-process devnets on a free port, not 9944
     return env
 
 
@@ -150,3 +151,42 @@ def test_indexer_command_indexes_the_devnet_and_stops_on_sigterm(
         if proc.poll() is None:
             proc.kill()
     assert not _postgres_running(data_dir), "SIGTERM must stop the embedded Postgres"
+
+
+def test_a_wallet_outside_the_process_transacts_on_the_devnet_command(
+    embedded_env: dict[str, str],
+) -> None:
+    """`python -m app devnet` on a given port: substrate-interface, in another process, sends
+    TAO from //Alice and waits for finality; a taken port is refused clearly."""
+    from substrateinterface import Keypair, SubstrateInterface
+
+    port = _free_port()
+    args = ["devnet", "--port", str(port), "--subnets", "2", "--block-time", "0.2"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", *args],
+        env=embedded_env,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == f"devnet listening on ws://127.0.0.1:{port}"
+        with SubstrateInterface(url=f"ws://127.0.0.1:{port}", ss58_format=42) as substrate:
+            alice = Keypair.create_from_uri("//Alice")
+            dest = Keypair.create_from_uri("//Devnet//Tests//cli-wallet").ss58_address
+            call = substrate.compose_call(
+                "Balances", "transfer_keep_alive", {"dest": dest, "value": 10**9}
+            )
+            xt = substrate.create_signed_extrinsic(call, alice, era={"period": 64})
+            receipt = substrate.submit_extrinsic(xt, wait_for_finalization=True)
+            assert receipt.is_success
+            assert substrate.query("System", "Account", [dest]).value["data"]["free"] == 10**9
+
+        taken = _cli(embedded_env, "devnet", "--port", str(port))
+        assert taken.returncode == 1
+        assert f"cannot listen on 127.0.0.1:{port}" in taken.stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -129,3 +129,21 @@ def decode_text(data: bytes | str | None) -> str:
                 return data
         return data
     return bytes(data).decode("utf-8", errors="replace")
+
+
+def decode_compact(data: bytes, offset: int = 0) -> tuple[int, int]:
+    """A SCALE compact integer at `offset`: (value, offset after it). Raises ValueError."""
+    if offset >= len(data):
+        raise ValueError("no bytes left for a compact integer")
+    mode = data[offset] & 0b11
+    if mode == 0:
+        return data[offset] >> 2, offset + 1
+    if mode in (1, 2):
+        size = 2 if mode == 1 else 4
+        if offset + size > len(data):
+            raise ValueError("truncated compact integer")
+        return int.from_bytes(data[offset : offset + size], "little") >> 2, offset + size
+    size = (data[offset] >> 2) + 4
+    if offset + 1 + size > len(data):
+        raise ValueError("truncated compact integer")
+    return int.from_bytes(data[offset + 1 : offset + 1 + size], "little"), offset + 1 + size

@@ -23,8 +23,11 @@ async def chain_endpoint(
     chain_url: str,
     devnet_config: DevnetConfig | None = None,
     resume_from: tuple[int, str] | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
 ) -> AsyncIterator[str]:
-    """Yield the URL to connect to; for `devnet`, one is served until the block exits.
+    """Yield the URL to connect to; for `devnet`, one is served until the block exits, on
+    `host:port` (0: any free port; a taken port falls back to a free one, logged).
 
     `resume_from=(block, hash)`: the in-process devnet starts again at genesis on every start,
     while the database remembers the blocks indexed before. The devnet is deterministic, so it
@@ -34,7 +37,9 @@ async def chain_endpoint(
     if not is_devnet(chain_url):
         yield chain_url
         return
-    async with run_devnet(devnet_config or DevnetConfig()) as devnet:
+    async with run_devnet(
+        devnet_config or DevnetConfig(), host, port, port_fallback=True
+    ) as devnet:
         stop = threading.Event()
         replay = None
         if resume_from is not None and resume_from[0] > devnet.chain.finalized.number:

@@ -14,6 +14,7 @@ exact constant-product integer `y * dx' // (x + dx')`; otherwise the power is ev
 """
 
 from decimal import ROUND_FLOOR, Context, Decimal
+from fractions import Fraction
 from typing import Protocol
 
 from app.chain.types import PERQUINTILL, U16_MAX
@@ -72,3 +73,37 @@ def quote_buy_alpha(state: Pool, dy: int) -> tuple[int, int]:
     w1 = PERQUINTILL - w2
     out = weighted_out(state.tao_in, state.alpha_in, dy - fee, w2, w1)
     return out, fee
+
+
+def _weights(state: Pool) -> tuple[Decimal, Decimal]:
+    w2 = _CTX.divide(Decimal(state.alpha_weight), Decimal(PERQUINTILL))
+    return _CTX.subtract(Decimal(1), w2), w2
+
+
+def _decimal(value: Fraction) -> Decimal:
+    return _CTX.divide(Decimal(value.numerator), Decimal(value.denominator))
+
+
+def tao_to_reach_price(state: Pool, price: Fraction) -> int:
+    """TAO (net of fee) that raises the spot price to `price` (TAO per alpha), floored; 0 if
+    it is there already. With the invariant x^w1 * y^w2 and p = w1*y / (w2*x):
+    y' = y^w2 * (w2*p*x / w1)^w1."""
+    if state.alpha_in <= 0 or price <= 0:
+        return 0
+    w1, w2 = _weights(state)
+    x, y, p = Decimal(state.alpha_in), Decimal(state.tao_in), _decimal(price)
+    base = _CTX.divide(_CTX.multiply(_CTX.multiply(w2, p), x), w1)
+    target = _CTX.multiply(_CTX.power(y, w2), _CTX.power(base, w1))
+    return max(0, int(_CTX.subtract(target, y).to_integral_value(rounding=ROUND_FLOOR)))
+
+
+def alpha_to_reach_price(state: Pool, price: Fraction) -> int:
+    """Alpha (net of fee) that lowers the spot price to `price`, floored; 0 if it is there
+    already: x' = x^w1 * (w1*y / (w2*p))^w2."""
+    if state.tao_in <= 0 or price <= 0:
+        return 0
+    w1, w2 = _weights(state)
+    x, y, p = Decimal(state.alpha_in), Decimal(state.tao_in), _decimal(price)
+    base = _CTX.divide(_CTX.multiply(w1, y), _CTX.multiply(w2, p))
+    target = _CTX.multiply(_CTX.power(x, w1), _CTX.power(base, w2))
+    return max(0, int(_CTX.subtract(target, x).to_integral_value(rounding=ROUND_FLOOR)))

@@ -167,7 +167,12 @@ async def run_indexer(
             ).first()
         if row is not None and is_devnet(row.chain):
             resume_from = (row.last_block, row.last_block_hash)
-    async with chain_endpoint(settings.chain_url, resume_from=resume_from) as url:
+    async with chain_endpoint(
+        settings.chain_url,
+        resume_from=resume_from,
+        host=settings.devnet_host,
+        port=settings.devnet_port,
+    ) as url:
         client = AsyncChainClient(url)
         options = IndexerOptions(
             chain=settings.chain_url,

@@ -1,36 +1,65 @@
 """The devnet's chain: a deterministic simulation of subtensor's subnets, block by block.
 
 Every produced block stores the full SCALE-encoded storage it serves (keys exactly as Substrate
-computes them) and the same state as plain Python values (`Block.view`, a `ChainSnapshot`) so
-tests can compare what a client reads with what the chain holds. The last `history` blocks are
-kept, so queries pinned to a recent hash stay consistent while blocks advance.
+computes them; `encoding.py`) and the same state as plain Python values (`Block.view`, a
+`ChainSnapshot`) so tests can compare what a client reads with what the chain holds. The last
+`history` blocks are kept, so queries pinned to a recent hash stay consistent while blocks
+advance.
+
+A block is built as a subtensor node builds one: `Initialization` (emissions, epochs,
+registrations: their events), the `Timestamp.set` inherent, then the signed extrinsics the
+transaction pool holds (`txpool.py`, applied by `runtime.py`), then `Finalization` (the
+simulated trading of other users). State changes from an extrinsic land in the block that
+includes it; every block keeps its extrinsics and `System.Events`.
+
+Development accounts (`//Alice` ... `//Ferdie`, sr25519) start with `DEV_FREE` TAO and
+`DEV_STAKE` alpha on every genesis subnet, staked with the subnet's first validator. Fees go to
+the block author, `DevnetChain.author` (a devnet account, endowed at genesis).
 
 Changes made through the helpers (`seed_stake`, `register_subnet`, ...) land in the next
 produced block, as extrinsics would.
 """
 
+import contextlib
 import random
 import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import TypeVar
 
-from scalecodec.utils.ss58 import ss58_decode, ss58_encode
+from scalecodec.utils.ss58 import ss58_decode
 
 from app.chain import codec
-from app.chain.devnet.metadata import IDENTITY_FIELDS, SS58_FORMAT, STORAGE_BY_NAME, StorageItem
+from app.chain.devnet.balances import Balances
+from app.chain.devnet.encoding import BLOCK_HASH_PREFIX, StateEncoder
+from app.chain.devnet.encoding import ss58 as ss58  # re-exported: tests and benches use it
+from app.chain.devnet.events import DispatchError, Events
+from app.chain.devnet.extrinsics import Extrinsic, encode_unsigned
+from app.chain.devnet.metadata import (
+    BLOCK_HASH_COUNT,
+    SS58_FORMAT,
+    STORAGE_BY_NAME,
+    StorageItem,
+    call_decoder,
+)
+from app.chain.devnet.runtime import Executive, timestamp_call
+from app.chain.devnet.state import (
+    DEFAULT_TAKE,
+    Account,
+    Journal,
+    SharePool,
+    State,
+    Subnet,
+    subnet_account,
+)
+from app.chain.devnet.txpool import Status, TransactionPool
 from app.chain.pool import quote_buy_alpha, quote_sell_alpha
 from app.chain.types import (
     PERQUINTILL,
     RAO_PER_TAO,
     ChainSnapshot,
-    StakePosition,
-    SubnetIdentity,
-    SubnetState,
-    ValidatorState,
-    spot_price,
 )
 
 GREEK = "αβγδεζηθικλμνξοπρστυφχψωΑΒΓΔΕΖΗΘΙΚΛΜΝΞΟΠΡΣΤΥΦΧΨΩ"
@@ -64,8 +93,24 @@ GREEK_NAMES = tuple(
 )
 MAX_NETUID = 128
 T = TypeVar("T")
-DEFAULT_TAKE = 11796  # 18%
-V2_SHARE_EXPONENT = -9  # AlphaV2 shares are kept as mantissa * 10^-9
+
+# Substrate's development accounts: `Keypair.create_from_uri("//Alice")` etc. (sr25519).
+DEV_ACCOUNTS: dict[str, bytes] = {
+    name: bytes.fromhex(public)
+    for name, public in (
+        ("Alice", "d43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d"),
+        ("Bob", "8eaf04151687736326c9fea17e25fc5287613693c912909cb226aa4794f26a48"),
+        ("Charlie", "90b5ab205c6974c9ea841be688864633dc9ca8a357843eeacf2314649965fe22"),
+        ("Dave", "306721211d5404bd9da88e0204360a1a9ab8b87c66c1bc2fcdd37f3c2222cc20"),
+        ("Eve", "e659a7a1628cdd93febc04a4e0646ea20e9f5f0ce097d9a05290d4a9e054df4e"),
+        ("Ferdie", "1cbd2d43530a44705ad088af313e18f80b53ef16b36177cd4b77b846f2a5f07c"),
+    )
+}
+DEV_FREE = 100_000 * RAO_PER_TAO  # free TAO of each development account at genesis
+DEV_STAKE = 1_000 * RAO_PER_TAO  # alpha each holds on every genesis subnet (first validator)
+AUTHOR_ENDOWMENT = RAO_PER_TAO
+GENESIS_TIMESTAMP_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+SLOT_MS = 12_000  # Timestamp.Now advances 12 s a block, whatever the devnet's block time
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +127,7 @@ class DevnetConfig:
     registration_interval: int = 360  # a new subnet every N blocks (0: never)
     max_subnets: int = MAX_NETUID  # at the limit a registration replaces the cheapest subnet
     immunity_period: int = 100  # blocks a new subnet cannot be deregistered
+    ban_blocks: int = 150  # a refused or included transaction hash stays banned this long
 
 
 def account(seed: int, *parts: object) -> bytes:
@@ -99,78 +145,6 @@ def to_account(value: str | bytes) -> bytes:
     return bytes.fromhex(ss58_decode(value, SS58_FORMAT))
 
 
-_SS58: dict[bytes, str] = {}
-
-
-def ss58(acc: bytes) -> str:
-    cached = _SS58.get(acc)
-    if cached is None:
-        cached = _SS58[acc] = ss58_encode(acc, SS58_FORMAT)
-    return cached
-
-
-@dataclass
-class SharePool:
-    """A hotkey's stake on one subnet: alpha owned pro rata by shares (exact Fractions).
-
-    Legacy pools keep shares as U64F64 bits (`Alpha`, `TotalHotkeyShares`); V2 pools as
-    `SafeFloat` with exponent -9 (`AlphaV2`, `TotalHotkeySharesV2`). Either way every share
-    amount is exactly representable in its storage encoding.
-    """
-
-    total_alpha: int = 0
-    v2: bool = False
-    shares: dict[bytes, Fraction] = field(default_factory=dict)  # coldkey -> shares
-
-    @property
-    def total_shares(self) -> Fraction:
-        return sum(self.shares.values(), Fraction(0))
-
-    def mint(self, coldkey: bytes, alpha: int) -> Fraction:
-        total = self.total_shares
-        exact = (
-            Fraction(alpha)
-            if total == 0 or self.total_alpha == 0
-            else alpha * total / self.total_alpha
-        )
-        if self.v2:
-            minted = Fraction(int(exact * 10**-V2_SHARE_EXPONENT), 10**-V2_SHARE_EXPONENT)
-        else:
-            minted = Fraction(int(exact * codec.U64F64_ONE), codec.U64F64_ONE)
-        self.shares[coldkey] = self.shares.get(coldkey, Fraction(0)) + minted
-        self.total_alpha += alpha
-        return minted
-
-
-@dataclass
-class Subnet:
-    netuid: int
-    registered_at: int
-    mechanism: int
-    symbol: bytes
-    identity: tuple[bytes, ...] | None
-    owner_coldkey: bytes
-    owner_hotkey: bytes
-    tempo: int
-    tao_in: int
-    alpha_in: int
-    alpha_out: int
-    moving_price_bits: int
-    volume: int = 0
-    tao_in_emission: int = 0
-    alpha_in_emission: int = 0
-    alpha_out_emission: int = 0
-    fee_rate: int = 33
-    alpha_weight: int = PERQUINTILL // 2
-    uids: list[bytes] = field(default_factory=list)  # hotkey by uid
-    permits: list[bool] = field(default_factory=list)
-    pending_validator_alpha: int = 0
-
-    @property
-    def price(self) -> Fraction:
-        return spot_price(self.tao_in, self.alpha_in, self.alpha_weight)
-
-
 @dataclass
 class Block:
     number: int
@@ -178,6 +152,9 @@ class Block:
     parent_hash: str
     storage: dict[bytes, bytes]
     view: ChainSnapshot
+    state_root: bytes = bytes(32)
+    extrinsics_root: bytes = bytes(32)
+    extrinsics: tuple[bytes, ...] = ()
     _sorted: list[bytes] | None = None
 
     @property
@@ -185,9 +162,20 @@ class Block:
         return {
             "parentHash": self.parent_hash,
             "number": hex(self.number),
-            "stateRoot": "0x" + codec.blake2_256(b"state" + self.hash.encode()).hex(),
-            "extrinsicsRoot": "0x" + bytes(32).hex(),
+            "stateRoot": "0x" + self.state_root.hex(),
+            "extrinsicsRoot": "0x" + self.extrinsics_root.hex(),
             "digest": {"logs": []},
+        }
+
+    @property
+    def body(self) -> dict[str, object]:
+        """`chain_getBlock`'s answer."""
+        return {
+            "block": {
+                "header": self.header,
+                "extrinsics": ["0x" + x.hex() for x in self.extrinsics],
+            },
+            "justifications": None,
         }
 
     def sorted_keys(self) -> list[bytes]:
@@ -212,6 +200,16 @@ class BlockNotKept(LookupError):
     """The block is unknown or older than the kept history."""
 
 
+@dataclass(frozen=True, slots=True)
+class ArchivedBlock:
+    """What a node keeps of a block whose state was pruned: header and body."""
+
+    number: int
+    hash: str
+    header: dict[str, object]
+    body: dict[str, object]
+
+
 class DevnetChain:
     """The simulated chain. Thread-safe: blocks may be produced from any thread."""
 
@@ -222,20 +220,33 @@ class DevnetChain:
         self._lock = threading.RLock()
         self._rng = random.Random(self.config.seed)
         self._seed = self.config.seed
-        self.subnets: dict[int, Subnet] = {}
-        self.pools: dict[tuple[bytes, int], SharePool] = {}  # (hotkey, netuid)
-        self.takes: dict[bytes, int] = {}
+        self.state = State()
+        self.subnets = self.state.subnets
+        self.pools = self.state.pools  # (hotkey, netuid) -> SharePool
+        self.takes = self.state.takes
+        self.author = account(self._seed, "block-author")
         self._validator_hotkeys = [account(self._seed, "validator", i) for i in range(24)]
         self._registrations = 0
         self._blocks: dict[str, Block] = {}
         self._by_number: dict[int, Block] = {}
-        self._key_cache: dict[tuple[str, tuple[object, ...]], bytes] = {}
+        self._archive: dict[str, ArchivedBlock] = {}
+        self._hashes: list[str] = []  # every block's hash, by number
+        self._encoder = StateEncoder()
+        self._pending_events: list[Callable[[Events], None]] = []
         self.listeners: list[Callable[[Block], None]] = []
+        self.executive = Executive(self.state, self.block_hash_bytes, self.author)
+        self.pool = TransactionPool(self.executive, call_decoder, self.config.ban_blocks)
         self._next_number = 0
+        self._genesis_accounts()
         self._add_root()
         for netuid in range(1, self.config.subnets + 1):
             self._new_subnet(netuid)
-        self._head = self._commit()
+        self._head = self._commit(Events(), ())
+
+    def _genesis_accounts(self) -> None:
+        for public in DEV_ACCOUNTS.values():
+            self.state.accounts[public] = Account(free=DEV_FREE)
+        self.state.accounts[self.author] = Account(free=AUTHOR_ENDOWMENT)
 
     # --- queries ------------------------------------------------------------------------------
 
@@ -253,6 +264,7 @@ class DevnetChain:
         return max(0, self._head.number - self.config.history + 1)
 
     def block(self, block_hash: str | None = None) -> Block:
+        """A block whose state is kept (the last `history` ones)."""
         if block_hash is None:
             return self._head
         found = self._blocks.get(block_hash.lower())
@@ -263,12 +275,83 @@ class DevnetChain:
     def block_by_number(self, number: int) -> Block | None:
         return self._by_number.get(number)
 
+    def block_hash_at(self, number: int) -> str | None:
+        """The hash of any block produced so far (headers and bodies are never pruned)."""
+        return self._hashes[number] if 0 <= number < len(self._hashes) else None
+
+    def block_hash_bytes(self, number: int) -> bytes | None:
+        found = self.block_hash_at(number)
+        return bytes.fromhex(found[2:]) if found else None
+
+    def any_block(self, block_hash: str) -> "Block | ArchivedBlock":
+        """Any block produced so far: its header and body (state only for kept blocks)."""
+        found = self._blocks.get(block_hash.lower()) or self._archive.get(block_hash.lower())
+        if found is None:
+            raise BlockNotKept(block_hash)
+        return found
+
+    def read(self, block: Block, key: bytes) -> bytes | None:
+        """A storage value at `block`. `System::BlockHash` is answered from the chain's hashes
+        (the genesis and the last `BlockHashCount` blocks, as the runtime keeps them)."""
+        value = block.storage.get(key)
+        if value is not None or not key.startswith(BLOCK_HASH_PREFIX) or len(key) != 44:
+            return value
+        number = int.from_bytes(key[40:44], "little")
+        if key != self.storage_key(STORAGE_BY_NAME[("System", "BlockHash")], number):
+            return None
+        if number != 0 and not block.number - BLOCK_HASH_COUNT <= number < block.number:
+            return None
+        return self.block_hash_bytes(number)
+
+    # --- transactions -------------------------------------------------------------------------
+
+    @property
+    def lock(self) -> threading.RLock:
+        """Held while a block is produced: readers of the live state take it too."""
+        return self._lock
+
+    def submit_extrinsic(self, data: bytes) -> tuple[Extrinsic, Status]:
+        """Into the pool, for the next block; raises `PoolError` as a node's RPC would."""
+        with self._lock:
+            return self.pool.submit(data, self._head.number)
+
+    def account_next_index(self, who: bytes) -> int:
+        with self._lock:
+            return self.pool.next_index(who)
+
+    def pending_extrinsics(self) -> list[Extrinsic]:
+        with self._lock:
+            return self.pool.pending()
+
+    def free_balance(self, who: str | bytes) -> int:
+        with self._lock:
+            return self.state.free(to_account(who))
+
+    def stake_of(self, hotkey: str | bytes, coldkey: str | bytes, netuid: int) -> int:
+        with self._lock:
+            return self.state.stake(to_account(hotkey), to_account(coldkey), netuid)
+
     # --- block production ---------------------------------------------------------------------
 
     def produce_block(self) -> Block:
         with self._lock:
-            self._step(self._next_number)
-            block = self._commit()
+            number = self._next_number
+            events = Events()
+            events.initialization()
+            for pending in self._pending_events:
+                pending(events)
+            self._pending_events.clear()
+            self._initialize(number, events)
+            now = GENESIS_TIMESTAMP_MS + number * SLOT_MS
+            extrinsics: list[bytes] = [encode_unsigned(timestamp_call(now))]
+            self.executive.apply_inherent_timestamp(now, 0, events)
+            included = self.pool.fill_block(events, number, first=1)
+            extrinsics += [xt.data for xt in included]
+            events.finalization()
+            self._finalize()
+            block = self._commit(events, tuple(extrinsics), now)
+            self.pool.on_block(number, block.hash, included)
+            self.pool.on_finalized(number - self.config.finality_lag)
         for listener in list(self.listeners):
             listener(block)
         return block
@@ -279,23 +362,45 @@ class DevnetChain:
             block = self.produce_block()
         return block
 
-    def _commit(self) -> Block:
+    def _commit(self, events: Events, extrinsics: tuple[bytes, ...], now: int = 0) -> Block:
         number = self._next_number
-        parent = self._by_number[number - 1].hash if number > 0 else "0x" + bytes(32).hex()
-        block_hash = "0x" + codec.blake2_256(f"{self._seed}:{number}:{parent}".encode()).hex()
-        view = self._view(number, block_hash)
-        block = Block(number, block_hash, parent, self._encode(number), view)
+        parent = self._hashes[number - 1] if number > 0 else "0x" + bytes(32).hex()
+        parent_bytes = bytes.fromhex(parent[2:])
+        encoded_events = events.encode()
+        extrinsics_root = codec.blake2_256(b"".join(extrinsics))  # a stand-in, not a trie root
+        state_root = codec.blake2_256(
+            f"{self._seed}:{number}".encode() + parent_bytes + extrinsics_root + encoded_events
+        )
+        header = parent_bytes + codec.compact(number) + state_root + extrinsics_root + b"\x00"
+        block_hash = "0x" + codec.blake2_256(header).hex()
+        view = self._encoder.view(
+            self.state, number, block_hash, self._head.view if number else None
+        )
+        storage = self._encoder.storage(
+            self.state,
+            number,
+            parent_bytes,
+            encoded_events,
+            len(events.records),
+            now,
+            self._head.storage if number else {},
+        )
+        block = Block(
+            number, block_hash, parent, storage, view, state_root, extrinsics_root, extrinsics
+        )
         self._blocks[block.hash] = block
         self._by_number[number] = block
+        self._hashes.append(block.hash)
         stale = number - self.config.history
         if stale >= 0 and (old := self._by_number.pop(stale, None)) is not None:
             self._blocks.pop(old.hash, None)
+            self._archive[old.hash] = ArchivedBlock(old.number, old.hash, old.header, old.body)
         self._next_number = number + 1
         self._head = block
         return block
 
-    def _step(self, number: int) -> None:
-        """One block: emissions, epochs, random swaps, registrations."""
+    def _initialize(self, number: int, events: Events) -> None:
+        """`on_initialize`: emissions, epochs, registrations."""
         dynamic = [s for s in self.subnets.values() if s.mechanism == 1]
         total_price = sum(max(s.moving_price_bits, 0) for s in dynamic) or 1
         for s in dynamic:
@@ -309,14 +414,18 @@ class DevnetChain:
             s.pending_validator_alpha += RAO_PER_TAO * 41 // 100
             if (number + s.netuid) % (s.tempo + 1) == 0:
                 self._epoch(s)
+        interval = self.config.registration_interval
+        if interval and number % interval == 0:
+            self._register_or_replace(events)
+
+    def _finalize(self) -> None:
+        """The rest of the block: other users' trades (simulated), the moving prices."""
+        dynamic = [s for s in self.subnets.values() if s.mechanism == 1]
         for s in self._rng.sample(dynamic, min(self.config.swaps_per_block, len(dynamic))):
             self._random_swap(s)
         for s in dynamic:
             price_bits = int(s.price * codec.I96F32_ONE)
             s.moving_price_bits += (price_bits - s.moving_price_bits) // 50
-        interval = self.config.registration_interval
-        if interval and number % interval == 0:
-            self._register_or_replace()
 
     def _epoch(self, s: Subnet) -> None:
         """Distribute the tempo's validator alpha pro rata to stake: every share gains value."""
@@ -347,10 +456,12 @@ class DevnetChain:
                 s.tao_in -= out
                 s.volume += out
 
-    def _register_or_replace(self) -> None:
+    def _register_or_replace(self, events: Events) -> None:
         dynamic = len([n for n in self.subnets if n != 0])
         if dynamic < min(self.config.max_subnets, MAX_NETUID):
-            self._new_subnet(self._free_netuid())
+            netuid = self._free_netuid()
+            self._new_subnet(netuid)
+            events.network_added(netuid, 1)
             return
         head = self._next_number
         candidates = [
@@ -360,7 +471,9 @@ class DevnetChain:
         ]
         if candidates:
             cheapest = min(candidates, key=lambda s: (s.moving_price_bits, s.netuid))
-            self.deregister_and_reuse(cheapest.netuid)
+            self._dissolve(cheapest.netuid, events)
+            self._new_subnet(cheapest.netuid)
+            events.network_added(cheapest.netuid, 1)
 
     # --- genesis and registration -------------------------------------------------------------
 
@@ -450,15 +563,31 @@ class DevnetChain:
         subnet.uids = validators + miners
         subnet.permits = [True] * len(validators) + [False] * len(miners)
         self.subnets[netuid] = subnet
+        owners = self.state.owners
+        owners[subnet.owner_hotkey] = subnet.owner_coldkey
+        for i, miner in enumerate(miners):
+            owners[miner] = account(self._seed, "miner-cold", reg, i)
         stake_left = subnet.alpha_out // 2
         for i, hotkey in enumerate(validators):
             self.takes.setdefault(hotkey, rng.choice((0, 5898, 9000, DEFAULT_TAKE)))
+            validator_cold = account(self._seed, "validator-cold", hotkey.hex())
+            owners.setdefault(hotkey, validator_cold)
             pool = self.pools.setdefault((hotkey, netuid), SharePool(v2=(reg + i) % 3 == 0))
             own = stake_left // (2 + i)
             stake_left -= own
-            pool.mint(account(self._seed, "validator-cold", hotkey.hex()), own)
-            pool.mint(account(self._seed, "public-cold", reg, i), own // 3 + 1)
+            self._mint(pool, validator_cold, hotkey, own)
+            self._mint(pool, account(self._seed, "public-cold", reg, i), hotkey, own // 3 + 1)
+        if self._next_number == 0 and validators:
+            # Genesis: the development accounts hold stake on every subnet.
+            first = self.pools[(validators[0], netuid)]
+            for public in DEV_ACCOUNTS.values():
+                self._mint(first, public, validators[0], DEV_STAKE)
+                subnet.alpha_out += DEV_STAKE
         return subnet
+
+    def _mint(self, pool: SharePool, coldkey: bytes, hotkey: bytes, alpha: int) -> Fraction:
+        self.state.note_staking_hotkey(coldkey, hotkey, Journal())
+        return pool.mint(coldkey, alpha)
 
     def register_subnet(
         self,
@@ -478,14 +607,53 @@ class DevnetChain:
             return netuid
 
     def deregister_and_reuse(self, netuid: int) -> Subnet:
-        """Dissolve a subnet (its pool and stakes) and register a new one on the same netuid."""
+        """Dissolve a subnet (its pool and stakes) and register a new one on the same netuid;
+        the events come with the next block."""
         with self._lock:
             if netuid == 0 or netuid not in self.subnets:
                 raise ValueError(f"netuid {netuid} is not a dynamic subnet")
-            del self.subnets[netuid]
-            for key in [k for k in self.pools if k[1] == netuid]:
-                del self.pools[key]
-            return self._new_subnet(netuid)
+            later = Events()
+            self._dissolve(netuid, later)
+            subnet = self._new_subnet(netuid)
+            later.network_added(netuid, 1)
+            self._pending_events.append(lambda events: events.records.extend(later.records))
+            return subnet
+
+    def _dissolve(self, netuid: int, events: Events) -> None:
+        """`destroy_alpha_in_out_stakes`: the pool's TAO goes to the stakers pro rata to their
+        alpha (the pool's own alpha counts too; its part is recycled), largest remainders
+        first, as `Balances.Transfer`s from the subnet account; then the subnet is removed."""
+        s = self.subnets[netuid]
+        stakers = [
+            (cold, pool.value(cold))
+            for (_, n), pool in self.pools.items()
+            if n == netuid
+            for cold in pool.shares
+        ]
+        total = sum(v for _, v in stakers) + s.alpha_in
+        payouts: list[tuple[bytes, int, int]] = []
+        if s.tao_in and total:
+            for cold, value in stakers:
+                share, rem = divmod(s.tao_in * value, total)
+                payouts.append((cold, share, rem))
+            leftover = s.tao_in - sum(p for _, p, _ in payouts) - s.tao_in * s.alpha_in // total
+            ranked = sorted(range(len(payouts)), key=lambda i: -payouts[i][2])
+            for i in ranked[: max(0, leftover)]:
+                cold, share, rem = payouts[i]
+                payouts[i] = (cold, share + 1, rem)
+        balances = Balances(self.state, Journal(), events)
+        paid: dict[bytes, int] = {}
+        for cold, share, _ in payouts:
+            paid[cold] = paid.get(cold, 0) + share
+        for cold, share in paid.items():
+            # A payout too small to create an account is not made, as on chain.
+            with contextlib.suppress(DispatchError):
+                balances.from_subnet(subnet_account(netuid), cold, share)
+        del self.subnets[netuid]
+        self.state.subnet_extra.pop(netuid, None)  # what is left on the account is recycled
+        for key in [k for k in self.pools if k[1] == netuid]:
+            del self.pools[key]
+        events.network_removed(netuid)
 
     def seed_stake(
         self, coldkey: str | bytes, hotkey: str | bytes, netuid: int, alpha: int
@@ -502,7 +670,7 @@ class DevnetChain:
             if netuid not in self.subnets:
                 raise ValueError(f"netuid {netuid} is not registered")
             pool = self.pools.setdefault((hot, netuid), SharePool())
-            minted = pool.mint(cold, alpha)
+            minted = self._mint(pool, cold, hot, alpha)
             self.subnets[netuid].alpha_out += alpha
             return minted
 
@@ -518,160 +686,5 @@ class DevnetChain:
 
     # --- encoding -----------------------------------------------------------------------------
 
-    def _key(self, item: StorageItem, *args: object) -> bytes:
-        ck = (item.name, args)
-        key = self._key_cache.get(ck)
-        if key is None:
-            key = codec.storage_prefix(item.pallet, item.name)
-            for hasher, arg in zip(item.hashers, args, strict=True):
-                raw = codec.u16(arg) if isinstance(arg, int) else arg
-                if not isinstance(raw, bytes):
-                    raise TypeError(f"key part {arg!r}")
-                key += codec.hash_key(hasher, raw)
-            self._key_cache[ck] = key
-        return key
-
-    def _encode(self, number: int) -> dict[bytes, bytes]:
-        S = STORAGE_BY_NAME
-        out: dict[bytes, bytes] = {}
-
-        # Unchanged values share the previous block's bytes: kept history costs less memory.
-        prev: dict[bytes, bytes] = self._head.storage if number > 0 else {}
-
-        def put(pallet: str, name: str, value: bytes, *args: object) -> None:
-            key = self._key(S[(pallet, name)], *args)
-            old = prev.get(key)
-            out[key] = old if old == value else value
-
-        put("System", "Number", codec.u32(number))
-        m = "SubtensorModule"
-        for netuid, s in self.subnets.items():
-            put(m, "NetworksAdded", codec.boolean(True), netuid)
-            put(m, "SubnetTAO", codec.u64(s.tao_in), netuid)
-            put(m, "SubnetAlphaIn", codec.u64(s.alpha_in), netuid)
-            put(m, "SubnetAlphaOut", codec.u64(s.alpha_out), netuid)
-            put(m, "SubnetMovingPrice", codec.i128(s.moving_price_bits), netuid)
-            put(m, "SubnetVolume", codec.u128(s.volume), netuid)
-            put(m, "TokenSymbol", codec.vec_u8(s.symbol), netuid)
-            if s.identity is not None:
-                put(m, "SubnetIdentitiesV3", b"".join(codec.vec_u8(f) for f in s.identity), netuid)
-            put(m, "SubnetOwner", s.owner_coldkey, netuid)
-            put(m, "SubnetOwnerHotkey", s.owner_hotkey, netuid)
-            put(m, "Tempo", codec.u16(s.tempo), netuid)
-            put(m, "NetworkRegisteredAt", codec.u64(s.registered_at), netuid)
-            put(m, "SubnetMechanism", codec.u16(s.mechanism), netuid)
-            put(m, "SubnetTaoInEmission", codec.u64(s.tao_in_emission), netuid)
-            put(m, "SubnetAlphaInEmission", codec.u64(s.alpha_in_emission), netuid)
-            put(m, "SubnetAlphaOutEmission", codec.u64(s.alpha_out_emission), netuid)
-            put(m, "ValidatorPermit", codec.vec_bool(s.permits), netuid)
-            for uid, hotkey in enumerate(s.uids):
-                put(m, "Keys", hotkey, netuid, uid)
-            if netuid != 0:
-                put("Swap", "FeeRate", codec.u16(s.fee_rate), netuid)
-                put("Swap", "SwapBalancer", codec.u64(s.alpha_weight), netuid)
-        for hotkey, take in self.takes.items():
-            put(m, "Delegates", codec.u16(take), hotkey)
-        for (hotkey, netuid), pool in self.pools.items():
-            put(m, "TotalHotkeyAlpha", codec.u64(pool.total_alpha), hotkey, netuid)
-            if pool.v2:
-                put(m, "TotalHotkeySharesV2", _safe_float(pool.total_shares), hotkey, netuid)
-                for cold, shares in pool.shares.items():
-                    put(m, "AlphaV2", _safe_float(shares), hotkey, cold, netuid)
-            else:
-                put(
-                    m,
-                    "TotalHotkeyShares",
-                    codec.u128(_u64f64_bits(pool.total_shares)),
-                    hotkey,
-                    netuid,
-                )
-                for cold, shares in pool.shares.items():
-                    put(m, "Alpha", codec.u128(_u64f64_bits(shares)), hotkey, cold, netuid)
-        return out
-
-    def _view(self, number: int, block_hash: str) -> ChainSnapshot:
-        subnets: dict[int, SubnetState] = {}
-        validators: list[ValidatorState] = []
-        for netuid, s in sorted(self.subnets.items()):
-            identity = None
-            if s.identity is not None:
-                identity = SubnetIdentity(
-                    **{
-                        name: value.decode("utf-8", errors="replace")
-                        for name, value in zip(IDENTITY_FIELDS, s.identity, strict=True)
-                    }
-                )
-            subnets[netuid] = SubnetState(
-                netuid=netuid,
-                registered_at=s.registered_at,
-                mechanism=s.mechanism,
-                symbol=s.symbol.decode("utf-8", errors="replace"),
-                identity=identity,
-                owner_coldkey=ss58(s.owner_coldkey),
-                owner_hotkey=ss58(s.owner_hotkey),
-                tempo=s.tempo,
-                tao_in=s.tao_in,
-                alpha_in=s.alpha_in,
-                alpha_out=s.alpha_out,
-                moving_price_bits=s.moving_price_bits,
-                volume=s.volume,
-                tao_in_emission=s.tao_in_emission,
-                alpha_in_emission=s.alpha_in_emission,
-                alpha_out_emission=s.alpha_out_emission,
-                fee_rate=s.fee_rate if netuid != 0 else 33,
-                alpha_weight=s.alpha_weight,
-            )
-            for uid, (hotkey, permit) in enumerate(zip(s.uids, s.permits, strict=True)):
-                pool = self.pools.get((hotkey, netuid))
-                validators.append(
-                    ValidatorState(
-                        netuid=netuid,
-                        uid=uid,
-                        hotkey=ss58(hotkey),
-                        validator_permit=permit,
-                        take=self.takes.get(hotkey, DEFAULT_TAKE),
-                        total_alpha=pool.total_alpha if pool else 0,
-                    )
-                )
-        positions = [
-            StakePosition(
-                netuid=netuid,
-                hotkey=ss58(hotkey),
-                coldkey=ss58(cold),
-                shares=shares,
-                total_shares=pool.total_shares,
-                total_alpha=pool.total_alpha,
-            )
-            for (hotkey, netuid), pool in self.pools.items()
-            for cold, shares in pool.shares.items()
-        ]
-        if number > 0:
-            validators = _reuse(self._head.view.validators, validators)
-            positions = _reuse(self._head.view.positions, positions)
-        return ChainSnapshot(
-            block_number=number,
-            block_hash=block_hash,
-            subnets=subnets,
-            validators=validators,
-            positions=positions,
-        )
-
-
-def _reuse(previous: list[T], current: list[T]) -> list[T]:
-    """`current` with items equal to the previous block's replaced by those (shared) objects."""
-    known = {item: item for item in previous}
-    return [known.get(item, item) for item in current]
-
-
-def _u64f64_bits(value: Fraction) -> int:
-    bits = value * codec.U64F64_ONE
-    if bits.denominator != 1:
-        raise ValueError("legacy shares must be whole U64F64 bits")
-    return int(bits)
-
-
-def _safe_float(value: Fraction) -> bytes:
-    mantissa = value * 10**-V2_SHARE_EXPONENT
-    if mantissa.denominator != 1:
-        raise ValueError("V2 shares must be whole mantissas")
-    return codec.u128(int(mantissa)) + codec.i64(V2_SHARE_EXPONENT)
+    def storage_key(self, item: StorageItem, *args: object) -> bytes:
+        return self._encoder.key(item, *args)

@@ -1,8 +1,16 @@
 """Substrate JSON-RPC 2.0 over WebSocket for the devnet chain, with fault injection for tests.
 
 Serves what `substrate-interface` asks a node for (see `../shared/chain/README.md`): system
-info, block hashes and headers, runtime version, metadata, storage (single, multi, paged keys,
-all pinnable to a kept block hash) and new/finalized head subscriptions.
+info, block hashes, headers and bodies (`chain_getBlock`, extrinsics in hex), runtime version,
+metadata, storage (single, multi, paged keys, all pinnable to a kept block hash), new/finalized
+head subscriptions, and transactions: `author_submitExtrinsic`, `author_submitAndWatchExtrinsic`
+(`author_extrinsicUpdate` notifications: "ready"/"future", {"inBlock"}, {"finalized"}, or
+"invalid"/"dropped"/{"usurped"}), `author_pendingExtrinsics`, `system_accountNextIndex`,
+`payment_queryInfo`, `payment_queryFeeDetails`. Refused transactions get Substrate's error
+codes (1001, 1010-1016, see `txpool.py`); the socket stays open.
+
+`rpc_methods` does not list `state_call`, so substrate-interface asks for nonces and fees with
+`system_accountNextIndex` and `payment_queryInfo` (on finney it uses the runtime APIs).
 """
 
 import asyncio
@@ -18,8 +26,24 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from app.chain.devnet.chain import Block, BlockNotKept, DevnetChain, DevnetConfig
-from app.chain.devnet.metadata import SPEC_VERSION, SS58_FORMAT, metadata_hex
+from app.chain.devnet.chain import (
+    ArchivedBlock,
+    Block,
+    BlockNotKept,
+    DevnetChain,
+    DevnetConfig,
+    to_account,
+)
+from app.chain.devnet.extrinsics import BadFormat, decode
+from app.chain.devnet.metadata import (
+    SPEC_VERSION,
+    SS58_FORMAT,
+    TRANSACTION_VERSION,
+    call_decoder,
+    metadata_hex,
+)
+from app.chain.devnet.runtime_api import UnknownRuntimeApi, state_call
+from app.chain.devnet.txpool import PoolError, Status
 
 log = logging.getLogger("app.chain.devnet")
 
@@ -30,16 +54,20 @@ RUNTIME_VERSION = {
     "specVersion": SPEC_VERSION,
     "implVersion": 1,
     "apis": [],
-    "transactionVersion": 1,
+    "transactionVersion": TRANSACTION_VERSION,
     "stateVersion": 1,
 }
 
 
 class RpcError(Exception):
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.data = data
+
+
+TERMINAL = ("finalized", "usurped", "dropped", "invalid", "finalityTimeout")
 
 
 def _invalid(message: str) -> RpcError:
@@ -58,16 +86,24 @@ def _hex_bytes(value: Any, what: str) -> bytes:
 class DevnetServer:
     """The RPC front of a `DevnetChain`. Start with `await start()` inside a running loop."""
 
-    def __init__(self, chain: DevnetChain, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        chain: DevnetChain,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        port_fallback: bool = False,
+    ) -> None:
         self.chain = chain
         self.host = host
         self.port = port
+        self.port_fallback = port_fallback  # port taken: listen on a free one (and log it)
         self.requests: Counter[str] = Counter()  # JSON-RPC calls answered, by method
         self._server: Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._producer: asyncio.Task[None] | None = None
         self._connections: set[ServerConnection] = set()
         self._subscriptions: dict[str, tuple[ServerConnection, str]] = {}  # id -> (conn, kind)
+        self._watches: dict[bytes, list[tuple[ServerConnection, str]]] = {}  # tx hash -> subs
         self._sub_ids = itertools.count(1)
         self._garbage: list[str] = []  # kinds of bad answers still to send
         self._stall = 0  # requests still to leave unanswered
@@ -86,14 +122,11 @@ class DevnetServer:
                 "isSyncing": False,
                 "shouldHavePeers": False,
             },
-            "rpc_methods": lambda p, c: {"version": 1, "methods": sorted(self._methods)},
+            "rpc_methods": lambda p, c: {"version": 1, "methods": self._listed},
             "chain_getBlockHash": self._get_block_hash,
             "chain_getHead": lambda p, c: self.chain.head.hash,
-            "chain_getHeader": lambda p, c: self._block(p, 0).header,
-            "chain_getBlock": lambda p, c: {
-                "block": {"header": self._block(p, 0).header, "extrinsics": []},
-                "justifications": None,
-            },
+            "chain_getHeader": lambda p, c: self._archived(p).header,
+            "chain_getBlock": lambda p, c: self._archived(p).body,
             "chain_getFinalizedHead": lambda p, c: self.chain.finalized.hash,
             "chain_getFinalisedHead": lambda p, c: self.chain.finalized.hash,
             "chain_getRuntimeVersion": self._runtime_version,
@@ -113,7 +146,20 @@ class DevnetServer:
             "chain_unsubscribeNewHead": self._unsubscribe,
             "chain_unsubscribeFinalizedHeads": self._unsubscribe,
             "chain_unsubscribeFinalisedHeads": self._unsubscribe,
+            "author_submitExtrinsic": self._submit,
+            "author_submitAndWatchExtrinsic": self._submit_and_watch,
+            "author_unwatchExtrinsic": self._unwatch,
+            "author_pendingExtrinsics": lambda p, c: [
+                "0x" + xt.data.hex() for xt in self.chain.pending_extrinsics()
+            ],
+            "system_accountNextIndex": self._account_next_index,
+            "payment_queryInfo": lambda p, c: self.chain.executive.query_info(self._decode(p)),
+            "payment_queryFeeDetails": lambda p, c: self.chain.executive.query_fee_details(
+                self._decode(p)
+            ),
+            "state_call": self._state_call,
         }
+        self._listed = sorted(m for m in self._methods if m != "state_call")
 
     @property
     def url(self) -> str:
@@ -123,16 +169,34 @@ class DevnetServer:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._server = await serve(
-            self._handle, self.host, self.port, max_size=None, close_timeout=1
-        )
+        await asyncio.to_thread(call_decoder)  # decoded once per process, before any wallet
+        try:
+            self._server = await self._listen(self.port)
+        except OSError as exc:
+            if not self.port_fallback or self.port == 0:
+                raise
+            self._server = await self._listen(0)
+            log.warning(
+                "devnet port taken, listening on a free port instead",
+                extra={
+                    "requested": self.port,
+                    "port": next(iter(self._server.sockets)).getsockname()[1],
+                    "error": str(exc),
+                },
+            )
         self.port = next(iter(self._server.sockets)).getsockname()[1]
         self.chain.listeners.append(self._on_block)
+        self.chain.pool.listeners.append(self._on_tx_status)
         if self.chain.config.block_time:
             self._producer = asyncio.create_task(self._produce(self.chain.config.block_time))
         log.info("devnet listening", extra={"url": self.url})
 
+    async def _listen(self, port: int) -> Server:
+        return await serve(self._handle, self.host, port, max_size=None, close_timeout=1)
+
     async def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.chain.pool.listeners.remove(self._on_tx_status)
         if self._producer:
             self._producer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -190,6 +254,12 @@ class DevnetServer:
             self._connections.discard(conn)
             for sub_id in [s for s, (c, _) in self._subscriptions.items() if c is conn]:
                 self._subscriptions.pop(sub_id, None)
+            for xt_hash, watchers in list(self._watches.items()):
+                kept = [w for w in watchers if w[0] is not conn]
+                if kept:
+                    self._watches[xt_hash] = kept
+                else:
+                    del self._watches[xt_hash]
 
     def _answer(self, message: str | bytes, conn: ServerConnection) -> str | None:
         with self._fault_lock:
@@ -227,7 +297,9 @@ class DevnetServer:
         try:
             return {"jsonrpc": "2.0", "id": req_id, "result": method(params, conn)}
         except RpcError as exc:
-            return _error(req_id, exc.code, exc.message)
+            return _error(req_id, exc.code, exc.message, exc.data)
+        except PoolError as exc:
+            return _error(req_id, exc.code, exc.message, exc.data)
         except (TypeError, ValueError, IndexError) as exc:
             return _error(req_id, -32602, f"Invalid params: {exc}")
 
@@ -245,6 +317,18 @@ class DevnetServer:
         except BlockNotKept:
             raise RpcError(4003, f"State already discarded or unknown block {block_hash}") from None
 
+    def _archived(self, params: list[Any]) -> Block | ArchivedBlock:
+        """The block named by params[0], its state kept or not (headers and bodies stay)."""
+        block_hash = params[0] if params else None
+        if block_hash is None:
+            return self.chain.head
+        if not isinstance(block_hash, str):
+            raise _invalid("block hash must be a string")
+        try:
+            return self.chain.any_block(block_hash)
+        except BlockNotKept:
+            raise RpcError(4003, f"Unknown block {block_hash}") from None
+
     def _get_block_hash(self, params: list[Any], conn: ServerConnection) -> str | None:
         number = params[0] if params else None
         if number is None:
@@ -253,8 +337,7 @@ class DevnetServer:
             number = int(number, 16 if number.startswith("0x") else 10)
         if not isinstance(number, int) or isinstance(number, bool) or number < 0:
             raise _invalid("block number must be a non-negative integer")
-        block = self.chain.block_by_number(number)
-        return block.hash if block else None
+        return self.chain.block_hash_at(number)
 
     def _runtime_version(self, params: list[Any], conn: ServerConnection) -> dict[str, Any]:
         self._block(params, 0)
@@ -268,7 +351,7 @@ class DevnetServer:
         if not params:
             raise _invalid("expected a storage key")
         key = _hex_bytes(params[0], "storage key")
-        value = self._block(params, 1).storage.get(key)
+        value = self.chain.read(self._block(params, 1), key)
         return None if value is None else "0x" + value.hex()
 
     def _query_storage_at(self, params: list[Any], conn: ServerConnection) -> list[dict[str, Any]]:
@@ -277,7 +360,7 @@ class DevnetServer:
         block = self._block(params, 1)
         changes = []
         for key_hex in params[0]:
-            value = block.storage.get(_hex_bytes(key_hex, "storage key"))
+            value = self.chain.read(block, _hex_bytes(key_hex, "storage key"))
             changes.append([key_hex, None if value is None else "0x" + value.hex()])
         return [{"block": block.hash, "changes": changes}]
 
@@ -312,6 +395,94 @@ class DevnetServer:
             raise _invalid("expected a subscription id")
         return self._subscriptions.pop(params[0], None) is not None
 
+    # --- transactions -------------------------------------------------------------------------
+
+    def _extrinsic_bytes(self, params: list[Any]) -> bytes:
+        if not params:
+            raise _invalid("expected an extrinsic")
+        return _hex_bytes(params[0], "extrinsic")
+
+    def _decode(self, params: list[Any]) -> Any:
+        try:
+            return decode(self._extrinsic_bytes(params), call_decoder())
+        except BadFormat as exc:
+            raise RpcError(1001, f"Extrinsic has invalid format: {exc}") from None
+        except ValueError as exc:  # UnknownSigner
+            raise RpcError(1011, "Unknown Transaction Validity", str(exc)) from None
+
+    def _state_call(self, params: list[Any], conn: ServerConnection) -> str:
+        if len(params) < 2 or not isinstance(params[0], str):
+            raise _invalid("expected a method name and its SCALE-encoded arguments")
+        data = _hex_bytes(params[1], "data")
+        block = self._block(params, 2)
+        try:
+            with self.chain.lock:
+                return "0x" + state_call(self.chain, block, params[0], data).hex()
+        except UnknownRuntimeApi:
+            raise RpcError(
+                4003, f"Client error: Execution failed: Exported method {params[0]} is not found"
+            ) from None
+        except BadFormat as exc:
+            raise RpcError(4003, f"Client error: Execution failed: {exc}") from None
+
+    def _submit(self, params: list[Any], conn: ServerConnection) -> str:
+        xt, _ = self.chain.submit_extrinsic(self._extrinsic_bytes(params))
+        return xt.hash_hex
+
+    def _submit_and_watch(self, params: list[Any], conn: ServerConnection) -> str:
+        xt, status = self.chain.submit_extrinsic(self._extrinsic_bytes(params))
+        sub_id = f"devnet-{next(self._sub_ids)}"
+        # Registered before any status can arrive: those are posted to this loop.
+        self._watches.setdefault(xt.hash, []).append((conn, sub_id))
+        self._send_status(conn, sub_id, status)
+        return sub_id
+
+    def _unwatch(self, params: list[Any], conn: ServerConnection) -> bool:
+        if not params or not isinstance(params[0], str):
+            raise _invalid("expected a subscription id")
+        for xt_hash, watchers in list(self._watches.items()):
+            kept = [w for w in watchers if w[1] != params[0]]
+            if len(kept) != len(watchers):
+                if kept:
+                    self._watches[xt_hash] = kept
+                else:
+                    del self._watches[xt_hash]
+                return True
+        return False
+
+    def _account_next_index(self, params: list[Any], conn: ServerConnection) -> int:
+        if not params or not isinstance(params[0], str):
+            raise _invalid("expected an account (SS58 or hex)")
+        try:
+            who = to_account(params[0])
+        except ValueError as exc:
+            raise _invalid(str(exc)) from None
+        return self.chain.account_next_index(who)
+
+    def _on_tx_status(self, xt_hash: bytes, status: Status) -> None:
+        """Called by the pool, from whichever thread changed it."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._deliver_status, xt_hash, status)
+
+    def _deliver_status(self, xt_hash: bytes, status: Status) -> None:
+        watchers = self._watches.get(xt_hash, [])
+        for conn, sub_id in watchers:
+            self._send_status(conn, sub_id, status)
+        kind = status if isinstance(status, str) else next(iter(status))
+        if kind in TERMINAL:
+            self._watches.pop(xt_hash, None)
+
+    def _send_status(self, conn: ServerConnection, sub_id: str, status: Status) -> None:
+        message = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "method": "author_extrinsicUpdate",
+                "params": {"subscription": sub_id, "result": status},
+            }
+        )
+        asyncio.get_running_loop().create_task(_send_quietly(conn, message))
+
     # --- notifications ------------------------------------------------------------------------
 
     def _on_block(self, block: Block) -> None:
@@ -342,16 +513,22 @@ async def _send_quietly(conn: ServerConnection, message: str) -> None:
         await conn.send(message)
 
 
-def _error(req_id: Any, code: int, message: str) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": req_id, "error": {"code": code, "message": message}}
+def _error(req_id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "id": req_id, "error": error}
 
 
 @contextlib.asynccontextmanager
 async def run_devnet(
-    config: DevnetConfig | None = None, host: str = "127.0.0.1", port: int = 0
+    config: DevnetConfig | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    port_fallback: bool = False,
 ) -> AsyncIterator[DevnetServer]:
     """Run a devnet in the current event loop: `async with run_devnet(cfg) as dev: dev.url`."""
-    server = DevnetServer(DevnetChain(config), host, port)
+    server = DevnetServer(DevnetChain(config), host, port, port_fallback)
     await server.start()
     try:
         yield server

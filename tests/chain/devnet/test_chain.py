@@ -4,9 +4,10 @@ from substrateinterface.storage import StorageKey
 
 from app.chain.client import ChainClient
 from app.chain.codec import storage_prefix
-from app.chain.devnet.chain import DevnetChain, DevnetConfig, ss58
+from app.chain.devnet.chain import DEV_ACCOUNTS, DevnetChain, DevnetConfig, ss58
 from app.chain.devnet.metadata import STORAGE, metadata_hex
 from app.chain.devnet.server import DevnetThread
+from app.chain.devnet.state import subnet_account
 from app.chain.types import PERQUINTILL, RAO_PER_TAO
 
 CONFIG = DevnetConfig(seed=11, subnets=16, block_time=None, tempo=4, registration_interval=5)
@@ -116,3 +117,73 @@ def test_metadata_describes_every_served_item() -> None:
     prefixes = {storage_prefix(s.pallet, s.name) for s in STORAGE}
     assert all(key[:32] in prefixes for key in chain.head.storage)
     assert ss58(bytes(32)).startswith("5C4hrfjw")
+
+
+def test_extrinsics_keep_the_chain_deterministic() -> None:
+    """Two chains of one seed given the same extrinsic bytes produce the same blocks."""
+    from substrateinterface import Keypair
+
+    from app.chain.devnet.extrinsics import decode
+    from app.chain.devnet.metadata import call_decoder
+
+    config = DevnetConfig(seed=4, subnets=3, block_time=None, registration_interval=0)
+    a, b = DevnetChain(config), DevnetChain(config)
+    a.produce_blocks(2)
+    b.produce_blocks(2)
+    data = _signed_transfer(a, Keypair.create_from_uri("//Alice"), DEV_ACCOUNTS["Bob"], 10**9)
+    assert decode(data, call_decoder()).function == "transfer_keep_alive"
+    for chain in (a, b):
+        chain.submit_extrinsic(data)
+        chain.produce_blocks(3)
+    assert a.head.hash == b.head.hash and a.head.storage == b.head.storage
+    assert a.block_by_number(3) is not None and len(a.block_by_number(3).extrinsics) == 2
+
+
+def test_deregistration_pays_stakers_from_the_subnet_account(devnet: DevnetThread) -> None:
+    """A dissolved subnet's TAO goes to its stakers by `Balances.Transfer` from the subnet
+    account, in the next block's Initialization phase, with NetworkRemoved/NetworkAdded."""
+    from substrateinterface import SubstrateInterface
+
+    chain = devnet.chain
+    netuid = 6
+    tao_in = chain.subnets[netuid].tao_in
+    alice_before = chain.free_balance(DEV_ACCOUNTS["Alice"])
+    chain.deregister_and_reuse(netuid)
+    block = chain.produce_block()
+    with SubstrateInterface(url=devnet.url, ss58_format=42) as substrate:
+        records = [r.value for r in substrate.get_events(block.hash)]
+    init = [r for r in records if r["phase"] == "Initialization"]
+    assert [r["event_id"] for r in init[-2:]] == ["NetworkRemoved", "NetworkAdded"]
+    payouts = [r["attributes"] for r in init if r["event_id"] == "Transfer"]
+    assert payouts and all(p["from"] == ss58(subnet_account(netuid)) for p in payouts)
+    assert sum(p["amount"] for p in payouts) <= tao_in
+    alice = next(p["amount"] for p in payouts if p["to"] == ss58(DEV_ACCOUNTS["Alice"]))
+    assert chain.free_balance(DEV_ACCOUNTS["Alice"]) == alice_before + alice
+
+
+def test_headers_and_bodies_outlive_pruned_state() -> None:
+    config = DevnetConfig(subnets=2, block_time=None, history=4, registration_interval=0)
+    with DevnetThread(config) as dev, ChainClient(dev.url) as client:
+        dev.chain.produce_blocks(10)
+        old = dev.chain.block_hash_at(2)
+        assert old is not None and dev.chain.block_by_number(2) is None
+        body = client.rpc("chain_getBlock", [old])
+        assert int(body["block"]["header"]["number"], 16) == 2
+        assert len(body["block"]["extrinsics"]) == 1  # the timestamp inherent
+        assert client.rpc("chain_getBlockHash", [2]) == old
+        assert client.rpc("chain_getHeader", [old])["parentHash"] == dev.chain.block_hash_at(1)
+
+
+def _signed_transfer(chain: DevnetChain, keypair: object, dest: bytes, value: int) -> bytes:
+    """A transfer signed for `chain`'s genesis (immortal), built by hand."""
+    from app.chain import codec
+    from app.chain.devnet.metadata import SPEC_VERSION, TRANSACTION_VERSION, call_index
+
+    call = call_index("Balances", "transfer_keep_alive") + b"\x00" + dest + codec.compact(value)
+    extra = b"\x00" + codec.compact(0) + codec.compact(0) + b"\x00"  # era, nonce, tip, mode
+    genesis = bytes.fromhex(chain.block_hash_at(0)[2:])  # type: ignore[index]
+    payload = call + extra + codec.u32(SPEC_VERSION) + codec.u32(TRANSACTION_VERSION)
+    payload += genesis + genesis + b"\x00"
+    signature = keypair.sign(payload)  # type: ignore[attr-defined]
+    body = b"\x84\x00" + keypair.public_key + b"\x01" + signature + extra + call  # type: ignore[attr-defined]
+    return codec.compact(len(body)) + body
