@@ -15,7 +15,13 @@ import pytest
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from app.chain.client import AsyncChainClient, ChainClient
 from app.chain.devnet.chain import DevnetConfig
@@ -118,6 +124,28 @@ async def db(engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await truncate_all(engine)
+
+
+@pytest.fixture
+async def tx(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One connection in a transaction that is rolled back after the test: for services that
+    need neither the sequencer nor other connections, much cheaper than TRUNCATE."""
+    clear_account_cache()
+    async with engine.connect() as conn:
+        outer = await conn.begin()
+        try:
+            yield conn
+        finally:
+            await outer.rollback()
+    clear_account_cache()  # ids cached from the rolled-back transaction are gone
+
+
+@pytest.fixture
+def tx_sessionmaker(tx: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    """Sessions on `tx`: their commits are savepoints inside the rolled-back transaction."""
+    return async_sessionmaker(
+        bind=tx, join_transaction_mode="create_savepoint", expire_on_commit=False, autoflush=False
+    )
 
 
 @pytest.fixture

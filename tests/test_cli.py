@@ -14,6 +14,8 @@ import pytest
 
 from app.config import PROJECT_ROOT
 
+pytestmark = pytest.mark.acceptance  # a real server or CLI process: see pyproject.toml
+
 
 def _free_port() -> int:
     with socket.socket() as s:

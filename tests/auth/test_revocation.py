@@ -88,7 +88,7 @@ async def test_revoking_a_key_closes_its_sessions_and_stops_its_private_stream(
     first = r.json()["id"]
     await order_seen(revoked_ws, first)
     await order_seen(other_ws, first)
-    await revoked_ws.drain(0.2)  # the balances update that follows
+    await revoked_ws.until(lambda m: m.get("channel") == "balances")  # follows the order
 
     # The key revokes itself through the API.
     r = await alice.delete("/v1/account/key")

@@ -22,6 +22,8 @@ from tests.orders.conftest import ledger_ok
 from tests.orders.test_crash import Server
 from tests.signing import SignedClient, next_nonce
 
+pytestmark = pytest.mark.acceptance  # a real server or CLI process: see pyproject.toml
+
 
 @pytest.fixture
 async def running(

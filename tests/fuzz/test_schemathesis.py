@@ -22,6 +22,8 @@ from tests.fuzz.driver import Key, run
 from tests.kraken.conftest import seed
 from tests.orders.test_crash import Server
 
+pytestmark = pytest.mark.acceptance  # a real server or CLI process: see pyproject.toml
+
 
 @dataclass
 class Target:

@@ -11,6 +11,8 @@ import pytest
 from app.kraken.txid import order_txid
 from tests.kraken.conftest import HOTKEY, Env, client
 
+pytestmark = pytest.mark.acceptance  # a real server or CLI process: see pyproject.toml
+
 TXID = re.compile(r"^O[A-Z2-7]{5}-[A-Z2-7]{5}-[A-Z2-7]{6}$")
 TRADE_ID = re.compile(r"^T[A-Z2-7]{5}-[A-Z2-7]{5}-[A-Z2-7]{6}$")
 SYMBOL = "SN1/TAO"

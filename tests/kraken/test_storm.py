@@ -8,6 +8,7 @@ import asyncio
 from urllib.parse import urlencode
 
 import httpx
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
@@ -19,6 +20,8 @@ from tests.conftest import SERVER_KEY
 from tests.kraken.conftest import LOT, PRICE, TICK, Env, Key
 from tests.orders.conftest import ledger_ok
 from tests.signing import next_nonce
+
+pytestmark = pytest.mark.acceptance  # a real server or CLI process: see pyproject.toml
 
 SERVING_DEADLINE = 5.0  # seconds within which the service must answer again
 

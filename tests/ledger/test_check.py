@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,6 +35,7 @@ def _cli(database_url: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.acceptance
 async def test_clean_ledger_passes_and_cli_exits_zero(
     session: AsyncSession, make_user: MakeUser, database_url: str
 ) -> None:

@@ -26,6 +26,14 @@ from app.ledger.errors import (
 from tests.ledger.conftest import MakeUser, count
 
 
+@pytest.fixture
+def sessionmaker(
+    tx_sessionmaker: async_sessionmaker[AsyncSession],
+) -> async_sessionmaker[AsyncSession]:
+    """The ledger service needs no sequencer: each test runs in a rolled-back transaction."""
+    return tx_sessionmaker
+
+
 async def _funded(s: AsyncSession, user: int, amount: int, asset: str = "TAO") -> dict[str, int]:
     custody = await L.system_account_id(s, asset, "custody")
     acc = await L.user_account_ids(s, user, asset)

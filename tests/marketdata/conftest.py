@@ -5,8 +5,9 @@ import asyncio
 import json
 import random
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 import uvicorn
@@ -65,13 +66,24 @@ class WsClient:
             {"op": "auth", "key": user.key, "nonce": nonce, "signature": signature}
         )
 
-    async def drain(self, quiet: float = 0.3) -> list[dict[str, Any]]:
-        out = []
-        while True:
-            try:
-                out.append(await self.recv(quiet))
-            except TimeoutError:
-                return out
+    async def until(
+        self, done: Callable[[dict[str, Any]], bool], wait: float = 10.0
+    ) -> list[dict[str, Any]]:
+        """Every message up to and including the first for which `done` is true."""
+        out: list[dict[str, Any]] = []
+        async with asyncio.timeout(wait):
+            while not out or not done(out[-1]):
+                out.append(await self.recv(wait))
+        return out
+
+    async def nothing_more(self) -> None:
+        """No message is pending: a ping's pong is the very next message (the feed keeps
+        each connection's messages in order)."""
+        assert await self.request({"op": "ping", "id": "barrier"}) == {
+            "event": "pong",
+            "id": "barrier",
+            "time": ANY,
+        }
 
 
 async def connect(url: str) -> WsClient:

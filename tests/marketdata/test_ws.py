@@ -61,7 +61,7 @@ async def test_book_replay_equals_rest_book(
     assert seq == rest["sequence"] and snapshot["epoch"] == rest["epoch"]
     assert book == rest_levels(rest)
     assert book["bids"] and book["asks"]
-    assert await ws.drain(0.2) == []
+    await ws.nothing_more()
     await ws.conn.close()
 
 
@@ -77,7 +77,10 @@ async def test_trades_and_ticker_channels(
     assert first["channel"] == "ticker" and first["data"]["last_price"] is None
     await alice.post("/v1/orders", limit("sell", PRICE, 2 * ALPHA))
     await bob.post("/v1/orders", limit("buy", PRICE, 2 * ALPHA))
-    got = await ws.drain(1.5)
+    got = await ws.until(lambda m: m["channel"] == "trades")
+    got += await ws.until(
+        lambda m: m["channel"] == "ticker" and m["data"]["last_price"] == str(PRICE)
+    )
     trades = [m for m in got if m["channel"] == "trades"]
     assert [t["data"] for t in trades] == [
         [
@@ -109,6 +112,8 @@ async def test_private_channels_never_leak(
             assert (await ws.request({"op": "subscribe", "channel": channel}))["event"] == (
                 "subscribed"
             )
+        ack = await ws.request({"op": "subscribe", "channel": "trades", "market": "SN1/TAO"})
+        assert ack["event"] == "subscribed"
         clients[name] = ws
 
     a1 = (await alice.post("/v1/orders", limit("sell", PRICE, 2 * ALPHA))).json()
@@ -116,10 +121,19 @@ async def test_private_channels_never_leak(
     a2 = (await alice.post("/v1/orders", limit("buy", PRICE - 10_000, ALPHA))).json()
     await carol.post("/v1/orders", limit("buy", PRICE - 20_000, ALPHA))
 
-    got = await clients["alice"].drain(1.5)
+    # A barrier: a later trade between two others, on the public trades channel that both
+    # alice and bob follow. The feed is in commit order: what precedes it is all they get.
+    # (Alice's orders are cancelled first, so that the barrier trade is not hers.)
+    assert (await alice.delete("/v1/orders")).status_code == 200
+    dave = await market.trader(signed)
+    await dave.post("/v1/orders", limit("sell", PRICE - 20_000, ALPHA))  # carol's bid
+
+    def barrier(m: dict[str, Any]) -> bool:
+        return m["channel"] == "trades" and m["data"][0]["price"] == str(PRICE - 20_000)
+
+    got = await clients["alice"].until(barrier)
     orders = [m["data"] for m in got if m["channel"] == "orders"]
     fills = [m["data"] for m in got if m["channel"] == "fills"]
-    balances = [m["data"] for m in got if m["channel"] == "balances"]
     assert {o["id"] for o in orders} == {a1["id"], a2["id"]}
     assert fills == [
         {
@@ -136,19 +150,27 @@ async def test_private_channels_never_leak(
         }
     ]
     assert c1["id"] not in {o["id"] for o in orders}
-    # The last balances message per asset matches the REST balances.
-    last: dict[str, dict[str, Any]] = {}
-    for batch in balances:
-        for b in batch:
-            last[b["asset"]] = b
+    # Balances are pushed as they settle (batched): the latest per asset ends up equal to the
+    # REST balances.
     rest = {b["asset"]: b for b in (await alice.get("/v1/balances")).json()["balances"]}
-    assert last and all(
-        {k: rest[a][k] for k in ("available", "held", "staked", "total")}
-        == {k: v for k, v in b.items() if k != "asset"}
-        for a, b in last.items()
-    )
-    # Bob traded nothing: he hears nothing at all.
-    assert await clients["bob"].drain(0.5) == []
+    last: dict[str, dict[str, Any]] = {}
+
+    def settled(messages: list[dict[str, Any]]) -> bool:
+        for m in messages:
+            for b in m["data"] if m["channel"] == "balances" else []:
+                last[b["asset"]] = b
+        return bool(last) and all(
+            {k: rest[a][k] for k in ("available", "held", "staked", "total")}
+            == {k: v for k, v in b.items() if k != "asset"}
+            for a, b in last.items()
+        )
+
+    if not settled(got):
+        await clients["alice"].until(lambda m: settled([m]))
+    # Bob traded nothing: he hears nothing private at all (only the public trades).
+    heard = await clients["bob"].until(barrier)
+    assert any(barrier(m) for m in got)
+    assert {m["channel"] for m in heard} == {"trades"}
     for ws in clients.values():
         await ws.conn.close()
 

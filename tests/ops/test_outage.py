@@ -27,6 +27,8 @@ from tests.orders.conftest import ledger_ok
 from tests.orders.test_crash import Server
 from tests.signing import SignedClient
 
+pytestmark = pytest.mark.acceptance  # a real server or CLI process: see pyproject.toml
+
 UNAVAILABLE_CODES = {"database_unavailable", "database_busy", "sequencer_unavailable"}
 
 

@@ -25,6 +25,8 @@ from tests.orders.conftest import ledger_ok
 from tests.orders.test_properties import LOT, MID, TICK, _setup
 from tests.signing import SignedClient
 
+pytestmark = pytest.mark.acceptance  # a real server or CLI process: see pyproject.toml
+
 
 def _free_port() -> int:
     with socket.socket() as s:

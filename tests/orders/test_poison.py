@@ -133,6 +133,7 @@ async def test_a_failed_group_rebuilds_only_the_books_it_changed(
 # ---------------------------------------------------------------------------- real server
 
 
+@pytest.mark.acceptance
 async def test_a_poison_sender_over_http_costs_another_trader_nothing(
     kraken: Env,  # noqa: F811  (the fixture imported above)
     engine: AsyncEngine,
