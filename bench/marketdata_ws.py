@@ -31,7 +31,15 @@ import httpx
 from cryptography.fernet import Fernet
 
 from bench.common import fresh_database, migrate, percentile
-from bench.orders_http import _load, _port, _seed, _start, _wait_ready, order_placer
+from bench.orders_http import (
+    _load,
+    _port,
+    _seed,
+    _start,
+    _wait_ready,
+    order_placer,
+    start_exchange,
+)
 
 # ---------------------------------------------------------------------------- subscriber worker
 
@@ -158,22 +166,9 @@ async def main(subscribers: int, procs: int, seconds: float, clients: int, trade
         proc.terminate()
         proc.wait(10)
 
-    port = _port()
-    base = f"http://127.0.0.1:{port}"
-    proc = _start(
-        [sys.executable, "-m", "app", "serve", "--port", str(port)],
-        {
-            **env,
-            "DATABASE_URL": url,
-            "EXCHANGE_SECRET_KEY": secret_key,
-            "EXCHANGE_INDEXER_ENABLED": "false",
-            "EXCHANGE_LOG_LEVEL": "WARNING",
-            "EXCHANGE_RATE_LIMIT_PER_SECOND": "1000000",
-            "EXCHANGE_RATE_LIMIT_BURST": "1000000",
-        },
-    )
+    proc, base = start_exchange(url, secret_key)
+    port = int(base.rsplit(":", 1)[1])
     try:
-        _wait_ready(base, "/ready", proc)
         quiet_ok, _ = await _order_flow(base, keys, seconds)  # no subscribers: reference
         ws_url = f"ws://127.0.0.1:{port}/v1/ws"
         workers = await _spawn_workers(ws_url, subscribers, procs, seconds)

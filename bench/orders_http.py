@@ -160,6 +160,31 @@ def order_placer(keys: list[tuple[str, str]], spread_ticks: int) -> Request:
     return place
 
 
+def start_exchange(
+    database_url: str, secret_key: str, **env: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A real `python -m app serve` on a free port (no indexer, no rate limit, quiet logs),
+    ready; returns the process and its base URL. `env`: more EXCHANGE_* settings."""
+    port = _port()
+    base = f"http://127.0.0.1:{port}"
+    proc = _start(
+        [sys.executable, "-m", "app", "serve", "--port", str(port)],
+        {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "DATABASE_URL": database_url,
+            "EXCHANGE_SECRET_KEY": secret_key,
+            "EXCHANGE_INDEXER_ENABLED": "false",
+            "EXCHANGE_LOG_LEVEL": "WARNING",
+            "EXCHANGE_RATE_LIMIT_PER_SECOND": "1000000",
+            "EXCHANGE_RATE_LIMIT_BURST": "1000000",
+            **env,
+        },
+    )
+    _wait_ready(base, "/ready", proc)
+    return proc, base
+
+
 def _start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         cmd, env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -201,22 +226,8 @@ async def main(clients: int, seconds: float) -> None:
         proc.terminate()
         proc.wait(10)
 
-    port = _port()
-    base = f"http://127.0.0.1:{port}"
-    proc = _start(
-        [sys.executable, "-m", "app", "serve", "--port", str(port)],
-        {
-            **env,
-            "DATABASE_URL": orders_url,
-            "EXCHANGE_SECRET_KEY": secret_key,
-            "EXCHANGE_INDEXER_ENABLED": "false",
-            "EXCHANGE_LOG_LEVEL": "WARNING",
-            "EXCHANGE_RATE_LIMIT_PER_SECOND": "1000000",
-            "EXCHANGE_RATE_LIMIT_BURST": "1000000",
-        },
-    )
+    proc, base = start_exchange(orders_url, secret_key)
     try:
-        _wait_ready(base, "/ready", proc)
         o_ok, o_failed, o_lat = await _load(clients, seconds, order_placer(keys, 5), base)
     finally:
         proc.terminate()

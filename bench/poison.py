@@ -18,7 +18,6 @@ import asyncio
 import os
 import random
 import re
-import sys
 import tempfile
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from cryptography.fernet import Fernet
 from app.auth.signing import sign
 from bench import wrk
 from bench.common import fresh_database, migrate
-from bench.orders_http import LOT, MID, TICK, _port, _seed, _start, _wait_ready
+from bench.orders_http import LOT, MID, TICK, _seed, start_exchange
 
 POISONS: list[dict[str, object]] = [
     {"market": "SN1\x00/TAO"},
@@ -103,22 +102,8 @@ async def main(seconds: float, resting: int, rounds: int, flood: str) -> None:
     url = await fresh_database("exchange_bench_poison")
     await asyncio.to_thread(migrate, url)
     keys = await _seed(url, 5, secret_key)  # maker, honest x3 (one per run), poison
-    port = _port()
-    base = f"http://127.0.0.1:{port}"
-    proc = _start(
-        [sys.executable, "-m", "app", "serve", "--port", str(port)],
-        {
-            **os.environ,
-            "DATABASE_URL": url,
-            "EXCHANGE_SECRET_KEY": secret_key,
-            "EXCHANGE_INDEXER_ENABLED": "false",
-            "EXCHANGE_LOG_LEVEL": "WARNING",
-            "EXCHANGE_RATE_LIMIT_PER_SECOND": "1000000",
-            "EXCHANGE_RATE_LIMIT_BURST": "1000000",
-        },
-    )
+    proc, base = start_exchange(url, secret_key)
     try:
-        _wait_ready(base, "/ready", proc)
         await _deep_book(base, keys[0], resting)
         per_connection = int(seconds * 3000)
         with tempfile.TemporaryDirectory() as tmp:

@@ -13,8 +13,6 @@ Uses DATABASE_URL's server if set, else the embedded Postgres in .data/bench.
 """
 
 import asyncio
-import os
-import sys
 import time
 from urllib.parse import urlencode
 
@@ -27,7 +25,7 @@ from app.auth.service import create_api_key
 from app.auth.signing import sign
 from app.kit.crypto import SecretBox
 from bench.common import fresh_database, migrate
-from bench.orders_http import MID, TICK, _port, _seed, _start, _wait_ready
+from bench.orders_http import MID, TICK, _seed, start_exchange
 
 Key = tuple[str, str]
 _nonce = [time.time_ns()]
@@ -100,20 +98,8 @@ async def main() -> None:
     await _seed(url, 2, secret_key)  # users b0@x (storm 1) and b1@x (storm 2), 10^15 rao each
     storm1 = await _keys(url, secret_key, "b0@x", 60)
     storm2 = await _keys(url, secret_key, "b1@x", 200)
-    port = _port()
-    base = f"http://127.0.0.1:{port}"
-    proc = _start(
-        [sys.executable, "-m", "app", "serve", "--port", str(port)],
-        {
-            **os.environ,
-            "DATABASE_URL": url,
-            "EXCHANGE_SECRET_KEY": secret_key,
-            "EXCHANGE_INDEXER_ENABLED": "false",
-            "EXCHANGE_LOG_LEVEL": "WARNING",
-        },
-    )
+    proc, base = start_exchange(url, secret_key)
     try:
-        _wait_ready(base, "/ready", proc)
         idle = min([await _serving(base, storm1[0]) for _ in range(5)])
         took1, answers1 = await _storm(base, storm1, "20")  # 20 alpha at ~0.05: 1 TAO
         after1 = await _serving(base, storm1[0])
