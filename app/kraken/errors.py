@@ -44,7 +44,6 @@ NATIVE_TO_KRAKEN: dict[str, str] = {
     "unexpected_body": INVALID_ARGUMENTS,
     # funds (app/ledger)
     "insufficient_funds": "EOrder:Insufficient funds",
-    "amend_exceeds_hold": "EOrder:Insufficient funds",
     "unknown_asset": UNKNOWN_ASSET,
     "invalid_amount": INVALID_ARGUMENTS,
     "non_positive_amount": INVALID_ARGUMENTS,

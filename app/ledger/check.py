@@ -4,7 +4,9 @@
 2. Every account's balance equals the sum of its transfers (credits - debits).
 3. No account without `allow_negative` (every user account) is negative.
 4. Every hold is consistent: consumed + released <= amount; a resolved hold is fully
-   accounted for and was released at most once; its counters equal its transfers.
+   accounted for; its amount equals its placement and top-ups (code `hold`), its counters
+   its consumptions and releases (a pending hold may release part of itself: an order
+   amended down).
 5. Every `held` account holds exactly what its pending holds have left.
 """
 
@@ -74,7 +76,6 @@ _QUERIES: list[tuple[str, str]] = [
         SELECT id, state, amount, consumed, released FROM ledger_holds
         WHERE consumed < 0 OR released < 0 OR consumed + released > amount
            OR (state <> 'pending' AND consumed + released <> amount)
-           OR (state = 'pending' AND released <> 0)
            OR state NOT IN ('pending', 'posted', 'voided')
         ORDER BY id
         """,
@@ -84,18 +85,17 @@ _QUERIES: list[tuple[str, str]] = [
         """
         SELECT h.id, h.amount, h.consumed, h.released,
                COALESCE(t.placed, 0) AS placed, COALESCE(t.consumed, 0) AS t_consumed,
-               COALESCE(t.released, 0) AS t_released, COALESCE(t.releases, 0) AS releases
+               COALESCE(t.released, 0) AS t_released
         FROM ledger_holds h
         LEFT JOIN (
             SELECT hold_id,
                    sum(amount) FILTER (WHERE code = 'hold') AS placed,
                    sum(amount) FILTER (WHERE code NOT IN ('hold', 'release')) AS consumed,
-                   sum(amount) FILTER (WHERE code = 'release') AS released,
-                   count(*) FILTER (WHERE code = 'release') AS releases
+                   sum(amount) FILTER (WHERE code = 'release') AS released
             FROM ledger_transfers WHERE hold_id IS NOT NULL GROUP BY hold_id
         ) t ON t.hold_id = h.id
         WHERE COALESCE(t.placed, 0) <> h.amount OR COALESCE(t.consumed, 0) <> h.consumed
-           OR COALESCE(t.released, 0) <> h.released OR COALESCE(t.releases, 0) > 1
+           OR COALESCE(t.released, 0) <> h.released
         ORDER BY h.id
         """,
     ),

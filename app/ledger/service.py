@@ -334,11 +334,13 @@ _WRITE_SQL = """
         RETURNING 1
     ), hl AS (
         UPDATE ledger_holds h SET
+            amount = h.amount + v.a,
             consumed = h.consumed + v.c,
             released = h.released + v.r,
             state = COALESCE(v.st, h.state),
             resolved_at = CASE WHEN v.st IS NULL THEN h.resolved_at ELSE now() END
-        FROM unnest($13::text[], $14::bigint[], $15::bigint[], $16::text[]) AS v(id, c, r, st)
+        FROM unnest($13::text[], $14::bigint[], $15::bigint[], $16::text[], $26::bigint[])
+             AS v(id, c, r, st, a)
         WHERE h.id = v.id AND h.state = 'pending'
         RETURNING 1
     ), ins AS (
@@ -495,7 +497,7 @@ async def _apply(
         [h.asset for h in new_holds],
         [h.account_id for h in new_holds],
         [h.available_account_id for h in new_holds],
-        [h.amount for h in new_holds],
+        [new_finals[h.id][3] for h in new_holds],
         [h.reference for h in new_holds],
         [new_finals[h.id][0] for h in new_holds],
         [new_finals[h.id][1] for h in new_holds],
@@ -515,6 +517,7 @@ async def _apply(
         [t.code for t in transfers],
         [t.reference for t in transfers],
         [t.hold_id for t in transfers],
+        [h[4] for h in hold_updates],
     )
     try:
         counts = await driver.fetchrow(_WRITE_SQL, *args)
@@ -535,11 +538,16 @@ async def _check_holds(
     new_holds: Sequence[NewHold],
     resolve: Mapping[str, str],
     accounts: Mapping[int, Any],
-) -> tuple[list[tuple[str, int, int, str | None]], dict[str, tuple[int, int, str]]]:
+) -> tuple[list[tuple[str, int, int, str | None, int]], dict[str, tuple[int, int, str, int]]]:
     """Validate hold-referencing transfers.
 
-    Returns the updates of existing holds (id, +consumed, +released, new state) and the final
-    (consumed, released, state) of the holds this batch places.
+    A hold's transfers: its placement (code `hold`, id `hold_transfer_id`), top-ups (code
+    `hold`, other ids: available -> held, they raise its `amount`), consumptions (any other
+    code: held -> anywhere) and releases (code `release`: held -> the owner's available;
+    while pending too, e.g. when an order is reduced). Resolving accounts for all of it.
+
+    Returns the updates of existing holds (id, +consumed, +released, new state, +amount) and
+    the final (consumed, released, state, amount) of the holds this batch places.
     """
     placing = {h.id: h for h in new_holds}
     referenced = {t.hold_id for t in transfers if t.hold_id is not None} | set(resolve)
@@ -550,11 +558,12 @@ async def _check_holds(
     placed: set[str] = set()
     consumed: dict[str, int] = defaultdict(int)
     released: dict[str, int] = defaultdict(int)
+    topped: dict[str, int] = defaultdict(int)
     for t in transfers:
         if t.hold_id is None:
             continue
         nh = placing.get(t.hold_id)
-        if nh is not None and t.code == "hold":
+        if nh is not None and t.code == "hold" and t.id == hold_transfer_id(nh.id):
             if not (
                 t.debit_account_id == nh.available_account_id
                 and t.credit_account_id == nh.account_id
@@ -575,6 +584,11 @@ async def _check_holds(
             if h.state != "pending":
                 raise InvalidState(f"hold {h.id} is {h.state}")
             held_id, available_id = h.account_id, h.available_account_id
+        if t.code == "hold":  # a top-up: more of the owner's available into the hold
+            if t.debit_account_id != available_id or t.credit_account_id != held_id:
+                raise InvalidTransfer(f"top-up {t.id} must move available to held")
+            topped[t.hold_id] += t.amount
+            continue
         if t.debit_account_id != held_id:
             raise InvalidTransfer(f"transfer {t.id} must debit the held account of {t.hold_id}")
         if t.code == "release":
@@ -597,20 +611,30 @@ async def _check_holds(
             raise InvalidTransfer(f"resolving hold {hold_id} must account for all of it")
         return state
 
-    updates: list[tuple[str, int, int, str | None]] = []
+    updates: list[tuple[str, int, int, str | None, int]] = []
     for hold_id in existing_ids:
         h = holds.get(hold_id)
         if h is None:
             raise HoldNotFound(f"no hold {hold_id!r}")
         if h.state != "pending":
             raise InvalidState(f"hold {h.id} is {h.state}")
-        state = settle(hold_id, int(h.amount), int(h.consumed) + int(h.released))
-        updates.append((hold_id, consumed.get(hold_id, 0), released.get(hold_id, 0), state))
+        amount = int(h.amount) + topped.get(hold_id, 0)
+        state = settle(hold_id, amount, int(h.consumed) + int(h.released))
+        updates.append(
+            (
+                hold_id,
+                consumed.get(hold_id, 0),
+                released.get(hold_id, 0),
+                state,
+                topped.get(hold_id, 0),
+            )
+        )
     finals = {
         h.id: (
             consumed.get(h.id, 0),
             released.get(h.id, 0),
-            settle(h.id, h.amount, 0) or "pending",
+            settle(h.id, h.amount + topped.get(h.id, 0), 0) or "pending",
+            h.amount + topped.get(h.id, 0),
         )
         for h in new_holds
     }
@@ -715,6 +739,23 @@ async def get_hold(session: AsyncSession, hold_id: str) -> Hold:
 def hold_transfer_id(hold_id: str) -> str:
     """The id of the transfer that places the hold (available -> held)."""
     return f"hold:{hold_id}"
+
+
+def hold_top_up(
+    transfer_id: str,
+    hold_id: str,
+    amount: int,
+    available_account_id: int,
+    held_account_id: int,
+    reference: str | None = None,
+) -> TransferSpec:
+    """A transfer that adds `amount` of the owner's available to a pending hold (an order
+    amended up), for `apply_group`: it raises the hold's `amount`."""
+    if transfer_id == hold_transfer_id(hold_id):
+        raise InvalidTransfer("a top-up needs an id of its own")
+    return TransferSpec(
+        transfer_id, available_account_id, held_account_id, amount, "hold", reference, hold_id
+    )
 
 
 async def place_hold(

@@ -335,9 +335,11 @@ class MatchingEngine:
             return [OrderRejected(cmd.order_id, None, RejectReason.UNKNOWN_ORDER, ts)]
         new_qty = order.qty if cmd.qty is None else cmd.qty
         new_price = order.price if cmd.price is None else cmd.price
-        if new_qty <= 0 or new_qty % self.lot:
+        # Only what changes must be on today's tick and lot (a market's tick or lot may
+        # have changed while the order rested: it can still be reduced or re-priced).
+        if new_qty <= 0 or (new_qty != order.qty and new_qty % self.lot):
             return [OrderRejected(order.order_id, order.owner, RejectReason.INVALID_QUANTITY, ts)]
-        if new_price <= 0 or new_price % self.tick:
+        if new_price <= 0 or (new_price != order.price and new_price % self.tick):
             return [OrderRejected(order.order_id, order.owner, RejectReason.INVALID_PRICE, ts)]
         filled = order.qty - order.remaining
         new_remaining = new_qty - filled

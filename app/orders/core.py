@@ -25,7 +25,9 @@ from app.ledger.settlement import (
     FeeSchedule,
     HoldSpec,
     Leg,
+    available,
     fill_legs,
+    held,
     release_leg,
 )
 from app.markets.errors import MarketNotFound
@@ -57,7 +59,6 @@ from app.orders.commands import (
     PlaceOrders,
 )
 from app.orders.errors import (
-    AmendExceedsHold,
     BatchMarketBuyAfterBuy,
     DuplicateClientOrderId,
     EngineRefused,
@@ -117,12 +118,24 @@ class Markets:
 Funds = dict[tuple[int, str], int]  # (user id, asset) -> available balance, locked
 
 
+@dataclass(frozen=True, slots=True)
+class TopUp:
+    """More of the owner's available into an order's pending hold (an amend up)."""
+
+    transfer_id: str
+    hold_id: str
+    user_id: int
+    asset: str
+    amount: int
+
+
 @dataclass(slots=True)
 class Outcome:
     """What the commands of one group did, to be written in one transaction."""
 
     legs: list[Leg] = field(default_factory=list)
     holds: list[HoldSpec] = field(default_factory=list)
+    top_ups: list[TopUp] = field(default_factory=list)
     resolve: dict[str, str] = field(default_factory=dict)  # hold id -> posted | voided
     touched: dict[int, LiveOrder] = field(default_factory=dict)  # orders to insert/update
     fills: list[FillRecord] = field(default_factory=list)
@@ -223,6 +236,10 @@ class OrderCore:
                     m = markets.by_symbol.get(parse_symbol(r.market))
                     if m is not None:
                         needed.add((c.user_id, QUOTE if r.side == "buy" else m.base))
+            elif isinstance(c, AmendOrder):
+                oid = self._own(c.user_id, c.order_id, c.client_order_id)
+                if oid is not None:
+                    needed.add((c.user_id, self.orders[oid].hold_asset))
         return needed
 
     # ------------------------------------------------------------------ commands
@@ -342,7 +359,12 @@ class OrderCore:
             )
 
     def _hold_for(self, r: OrderRequest, m: MarketRules, user_id: int) -> int:
-        """What the order reserves: a sell its alpha, a buy the most it can pay plus fee."""
+        """What the order reserves: a sell its alpha, a buy the most it can pay plus fee.
+        A market order is also checked against the book here: it must find liquidity (not
+        counting the user's own orders, which self-trade prevention skips) and what it
+        would trade must reach the minimum notional."""
+        if r.type == "market":
+            self._check_liquidity(r, m, user_id)
         if r.side == "sell":
             assert r.qty is not None
             return r.qty
@@ -352,19 +374,41 @@ class OrderCore:
         if r.quote_budget is not None:
             return m.fees.with_fee(r.quote_budget)
         assert r.qty is not None
-        # A market buy by quantity: the cost of walking the asks, skipping the buyer's own
-        # orders (self-trade prevention can skip them), which bounds what it can pay.
+        # A market buy by quantity: the cost of walking the asks bounds what it can pay.
+        return m.fees.with_fee(self._walk(m, Side.SELL, r.qty, user_id))
+
+    def _walk(self, m: MarketRules, maker_side: Side, qty: int | None, user_id: int) -> int:
+        """The quote of taking up to `qty` (None: everything) from the book's `maker_side`,
+        other users' orders only, in priority order."""
         book = self.books.get(m.id)
-        left, cost = r.qty, 0
-        if book is not None:
-            for o in book.open_orders():
-                if o.side is Side.SELL and o.owner != user_id and left:
-                    take = min(left, o.remaining)
-                    cost += quote_amount(o.price, take)
+        left, cost = qty, 0
+        if book is None:
+            return 0
+        for o in book.open_orders():
+            if o.side is maker_side and o.owner != user_id and (left is None or left > 0):
+                take = o.remaining if left is None else min(left, o.remaining)
+                cost += quote_amount(o.price, take)
+                if left is not None:
                     left -= take
-        if cost == 0:
-            raise NoLiquidity("no asks to buy from")
-        return m.fees.with_fee(cost)
+        return cost
+
+    def _check_liquidity(self, r: OrderRequest, m: MarketRules, user_id: int) -> None:
+        """One answer for a market order that finds nothing to trade with, whatever its
+        form (by quantity or budget, buy or sell): `no_liquidity`, and nothing is placed.
+        By quantity, the notional it would trade (at the prices it would fill at) must
+        reach the market's minimum."""
+        maker_side = Side.SELL if r.side == "buy" else Side.BUY
+        if r.quote_budget is not None:
+            if self._walk(m, maker_side, None, user_id) == 0:
+                raise NoLiquidity("no asks to buy from")
+            return
+        notional = self._walk(m, maker_side, r.qty, user_id)
+        if notional == 0:
+            raise NoLiquidity(f"no {'asks to buy from' if r.side == 'buy' else 'bids to sell to'}")
+        if notional < m.min_notional:
+            raise NotionalTooSmall(
+                f"the order would trade {notional} rao, below the minimum {m.min_notional}"
+            )
 
     def _preview(self, user_id: int, p: _Placement) -> LiveOrder:
         r = p.request
@@ -487,30 +531,68 @@ class OrderCore:
     def _amend(
         self, command: AmendOrder, markets: Markets, funds: Funds, out: Outcome
     ) -> LiveOrder:
+        """Kraken's amend: `qty` is the new total quantity. The amended order passes the same
+        rules as a new one (a price kept as it was need not be on today's tick, nor inside
+        today's band; a quantity kept as it was need not be on today's lot). A larger order
+        (more quantity, or a higher buy price) needs more held: the difference is held from
+        the user's available balance, or the amend is refused (`insufficient_funds`); it
+        loses time priority. A reduction keeps time priority and releases what the order
+        no longer needs at once."""
         oid = self._own(command.user_id, command.order_id, command.client_order_id)
         if oid is None:
             raise OrderNotFound("no open order to amend")
         order = self.orders[oid]
         market = markets.by_id[order.market_id]
-        _check_state(market, cancel=False)
         assert order.price is not None and order.qty is not None
         new_price = command.price if command.price is not None else order.price
         new_qty = command.qty if command.qty is not None else order.qty
-        if new_price % market.tick or new_qty % market.lot or new_qty <= 0:
-            raise InvalidAmend("amended price or qty off the tick or lot")
+        if new_qty <= order.filled_qty:
+            raise InvalidAmend(f"the new quantity must exceed the filled {order.filled_qty}")
+        request = OrderRequest(
+            market.symbol, order.side, "limit", new_price, new_qty, post_only=order.post_only
+        )
+        _check_rules(
+            request,
+            market,
+            tick=new_price != order.price,
+            lot=new_qty != order.qty,
+            band=new_price != order.price,
+        )
+        if new_price != order.price:
+            self._check_post_only(request, market, [])
         if order.side == "buy":
             needed = market.fees.with_fee(quote_amount(new_price, new_qty - order.filled_qty))
         else:
             needed = new_qty - order.filled_qty
-        if needed > order.hold_left:
-            raise AmendExceedsHold("an amend may not need more funds than the order holds")
-        if order.post_only and new_price != order.price:
-            self._check_post_only(
-                OrderRequest(market.symbol, order.side, "limit", new_price, new_qty,
-                             post_only=True),
-                market,
-                [],
+        more = needed - order.hold_left
+        if more > 0 and more > funds.get((order.user_id, order.hold_asset), 0):
+            raise InsufficientFunds(
+                f"insufficient {order.hold_asset}: the amend needs {more} more held",
+                details={"asset": order.hold_asset, "required": str(more)},
+            )
+        # Decided: from here on, nothing refuses.
+        stamp = self.clock()
+        if more > 0:
+            out.top_ups.append(
+                TopUp(f"hold:{order.hold_id}:topup:{stamp}", order.hold_id, order.user_id,
+                      order.hold_asset, more)
             )  # fmt: skip
+            funds[(order.user_id, order.hold_asset)] -= more
+            order.hold_amount += more
+        elif more < 0:
+            leg = Leg(
+                f"{order.hold_id}:release:{stamp}",
+                held(order.user_id, order.hold_asset),
+                available(order.user_id, order.hold_asset),
+                -more,
+                "release",
+                order.hold_id,
+                order.hold_id,
+            )
+            out.legs.append(leg)
+            _credit(funds, leg)
+            order.hold_used -= more
+        out.touched[order.id] = order
         book = self._book(market, out)
         self._apply(book.process(Amend(oid, qty=new_qty, price=new_price)), market, funds, out)
         return order
@@ -619,28 +701,30 @@ def _check_state(m: MarketRules, *, cancel: bool) -> None:
         raise MarketCancelOnly(f"{m.symbol} accepts only cancels")
 
 
-def _check_rules(r: OrderRequest, m: MarketRules) -> None:
-    """The market's state and rules for one new order, before anything else."""
+def _check_rules(
+    r: OrderRequest, m: MarketRules, *, tick: bool = True, lot: bool = True, band: bool = True
+) -> None:
+    """The market's state and rules for an order, new or amended (an amend checks the tick,
+    lot and band only of what it changes), before anything else."""
     _check_state(m, cancel=False)
     if r.type == "market" and m.state == POST_ONLY:
         raise MarketPostOnly(f"{m.symbol} accepts only post-only orders")
     if r.type == "limit":
         if r.price is None or r.qty is None:
             raise MissingPriceOrQty("a limit order needs price and qty")
-        if r.price % m.tick:
+        if tick and r.price % m.tick:
             raise InvalidTick(f"price must be a multiple of the tick {m.tick}")
         if r.quote_budget is not None:
             raise InvalidOrderType("quote_budget is for market buys")
         if (
-            m.reference_price > 0
+            band
+            and m.reference_price > 0
             and abs(r.price - m.reference_price) * BPS > m.band_bps * m.reference_price
         ):
             raise PriceOutOfBand(
                 f"price is more than {m.band_bps / 100:g}% from the pool price",
                 details={"reference_price": str(m.reference_price)},
             )
-        if quote_amount(r.price, r.qty) < m.min_notional:
-            raise NotionalTooSmall(f"notional below the minimum {m.min_notional}")
     else:
         if (r.qty is None) == (r.quote_budget is None):
             raise InvalidOrderType("a market order needs exactly one of qty and quote_budget")
@@ -651,10 +735,14 @@ def _check_rules(r: OrderRequest, m: MarketRules) -> None:
         if r.post_only or r.time_in_force != "gtc":
             raise InvalidOrderType("market orders take no time in force or post-only")
     if r.qty is not None:
-        if r.qty % m.lot:
+        if lot and r.qty % m.lot:
             raise InvalidLot(f"qty must be a multiple of the lot {m.lot}")
         if r.qty < m.min_size:
             raise OrderTooSmall(f"qty below the minimum order size {m.min_size}")
+    if r.type == "limit":
+        assert r.price is not None and r.qty is not None
+        if quote_amount(r.price, r.qty) < m.min_notional:
+            raise NotionalTooSmall(f"notional below the minimum {m.min_notional}")
 
 
 def _credit(funds: Funds, leg: Leg) -> None:

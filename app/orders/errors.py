@@ -69,10 +69,6 @@ class InvalidAmend(InvalidOrder):
     code = "invalid_amend"
 
 
-class AmendExceedsHold(InvalidOrder):
-    code = "amend_exceeds_hold"
-
-
 class BatchMarketBuyAfterBuy(InvalidOrder):
     """A market buy by quantity after another buy of its market in one batch: its cost is
     sized on the book before the batch, which the earlier buy may have taken from."""

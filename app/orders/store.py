@@ -23,6 +23,7 @@ from app.ledger.service import (
     apply_group,
     get_account_id,
     hold_placement,
+    hold_top_up,
 )
 from app.ledger.settlement import AccountRef
 from app.models import Fill, Market, Order, Subnet
@@ -49,7 +50,7 @@ async def load(session: AsyncSession, market_ids: set[int] | None = None) -> lis
     open_orders = open_orders.where(Order.status == "open")
     markets = select(Market)
     holds_sql = (
-        "SELECT h.id, h.consumed + h.released FROM ledger_holds h "
+        "SELECT h.id, h.consumed + h.released, h.amount FROM ledger_holds h "
         "JOIN orders o ON o.hold_id = h.id WHERE o.status = 'open'"
     )
     last = select(Fill.market_id, func.max(Fill.match_id)).group_by(Fill.market_id)
@@ -59,14 +60,16 @@ async def load(session: AsyncSession, market_ids: set[int] | None = None) -> lis
         holds_sql += " AND o.market_id = ANY(:ids)"
         last = last.where(Fill.market_id.in_(only))
     used = {
-        hold_id: int(n)
-        for hold_id, n in await session.execute(text(holds_sql), {"ids": only} if only else {})
+        hold_id: (int(n), int(amount))
+        for hold_id, n, amount in await session.execute(
+            text(holds_sql), {"ids": only} if only else {}
+        )
     }
     match_ids = {int(m): int(n) for m, n in await session.execute(last)}
     by_market: dict[int, list[LiveOrder]] = {}
     for row, base in (await session.execute(open_orders)).all():
         live = _live(row, base)
-        live.hold_used = used.get(row.hold_id, 0)
+        live.hold_used, live.hold_amount = used.get(row.hold_id, (0, row.hold_amount))
         by_market.setdefault(row.market_id, []).append(live)
     return [
         MarketBook(
@@ -147,6 +150,17 @@ async def write(session: AsyncSession, out: Outcome) -> None:
         transfers.append(spec)
         new_holds.append(hold)
     transfers.extend(
+        hold_top_up(
+            t.transfer_id,
+            t.hold_id,
+            t.amount,
+            accounts[(t.user_id, t.asset, "available")],
+            accounts[(t.user_id, t.asset, "held")],
+            t.hold_id,
+        )
+        for t in out.top_ups
+    )
+    transfers.extend(
         TransferSpec(
             leg.id,
             accounts[leg.debit],
@@ -201,7 +215,7 @@ async def _resolve_accounts(session: AsyncSession, out: Outcome) -> dict[Account
     """Every account the group's legs and holds name, by id: once per group (from the
     ledger's cache; an account used for the first time is created)."""
     refs: set[AccountRef] = {leg.debit for leg in out.legs} | {leg.credit for leg in out.legs}
-    for h in out.holds:
+    for h in [*out.holds, *out.top_ups]:
         refs.add((h.user_id, h.asset, "available"))
         refs.add((h.user_id, h.asset, "held"))
     return {ref: await get_account_id(session, *ref) for ref in sorted(refs, key=_ref_key)}
@@ -216,13 +230,13 @@ _UPDATE_ORDERS = text(
     "UPDATE orders o SET price = v.price, qty = v.qty, filled_qty = v.fq, "
     "filled_quote = v.fquote, fee = v.fee, status = v.status, "
     "cancel_reason = v.reason, priority_ts = v.pts, updated_at = now(), "
-    "closed_at = v.closed "
+    "closed_at = v.closed, hold_amount = v.hold "
     "FROM unnest(CAST(:ids AS bigint[]), CAST(:price AS bigint[]), "
     "CAST(:qty AS bigint[]), "
     "CAST(:fq AS bigint[]), CAST(:fquote AS bigint[]), CAST(:fee AS bigint[]), "
     "CAST(:status AS text[]), CAST(:reason AS text[]), CAST(:pts AS bigint[]), "
-    "CAST(:closed AS timestamptz[])) "
-    "AS v(id, price, qty, fq, fquote, fee, status, reason, pts, closed) "
+    "CAST(:closed AS timestamptz[]), CAST(:hold AS bigint[])) "
+    "AS v(id, price, qty, fq, fquote, fee, status, reason, pts, closed, hold) "
     "WHERE o.id = v.id"
 )
 
@@ -239,6 +253,7 @@ def _update_params(orders: list[LiveOrder]) -> dict[str, list[Any]]:
         "reason": [o.cancel_reason for o in orders],
         "pts": [o.priority_ts for o in orders],
         "closed": [o.closed_at for o in orders],
+        "hold": [o.hold_amount for o in orders],
     }
 
 

@@ -4,6 +4,7 @@ ended order's hold is used to the last unit; the core's view of the locked balan
 ledger's."""
 
 import copy
+import dataclasses
 import itertools
 from collections import defaultdict
 from typing import Any
@@ -12,12 +13,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.kit.errors import AppError
+from app.kit.units import quote_amount
 from app.ledger.settlement import FeeSchedule
-from app.orders.commands import AmendOrder, CancelOrders, OrderRequest, PlaceOrders
+from app.orders.commands import AmendOrder, CancelOrders, LiveOrder, OrderRequest, PlaceOrders
 from app.orders.core import QUOTE, Funds, MarketRules, Markets, OrderCore, Outcome
 
 TICK, LOT, MID = 1_000, 1_000_000, 50_000_000
 USERS = (1, 2, 3)
+
+
+MIN_SIZE = 2 * LOT
+MIN_NOTIONAL = quote_amount(MID, 3 * LOT)  # three lots at the pool price
+BAND_BPS = 500  # 5%: MID +- 2500 ticks
 
 
 def market(maker_bps: int, taker_bps: int, state: str = "trading") -> MarketRules:
@@ -28,11 +35,31 @@ def market(maker_bps: int, taker_bps: int, state: str = "trading") -> MarketRule
         state=state,
         tick=TICK,
         lot=LOT,
-        min_size=LOT,
-        min_notional=1,
+        min_size=MIN_SIZE,
+        min_notional=MIN_NOTIONAL,
         fees=FeeSchedule(maker_bps, taker_bps),
-        band_bps=5000,
+        band_bps=BAND_BPS,
         reference_price=MID,
+    )
+
+
+def needed(o: LiveOrder, m: MarketRules) -> int:
+    """What an open order must still hold for its remaining quantity."""
+    assert o.price is not None and o.qty is not None
+    if o.side == "sell":
+        return o.qty - o.filled_qty
+    return m.fees.with_fee(quote_amount(o.price, o.qty - o.filled_qty))
+
+
+def allowed(o: LiveOrder, m: MarketRules) -> bool:
+    """Would the market's rules accept this open order as it stands (price, total qty)?"""
+    assert o.price is not None and o.qty is not None
+    return (
+        o.price % m.tick == 0
+        and o.qty % m.lot == 0
+        and o.qty >= m.min_size
+        and quote_amount(o.price, o.qty) >= m.min_notional
+        and abs(o.price - m.reference_price) * 10_000 <= m.band_bps * m.reference_price
     )
 
 
@@ -52,6 +79,10 @@ class Ledger:
             assert h.id not in self.holds
             self.holds[h.id] = [h.amount, 0]
             self._move((h.user_id, h.asset, "available"), (h.user_id, h.asset, "held"), h.amount)
+        for t in out.top_ups:
+            assert t.hold_id in self.holds and t.hold_id not in self.resolved
+            self.holds[t.hold_id][0] += t.amount
+            self._move((t.user_id, t.asset, "available"), (t.user_id, t.asset, "held"), t.amount)
         for leg in out.legs:
             assert leg.amount > 0
             if leg.hold_id is not None:
@@ -65,13 +96,14 @@ class Ledger:
             assert used == amount, f"{hold_id} resolved with {amount - used} left"
             assert state in ("posted", "voided")
             self.resolved[hold_id] = state
+        # The group is written in one batch: balances are checked once it is applied.
+        for ref, amount in self.balances.items():
+            if ref[0] is not None:
+                assert amount >= 0, f"{ref} went negative"
 
     def _move(self, debit: Any, credit: Any, amount: int) -> None:
         self.balances[debit] -= amount
         self.balances[credit] += amount
-        for ref in (debit, credit):
-            if ref[0] is not None:
-                assert self.balances[ref] >= 0, f"{ref} went negative"
 
     def totals(self) -> dict[str, int]:
         out: dict[str, int] = defaultdict(int)
@@ -121,7 +153,17 @@ place = st.builds(lambda u, rs: ("place", u, rs), user, st.lists(request, min_si
 other = st.one_of(
     st.builds(lambda u, k: ("cancel", u, k), user, st.integers(0, 60)),
     st.builds(lambda u: ("cancel_all", u), user),
-    st.builds(lambda u, k, t, n: ("amend", u, k, t, n), user, st.integers(0, 60), ticks, lots),
+    st.builds(
+        lambda u, k, p, n: ("amend", u, k, p, n),
+        user,
+        st.integers(0, 60),
+        st.one_of(
+            st.none(),
+            ticks.map(lambda t: MID + t * TICK),
+            st.sampled_from([MID + 1, 3 * MID, MID // 2, MID - 2 * TICK + 7]),
+        ),
+        st.one_of(st.none(), st.integers(0, 40).map(lambda n: n * LOT), st.just(LOT // 2)),
+    ),
 )
 command = st.integers(0, 9).flatmap(lambda k: place if k < 6 else other)
 # Mostly enough to trade with; sometimes too little (refusals for funds).
@@ -140,7 +182,7 @@ def to_command(c: tuple[Any, ...], core: OrderCore) -> Any:
     target = own[c[2] % len(own)] if own else 10_000 + c[2]
     if kind == "cancel":
         return CancelOrders(uid, order_ids=[target])
-    return AmendOrder(uid, target, None, c[4] * LOT, MID + c[3] * TICK)
+    return AmendOrder(uid, target, None, c[4], c[3])
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -173,6 +215,12 @@ def test_the_core_conserves_money_and_refusals_change_nothing(
             continue
         ledger.apply(out)
         assert ledger.totals() == start  # nothing created or destroyed
+        for order in core.orders.values():
+            assert allowed(order, rules), f"the book holds an order the rules refuse: {order}"
+            assert order.hold_left >= needed(order, rules)
+        if isinstance(cmd, AmendOrder) and not out.fills:
+            amended = core.orders[result.id]
+            assert amended.hold_left == needed(amended, rules), "an amend holds what it needs"
         for (uid, asset), amount in funds.items():
             assert ledger.balances[(uid, asset, "available")] == amount
         # Open orders hold what they still need; ended ones are gone from the core.
@@ -211,11 +259,11 @@ def test_a_post_only_amend_that_would_take_is_refused_and_the_order_stays() -> N
     funds: Funds = {(1, QUOTE): 10**12, (2, "SN1"): 10**12}
     out = Outcome()
     bid = core.execute(
-        PlaceOrders(1, [OrderRequest("SN1/TAO", "buy", "limit", MID - TICK, LOT)]), markets,
+        PlaceOrders(1, [OrderRequest("SN1/TAO", "buy", "limit", MID - TICK, 4 * LOT)]), markets,
         funds, out,
     )[0]  # fmt: skip
     ask = core.execute(
-        PlaceOrders(2, [OrderRequest("SN1/TAO", "sell", "limit", MID, LOT, post_only=True)]),
+        PlaceOrders(2, [OrderRequest("SN1/TAO", "sell", "limit", MID, 4 * LOT, post_only=True)]),
         markets, funds, out,
     )[0]  # fmt: skip
     refused = core.execute(AmendOrder(2, ask.id, None, None, MID - TICK), markets, funds, Outcome())
@@ -224,3 +272,130 @@ def test_a_post_only_amend_that_would_take_is_refused_and_the_order_stays() -> N
     # Amending it to a price that does not cross is fine.
     amended = core.execute(AmendOrder(2, ask.id, None, None, MID + TICK), markets, funds, out)
     assert not isinstance(amended, AppError) and core.orders[ask.id].price == MID + TICK
+
+
+def _core_with(funds: Funds) -> tuple[OrderCore, Markets, MarketRules]:
+    rules = market(10, 20)
+    return OrderCore(itertools.count(1).__next__), Markets([rules]), rules
+
+
+def test_an_amend_up_holds_the_difference_and_an_amend_down_releases_at_once() -> None:
+    funds: Funds = {(1, QUOTE): 10**10}
+    core, markets, rules = _core_with(funds)
+    out = Outcome()
+    [bid] = core.execute(
+        PlaceOrders(1, [OrderRequest("SN1/TAO", "buy", "limit", MID, 4 * LOT)]), markets, funds, out
+    )
+    first = rules.fees.with_fee(quote_amount(MID, 4 * LOT))
+    assert bid.hold_amount == first and funds[(1, QUOTE)] == 10**10 - first
+    # Up: more quantity and a higher price; the difference is held from available.
+    out = Outcome()
+    up = core.execute(AmendOrder(1, bid.id, None, 10 * LOT, MID + TICK), markets, funds, out)
+    assert not isinstance(up, AppError)
+    second = rules.fees.with_fee(quote_amount(MID + TICK, 10 * LOT))
+    assert [t.amount for t in out.top_ups] == [second - first] and out.legs == []
+    assert up.hold_left == second and funds[(1, QUOTE)] == 10**10 - second
+    # Down: the excess returns to available in the same command, with one release leg.
+    out = Outcome()
+    down = core.execute(AmendOrder(1, bid.id, None, 5 * LOT, None), markets, funds, out)
+    assert not isinstance(down, AppError)
+    third = rules.fees.with_fee(quote_amount(MID + TICK, 5 * LOT))
+    assert [(leg.code, leg.amount) for leg in out.legs] == [("release", second - third)]
+    assert down.hold_left == third and funds[(1, QUOTE)] == 10**10 - third
+    # Up beyond the available balance: refused, nothing changes.
+    before = state_of(core, funds)
+    refused = core.execute(
+        AmendOrder(1, bid.id, None, 300_000 * LOT, None), markets, funds, Outcome()
+    )
+    assert isinstance(refused, AppError) and refused.code == "insufficient_funds"
+    assert state_of(core, funds) == before
+
+
+@given(
+    st.sampled_from(
+        [
+            (None, LOT, "order_too_small"),  # below the minimum size
+            (MID - 2400 * TICK, 2 * LOT, "notional_too_small"),  # minimum size, too little TAO
+            (3 * MID, None, "price_out_of_band"),
+            (MID + 1, None, "invalid_tick"),
+            (None, 4 * LOT + 1, "invalid_lot"),
+            (None, 0, "invalid_amend"),
+        ]
+    )
+)
+def test_an_amend_passes_the_rules_of_a_new_order(case: tuple[Any, Any, str]) -> None:
+    price, qty, code = case
+    funds: Funds = {(1, QUOTE): 10**12}
+    core, markets, _ = _core_with(funds)
+    [bid] = core.execute(
+        PlaceOrders(1, [OrderRequest("SN1/TAO", "buy", "limit", MID, 4 * LOT)]), markets, funds,
+        Outcome(),
+    )  # fmt: skip
+    before = state_of(core, funds)
+    refused = core.execute(AmendOrder(1, bid.id, None, qty, price), markets, funds, Outcome())
+    assert isinstance(refused, AppError) and refused.code == code
+    assert state_of(core, funds) == before
+
+
+def test_an_order_left_off_a_new_tick_can_still_be_reduced() -> None:
+    funds: Funds = {(1, "SN1"): 10**12}
+    core, markets, rules = _core_with(funds)
+    [ask] = core.execute(
+        PlaceOrders(1, [OrderRequest("SN1/TAO", "sell", "limit", MID + TICK, 8 * LOT)]), markets,
+        funds, Outcome(),
+    )  # fmt: skip
+    coarser = Markets([dataclasses.replace(rules, tick=10 * TICK)])
+    reduced = core.execute(AmendOrder(1, ask.id, None, 6 * LOT, None), coarser, funds, Outcome())
+    assert not isinstance(reduced, AppError) and reduced.qty == 6 * LOT
+    assert reduced.price == MID + TICK  # kept as it was
+    moved = core.execute(
+        AmendOrder(1, ask.id, None, None, MID + 3 * TICK), coarser, funds, Outcome()
+    )
+    assert isinstance(moved, AppError) and moved.code == "invalid_tick"
+
+
+@given(
+    st.sampled_from(
+        [
+            OrderRequest("SN1/TAO", "buy", "market", qty=4 * LOT),
+            OrderRequest("SN1/TAO", "buy", "market", quote_budget=10**9),
+            OrderRequest("SN1/TAO", "sell", "market", qty=4 * LOT),
+        ]
+    ),
+    st.booleans(),
+)
+def test_a_market_order_on_an_empty_book_is_one_refusal_whatever_its_form(
+    r: OrderRequest, own_orders_only: bool
+) -> None:
+    funds: Funds = {(1, QUOTE): 10**12, (1, "SN1"): 10**12}
+    core, markets, _ = _core_with(funds)
+    if own_orders_only:  # the user's own resting orders are no liquidity for them
+        for side, price in (("buy", MID - TICK), ("sell", MID + TICK)):
+            core.execute(
+                PlaceOrders(1, [OrderRequest("SN1/TAO", side, "limit", price, 4 * LOT)]), markets,
+                funds, Outcome(),
+            )  # fmt: skip
+    before = state_of(core, funds)
+    refused = core.execute(PlaceOrders(1, [copy.deepcopy(r)]), markets, funds, Outcome())
+    assert isinstance(refused, AppError) and refused.code == "no_liquidity"
+    assert state_of(core, funds) == before
+
+
+def test_a_market_order_by_quantity_must_reach_the_minimum_notional() -> None:
+    funds: Funds = {(1, QUOTE): 10**12, (2, QUOTE): 10**12, (2, "SN1"): 10**12}
+    core, markets, _ = _core_with(funds)
+    # Resting bids low in the band: a market sell of the minimum size trades too little TAO.
+    core.execute(
+        PlaceOrders(1, [OrderRequest("SN1/TAO", "buy", "limit", MID - 2000 * TICK, 10 * LOT)]),
+        markets, funds, Outcome(),
+    )  # fmt: skip
+    small = core.execute(
+        PlaceOrders(2, [OrderRequest("SN1/TAO", "sell", "market", qty=2 * LOT)]), markets, funds,
+        Outcome(),
+    )  # fmt: skip
+    assert isinstance(small, AppError) and small.code == "notional_too_small"
+    enough = core.execute(
+        PlaceOrders(2, [OrderRequest("SN1/TAO", "sell", "market", qty=6 * LOT)]), markets, funds,
+        Outcome(),
+    )  # fmt: skip
+    assert not isinstance(enough, AppError) and enough[0].status == "filled"

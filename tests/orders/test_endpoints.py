@@ -310,7 +310,7 @@ async def test_market_states_are_honoured(
     await ledger_ok(db)
 
 
-async def test_amend_keeps_priority_when_reducing_and_never_needs_more_funds(
+async def test_amend_keeps_priority_when_reducing_and_re_holds_when_raising(
     market: Market, signed: SignedFactory, db: AsyncEngine
 ) -> None:
     first = await market.trader(signed)
@@ -320,14 +320,21 @@ async def test_amend_keeps_priority_when_reducing_and_never_needs_more_funds(
     b = (await second.post("/v1/orders", limit("sell", PRICE, 4 * ALPHA))).json()
     r = await first.patch(f"/v1/orders/{a['id']}", {"qty": str(2 * ALPHA)})
     assert r.status_code == 200 and r.json()["qty"] == str(2 * ALPHA)
-    assert (await balances(first))["SN1"]["held"] == 4 * ALPHA  # the hold stays until the end
+    assert (await balances(first))["SN1"]["held"] == 2 * ALPHA  # the excess is released at once
     # Still first in the queue: a 1-alpha buy fills against the reduced order.
     await taker.post("/v1/orders", limit("buy", PRICE, ALPHA))
     assert (await first.get(f"/v1/orders/{a['id']}")).json()["filled_qty"] == str(ALPHA)
     assert (await second.get(f"/v1/orders/{b['id']}")).json()["filled_qty"] == "0"
-    # More than the hold covers is refused; another price re-queues (and may trade).
+    # More than the hold covers is held from available (and loses time priority)...
     r = await first.patch(f"/v1/orders/{a['id']}", {"qty": str(10 * ALPHA)})
-    assert r.status_code == 400 and r.json()["code"] == "amend_exceeds_hold"
+    assert r.status_code == 200 and r.json()["hold"] == str(12 * ALPHA)  # 4 + 8 held in all
+    assert (await balances(first))["SN1"]["held"] == 9 * ALPHA
+    # ... unless available cannot pay for it: refused, nothing changes.
+    r = await first.patch(f"/v1/orders/{a['id']}", {"qty": str(2000 * ALPHA)})
+    assert r.status_code == 400 and r.json()["code"] == "insufficient_funds"
+    assert (await balances(first))["SN1"]["held"] == 9 * ALPHA
+    r = await first.patch(f"/v1/orders/{a['id']}", {"qty": str(2 * ALPHA)})
+    assert r.status_code == 200 and (await balances(first))["SN1"]["held"] == ALPHA
     r = await first.patch(f"/v1/orders/{a['id']}", {"price": str(PRICE + 1000)})
     assert r.status_code == 200 and r.json()["price"] == str(PRICE + 1000)
     await taker.post("/v1/orders", limit("buy", PRICE, ALPHA))
