@@ -215,9 +215,11 @@ async def _resolve_accounts(session: AsyncSession, out: Outcome) -> dict[Account
     """Every account the group's legs and holds name, by id: once per group (from the
     ledger's cache; an account used for the first time is created)."""
     refs: set[AccountRef] = {leg.debit for leg in out.legs} | {leg.credit for leg in out.legs}
-    for h in [*out.holds, *out.top_ups]:
-        refs.add((h.user_id, h.asset, "available"))
-        refs.add((h.user_id, h.asset, "held"))
+    for user_id, asset in [(h.user_id, h.asset) for h in out.holds] + [
+        (t.user_id, t.asset) for t in out.top_ups
+    ]:
+        refs.add((user_id, asset, "available"))
+        refs.add((user_id, asset, "held"))
     return {ref: await get_account_id(session, *ref) for ref in sorted(refs, key=_ref_key)}
 
 
