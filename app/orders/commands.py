@@ -23,6 +23,11 @@ class OrderRequest:
     stp: str = "cancel_newest"
     client_order_id: str | None = None
     validate_only: bool = False
+    # A stop order: not on the book until the market's last trade price crosses
+    # `trigger_price` (stop_loss: a sell at or below, a buy at or above; take_profit: the
+    # other way round); then it becomes this limit or market order.
+    trigger: str | None = None  # stop_loss | take_profit
+    trigger_price: int | None = None  # rao per alpha
 
     def same_as(self, order: "LiveOrder") -> bool:
         """Is this a retry of `order` (same client id and parameters)?"""
@@ -32,6 +37,8 @@ class OrderRequest:
             and self.price == order.price
             and self.qty == order.qty
             and self.quote_budget == order.quote_budget
+            and self.trigger == order.trigger
+            and self.trigger_price == order.trigger_price
         )
 
 
@@ -111,6 +118,9 @@ class LiveOrder:
     created_at: datetime | None = None
     closed_at: datetime | None = None
     created: bool = False  # inserted by the current group (not yet in the database)
+    trigger: str | None = None  # stop_loss | take_profit (a stop order)
+    trigger_price: int | None = None
+    triggered_at: datetime | None = None  # status "untriggered" until then
 
     @property
     def hold_left(self) -> int:

@@ -82,6 +82,8 @@ from app.orders.readmodel import FillRecord
 
 QUOTE = "TAO"
 BPS = 10_000
+STOP_LOSS, TAKE_PROFIT = "stop_loss", "take_profit"
+TRIGGERS = (STOP_LOSS, TAKE_PROFIT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,8 +158,12 @@ class OrderCore:
         self.clock = clock
         self.books: dict[int, MatchingEngine] = {}
         self.orders: dict[int, LiveOrder] = {}  # open orders
+        self.stops: dict[int, LiveOrder] = {}  # untriggered stop orders (not on a book)
         self.client_ids: dict[tuple[int, str], int] = {}  # (user, client id) -> open order
         self.last_id = 0  # the last order id handed out
+        self.last_price: dict[int, int] = {}  # market -> its last trade's price
+        # Prices traded per market since the stops were last looked at: (lowest, highest).
+        self._traded: dict[int, tuple[int, int]] = {}
 
     # ------------------------------------------------------------------ state
 
@@ -168,12 +174,26 @@ class OrderCore:
         lot: int,
         open_orders: list[LiveOrder],
         next_match_id: int,
+        stops: list[LiveOrder] | None = None,
+        last_price: int | None = None,
     ) -> None:
-        """Replace a market's book and open orders with these (as committed)."""
-        for oid in [o.id for o in self.orders.values() if o.market_id == market_id]:
-            gone = self.orders.pop(oid)
-            if gone.client_order_id:
-                self.client_ids.pop((gone.user_id, gone.client_order_id), None)
+        """Replace a market's book, open orders and untriggered stops with these (as
+        committed), and its last trade price."""
+        for live in (self.orders, self.stops):
+            for oid in [o.id for o in live.values() if o.market_id == market_id]:
+                gone = live.pop(oid)
+                if gone.client_order_id:
+                    self.client_ids.pop((gone.user_id, gone.client_order_id), None)
+        self._traded.pop(market_id, None)
+        if last_price:
+            self.last_price[market_id] = last_price
+        else:
+            self.last_price.pop(market_id, None)
+        for stop in stops or []:
+            self.stops[stop.id] = stop
+            if stop.client_order_id:
+                self.client_ids[(stop.user_id, stop.client_order_id)] = stop.id
+            self.last_id = max(self.last_id, stop.id)
         bids = sorted(
             (o for o in open_orders if o.side == "buy"),
             key=lambda o: (-(o.price or 0), o.priority_ts, o.id),
@@ -218,13 +238,13 @@ class OrderCore:
             elif isinstance(c, CancelOrders):
                 if c.market:
                     symbols.add(parse_symbol(c.market))
-                ids.update(self.orders[o].market_id for o in self._selected(c))
+                ids.update(self._live(o).market_id for o in self._selected(c))
                 if c.all_orders and not c.market:
-                    ids.update(o.market_id for o in self.orders.values() if o.user_id == c.user_id)
+                    ids.update(o.market_id for o in self._all_live() if o.user_id == c.user_id)
             elif isinstance(c, AmendOrder):
                 oid = self._own(c.user_id, c.order_id, c.client_order_id)
                 if oid is not None:
-                    ids.add(self.orders[oid].market_id)
+                    ids.add(self._live(oid).market_id)
         return symbols, ids
 
     def funds_needed(self, commands: Iterable[object], markets: Markets) -> set[tuple[int, str]]:
@@ -239,36 +259,50 @@ class OrderCore:
             elif isinstance(c, AmendOrder):
                 oid = self._own(c.user_id, c.order_id, c.client_order_id)
                 if oid is not None:
-                    needed.add((c.user_id, self.orders[oid].hold_asset))
+                    needed.add((c.user_id, self._live(oid).hold_asset))
         return needed
 
     # ------------------------------------------------------------------ commands
 
     def execute(self, command: object, markets: Markets, funds: Funds, out: Outcome) -> Any:
         """The command's result, or the AppError that refuses it (then nothing changed)."""
+        self._traded.clear()
         try:
+            result: Any
             if isinstance(command, PlaceOrders):
-                return self._place(command, markets, funds, out)
-            if isinstance(command, CancelOrders):
-                return self._cancel(command, markets, funds, out)
-            if isinstance(command, AmendOrder):
-                return self._amend(command, markets, funds, out)
+                result = self._place(command, markets, funds, out)
+            elif isinstance(command, CancelOrders):
+                result = self._cancel(command, markets, funds, out)
+            elif isinstance(command, AmendOrder):
+                result = self._amend(command, markets, funds, out)
+            else:
+                raise TypeError(f"not an order command: {command!r}")
+            self._run_stops(markets, funds, out)
+            return result
         except EngineRefused:
             raise  # a bug: the group fails and the sequencer restores the books
         except AppError as exc:
             return exc
-        raise TypeError(f"not an order command: {command!r}")
 
     def close_market(
         self, market: MarketRules, reason: str, funds: Funds, out: Outcome
     ) -> list[LiveOrder]:
         """Cancel every open order of the market (a delisting), releasing their holds."""
         book = self._book(market, out)
-        closed = sorted((o for o in self.orders.values() if o.market_id == market.id), key=_id)
+        closed = sorted((o for o in self._all_live() if o.market_id == market.id), key=_id)
         for order in closed:
             order.cancel_reason = reason
-            self._apply(book.process(Cancel(order.id)), market, funds, out)
+            if order.id in self.stops:
+                self._close(order, "cancelled", reason, funds, out)
+            else:
+                self._apply(book.process(Cancel(order.id)), market, funds, out)
         return closed
+
+    def _live(self, order_id: int) -> LiveOrder:
+        return self.orders.get(order_id) or self.stops[order_id]
+
+    def _all_live(self) -> list[LiveOrder]:
+        return [*self.orders.values(), *self.stops.values()]
 
     # ------------------------------------------------------------------ placing
 
@@ -328,7 +362,7 @@ class OrderCore:
         order_id = self.client_ids.get((user_id, request.client_order_id))
         if order_id is None:
             return None
-        order = self.orders[order_id]
+        order = self._live(order_id)
         if not request.same_as(order):
             raise DuplicateClientOrderId(
                 f"client order id {request.client_order_id!r} is in use by open order {order_id}"
@@ -340,7 +374,7 @@ class OrderCore:
     ) -> None:
         """A post-only order (or any limit in a post-only market) that would take is refused
         before it touches the book: checked against the book and the batch's earlier orders."""
-        if r.type != "limit" or not (r.post_only or m.state == POST_ONLY):
+        if r.type != "limit" or r.trigger or not (r.post_only or m.state == POST_ONLY):
             return
         assert r.price is not None
         book = self.books.get(m.id)
@@ -363,7 +397,7 @@ class OrderCore:
         A market order is also checked against the book here: it must find liquidity (not
         counting the user's own orders, which self-trade prevention skips) and what it
         would trade must reach the minimum notional."""
-        if r.type == "market":
+        if r.type == "market" and not r.trigger:
             self._check_liquidity(r, m, user_id)
         if r.side == "sell":
             assert r.qty is not None
@@ -374,6 +408,9 @@ class OrderCore:
         if r.quote_budget is not None:
             return m.fees.with_fee(r.quote_budget)
         assert r.qty is not None
+        if r.trigger:  # it will pay at most its protection price (see `_fire`)
+            assert r.trigger_price is not None
+            return m.fees.with_fee(quote_amount(protection_price(r.trigger_price, m), r.qty))
         # A market buy by quantity: the cost of walking the asks bounds what it can pay.
         return m.fees.with_fee(self._walk(m, Side.SELL, r.qty, user_id))
 
@@ -442,7 +479,7 @@ class OrderCore:
             side=r.side,
             type=r.type,
             time_in_force=r.time_in_force,
-            post_only=r.post_only or m.state == POST_ONLY,
+            post_only=(r.post_only or m.state == POST_ONLY) and not r.trigger,
             stp=r.stp,
             price=r.price,
             qty=r.qty,
@@ -453,13 +490,24 @@ class OrderCore:
             hold_amount=p.hold,
             created_at=datetime.now(UTC),
             created=True,
+            status="untriggered" if r.trigger else "open",
+            trigger=r.trigger,
+            trigger_price=r.trigger_price,
         )
         out.holds.append(HoldSpec(order.hold_id, user_id, p.asset, p.hold, order.hold_id))
         funds[(user_id, p.asset)] = funds.get((user_id, p.asset), 0) - p.hold
         out.touched[order_id] = order
-        self.orders[order_id] = order
         if order.client_order_id:
             self.client_ids[(user_id, order.client_order_id)] = order_id
+        if r.trigger:
+            # Held from now on; on no book until the last trade price crosses its trigger
+            # (already crossed: it fires once this command is done).
+            self.stops[order_id] = order
+            last = self.last_price.get(m.id)
+            if last is not None:
+                self._traded_at(m.id, last)
+            return order
+        self.orders[order_id] = order
         command: PlaceLimit | PlaceMarket
         if r.type == "limit":
             assert r.price is not None and r.qty is not None
@@ -481,7 +529,8 @@ class OrderCore:
         ids = [
             i
             for i in command.order_ids
-            if i in self.orders and self.orders[i].user_id == command.user_id
+            if (o := self.orders.get(i) or self.stops.get(i)) is not None
+            and o.user_id == command.user_id
         ]
         for cid in command.client_order_ids:
             oid = self.client_ids.get((command.user_id, cid))
@@ -495,7 +544,7 @@ class OrderCore:
         if command.order_ids or command.client_order_ids:
             ids = self._selected(command)
             for oid in command.order_ids:
-                if oid not in self.orders or self.orders[oid].user_id != command.user_id:
+                if oid not in ids:
                     raise OrderNotFound(f"no open order {oid}")
             if command.client_order_ids and not ids:
                 raise OrderNotFound("no open order with that client order id")
@@ -503,26 +552,28 @@ class OrderCore:
             named = markets.by_symbol.get(parse_symbol(command.market)) if command.market else None
             ids = [
                 o.id
-                for o in self.orders.values()
+                for o in self._all_live()
                 if o.user_id == command.user_id
                 and (not command.market or (named is not None and o.market_id == named.id))
             ]
         targets = [
-            (self.orders[oid], markets.by_id[self.orders[oid].market_id])
-            for oid in sorted(set(ids))
+            (self._live(oid), markets.by_id[self._live(oid).market_id]) for oid in sorted(set(ids))
         ]
         for _, market in targets:
             if market.state == HALTED:
                 raise MarketHalted(f"{market.symbol} is halted")
         for order, market in targets:
-            self._apply(self._book(market, out).process(Cancel(order.id)), market, funds, out)
+            if order.id in self.stops:  # not on a book: its hold is released, that is all
+                self._close(order, "cancelled", str(CancelReason.USER), funds, out)
+            else:
+                self._apply(self._book(market, out).process(Cancel(order.id)), market, funds, out)
         return [order for order, _ in targets]
 
     # ------------------------------------------------------------------ amending
 
     def _own(self, user_id: int, order_id: int | None, client_id: str | None) -> int | None:
         if order_id is not None:
-            live = self.orders.get(order_id)
+            live = self.orders.get(order_id) or self.stops.get(order_id)
             return order_id if live is not None and live.user_id == user_id else None
         if client_id is not None:
             return self.client_ids.get((user_id, client_id))
@@ -541,6 +592,8 @@ class OrderCore:
         oid = self._own(command.user_id, command.order_id, command.client_order_id)
         if oid is None:
             raise OrderNotFound("no open order to amend")
+        if oid in self.stops:
+            raise InvalidAmend("an untriggered stop order cannot be amended: cancel it instead")
         order = self.orders[oid]
         market = markets.by_id[order.market_id]
         assert order.price is not None and order.qty is not None
@@ -597,6 +650,74 @@ class OrderCore:
         self._apply(book.process(Amend(oid, qty=new_qty, price=new_price)), market, funds, out)
         return order
 
+    # ------------------------------------------------------------------ stop orders
+
+    def _traded_at(self, market_id: int, price: int) -> None:
+        lo, hi = self._traded.get(market_id, (price, price))
+        self._traded[market_id] = (min(lo, price), max(hi, price))
+
+    def _run_stops(self, markets: Markets, funds: Funds, out: Outcome) -> None:
+        """Fire the stops whose trigger the command's trades crossed, in order id order
+        (the order they were placed in); their own trades may fire more, in turn."""
+        while self._traded:
+            traded, self._traded = self._traded, {}
+            fired = sorted(
+                (
+                    o
+                    for o in self.stops.values()
+                    if o.market_id in traded and _crossed(o, *traded[o.market_id])
+                ),
+                key=_id,
+            )
+            for stop in fired:
+                market = markets.by_id.get(stop.market_id)
+                if stop.id in self.stops and market is not None:
+                    self._fire(stop, market, funds, out)
+
+    def _fire(self, stop: LiveOrder, m: MarketRules, funds: Funds, out: Outcome) -> None:
+        """A stop becomes the order it carries, through the same rules as a new order and
+        with the funds held since it was placed. Refused now (the market's rules or state
+        changed, or a market order finds nothing to trade), it ends cancelled with the
+        refusal's code as its reason and its hold released."""
+        del self.stops[stop.id]
+        stop.status = "open"
+        stop.triggered_at = datetime.now(UTC)
+        out.touched[stop.id] = stop
+        self.orders[stop.id] = stop
+        request = OrderRequest(
+            m.symbol, stop.side, stop.type, stop.price, stop.qty, stop.quote_budget,
+            stop.time_in_force, False, stop.stp,
+        )  # fmt: skip
+        try:
+            _check_rules(request, m)
+            self._check_post_only(request, m, [])
+            if stop.type == "market":
+                self._check_liquidity(request, m, stop.user_id)
+        except AppError as refused:
+            self._close(stop, "cancelled", refused.code, funds, out)
+            return
+        command: PlaceLimit | PlaceMarket
+        if stop.type == "limit":
+            assert stop.price is not None and stop.qty is not None
+            command = PlaceLimit(
+                stop.id, stop.user_id, Side(stop.side), stop.price, stop.qty,
+                TimeInForce(stop.time_in_force), False, StpMode(stop.stp),
+            )  # fmt: skip
+        elif stop.side == "buy" and stop.qty is not None:
+            # A market buy by quantity was held at its protection price: it takes what the
+            # asks offer up to that price, and what is left is cancelled.
+            assert stop.trigger_price is not None
+            command = PlaceLimit(
+                stop.id, stop.user_id, Side.BUY, protection_price(stop.trigger_price, m),
+                stop.qty, TimeInForce.IOC, False, StpMode(stop.stp),
+            )  # fmt: skip
+        else:
+            command = PlaceMarket(
+                stop.id, stop.user_id, Side(stop.side), stop.qty, stop.quote_budget,
+                StpMode(stop.stp),
+            )  # fmt: skip
+        self._apply(self._book(m, out).process(command), m, funds, out)
+
     # ------------------------------------------------------------------ settlement
 
     def _apply(self, events: list[Any], m: MarketRules, funds: Funds, out: Outcome) -> None:
@@ -651,6 +772,8 @@ class OrderCore:
             o.filled_quote += e.quote
             o.fee += fee
             out.touched[o.id] = o
+        self.last_price[m.id] = e.price
+        self._traded_at(m.id, e.price)
         out.fills.append(
             FillRecord(
                 m.id, e.match_id, maker, taker, str(e.taker_side), e.price, e.qty, e.quote,
@@ -671,7 +794,7 @@ class OrderCore:
         out: Outcome,
     ) -> None:
         """The order ended: release what its hold has left and resolve the hold, once."""
-        if order.status != "open":
+        if order.status not in ("open", "untriggered"):
             return
         order.status = status
         order.cancel_reason = order.cancel_reason or reason
@@ -685,6 +808,7 @@ class OrderCore:
         out.resolve[order.hold_id] = "posted" if order.filled_qty else "voided"
         out.touched[order.id] = order
         self.orders.pop(order.id, None)
+        self.stops.pop(order.id, None)
         if order.client_order_id:
             self.client_ids.pop((order.user_id, order.client_order_id), None)
 
@@ -709,6 +833,21 @@ def _check_rules(
     _check_state(m, cancel=False)
     if r.type == "market" and m.state == POST_ONLY:
         raise MarketPostOnly(f"{m.symbol} accepts only post-only orders")
+    if r.trigger is not None or r.trigger_price is not None:
+        if r.trigger not in TRIGGERS or r.trigger_price is None or r.trigger_price <= 0:
+            raise InvalidOrderType("a stop order needs a trigger and a positive trigger_price")
+        if r.trigger_price % m.tick:
+            raise InvalidTick(f"trigger_price must be a multiple of the tick {m.tick}")
+        if r.post_only:
+            raise InvalidOrderType("a stop order cannot be post-only")
+        # A market stop by quantity: what it would trade at its trigger price must reach
+        # the minimum notional.
+        if (
+            r.type == "market"
+            and r.qty is not None
+            and quote_amount(r.trigger_price, r.qty) < m.min_notional
+        ):
+            raise NotionalTooSmall(f"notional below the minimum {m.min_notional}")
     if r.type == "limit":
         if r.price is None or r.qty is None:
             raise MissingPriceOrQty("a limit order needs price and qty")
@@ -743,6 +882,23 @@ def _check_rules(
         assert r.price is not None and r.qty is not None
         if quote_amount(r.price, r.qty) < m.min_notional:
             raise NotionalTooSmall(f"notional below the minimum {m.min_notional}")
+
+
+def _crossed(stop: LiveOrder, low: int, high: int) -> bool:
+    """Did trades between `low` and `high` reach the stop's trigger? A stop-loss sells when
+    the price falls to its trigger and buys when it rises to it; a take-profit the other
+    way round."""
+    trigger = stop.trigger_price
+    assert trigger is not None
+    falling = (stop.trigger == STOP_LOSS) == (stop.side == "sell")
+    return low <= trigger if falling else high >= trigger
+
+
+def protection_price(trigger_price: int, m: MarketRules) -> int:
+    """The most a triggered market buy by quantity pays per alpha: its trigger price plus
+    the market's band, down to the tick (its hold is sized on it)."""
+    top = trigger_price * (BPS + m.band_bps) // BPS
+    return max(m.tick, top - top % m.tick)
 
 
 def _credit(funds: Funds, leg: Leg) -> None:

@@ -39,6 +39,15 @@ class OrderIn(BaseModel):
     stp: Literal["cancel_newest", "cancel_oldest", "cancel_both"] = "cancel_newest"
     client_order_id: str | None = ClientOrderId
     validate_only: StrictBool = Field(default=False, description="check everything, place nothing")
+    trigger: Literal["stop_loss", "take_profit"] | None = Field(
+        default=None,
+        description="a stop order: held now, on the book once the last trade price crosses "
+        "trigger_price (stop_loss: a sell at or below it, a buy at or above; take_profit: "
+        "the other way round); then it is this limit or market order",
+    )
+    trigger_price: Amount | None = amount_field(
+        "stop orders: rao per whole alpha, on the tick", default=None
+    )
 
     def to_request(self) -> OrderRequest:
         return OrderRequest(
@@ -53,6 +62,8 @@ class OrderIn(BaseModel):
             stp=self.stp,
             client_order_id=self.client_order_id,
             validate_only=self.validate_only,
+            trigger=self.trigger,
+            trigger_price=parse_field_amount("trigger_price", self.trigger_price),
         )
 
 
@@ -72,7 +83,7 @@ class OrderOut(BaseModel):
     filled_qty: str
     filled_quote: str
     fee: str  # rao of TAO
-    status: str  # open | filled | cancelled (| validated for validate_only)
+    status: str  # open | untriggered | filled | cancelled (| validated for validate_only)
     cancel_reason: str | None
     time_in_force: str
     post_only: bool
@@ -80,6 +91,9 @@ class OrderOut(BaseModel):
     hold: str  # what the order reserved, in its hold asset
     created_at: datetime | None = None
     closed_at: datetime | None = None
+    trigger: str | None = None  # stop_loss | take_profit
+    trigger_price: str | None = None
+    triggered_at: datetime | None = None
 
     @classmethod
     def of(cls, o: "LiveOrder | Order", symbol: str) -> "OrderOut":
@@ -104,6 +118,9 @@ class OrderOut(BaseModel):
             hold=str(o.hold_amount),
             created_at=o.created_at,
             closed_at=o.closed_at,
+            trigger=o.trigger,
+            trigger_price=None if o.trigger_price is None else str(o.trigger_price),
+            triggered_at=o.triggered_at,
         )
 
 

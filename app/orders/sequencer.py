@@ -143,7 +143,15 @@ class Sequencer:
         for book in books:
             for order in book.open_orders:
                 self._last_ts = max(self._last_ts, order.priority_ts)
-            self.core.restore(book.id, book.tick, book.lot, book.open_orders, book.next_match_id)
+            self.core.restore(
+                book.id,
+                book.tick,
+                book.lot,
+                book.open_orders,
+                book.next_match_id,
+                book.stops,
+                book.last_price,
+            )
             self.view.learn(book.id, book.symbol)
             changes.append(self.view.publish(book.id, self.core.depth(book.id, PUBLISHED_DEPTH)))
         self.view.emit(Committed(changes, [], []))

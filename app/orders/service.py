@@ -45,7 +45,8 @@ async def list_orders(
         .order_by(Order.id.desc())
         .limit(limit)
     )
-    stmt = stmt.where(Order.status == "open" if status == "open" else Order.status != "open")
+    live = Order.status.in_(("open", "untriggered"))
+    stmt = stmt.where(live if status == "open" else ~live)
     if market:
         stmt = stmt.where(Market.symbol == parse_symbol(market))
     if cursor is not None:

@@ -41,24 +41,33 @@ class MarketBook:
     lot: int
     open_orders: list[LiveOrder]
     next_match_id: int
+    stops: list[LiveOrder]  # untriggered stop orders
+    last_price: int | None  # the price of the market's last trade
 
 
 async def load(session: AsyncSession, market_ids: set[int] | None = None) -> list[MarketBook]:
     """Every market's committed book, or those of `market_ids`."""
     only = sorted(market_ids) if market_ids is not None else None
     open_orders = select(Order, Market.base_asset).join(Market, Market.id == Order.market_id)
-    open_orders = open_orders.where(Order.status == "open")
+    open_orders = open_orders.where(Order.status.in_(("open", "untriggered")))
     markets = select(Market)
     holds_sql = (
         "SELECT h.id, h.consumed + h.released, h.amount FROM ledger_holds h "
-        "JOIN orders o ON o.hold_id = h.id WHERE o.status = 'open'"
+        "JOIN orders o ON o.hold_id = h.id WHERE o.status IN ('open', 'untriggered')"
     )
-    last = select(Fill.market_id, func.max(Fill.match_id)).group_by(Fill.market_id)
+    last = select(Fill.market_id, func.max(Fill.match_id).label("last_match")).group_by(
+        Fill.market_id
+    )
     if only is not None:
         open_orders = open_orders.where(Order.market_id.in_(only))
         markets = markets.where(Market.id.in_(only))
         holds_sql += " AND o.market_id = ANY(:ids)"
         last = last.where(Fill.market_id.in_(only))
+    last_ids = last.subquery()
+    prices = select(Fill.market_id, Fill.price).join(
+        last_ids,
+        (last_ids.c.market_id == Fill.market_id) & (last_ids.c.last_match == Fill.match_id),
+    )
     used = {
         hold_id: (int(n), int(amount))
         for hold_id, n, amount in await session.execute(
@@ -66,11 +75,15 @@ async def load(session: AsyncSession, market_ids: set[int] | None = None) -> lis
         )
     }
     match_ids = {int(m): int(n) for m, n in await session.execute(last)}
+    last_prices = {int(m): int(p) for m, p in await session.execute(prices)}
     by_market: dict[int, list[LiveOrder]] = {}
+    stops: dict[int, list[LiveOrder]] = {}
     for row, base in (await session.execute(open_orders)).all():
         live = _live(row, base)
         live.hold_used, live.hold_amount = used.get(row.hold_id, (0, row.hold_amount))
-        by_market.setdefault(row.market_id, []).append(live)
+        (stops if row.status == "untriggered" else by_market).setdefault(row.market_id, []).append(
+            live
+        )
     return [
         MarketBook(
             m.id,
@@ -79,6 +92,8 @@ async def load(session: AsyncSession, market_ids: set[int] | None = None) -> lis
             m.lot_size,
             by_market.get(m.id, []),
             match_ids.get(m.id, 0) + 1,
+            sorted(stops.get(m.id, []), key=lambda o: o.id),
+            last_prices.get(m.id),
         )
         for m in await session.scalars(markets)
     ]
@@ -232,13 +247,14 @@ _UPDATE_ORDERS = text(
     "UPDATE orders o SET price = v.price, qty = v.qty, filled_qty = v.fq, "
     "filled_quote = v.fquote, fee = v.fee, status = v.status, "
     "cancel_reason = v.reason, priority_ts = v.pts, updated_at = now(), "
-    "closed_at = v.closed, hold_amount = v.hold "
+    "closed_at = v.closed, hold_amount = v.hold, triggered_at = v.triggered "
     "FROM unnest(CAST(:ids AS bigint[]), CAST(:price AS bigint[]), "
     "CAST(:qty AS bigint[]), "
     "CAST(:fq AS bigint[]), CAST(:fquote AS bigint[]), CAST(:fee AS bigint[]), "
     "CAST(:status AS text[]), CAST(:reason AS text[]), CAST(:pts AS bigint[]), "
-    "CAST(:closed AS timestamptz[]), CAST(:hold AS bigint[])) "
-    "AS v(id, price, qty, fq, fquote, fee, status, reason, pts, closed, hold) "
+    "CAST(:closed AS timestamptz[]), CAST(:hold AS bigint[]), "
+    "CAST(:triggered AS timestamptz[])) "
+    "AS v(id, price, qty, fq, fquote, fee, status, reason, pts, closed, hold, triggered) "
     "WHERE o.id = v.id"
 )
 
@@ -256,6 +272,7 @@ def _update_params(orders: list[LiveOrder]) -> dict[str, list[Any]]:
         "pts": [o.priority_ts for o in orders],
         "closed": [o.closed_at for o in orders],
         "hold": [o.hold_amount for o in orders],
+        "triggered": [o.triggered_at for o in orders],
     }
 
 
@@ -283,6 +300,9 @@ def _row(o: LiveOrder) -> dict[str, Any]:
         "priority_ts": o.priority_ts,
         "created_at": o.created_at,
         "closed_at": o.closed_at,
+        "trigger": o.trigger,
+        "trigger_price": o.trigger_price,
+        "triggered_at": o.triggered_at,
     }
 
 
@@ -311,4 +331,7 @@ def _live(row: Order, base: str) -> LiveOrder:
         cancel_reason=row.cancel_reason,
         priority_ts=row.priority_ts,
         created_at=row.created_at,
+        trigger=row.trigger,
+        trigger_price=row.trigger_price,
+        triggered_at=row.triggered_at,
     )

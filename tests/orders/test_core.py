@@ -17,6 +17,7 @@ from app.kit.units import quote_amount
 from app.ledger.settlement import FeeSchedule
 from app.orders.commands import AmendOrder, CancelOrders, LiveOrder, OrderRequest, PlaceOrders
 from app.orders.core import QUOTE, Funds, MarketRules, Markets, OrderCore, Outcome
+from app.orders.core import _crossed as crossed
 
 TICK, LOT, MID = 1_000, 1_000_000, 50_000_000
 USERS = (1, 2, 3)
@@ -116,6 +117,8 @@ def state_of(core: OrderCore, funds: Funds) -> Any:
     return (
         {k: (b.depth(None), list(b.open_orders())) for k, b in core.books.items()},
         copy.deepcopy(core.orders),
+        copy.deepcopy(core.stops),
+        dict(core.last_price),
         dict(core.client_ids),
         core.last_id,
         dict(funds),
@@ -135,6 +138,14 @@ limit = st.builds(
     st.sampled_from([False, False, False, True]), st.sampled_from([None, None, None, "a", "b"]),
 )  # fmt: skip
 by_qty = st.builds(lambda s, n: OrderRequest("SN1/TAO", s, "market", qty=n * LOT), side, lots)
+stop = st.builds(
+    lambda s, kind, trig, limit_at, n: OrderRequest(
+        "SN1/TAO", s, "limit" if limit_at is not None else "market",
+        None if limit_at is None else MID + limit_at * TICK, n * LOT,
+        trigger=kind, trigger_price=MID + trig * TICK,
+    ),
+    side, st.sampled_from(["stop_loss", "take_profit"]), ticks, st.one_of(st.none(), ticks), lots,
+)  # fmt: skip
 by_budget = st.builds(
     lambda b: OrderRequest("SN1/TAO", "buy", "market", quote_budget=b), st.integers(1, 5 * 10**9)
 )
@@ -146,8 +157,18 @@ invalid = st.sampled_from(
     ]
 )
 # Mostly valid orders, so that books fill up and trade; a few bad ones.
-request = st.integers(0, 9).flatmap(
-    lambda k: limit if k < 7 else by_qty if k == 7 else by_budget if k == 8 else invalid
+request = st.integers(0, 11).flatmap(
+    lambda k: (
+        limit
+        if k < 7
+        else by_qty
+        if k == 7
+        else by_budget
+        if k == 8
+        else stop
+        if k < 11
+        else invalid
+    )
 )
 place = st.builds(lambda u, rs: ("place", u, rs), user, st.lists(request, min_size=1, max_size=3))
 other = st.one_of(
@@ -218,6 +239,11 @@ def test_the_core_conserves_money_and_refusals_change_nothing(
         for order in core.orders.values():
             assert allowed(order, rules), f"the book holds an order the rules refuse: {order}"
             assert order.hold_left >= needed(order, rules)
+        last = core.last_price.get(rules.id)
+        for order in core.stops.values():  # held from placement, on no book, not crossed
+            assert order.status == "untriggered"
+            assert ledger.holds[order.hold_id] == [order.hold_amount, 0]
+            assert last is None or not crossed(order, last, last)
         if isinstance(cmd, AmendOrder) and not out.fills:
             amended = core.orders[result.id]
             assert amended.hold_left == needed(amended, rules), "an amend holds what it needs"
@@ -228,9 +254,9 @@ def test_the_core_conserves_money_and_refusals_change_nothing(
             assert order.status == "open"
             assert ledger.holds[order.hold_id][1] == order.hold_used
         for order in out.touched.values():
-            if order.status != "open":
+            if order.status not in ("open", "untriggered"):
                 assert order.hold_id in ledger.resolved
-                assert order.id not in core.orders
+                assert order.id not in core.orders and order.id not in core.stops
         book = core.books.get(rules.id)
         if book is not None:
             bid, ask = book.best_bid(), book.best_ask()
@@ -274,8 +300,8 @@ def test_a_post_only_amend_that_would_take_is_refused_and_the_order_stays() -> N
     assert not isinstance(amended, AppError) and core.orders[ask.id].price == MID + TICK
 
 
-def _core_with(funds: Funds) -> tuple[OrderCore, Markets, MarketRules]:
-    rules = market(10, 20)
+def _core_with(funds: Funds, **changes: Any) -> tuple[OrderCore, Markets, MarketRules]:
+    rules = dataclasses.replace(market(10, 20), **changes)
     return OrderCore(itertools.count(1).__next__), Markets([rules]), rules
 
 
@@ -399,3 +425,101 @@ def test_a_market_order_by_quantity_must_reach_the_minimum_notional() -> None:
         Outcome(),
     )  # fmt: skip
     assert not isinstance(enough, AppError) and enough[0].status == "filled"
+
+
+def _place(core: OrderCore, markets: Markets, funds: Funds, user: int, r: OrderRequest) -> Any:
+    out = Outcome()
+    result = core.execute(PlaceOrders(user, [r]), markets, funds, out)
+    assert not isinstance(result, AppError), result
+    return result[0], out
+
+
+def test_stops_are_held_off_the_book_and_fire_when_the_last_trade_crosses_them() -> None:
+    funds: Funds = {(u, a): 10**12 for u in USERS for a in (QUOTE, "SN1")}
+    core, markets, rules = _core_with(funds, min_size=LOT, min_notional=1)
+    # 1 places a stop-loss sell (market) and a take-profit sell (limit), 2 a stop-loss buy.
+    sl, out = _place(core, markets, funds, 1, OrderRequest(
+        "SN1/TAO", "sell", "market", qty=4 * LOT, trigger="stop_loss", trigger_price=MID - TICK,
+    ))  # fmt: skip
+    assert sl.status == "untriggered" and [h.amount for h in out.holds] == [4 * LOT]
+    assert sl.id in core.stops and sl.id not in core.orders and not core.books
+    tp, _ = _place(core, markets, funds, 1, OrderRequest(
+        "SN1/TAO", "sell", "limit", MID + 5 * TICK, 4 * LOT, trigger="take_profit",
+        trigger_price=MID + 2 * TICK,
+    ))  # fmt: skip
+    slb, out = _place(core, markets, funds, 2, OrderRequest(
+        "SN1/TAO", "buy", "market", qty=4 * LOT, trigger="stop_loss", trigger_price=MID + TICK,
+    ))  # fmt: skip
+    protection = (MID + TICK) * (BAND_BPS + 10_000) // 10_000 // TICK * TICK
+    assert [h.amount for h in out.holds] == [rules.fees.with_fee(quote_amount(protection, 4 * LOT))]
+    # A trade at MID crosses none of them.
+    _place(core, markets, funds, 3, OrderRequest("SN1/TAO", "buy", "limit", MID, 10 * LOT))
+    _, out = _place(core, markets, funds, 2, OrderRequest("SN1/TAO", "sell", "limit", MID, 2 * LOT))
+    assert len(out.fills) == 1 and len(core.stops) == 3
+    # A trade at MID - TICK fires the stop-loss sell, which sells into 3's bid there.
+    _place(core, markets, funds, 3, OrderRequest("SN1/TAO", "buy", "limit", MID - TICK, 8 * LOT))
+    seller, out = _place(core, markets, funds, 2, OrderRequest(
+        "SN1/TAO", "sell", "limit", MID - TICK, 10 * LOT, time_in_force="ioc"
+    ))  # fmt: skip
+    assert sl.id not in core.stops and sl.status == "filled" and sl.triggered_at is not None
+    assert [(f.taker.id, f.price, f.qty) for f in out.fills] == [
+        (seller.id, MID, 8 * LOT),
+        (seller.id, MID - TICK, 2 * LOT),
+        (sl.id, MID - TICK, 4 * LOT),
+    ]
+    assert sl.filled_qty == 4 * LOT and out.resolve[sl.hold_id] == "posted"
+    # A trade at MID + 2 ticks fires the stop-loss buy and the take-profit sell, in order.
+    _place(
+        core, markets, funds, 3, OrderRequest("SN1/TAO", "sell", "limit", MID + 2 * TICK, 4 * LOT)
+    )
+    _, out = _place(core, markets, funds, 2, OrderRequest(
+        "SN1/TAO", "buy", "limit", MID + 2 * TICK, 2 * LOT, time_in_force="ioc"
+    ))  # fmt: skip
+    assert tp.id not in core.stops and slb.id not in core.stops
+    assert tp.status == "open" and core.orders[tp.id].price == MID + 5 * TICK  # rests
+    # The stop-loss buy (placed before) took 3's remaining ask, then the take-profit's ask.
+    assert slb.status == "filled" and slb.filled_qty == 4 * LOT
+    assert [(f.maker.id, f.taker.id) for f in out.fills][1:] == [
+        (out.fills[1].maker.id, slb.id),
+        (tp.id, slb.id),
+    ]
+
+
+def test_a_stop_already_crossed_fires_at_once_and_a_cancelled_one_releases_its_hold() -> None:
+    funds: Funds = {(u, a): 10**12 for u in USERS for a in (QUOTE, "SN1")}
+    core, markets, _ = _core_with(funds, min_size=LOT, min_notional=1)
+    _place(core, markets, funds, 3, OrderRequest("SN1/TAO", "buy", "limit", MID, 20 * LOT))
+    _place(core, markets, funds, 2, OrderRequest("SN1/TAO", "sell", "market", qty=4 * LOT))
+    assert core.last_price[1] == MID
+    fired, out = _place(core, markets, funds, 1, OrderRequest(
+        "SN1/TAO", "sell", "market", qty=4 * LOT, trigger="stop_loss", trigger_price=MID + TICK,
+    ))  # fmt: skip
+    assert fired.status == "filled" and len(out.fills) == 1
+    waiting, _ = _place(core, markets, funds, 1, OrderRequest(
+        "SN1/TAO", "sell", "market", qty=4 * LOT, trigger="stop_loss", trigger_price=MID - TICK,
+        client_order_id="sl",
+    ))  # fmt: skip
+    before = funds[(1, "SN1")]
+    out = Outcome()
+    [cancelled] = core.execute(CancelOrders(1, client_order_ids=["sl"]), markets, funds, out)
+    assert cancelled.status == "cancelled" and funds[(1, "SN1")] == before + 4 * LOT
+    assert out.resolve == {waiting.hold_id: "voided"} and not core.stops
+    amend = core.execute(AmendOrder(1, fired.id, None, 8 * LOT, None), markets, funds, Outcome())
+    assert isinstance(amend, AppError) and amend.code == "order_not_found"
+
+
+def test_a_stop_the_rules_refuse_when_it_fires_ends_cancelled_with_the_reason() -> None:
+    funds: Funds = {(u, a): 10**12 for u in USERS for a in (QUOTE, "SN1")}
+    core, markets, rules = _core_with(funds, min_size=LOT, min_notional=1)
+    stop, _ = _place(core, markets, funds, 1, OrderRequest(
+        "SN1/TAO", "sell", "limit", MID - 3 * TICK, 4 * LOT, trigger="stop_loss",
+        trigger_price=MID - TICK,
+    ))  # fmt: skip
+    # The tick changes: the stop's limit price is now off the tick.
+    coarse = Markets([dataclasses.replace(rules, tick=10 * TICK)])
+    _place(
+        core, coarse, funds, 3, OrderRequest("SN1/TAO", "buy", "limit", MID - 10 * TICK, 4 * LOT)
+    )
+    _, out = _place(core, coarse, funds, 2, OrderRequest("SN1/TAO", "sell", "market", qty=4 * LOT))
+    assert stop.status == "cancelled" and stop.cancel_reason == "invalid_tick"
+    assert out.resolve[stop.hold_id] == "voided" and not core.stops
