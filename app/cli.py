@@ -118,9 +118,12 @@ def cmd_users_create(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
     from app.auth.scopes import Scope
-    from app.auth.service import create_api_key, get_user_by_email
+    from app.auth.service import MAX_NONCE_WINDOW_MS, create_api_key, get_user_by_email
     from app.kit.crypto import SecretBox, load_server_key
 
+    if not 0 <= args.nonce_window_ms <= MAX_NONCE_WINDOW_MS:
+        print(f"--nonce-window-ms must be 0..{MAX_NONCE_WINDOW_MS}", file=sys.stderr)
+        return 2
     try:
         scopes = [Scope(s.strip()) for s in args.scopes.split(",") if s.strip()]
     except ValueError:
@@ -132,12 +135,13 @@ def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
 
     async def work(session: Any) -> Any:
         user = await get_user_by_email(session, args.email)
-        return await create_api_key(session, box, user.id, scopes, args.label)
+        return await create_api_key(session, box, user.id, scopes, args.label, args.nonce_window_ms)
 
     issued = _run_with_session(settings, work)
     print(f"API-Key:    {issued.key}")
     print(f"API-Secret: {issued.secret}")
     print(f"scopes:     {','.join(issued.api_key.scopes)}")
+    print(f"nonce window: {issued.api_key.nonce_window_ms} ms")
     print("The secret is shown only this once.", file=sys.stderr)
     return 0
 
@@ -260,6 +264,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--scopes", default="read", help="comma list: read,trade,withdraw,admin"
     )
     keys_create.add_argument("--label")
+    keys_create.add_argument(
+        "--nonce-window-ms",
+        type=int,
+        default=10_000,
+        help="nonces may arrive this far below the highest one used (each once); 0: strictly "
+        "increasing",
+    )
     keys_create.set_defaults(func=cmd_keys_create)
     keys_revoke = keys.add_parser("revoke")
     keys_revoke.add_argument("key")

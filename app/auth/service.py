@@ -29,6 +29,10 @@ from app.kit.ratelimit import TokenBucketLimiter
 from app.models import ApiKey, User
 
 MAX_NONCE = MAX_INT
+# How far below the highest nonce used with a key a nonce may still arrive (each is
+# accepted once), in milliseconds: concurrent requests of one key need not arrive in order.
+DEFAULT_NONCE_WINDOW_MS = 10_000
+MAX_NONCE_WINDOW_MS = 86_400_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,7 @@ async def create_api_key(
     user_id: int,
     scopes: list[Scope],
     label: str | None = None,
+    nonce_window_ms: int = DEFAULT_NONCE_WINDOW_MS,
 ) -> IssuedKey:
     key = secrets.token_urlsafe(42)
     secret = base64.b64encode(secrets.token_bytes(64)).decode()
@@ -78,6 +83,7 @@ async def create_api_key(
         scopes=sorted({s.value for s in scopes}),
         label=label,
         last_nonce=0,
+        nonce_window_ms=nonce_window_ms,
     )
     session.add(api_key)
     await session.flush()
@@ -135,6 +141,7 @@ class _CachedKey:
     user_id: int
     scopes: frozenset[str]
     secret: bytes  # decoded HMAC key
+    nonce_window_ms: int
 
 
 class Authenticator:
@@ -158,8 +165,10 @@ class Authenticator:
         self._limiter = limiter
         self._cache: dict[str, _CachedKey] = {}
         self._cached_ids: dict[int, str] = {}  # key id -> key, to forget by id
-        # Highest nonce accepted (or being persisted) per key, and the pending writes.
+        # Per key: the highest nonce accepted (or being persisted), the ones accepted within
+        # its window (as times: `nonce_time`), and the pending writes.
         self._highest: dict[int, int] = {}
+        self._seen: dict[int, set[int]] = {}
         self._pending: list[tuple[int, int, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -174,7 +183,7 @@ class Authenticator:
         if row.revoked_at is not None:  # never cached again once forgotten
             raise KeyRevoked("this API key has been revoked")
         secret = base64.b64decode(self._box.open(row.secret_encrypted))
-        cached = _CachedKey(row.id, row.user_id, frozenset(row.scopes), secret)
+        cached = _CachedKey(row.id, row.user_id, frozenset(row.scopes), secret, row.nonce_window_ms)
         if len(self._cache) > 100_000:
             self.forget_all()
         self._cache[key] = cached
@@ -216,7 +225,7 @@ class Authenticator:
         # Canonical: the digits signed are exactly str(value).
         if not signature_matches(entry.secret, path, str(value), payload, signature):
             raise InvalidSignature("signature does not match")
-        await self._advance_nonce(entry.id, value)
+        await self._advance_nonce(entry.id, entry.nonce_window_ms, value)
         if required is not None and required.value not in entry.scopes:
             raise PermissionDenied(f"this API key lacks the '{required.value}' scope")
         retry_after = self._limiter.acquire(entry.id)
@@ -224,64 +233,116 @@ class Authenticator:
             raise RateLimited("rate limit exceeded for this API key", retry_after=retry_after)
         return Principal(entry.user_id, entry.id, entry.scopes)
 
-    async def _advance_nonce(self, key_id: int, nonce: int) -> None:
-        """Accept `nonce` only if it is above every nonce seen for the key, and only once it
-        is persisted (so a replay is refused after a restart too). Concurrent requests share
-        one UPDATE: the writes are group-committed like orders are."""
-        if nonce <= self._highest.get(key_id, 0):
-            raise InvalidNonce("nonce must be greater than the last one used with this key")
-        self._highest[key_id] = nonce
+    async def _advance_nonce(self, key_id: int, window_ms: int, nonce: int) -> None:
+        """Accept `nonce` at most once, and only within the key's window below the highest
+        nonce seen (`nonce_window_ms`, on the time line of `nonce_time`); only once it is
+        persisted (so a replay is refused after a restart, and by every process: the
+        accepted nonces within the window are rows). Concurrent requests share one
+        statement: the writes are group-committed like orders are."""
+        value = nonce_time(nonce)
+        if value is None:
+            raise InvalidNonce(f"nonce too large: at most {MAX_NONCE_MS} in milliseconds")
+        window = window_ms * 1_000_000
+        seen = self._seen.setdefault(key_id, set())
+        highest = self._highest.get(key_id, 0)
+        if value <= highest - window or value in seen:
+            raise InvalidNonce(_NONCE_RULE)
+        if len(seen) > 4096:  # forget what the window has passed (the database keeps it)
+            seen.difference_update({n for n in seen if n <= highest - window})
+        seen.add(value)
+        self._highest[key_id] = max(highest, value)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((key_id, nonce, future))
+        self._pending.append((key_id, value, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_nonces())
         await future
 
+    def _relearn(self, key_id: int) -> None:
+        """Forget what this process knows of a key's nonces: the database decides."""
+        self._highest.pop(key_id, None)
+        self._seen.pop(key_id, None)
+
     async def _write_nonces(self) -> None:
         while self._pending:
             batch, self._pending = self._pending, []
-            top: dict[int, int] = {}
-            for key_id, nonce, _ in batch:
-                top[key_id] = max(nonce, top.get(key_id, 0))
             try:
-                refused = await self._persist(top)
+                refused = await self._persist([(k, n) for k, n, _ in batch])
             except Exception as exc:  # the database is down: nobody gets in
                 for key_id, _, future in batch:
-                    self._highest.pop(key_id, None)
+                    self._relearn(key_id)
                     future.set_exception(exc)
                 continue
-            for key_id, _, future in batch:
-                error = refused.get(key_id)
+            for key_id, nonce, future in batch:
+                error = refused.get((key_id, nonce))
                 if error is None:
                     future.set_result(None)
                 else:
+                    self._relearn(key_id)
                     future.set_exception(error)
 
-    async def _persist(self, top: dict[int, int]) -> dict[int, AppError]:
-        """One statement for the whole batch; returns the keys refused and why."""
+    async def _persist(self, nonces: list[tuple[int, int]]) -> dict[tuple[int, int], AppError]:
+        """One statement for the whole batch: each nonce within its key's window and not
+        used before is recorded (`api_key_nonces`, unique per key) and raises the key's
+        `last_nonce`; those the window has passed are pruned. Returns the refused ones."""
         async with self._sessionmaker() as session:
             rows = await session.execute(
-                text(
-                    "WITH v AS (SELECT * FROM unnest(CAST(:ids AS bigint[]), "
-                    "CAST(:nonces AS bigint[])) AS v(id, nonce)), "
-                    "up AS (UPDATE api_keys k SET last_nonce = v.nonce FROM v "
-                    "WHERE k.id = v.id AND k.revoked_at IS NULL AND k.last_nonce < v.nonce "
-                    "RETURNING k.id) "
-                    "SELECT k.id, k.revoked_at IS NOT NULL AS revoked, "
-                    "EXISTS (SELECT 1 FROM up WHERE up.id = k.id) AS advanced "
-                    "FROM api_keys k JOIN v ON v.id = k.id"
-                ),
-                {"ids": list(top), "nonces": list(top.values())},
+                _NONCE_SQL,
+                {"ids": [k for k, _ in nonces], "nonces": [n for _, n in nonces]},
             )
-            refused: dict[int, AppError] = {}
-            for key_id, revoked, advanced in rows:
-                if advanced:
+            refused: dict[tuple[int, int], AppError] = {}
+            for key_id, nonce, revoked, accepted in rows:
+                if accepted:
                     continue
-                self._highest.pop(key_id, None)  # re-learn from the database next time
-                refused[key_id] = (
+                refused[(key_id, nonce)] = (
                     KeyRevoked("this API key has been revoked")
                     if revoked
-                    else InvalidNonce("nonce must be greater than the last one used with this key")
+                    else InvalidNonce(_NONCE_RULE)
                 )
             await session.commit()
         return refused
+
+
+_NONCE_RULE = (
+    "nonce already used, or older than this key's nonce window below the highest nonce used with it"
+)
+
+# Nonces below 10^11 are counters; above, times since the epoch in ms, then us, then ns.
+_MS_FROM, _US_FROM, _NS_FROM = 10**11, 10**14, 10**17
+MAX_NONCE_MS = MAX_NONCE // 10**6
+
+
+def nonce_time(nonce: int) -> int | None:
+    """A nonce on one time line, in nanoseconds, whatever unit the client counts in: a
+    millisecond clock (CCXT), a microsecond one or a nanosecond one (`date +%s%N`) are all
+    compared as times, so a key used with nanoseconds still works with milliseconds later.
+    Below 10^11 a nonce is a plain counter (compared as it is, below every time). None:
+    beyond 2^63-1 nanoseconds (the year 2262)."""
+    if nonce < _MS_FROM or nonce >= _NS_FROM:
+        value = nonce
+    elif nonce < _US_FROM:
+        value = nonce * 1_000_000
+    else:
+        value = nonce * 1_000
+    return value if value <= MAX_NONCE else None
+
+
+_NONCE_SQL = text(
+    "WITH v AS (SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:nonces AS bigint[])) "
+    "  AS v(id, nonce)), "
+    "ok AS (SELECT v.id, v.nonce FROM v JOIN api_keys k ON k.id = v.id "
+    "  WHERE k.revoked_at IS NULL "
+    "  AND v.nonce > k.last_nonce - k.nonce_window_ms * CAST(1000000 AS bigint)), "
+    "ins AS (INSERT INTO api_key_nonces (api_key_id, nonce) SELECT id, nonce FROM ok "
+    "  ON CONFLICT DO NOTHING RETURNING api_key_id, nonce), "
+    "up AS (UPDATE api_keys k SET last_nonce = m.top "
+    "  FROM (SELECT api_key_id, max(nonce) AS top FROM ins GROUP BY api_key_id) m "
+    "  WHERE k.id = m.api_key_id AND k.last_nonce < m.top RETURNING k.id), "
+    "pruned AS (DELETE FROM api_key_nonces n USING api_keys k "
+    "  WHERE n.api_key_id = k.id AND k.id = ANY(CAST(:ids AS bigint[])) "
+    "  AND n.nonce <= k.last_nonce - k.nonce_window_ms * CAST(1000000 AS bigint) "
+    "  RETURNING 1) "
+    "SELECT v.id, v.nonce, k.revoked_at IS NOT NULL AS revoked, "
+    "  EXISTS (SELECT 1 FROM ins WHERE ins.api_key_id = v.id AND ins.nonce = v.nonce) "
+    "  AS accepted "
+    "FROM v JOIN api_keys k ON k.id = v.id"
+)

@@ -15,6 +15,7 @@ from app.kraken.context import Context
 from app.kraken.errors import UNKNOWN_ASSET, UNKNOWN_ORDER, KrakenError, invalid_arguments
 from app.kraken.schemas import (
     INT32,
+    ORDER_TYPES,
     Params,
     add_order_result,
     order_descr,
@@ -265,7 +266,14 @@ def _order_request(p: Params, market: Market) -> OrderRequest:
     if side not in ("buy", "sell"):
         raise invalid_arguments("type")
     ordertype = p.text("ordertype")
-    if ordertype not in ("limit", "market"):
+    trigger: str | None = None
+    trigger_price: int | None = None
+    if ordertype in ORDER_TYPES:  # a stop: `price` is the trigger, `price2` the limit
+        trigger, ordertype = ORDER_TYPES[ordertype]
+        trigger_price = to_units("price", p.text("price", required=True))
+        if p.text("trigger") not in (None, "last"):  # only the last trade price triggers
+            raise invalid_arguments("trigger")
+    elif ordertype not in ("limit", "market"):
         raise invalid_arguments("ordertype")
     flags = {f.strip() for f in (p.text("oflags") or "").split(",") if f.strip()}
     if not flags <= KNOWN_FLAGS:
@@ -275,7 +283,9 @@ def _order_request(p: Params, market: Market) -> OrderRequest:
         raise invalid_arguments("leverage")
     if p.text("reduce_only") not in (None, "false", "False"):
         raise invalid_arguments("reduce_only")
-    for unsupported in ("price2", "trigger", "displayvol", "close"):
+    for unsupported in (
+        ("displayvol", "close") if trigger else ("price2", "trigger", "displayvol", "close")
+    ):
         if p.data.get(unsupported) not in (None, ""):
             raise invalid_arguments(unsupported)
     for moment in ("starttm", "expiretm"):
@@ -295,7 +305,12 @@ def _order_request(p: Params, market: Market) -> OrderRequest:
         if ordertype != "market" or side != "buy":
             raise invalid_arguments("viqc")
         qty, budget = None, volume
-    if ordertype == "limit":
+    if trigger is not None:
+        if ordertype == "limit":
+            price = to_units("price2", p.text("price2", required=True))
+        elif p.text("price2") is not None:
+            raise invalid_arguments("price2")
+    elif ordertype == "limit":
         price = to_units("price", p.text("price", required=True))
     elif p.text("price") is not None:
         raise invalid_arguments("price")
@@ -320,6 +335,8 @@ def _order_request(p: Params, market: Market) -> OrderRequest:
         stp=stp,
         client_order_id=client_order_id,
         validate_only=p.flag("validate"),
+        trigger=trigger,
+        trigger_price=trigger_price,
     )
 
 

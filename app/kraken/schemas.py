@@ -260,7 +260,27 @@ def _percent(bps: int) -> float:
 
 # ---------------------------------------------------------------------------- orders
 
-STATUS = {"open": "open", "filled": "closed", "cancelled": "canceled", "validated": "pending"}
+STATUS = {
+    "open": "open",
+    "untriggered": "open",  # Kraken lists a waiting stop order as open
+    "filled": "closed",
+    "cancelled": "canceled",
+    "validated": "pending",
+}
+
+# Kraken's order types of stop orders: (native trigger, native type) <-> Kraken ordertype.
+STOP_TYPES = {
+    ("stop_loss", "market"): "stop-loss",
+    ("stop_loss", "limit"): "stop-loss-limit",
+    ("take_profit", "market"): "take-profit",
+    ("take_profit", "limit"): "take-profit-limit",
+}
+ORDER_TYPES = {kraken: native for native, kraken in STOP_TYPES.items()}
+
+
+def kraken_ordertype(o: OrderOut) -> str:
+    return STOP_TYPES.get((o.trigger, o.type), o.type) if o.trigger else o.type
+
 
 USERREF_PREFIX = "kr.u"
 
@@ -286,7 +306,13 @@ def order_descr(o: OrderOut) -> str:
     """`descr.order` exactly as Kraken writes it, e.g. 'buy 1.25000000 SN64TAO @ limit 0.05000000'.
     A market buy sized in TAO (viqc) shows its budget as the volume."""
     volume = o.qty if o.qty is not None else o.quote_budget
-    text = f"{o.side} {descr_number(int(volume or 0))} {pair_id(o.market)} @ {o.type}"
+    text = f"{o.side} {descr_number(int(volume or 0))} {pair_id(o.market)} @ "
+    if o.trigger and o.trigger_price is not None:
+        text += f"{o.trigger.replace('_', ' ')} {descr_number(int(o.trigger_price))}"
+        if o.type == "limit" and o.price is not None:
+            text += f" -> limit {descr_number(int(o.price))}"
+        return text
+    text += o.type
     if o.type == "limit" and o.price is not None:
         text += f" {descr_number(int(o.price))}"
     return text
@@ -307,6 +333,11 @@ def order_info(o: OrderOut, trades: list[str] | None = None) -> dict[str, Any]:
     filled, quote = int(o.filled_qty), int(o.filled_quote)
     average = quote * UNIT // filled if filled else 0
     volume = o.qty if o.qty is not None else o.quote_budget
+    limit_price = units(int(o.price)) if o.price is not None else units(0)
+    if o.trigger and o.trigger_price is not None:  # Kraken: price = trigger, price2 = limit
+        price, price2 = units(int(o.trigger_price)), limit_price if o.type == "limit" else units(0)
+    else:
+        price, price2 = limit_price, units(0)
     info: dict[str, Any] = {
         "refid": None,
         "userref": userref if userref is not None else 0,
@@ -318,9 +349,9 @@ def order_info(o: OrderOut, trades: list[str] | None = None) -> dict[str, Any]:
         "descr": {
             "pair": pair_id(o.market),
             "type": o.side,
-            "ordertype": o.type,
-            "price": units(int(o.price)) if o.price is not None else units(0),
-            "price2": units(0),
+            "ordertype": kraken_ordertype(o),
+            "price": price,
+            "price2": price2,
             "leverage": "none",
             "order": order_descr(o),
             "close": "",
@@ -330,8 +361,8 @@ def order_info(o: OrderOut, trades: list[str] | None = None) -> dict[str, Any]:
         "cost": units(quote),
         "fee": units(int(o.fee)),
         "price": units(average),
-        "stopprice": units(0),
-        "limitprice": units(0),
+        "stopprice": units(int(o.trigger_price)) if o.trigger_price else units(0),
+        "limitprice": limit_price if o.trigger and o.type == "limit" else units(0),
         "misc": "",
         "oflags": order_flags(o),
         "timeinforce": o.time_in_force.upper(),

@@ -1,6 +1,6 @@
 """All tables, one module each. Importing this package registers them on `Base.metadata`."""
 
-from app.models.api_key import ApiKey
+from app.models.api_key import ApiKey, ApiKeyNonce
 from app.models.asset import Asset
 from app.models.audit_entry import AuditEntry
 from app.models.base import Base
@@ -30,6 +30,7 @@ from app.models.withdrawal import Withdrawal
 
 __all__ = [
     "ApiKey",
+    "ApiKeyNonce",
     "Asset",
     "AuditEntry",
     "Base",

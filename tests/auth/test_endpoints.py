@@ -79,11 +79,34 @@ async def test_replayed_and_lower_nonce(client: httpx.AsyncClient, signed: Signe
     replay = await client.get(f"/v1/account?{query}", headers=headers)
     assert replay.status_code == 401
     assert replay.json()["code"] == "invalid_nonce"
+    # Below the highest within the key's window (10 s): accepted, once.
     lower = nonce - 1
     r = await client.get(
         f"/v1/account?nonce={lower}", headers=alice.headers("/v1/account", lower, f"nonce={lower}")
     )
+    assert r.status_code == 200
+    r = await client.get(
+        f"/v1/account?nonce={lower}", headers=alice.headers("/v1/account", lower, f"nonce={lower}")
+    )
     assert r.json()["code"] == "invalid_nonce"
+    # Older than the window (the test nonces are microseconds): refused.
+    old = nonce - 11_000_000
+    r = await client.get(
+        f"/v1/account?nonce={old}", headers=alice.headers("/v1/account", old, f"nonce={old}")
+    )
+    assert r.json()["code"] == "invalid_nonce"
+    # A client counting in milliseconds after one counting in microseconds: the same time
+    # line, so a later time works (and an earlier one outside the window does not).
+    ms = nonce // 1000 + 1000
+    r = await client.get(
+        f"/v1/account?nonce={ms}", headers=alice.headers("/v1/account", ms, f"nonce={ms}")
+    )
+    assert r.status_code == 200, r.text
+    ns = (nonce + 1) * 1000
+    r = await client.get(
+        f"/v1/account?nonce={ns}", headers=alice.headers("/v1/account", ns, f"nonce={ns}")
+    )
+    assert r.status_code == 200, r.text
     # Missing nonce.
     r = await client.get("/v1/account", headers=alice.headers("/v1/account", "", ""))
     assert r.status_code == 401
@@ -122,3 +145,35 @@ async def test_rate_limit_answers_429_with_retry_after(app: FastAPI, signed: Sig
     # Another key has its own bucket.
     bob = await signed("read")
     assert (await bob.get("/v1/account")).status_code == 200
+
+
+async def test_concurrent_requests_within_the_nonce_window_are_each_accepted_once(
+    app: FastAPI, client: httpx.AsyncClient, signed: SignedFactory
+) -> None:
+    import asyncio
+    import random
+
+    from app.auth.service import Authenticator
+
+    alice = await signed("read")
+    base = next_nonce() + 1_000_000  # microseconds, ahead of anything used
+    nonces = [base - i for i in range(60)]  # (64 in flight per key at most)
+    random.Random(7).shuffle(nonces)  # they arrive in any order within the window
+
+    async def call(nonce: int) -> int:
+        query = f"nonce={nonce}"
+        r = await client.get(
+            f"/v1/account?{query}", headers=alice.headers("/v1/account", nonce, query)
+        )
+        return r.status_code
+
+    assert await asyncio.gather(*(call(n) for n in nonces)) == [200] * 60
+    # Each once: a replay of any of them is refused, here and in a fresh process.
+    assert await asyncio.gather(*(call(n) for n in nonces[:20])) == [401] * 20
+    old: Authenticator = app.state.authenticator
+    app.state.authenticator = Authenticator(old._sessionmaker, old._box, old._limiter)
+    try:
+        assert await asyncio.gather(*(call(n) for n in nonces[:20])) == [401] * 20
+        assert await call(base + 1) == 200
+    finally:
+        app.state.authenticator = old
