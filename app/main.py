@@ -41,6 +41,7 @@ from app.marketdata.ws import MarketDataHub
 from app.marketdata.ws import router as marketdata_ws
 from app.markets.endpoints import admin as markets_admin
 from app.markets.endpoints import assets as assets_router
+from app.markets.endpoints import fees as fees_router
 from app.markets.endpoints import public as markets_public
 from app.markets.service import SUBNETS_RETIRED
 from app.ops.endpoints import router as ops_router
@@ -171,6 +172,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(assets_router)
     app.include_router(listings_router)
     app.include_router(markets_admin)
+    app.include_router(fees_router)
     app.include_router(audit_router)
     app.include_router(keys_admin)
     app.include_router(orders_router)

@@ -70,3 +70,6 @@ class SignedClient:
 
     async def patch(self, path: str, json: Any = None) -> httpx.Response:
         return await self.post(path, json, method="PATCH")
+
+    async def put(self, path: str, json: Any = None) -> httpx.Response:
+        return await self.post(path, json, method="PUT")

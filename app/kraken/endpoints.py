@@ -69,6 +69,7 @@ PRIVATE: dict[str, Private] = {
     "Balance": Private(private.balance, READ),
     "BalanceEx": Private(private.balance_ex, READ),
     "TradeBalance": Private(private.trade_balance, READ),
+    "TradeVolume": Private(private.trade_volume, READ),
     "OpenOrders": Private(private.open_orders, READ),
     "ClosedOrders": Private(private.closed_orders, READ),
     "QueryOrders": Private(private.query_orders, READ),

@@ -141,6 +141,7 @@ NATIVE_TO_KRAKEN: dict[str, str] = {
     "invalid_min_notional": INVALID_ARGUMENTS,
     "invalid_fee": INVALID_ARGUMENTS,
     "invalid_price_band": INVALID_ARGUMENTS,
+    "invalid_fee_tiers": INVALID_ARGUMENTS,
     "invalid_staking_setting": INVALID_ARGUMENTS,
     "operation_not_found": INVALID_ARGUMENTS,
     "operation_not_planned": INVALID_ARGUMENTS,

@@ -12,12 +12,19 @@ from sqlalchemy import select
 
 from app.kit.units import quote_amount
 from app.kraken.context import Context
-from app.kraken.errors import UNKNOWN_ASSET, UNKNOWN_ORDER, KrakenError, invalid_arguments
+from app.kraken.errors import (
+    INVALID_PAIR,
+    UNKNOWN_ASSET,
+    UNKNOWN_ORDER,
+    KrakenError,
+    invalid_arguments,
+)
 from app.kraken.schemas import (
     INT32,
     ORDER_TYPES,
     Params,
     add_order_result,
+    fee_percent,
     order_descr,
     order_info,
     pair_id,
@@ -29,6 +36,7 @@ from app.kraken.schemas import (
 )
 from app.kraken.txid import order_id_of, order_txid, trade_txid
 from app.ledger.statement import user_balances
+from app.markets.fees import MarketFees, user_fees
 from app.models import Market, Subnet
 from app.orders import service
 from app.orders.commands import AmendOrder, CancelOrders, LiveOrder, OrderRequest, PlaceOrders
@@ -89,6 +97,39 @@ async def trade_balance(ctx: Context) -> dict[str, str]:
         "v": zero,
         "e": units(total),
         "mf": units(total),
+    }
+
+
+async def trade_volume(ctx: Context) -> dict[str, Any]:
+    """The caller's 30-day volume (in TAO, over every market) and, per pair asked for, the
+    fee of its tier now, the lowest and highest of the schedule and the next tier."""
+    volume, markets = await user_fees(ctx.session, ctx.user_id)
+    wanted = ctx.params.values("pair")
+    by_pair = {pair_id(m.symbol): m for m in markets}
+    chosen = []
+    for pair in wanted:
+        try:
+            market = await ctx.market(pair)
+        except KrakenError:
+            raise KrakenError(INVALID_PAIR) from None
+        chosen.append(by_pair[pair_id(market.symbol)])
+    result: dict[str, Any] = {"currency": "TAO", "volume": units(volume)}
+    if chosen:
+        result["fees"] = {pair_id(m.symbol): _fee_info(m, taker=True) for m in chosen}
+        result["fees_maker"] = {pair_id(m.symbol): _fee_info(m, taker=False) for m in chosen}
+    return result
+
+
+def _fee_info(m: MarketFees, *, taker: bool) -> dict[str, Any]:
+    k = 2 if taker else 1
+    rates = [t[k] for t in m.schedule]
+    return {
+        "fee": fee_percent(m.current[k]),
+        "minfee": fee_percent(min(rates)),
+        "maxfee": fee_percent(max(rates)),
+        "nextfee": None if m.next is None else fee_percent(m.next[k]),
+        "tiervolume": units(m.current[0]),
+        "nextvolume": None if m.next is None else units(m.next[0]),
     }
 
 

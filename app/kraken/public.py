@@ -11,6 +11,7 @@ from app.kraken import marketdata
 from app.kraken.context import Context
 from app.kraken.errors import INVALID_PAIR, UNKNOWN_ASSET, KrakenError, invalid_arguments
 from app.kraken.schemas import asset_pair, kraken_seconds, pair_id, units
+from app.markets.fees import fee_tiers, tiers_of
 from app.markets.rules import DELISTED
 from app.models import Asset, Market
 
@@ -68,7 +69,8 @@ async def asset_pairs(ctx: Context) -> dict[str, Any]:
     if info not in ("info", "leverage", "fees", "margin"):
         raise invalid_arguments("info")
     markets = await _markets(ctx, ctx.params.values("pair"))
-    return {pair_id(m.symbol): asset_pair(m) for m in markets}
+    tiers = await fee_tiers(ctx.session)
+    return {pair_id(m.symbol): asset_pair(m, tiers_of(tiers, m.id)) for m in markets}
 
 
 def _one_pair(ctx: Context) -> str:

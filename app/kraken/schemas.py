@@ -225,7 +225,10 @@ PAIR_STATUS = {
 }
 
 
-def asset_pair(m: Market) -> dict[str, Any]:
+def asset_pair(m: Market, tiers: tuple[tuple[int, int, int], ...] = ()) -> dict[str, Any]:
+    """A pair as Kraken describes it. Fee tiers: [30-day volume in TAO, percent], the
+    market's own fees first (volume 0)."""
+    schedule = [(0, m.maker_fee_bps, m.taker_fee_bps), *tiers]
     return {
         "altname": pair_id(m.symbol),
         "wsname": ws_name(m.symbol),
@@ -240,9 +243,8 @@ def asset_pair(m: Market) -> dict[str, Any]:
         "lot_multiplier": 1,
         "leverage_buy": [],
         "leverage_sell": [],
-        # Kraken's fee tiers: [30-day volume, percent]; one flat tier here.
-        "fees": [[0, _percent(m.taker_fee_bps)]],
-        "fees_maker": [[0, _percent(m.maker_fee_bps)]],
+        "fees": [[_volume(v), _percent(taker)] for v, _, taker in schedule],
+        "fees_maker": [[_volume(v), _percent(maker)] for v, maker, _ in schedule],
         "fee_volume_currency": m.quote_asset,
         "margin_call": 80,
         "margin_stop": 40,
@@ -251,6 +253,16 @@ def asset_pair(m: Market) -> dict[str, Any]:
         "tick_size": units(m.tick_size),
         "status": PAIR_STATUS.get(m.state, m.state),
     }
+
+
+def _volume(rao: int) -> int | float:
+    """A tier's volume in TAO, as Kraken's JSON number (whole TAO as an integer)."""
+    return rao // UNIT if rao % UNIT == 0 else float(Decimal(rao) / UNIT)
+
+
+def fee_percent(bps: int) -> str:
+    """Basis points as Kraken's percentage string: 20 -> '0.2000'."""
+    return f"{Decimal(bps) / 100:.4f}"
 
 
 def _percent(bps: int) -> float:

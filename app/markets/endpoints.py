@@ -3,9 +3,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
-from app.auth.dependencies import AdminPrincipal
+from app.auth.dependencies import AdminPrincipal, ReadPrincipal
 from app.kit.deps import PublicCache, Session
 from app.kit.inputs import Canonical
+from app.markets import fees as fee_service
 from app.markets import service
 from app.markets.rules import parse_symbol
 from app.markets.schemas import (
@@ -13,6 +14,10 @@ from app.markets.schemas import (
     AssetOut,
     BookLevel,
     BookOut,
+    FeesOut,
+    FeeTierOut,
+    FeeTiersIn,
+    MarketFeesOut,
     MarketOut,
     MarketPatch,
     StateChange,
@@ -26,6 +31,41 @@ from app.orders.readmodel import OrdersView
 public = APIRouter(prefix="/v1/markets", tags=["markets"], dependencies=[PublicCache])
 assets = APIRouter(prefix="/v1/assets", tags=["markets"], dependencies=[PublicCache])
 admin = APIRouter(prefix="/v1/admin/markets", tags=["admin"])
+fees = APIRouter(prefix="/v1", tags=["markets"])
+
+
+@fees.get("/fees", response_model=FeesOut)
+async def get_fees(principal: ReadPrincipal, session: Session) -> FeesOut:
+    """The caller's 30-day quote volume and, per market, its fees now, the tiers and the
+    next tier up."""
+    volume, markets = await fee_service.user_fees(session, principal.user_id)
+    return FeesOut(
+        currency="TAO",
+        volume_30d=str(volume),
+        markets=[
+            MarketFeesOut(
+                market=m.symbol,
+                maker_fee_bps=m.current[1],
+                taker_fee_bps=m.current[2],
+                tiers=[FeeTierOut.of(t) for t in m.schedule],
+                next_tier=None if m.next is None else FeeTierOut.of(m.next),
+            )
+            for m in markets
+        ],
+    )
+
+
+@fees.put("/admin/fee-tiers", response_model=list[FeeTierOut], tags=["admin"])
+async def put_fee_tiers(
+    body: FeeTiersIn, principal: AdminPrincipal, session: Session
+) -> list[FeeTierOut]:
+    """Replace the global fee tiers, or a market's (`market`), audited. Tiers lower (or
+    raise) fees from a 30-day quote volume on; a buy holds the highest fee of any tier."""
+    tiers = fee_service.parse_tiers(
+        [(t.min_volume, t.maker_fee_bps, t.taker_fee_bps) for t in body.tiers]
+    )
+    saved = await fee_service.set_tiers(session, principal, body.market, tiers)
+    return [FeeTierOut.of(t) for t in saved]
 
 
 async def _out(session: Session, symbol: str) -> MarketOut:

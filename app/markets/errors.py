@@ -73,3 +73,9 @@ class InvalidFee(InvalidMarketParameter):
 
 class InvalidPriceBand(InvalidMarketParameter):
     code = "invalid_price_band"
+
+
+class InvalidFeeTiers(InvalidMarketParameter):
+    """Fee tiers must have distinct positive volumes and fees within 0..1000 bps."""
+
+    code = "invalid_fee_tiers"

@@ -4,6 +4,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Path
 from pydantic import BaseModel, Field, StrictInt, StrictStr
 
+from app.kit.inputs import Canonical
 from app.markets.rules import parameter_range
 from app.models import Asset, Market, Subnet
 
@@ -116,3 +117,42 @@ class BookOut(BaseModel):
     epoch: str  # changes when the service restarts: then `sequence` starts again
     bids: list[BookLevel]  # best first
     asks: list[BookLevel]
+
+
+class FeeTierIn(BaseModel):
+    min_volume: Annotated[int, Canonical(1)] = Field(
+        description="rao of 30-day quote volume from which the tier applies"
+    )
+    maker_fee_bps: Annotated[int, Canonical(0, 1000)]
+    taker_fee_bps: Annotated[int, Canonical(0, 1000)]
+
+
+class FeeTiersIn(BaseModel):
+    market: str | None = Field(
+        default=None, max_length=MAX_SYMBOL, description="a market's own tiers; none: global"
+    )
+    tiers: list[FeeTierIn] = Field(max_length=50, description="replace every tier of the scope")
+
+
+class FeeTierOut(BaseModel):
+    min_volume: str  # rao of 30-day quote volume
+    maker_fee_bps: int
+    taker_fee_bps: int
+
+    @classmethod
+    def of(cls, tier: tuple[int, int, int]) -> "FeeTierOut":
+        return cls(min_volume=str(tier[0]), maker_fee_bps=tier[1], taker_fee_bps=tier[2])
+
+
+class MarketFeesOut(BaseModel):
+    market: str
+    maker_fee_bps: int  # the caller's, now
+    taker_fee_bps: int
+    tiers: list[FeeTierOut]  # the market's own fees (min_volume 0), then its tiers
+    next_tier: FeeTierOut | None
+
+
+class FeesOut(BaseModel):
+    currency: str  # of the volume: TAO
+    volume_30d: str  # rao: the caller's quote volume over every market, last 30 days
+    markets: list[MarketFeesOut]

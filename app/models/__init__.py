@@ -6,6 +6,7 @@ from app.models.audit_entry import AuditEntry
 from app.models.base import Base
 from app.models.custody_position import CustodyPosition
 from app.models.deposit import Deposit
+from app.models.fee_tier import FeeTier
 from app.models.fill import Fill
 from app.models.indexer_state import IndexerState
 from app.models.ledger_account import LedgerAccount
@@ -25,6 +26,7 @@ from app.models.staking_unbonding import StakingUnbonding
 from app.models.subnet import Subnet
 from app.models.subnet_history import SubnetHistory
 from app.models.user import User
+from app.models.user_volume import UserVolume
 from app.models.validator import Validator
 from app.models.withdrawal import Withdrawal
 
@@ -36,6 +38,7 @@ __all__ = [
     "Base",
     "CustodyPosition",
     "Deposit",
+    "FeeTier",
     "Fill",
     "IndexerState",
     "LedgerAccount",
@@ -55,6 +58,7 @@ __all__ = [
     "Subnet",
     "SubnetHistory",
     "User",
+    "UserVolume",
     "Validator",
     "Withdrawal",
 ]

@@ -98,15 +98,39 @@ class MarketRules:
     lot: int
     min_size: int
     min_notional: int
-    fees: FeeSchedule
+    fees: FeeSchedule  # the market's own: below the lowest tier
     band_bps: int
     reference_price: int  # the on-chain pool price, rao per alpha (0: unknown)
+    # Fee tiers by 30-day quote volume: (min_volume rao, maker bps, taker bps), ascending.
+    tiers: tuple[tuple[int, int, int], ...] = ()
+
+    def fees_for(self, volume: int) -> FeeSchedule:
+        """The fees of a user with this 30-day volume: the highest tier it reaches."""
+        fees = self.fees
+        for min_volume, maker, taker in self.tiers:
+            if volume >= min_volume:
+                fees = FeeSchedule(maker, taker)
+        return fees
+
+    @property
+    def hold(self) -> FeeSchedule:
+        """What a buy holds for fees: the highest rate of any tier, maker or taker (an
+        order may end up either, and its user may change tier while it rests)."""
+        top = max(
+            [self.fees.maker_bps, self.fees.taker_bps]
+            + [max(maker, taker) for _, maker, taker in self.tiers]
+        )
+        return FeeSchedule(top, top)
 
 
 class Markets:
-    """The markets of one group, by id and by symbol."""
+    """The markets of one group, by id and by symbol, and the 30-day volumes of the users
+    it may fill for (the fee tiers)."""
 
-    def __init__(self, rules: Iterable[MarketRules]) -> None:
+    def __init__(
+        self, rules: Iterable[MarketRules], volumes: Mapping[int, int] | None = None
+    ) -> None:
+        self.volumes: Mapping[int, int] = volumes or {}
         self.by_id: dict[int, MarketRules] = {m.id: m for m in rules}
         self.by_symbol: dict[str, MarketRules] = {m.symbol: m for m in self.by_id.values()}
 
@@ -164,6 +188,7 @@ class OrderCore:
         self.last_price: dict[int, int] = {}  # market -> its last trade's price
         # Prices traded per market since the stops were last looked at: (lowest, highest).
         self._traded: dict[int, tuple[int, int]] = {}
+        self._volumes: Mapping[int, int] = {}  # the current group's (see `Markets`)
 
     # ------------------------------------------------------------------ state
 
@@ -247,6 +272,16 @@ class OrderCore:
                     ids.add(self._live(oid).market_id)
         return symbols, ids
 
+    def traders(self, commands: Iterable[object], market_ids: Iterable[int]) -> set[int]:
+        """The users a group may fill for: its commands' users and the owners of the open
+        orders and stops of its markets (their fee tiers are read for the group)."""
+        users = {
+            c.user_id for c in commands if isinstance(c, PlaceOrders | CancelOrders | AmendOrder)
+        }
+        wanted = set(market_ids)
+        users.update(o.user_id for o in self._all_live() if o.market_id in wanted)
+        return users
+
     def funds_needed(self, commands: Iterable[object], markets: Markets) -> set[tuple[int, str]]:
         """The (user, asset) balances the commands may spend: the store locks them."""
         needed: set[tuple[int, str]] = set()
@@ -267,6 +302,7 @@ class OrderCore:
     def execute(self, command: object, markets: Markets, funds: Funds, out: Outcome) -> Any:
         """The command's result, or the AppError that refuses it (then nothing changed)."""
         self._traded.clear()
+        self._volumes = markets.volumes
         try:
             result: Any
             if isinstance(command, PlaceOrders):
@@ -404,15 +440,15 @@ class OrderCore:
             return r.qty
         if r.type == "limit":
             assert r.price is not None and r.qty is not None
-            return m.fees.with_fee(quote_amount(r.price, r.qty))
+            return m.hold.with_fee(quote_amount(r.price, r.qty))
         if r.quote_budget is not None:
-            return m.fees.with_fee(r.quote_budget)
+            return m.hold.with_fee(r.quote_budget)
         assert r.qty is not None
         if r.trigger:  # it will pay at most its protection price (see `_fire`)
             assert r.trigger_price is not None
-            return m.fees.with_fee(quote_amount(protection_price(r.trigger_price, m), r.qty))
+            return m.hold.with_fee(quote_amount(protection_price(r.trigger_price, m), r.qty))
         # A market buy by quantity: the cost of walking the asks bounds what it can pay.
-        return m.fees.with_fee(self._walk(m, Side.SELL, r.qty, user_id))
+        return m.hold.with_fee(self._walk(m, Side.SELL, r.qty, user_id))
 
     def _walk(self, m: MarketRules, maker_side: Side, qty: int | None, user_id: int) -> int:
         """The quote of taking up to `qty` (None: everything) from the book's `maker_side`,
@@ -614,7 +650,7 @@ class OrderCore:
         if new_price != order.price:
             self._check_post_only(request, market, [])
         if order.side == "buy":
-            needed = market.fees.with_fee(quote_amount(new_price, new_qty - order.filled_qty))
+            needed = market.hold.with_fee(quote_amount(new_price, new_qty - order.filled_qty))
         else:
             needed = new_qty - order.filled_qty
         more = needed - order.hold_left
@@ -747,8 +783,9 @@ class OrderCore:
     def _fill(self, e: OrderFilled, m: MarketRules, funds: Funds, out: Outcome) -> None:
         maker, taker = self.orders[e.maker_order_id], self.orders[e.taker_order_id]
         buyer, seller = (taker, maker) if e.taker_side == "buy" else (maker, taker)
-        maker_fee = m.fees.fill_fee(e.quote, maker=True)
-        taker_fee = m.fees.fill_fee(e.quote, maker=False)
+        # Each side pays the rate of its user's tier (30-day volume as the group began).
+        maker_fee = m.fees_for(self._volumes.get(maker.user_id, 0)).fill_fee(e.quote, maker=True)
+        taker_fee = m.fees_for(self._volumes.get(taker.user_id, 0)).fill_fee(e.quote, maker=False)
         buyer_fee = taker_fee if buyer is taker else maker_fee
         seller_fee = taker_fee if seller is taker else maker_fee
         legs = fill_legs(
@@ -925,8 +962,10 @@ def _id(o: LiveOrder) -> int:
     return o.id
 
 
-def rules_from(values: Mapping[str, Any]) -> MarketRules:
-    """MarketRules from a market row's columns and its subnet's price."""
+def rules_from(
+    values: Mapping[str, Any], tiers: tuple[tuple[int, int, int], ...] = ()
+) -> MarketRules:
+    """MarketRules from a market row's columns and its subnet's price (and fee tiers)."""
     return MarketRules(
         id=int(values["id"]),
         symbol=str(values["symbol"]),
@@ -939,4 +978,5 @@ def rules_from(values: Mapping[str, Any]) -> MarketRules:
         fees=FeeSchedule(int(values["maker_fee_bps"]), int(values["taker_fee_bps"])),
         band_bps=int(values["price_band_bps"]),
         reference_price=int(values["price_rao"]),
+        tiers=tiers,
     )

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.kit import metrics
 from app.kit.dberrors import invalid_value, unavailable
 from app.kit.errors import AppError, InternalError
+from app.markets.fees import volumes
 from app.markets.rules import DELISTED, parse_symbol
 from app.markets.service import StateListener, change_state, get_market, halt_retired
 from app.models import Market
@@ -195,7 +196,13 @@ class Sequencer:
                 symbols |= {
                     parse_symbol(c.symbol) for c in commands if isinstance(c, SetMarketState)
                 }
-                markets = await store.rules(session, symbols, ids)
+                rules = await store.rules(session, symbols, ids)
+                traders = (
+                    self.core.traders(commands, [m.id for m in rules])
+                    if any(m.tiers for m in rules)
+                    else set()
+                )
+                markets = Markets(rules, await volumes(session, traders))
                 for m in markets.by_id.values():
                     self.view.learn(m.id, m.symbol)
                 funds = await store.lock_funds(session, self.core.funds_needed(commands, markets))

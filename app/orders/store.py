@@ -26,9 +26,10 @@ from app.ledger.service import (
     hold_top_up,
 )
 from app.ledger.settlement import AccountRef
+from app.markets.fees import fee_tiers, tiers_of
 from app.models import Fill, Market, Order, Subnet
 from app.orders.commands import LiveOrder
-from app.orders.core import QUOTE, Funds, MarketRules, Markets, Outcome, rules_from
+from app.orders.core import QUOTE, Funds, MarketRules, Outcome, rules_from
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,20 +104,26 @@ async def last_order_id(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.max(Order.id))) or 0)
 
 
-async def rules(session: AsyncSession, symbols: set[str], ids: set[int]) -> Markets:
-    """The rules of the markets named by symbol or id (unknown ones are left out)."""
+async def rules(session: AsyncSession, symbols: set[str], ids: set[int]) -> list[MarketRules]:
+    """The rules of the markets named by symbol or id (unknown ones are left out), with
+    their fee tiers."""
     if not symbols and not ids:
-        return Markets([])
-    rows = await session.execute(
-        select(Market, Subnet.price_rao)
-        .join(Subnet, Subnet.id == Market.subnet_id)
-        .where(Market.symbol.in_(symbols) | Market.id.in_(ids))
-    )
-    return Markets(rules_of(m, price) for m, price in rows)
+        return []
+    rows = (
+        await session.execute(
+            select(Market, Subnet.price_rao)
+            .join(Subnet, Subnet.id == Market.subnet_id)
+            .where(Market.symbol.in_(symbols) | Market.id.in_(ids))
+        )
+    ).all()
+    tiers = await fee_tiers(session)
+    return [rules_of(m, price, tiers_of(tiers, m.id)) for m, price in rows]
 
 
-def rules_of(m: Market, price_rao: int) -> MarketRules:
-    return rules_from({**{c: getattr(m, c) for c in _RULE_COLUMNS}, "price_rao": price_rao})
+def rules_of(
+    m: Market, price_rao: int, tiers: tuple[tuple[int, int, int], ...] = ()
+) -> MarketRules:
+    return rules_from({**{c: getattr(m, c) for c in _RULE_COLUMNS}, "price_rao": price_rao}, tiers)
 
 
 _RULE_COLUMNS = (
@@ -198,6 +205,7 @@ async def write(session: AsyncSession, out: Outcome) -> None:
     if updated:
         await session.execute(_UPDATE_ORDERS, _update_params(updated))
     if out.fills:
+        await session.execute(_ADD_VOLUME, _volume_params(out))
         await session.execute(
             Fill.__table__.insert(),  # type: ignore[attr-defined]
             [
@@ -218,6 +226,24 @@ async def write(session: AsyncSession, out: Outcome) -> None:
                 for f in out.fills
             ],
         )
+
+
+_ADD_VOLUME = text(
+    "INSERT INTO user_volume_daily (user_id, day, quote) "
+    "SELECT u, (now() AT TIME ZONE 'UTC')::date, q "
+    "FROM unnest(CAST(:users AS bigint[]), CAST(:quotes AS bigint[])) AS v(u, q) "
+    "ON CONFLICT (user_id, day) DO UPDATE SET quote = user_volume_daily.quote + EXCLUDED.quote"
+)
+
+
+def _volume_params(out: Outcome) -> dict[str, list[int]]:
+    """Each user's traded quote in the group (both sides of a fill, each for its user)."""
+    by_user: dict[int, int] = {}
+    for f in out.fills:
+        for user in (f.maker.user_id, f.taker.user_id):
+            by_user[user] = by_user.get(user, 0) + f.quote
+    users = sorted(by_user)
+    return {"users": users, "quotes": [by_user[u] for u in users]}
 
 
 def written(out: Outcome) -> None:

@@ -103,18 +103,20 @@ def _to_command(c: tuple[Any, ...], users: list[int], seq: Sequencer) -> Any:
     return AmendOrder(users[c[1]], oid, None, c[3] * LOT, MID + c[4] * TICK)
 
 
-async def _check(engine: AsyncEngine, seq: Sequencer) -> None:
+async def _check(engine: AsyncEngine, seq: Sequencer, prices: dict[int, set[int]]) -> None:
     async with async_sessionmaker(engine)() as s:
         report = await check_ledger(s)
         assert report.ok, report.render()
-        bad_fills = await s.scalar(
+        # A limit taker fills within its limit (an amended order: within one it had).
+        fills = await s.execute(
             text(
-                "SELECT count(*) FROM fills f JOIN orders t ON t.id = f.taker_order_id "
-                "WHERE t.type = 'limit' AND ((f.taker_side = 'buy' AND f.price > t.price) "
-                "OR (f.taker_side = 'sell' AND f.price < t.price))"
+                "SELECT f.taker_order_id, f.taker_side, f.price FROM fills f "
+                "JOIN orders t ON t.id = f.taker_order_id WHERE t.type = 'limit'"
             )
         )
-        assert bad_fills == 0
+        for order_id, taker_side, price in fills:
+            had = prices[order_id]
+            assert price <= max(had) if taker_side == "buy" else price >= min(had)
         assert (
             await s.scalar(
                 text("SELECT count(*) FROM fills WHERE quote <> price * qty / 1000000000")
@@ -154,14 +156,22 @@ async def test_random_flows_keep_books_and_ledger_consistent(
     users = await _setup(engine)
     seq = Sequencer(engine, [])
     await seq.start()
+    prices: dict[int, set[int]] = {}  # every price each order had
     try:
         for start in range(0, len(commands), chunk):
             batch = [_to_command(c, users, seq) for c in commands[start : start + chunk]]
             results = await asyncio.gather(*(seq.submit(b) for b in batch), return_exceptions=True)
-            for r in results:
+            for cmd, r in zip(batch, results, strict=True):
                 if isinstance(r, BaseException):
                     assert isinstance(r, AppError), r  # refusals are fine, crashes are not
-        await _check(engine, seq)
+                    continue
+                if isinstance(cmd, PlaceOrders):
+                    for request, placed in zip(cmd.orders, r, strict=True):
+                        if request.price is not None:
+                            prices.setdefault(placed.id, set()).add(request.price)
+                elif isinstance(cmd, AmendOrder) and cmd.order_id is not None:
+                    prices.setdefault(cmd.order_id, set()).add(cmd.price or 0)
+        await _check(engine, seq, prices)
     finally:
         await seq.stop()
         await truncate_all(engine)
