@@ -47,6 +47,7 @@ from app.markets.service import SUBNETS_RETIRED
 from app.ops.endpoints import router as ops_router
 from app.ops.readiness import CheckResult, Readiness, ReadinessCheck
 from app.orders.commands import HaltRetiredMarkets
+from app.orders.deadman import DeadMansSwitch
 from app.orders.endpoints import router as orders_router
 from app.orders.sequencer import Sequencer
 from app.staking.endpoints import admin as staking_admin
@@ -113,6 +114,10 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         await sequencer.start()
         app.state.orders = sequencer  # as an OrderService: `submit` only
         app.state.orders_view = sequencer.view
+        # The dead man's switch fires the deadlines that passed while it was down, first.
+        switch = DeadMansSwitch(sessionmaker, sequencer)
+        await switch.start()
+        app.state.deadman = switch
         readiness.register("orders", _sequencer_check(sequencer))
         hub = MarketDataHub(sequencer.view, sessionmaker, app.state.authenticator)
         await hub.start()
@@ -133,6 +138,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             for owned in (engine, sequencer_engine, auth_engine):  # disposed last
                 stack.push_async_callback(owned.dispose)
             stack.push_async_callback(sequencer.stop)
+            stack.push_async_callback(switch.stop)
             stack.push_async_callback(hub.stop)
             await notifications.start()
             stack.push_async_callback(notifications.stop)

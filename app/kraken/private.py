@@ -4,8 +4,7 @@ AmendOrder)."""
 
 import re
 import secrets
-from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -33,18 +32,17 @@ from app.kraken.schemas import (
     to_units,
     units,
     userref_client_id,
+    userref_prefix,
 )
-from app.kraken.txid import order_id_of, order_txid, trade_txid
+from app.kraken.txid import fill_of, order_id_of, order_txid, trade_txid
 from app.ledger.statement import user_balances
 from app.markets.fees import MarketFees, user_fees
 from app.models import Market, Subnet
-from app.orders import service
+from app.orders import deadman, service
 from app.orders.commands import AmendOrder, CancelOrders, LiveOrder, OrderRequest, PlaceOrders
 from app.orders.errors import OrderNotFound
 from app.orders.schemas import FillOut, OrderOut
 
-PAGE = 500
-MAX_SCAN = 20_000  # orders or fills read for one answer
 CLOSED_PAGE = 50  # Kraken's page size for ClosedOrders / TradesHistory
 
 # ---------------------------------------------------------------------------- balances
@@ -136,92 +134,64 @@ def _fee_info(m: MarketFees, *, taker: bool) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- order reads
 
 
-async def _orders(ctx: Context, status: str) -> list[OrderOut]:
-    out: list[OrderOut] = []
-    cursor: int | None = None
-    while len(out) < MAX_SCAN:
-        page, cursor = await service.list_orders(
-            ctx.session, ctx.user_id, status, None, cursor, PAGE
-        )
-        out.extend(page)
-        if cursor is None:
-            break
-    return out
+OPEN_LIMIT = 10_000  # OpenOrders answers at most this many (newest first)
 
 
-async def _fills(ctx: Context) -> list[FillOut]:
-    out: list[FillOut] = []
-    cursor: int | None = None
-    while len(out) < MAX_SCAN:
-        page, cursor = await service.list_fills(ctx.session, ctx.user_id, None, None, cursor, PAGE)
-        out.extend(page)
-        if cursor is None:
-            break
-    return out
+def _time(seconds: float | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 
 
-async def _trades_by_order(ctx: Context) -> dict[int, list[str]]:
-    by_order: dict[int, list[str]] = defaultdict(list)
-    for f in reversed(await _fills(ctx)):
-        by_order[f.order_id].append(trade_txid(f.id, f.liquidity == "taker"))
-    return by_order
+def _order_filter(p: Params, status: str, by: str = "open") -> service.OrderFilter:
+    """Kraken's order filters, in SQL: `userref` (kept in the client order id's prefix),
+    `cl_ord_id`, `start` (exclusive) and `end` (inclusive)."""
+    userref = p.userref()
+    return service.OrderFilter(
+        status=status,
+        start=_time(p.seconds("start")),
+        end=_time(p.seconds("end")),
+        by=by,
+        client_order_id=p.text("cl_ord_id"),
+        client_order_prefix=None if userref is None else userref_prefix(userref),
+        kraken=True,
+    )
 
 
-def _filter(orders: list[OrderOut], params: Params) -> list[OrderOut]:
-    userref = params.userref()
-    cl_ord_id = params.text("cl_ord_id")
-    out = []
-    for o in orders:
-        ref, cid = split_client_id(o.client_order_id)
-        if userref is not None and ref != userref:
-            continue
-        if cl_ord_id is not None and cid != cl_ord_id:
-            continue
-        out.append(o)
-    return out
-
-
-async def open_orders(ctx: Context) -> dict[str, Any]:
-    orders = _filter(await _orders(ctx, "open"), ctx.params)
-    trades = await _trades_by_order(ctx) if ctx.params.flag("trades") else None
+async def _trades_of(ctx: Context, orders: list[OrderOut]) -> dict[int, list[str]] | None:
+    """The trade ids of these orders (one query), if the request asked for them."""
+    if not ctx.params.flag("trades"):
+        return None
+    fills = await service.fills_of_orders(ctx.session, ctx.user_id, [o.id for o in orders])
     return {
-        "open": {
-            order_txid(o.id): order_info(o, None if trades is None else trades.get(o.id, []))
-            for o in orders
-        }
+        oid: [trade_txid(f.id, f.liquidity == "taker") for f in fs] for oid, fs in fills.items()
     }
 
 
-def _in_range(moment: datetime | None, start: float | None, end: float | None) -> bool:
-    if moment is None:
-        return start is None and end is None
-    ts = moment.timestamp()
-    return (start is None or ts > start) and (end is None or ts <= end)
+def _infos(orders: list[OrderOut], trades: dict[int, list[str]] | None) -> dict[str, Any]:
+    return {
+        order_txid(o.id): order_info(o, None if trades is None else trades.get(o.id, []))
+        for o in orders
+    }
+
+
+async def open_orders(ctx: Context) -> dict[str, Any]:
+    orders, _ = await service.list_orders(
+        ctx.session, ctx.user_id, _order_filter(ctx.params, "open"), None, OPEN_LIMIT
+    )
+    return {"open": _infos(orders, await _trades_of(ctx, orders))}
 
 
 async def closed_orders(ctx: Context) -> dict[str, Any]:
+    """Closed orders, newest close first, 50 a page from `ofs`, within `start`/`end` on the
+    open time, the close time or either (`closetime`); `count` is the total."""
     p = ctx.params
-    start, end = p.seconds("start"), p.seconds("end")
     closetime = p.text("closetime") or "both"
     if closetime not in ("open", "close", "both"):
         raise invalid_arguments("closetime")
     offset = p.integer("ofs", 0) or 0
-    orders = []
-    for o in _filter(await _orders(ctx, "closed"), p):
-        moments = {"open": [o.created_at], "close": [o.closed_at]}.get(
-            closetime, [o.created_at, o.closed_at]
-        )
-        if any(_in_range(m, start, end) for m in moments):
-            orders.append(o)
-    trades = await _trades_by_order(ctx) if p.flag("trades") else None
-    page = orders[offset : offset + CLOSED_PAGE]
-    return {
-        "closed": {
-            order_txid(o.id): order_info(o, None if trades is None else trades.get(o.id, []))
-            for o in page
-        },
-        "count": len(orders),
-    }
+    orders, total = await service.page_orders(
+        ctx.session, ctx.user_id, _order_filter(p, "closed", closetime), offset, CLOSED_PAGE
+    )
+    return {"closed": _infos(orders, await _trades_of(ctx, orders)), "count": total}
 
 
 async def query_orders(ctx: Context) -> dict[str, Any]:
@@ -231,43 +201,53 @@ async def query_orders(ctx: Context) -> dict[str, Any]:
     if not txids or len(txids) > 50:
         raise invalid_arguments("txid")
     userref = ctx.params.userref()
-    trades = await _trades_by_order(ctx) if ctx.params.flag("trades") else None
-    out: dict[str, Any] = {}
-    for txid in txids:
-        oid = order_id_of(txid)
-        if oid is None:
-            continue
-        try:
-            o = await service.get_order(ctx.session, ctx.user_id, oid)
-        except OrderNotFound:  # another user's order reads as not found too
-            continue
-        if userref is not None and split_client_id(o.client_order_id)[0] != userref:
-            continue
-        out[order_txid(oid)] = order_info(o, None if trades is None else trades.get(oid, []))
-    return out
+    ids = [oid for oid in (order_id_of(t) for t in txids) if oid is not None]
+    orders = {o.id: o for o in await service.get_orders(ctx.session, ctx.user_id, ids)}
+    chosen = [
+        orders[oid]
+        for oid in dict.fromkeys(ids)
+        if oid in orders
+        and (userref is None or split_client_id(orders[oid].client_order_id)[0] == userref)
+    ]
+    return _infos(chosen, await _trades_of(ctx, chosen))
 
 
 async def trades_history(ctx: Context) -> dict[str, Any]:
+    """The caller's trades (one per side of a fill), newest first, 50 a page from `ofs`,
+    within `start` (exclusive) and `end` (inclusive); `count` is the total."""
     p = ctx.params
     kind = p.text("type") or "all"
     if kind not in ("all", "any position", "closed position", "closing position", "no position"):
         raise invalid_arguments("type")
-    start, end = p.seconds("start"), p.seconds("end")
     offset = p.integer("ofs", 0) or 0
-    fills = [f for f in await _fills(ctx) if _in_range(f.created_at, start, end)]
     if kind in ("closed position", "closing position"):
-        fills = []  # spot only: no positions
-    page = fills[offset : offset + CLOSED_PAGE]
-    types: dict[int, str] = {}
-    for f in page:
-        if f.order_id not in types:
-            types[f.order_id] = (await service.get_order(ctx.session, ctx.user_id, f.order_id)).type
-    return {
-        "trades": {
-            trade_txid(f.id, f.liquidity == "taker"): _trade(f, types[f.order_id]) for f in page
-        },
-        "count": len(fills),
-    }
+        return {"trades": {}, "count": 0}  # spot only: no positions
+    fills, total = await service.page_fills(
+        ctx.session,
+        ctx.user_id,
+        _time(p.seconds("start")),
+        _time(p.seconds("end")),
+        offset,
+        CLOSED_PAGE,
+    )
+    return {"trades": await _trades(ctx, fills), "count": total}
+
+
+async def query_trades(ctx: Context) -> dict[str, Any]:
+    """Trades by id (up to 20): ids that name no trade of the caller are left out."""
+    txids = ctx.params.values("txid")
+    if not txids or len(txids) > 20:
+        raise invalid_arguments("txid")
+    sides = [
+        (fill_id, "taker" if taker else "maker")
+        for fill_id, taker in (s for s in (fill_of(t) for t in txids) if s is not None)
+    ]
+    return await _trades(ctx, await service.fills_by_side(ctx.session, ctx.user_id, sides))
+
+
+async def _trades(ctx: Context, fills: list[FillOut]) -> dict[str, Any]:
+    types = await service.order_types(ctx.session, {f.order_id for f in fills})
+    return {trade_txid(f.id, f.liquidity == "taker"): _trade(f, types[f.order_id]) for f in fills}
 
 
 def _trade(f: FillOut, ordertype: str) -> dict[str, Any]:
@@ -430,11 +410,8 @@ async def cancel_order(ctx: Context) -> dict[str, Any]:
         raise invalid_arguments("txid")
     elif re.fullmatch(r"-?[0-9]+", txid):  # an integer: a userref
         userref = Params({"txid": txid}).integer("txid", minimum=-INT32, maximum=INT32 - 1)
-        ids = [
-            o.id
-            for o in await _orders(ctx, "open")
-            if split_client_id(o.client_order_id)[0] == userref
-        ]
+        assert userref is not None
+        ids = await _userref_orders(ctx, userref)
         if not ids:
             raise KrakenError(UNKNOWN_ORDER)
         command = CancelOrders(ctx.user_id, order_ids=ids)
@@ -445,6 +422,57 @@ async def cancel_order(ctx: Context) -> dict[str, Any]:
         command = CancelOrders(ctx.user_id, order_ids=[oid])
     cancelled = await ctx.submit(command)
     return {"count": len(cancelled), "pending": False}
+
+
+async def cancel_all_orders_after(ctx: Context) -> dict[str, str]:
+    """The dead man's switch: `timeout` seconds (0 disarms), per API key."""
+    timeout = ctx.params.integer("timeout", maximum=deadman.MAX_TIMEOUT_SECONDS)
+    if timeout is None:
+        raise invalid_arguments("timeout")
+    assert ctx.principal is not None
+    now, deadline = await deadman.arm(ctx.session, ctx.principal, timeout)
+    await ctx.session.commit()
+    ctx.request.app.state.deadman.wake()
+    return {
+        "currentTime": _iso(now),
+        "triggerTime": "0" if deadline is None else _iso(deadline),
+    }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def cancel_order_batch(ctx: Context) -> dict[str, int]:
+    """Up to 50 orders by txid or userref (`orders`) or by `cl_ord_ids`; ids that name no
+    open order of the caller are skipped; none at all: EOrder:Unknown order."""
+    refs = ctx.params.values("orders")
+    client_ids = ctx.params.values("cl_ord_ids")
+    if (not refs and not client_ids) or len(refs) + len(client_ids) > 50:
+        raise invalid_arguments("orders")
+    ids: list[int] = []
+    for ref in refs:
+        if re.fullmatch(r"-?[0-9]+", ref):  # an integer: a userref
+            userref = Params({"orders": ref}).integer("orders", minimum=-INT32, maximum=INT32 - 1)
+            assert userref is not None
+            ids.extend(await _userref_orders(ctx, userref))
+        else:
+            oid = order_id_of(ref)
+            if oid is not None:
+                ids.append(oid)
+    cancelled = await ctx.submit(
+        CancelOrders(ctx.user_id, order_ids=ids, client_order_ids=client_ids, skip_unknown=True)
+    )
+    if not cancelled:
+        raise KrakenError(UNKNOWN_ORDER)
+    return {"count": len(cancelled)}
+
+
+async def _userref_orders(ctx: Context, userref: int) -> list[int]:
+    """The caller's open orders with this userref (in SQL)."""
+    f = service.OrderFilter(status="open", client_order_prefix=userref_prefix(userref))
+    orders, _ = await service.list_orders(ctx.session, ctx.user_id, f, None, OPEN_LIMIT)
+    return [o.id for o in orders]
 
 
 async def cancel_all(ctx: Context) -> dict[str, int]:

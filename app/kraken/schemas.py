@@ -299,7 +299,12 @@ USERREF_PREFIX = "kr.u"
 
 def userref_client_id(userref: int, suffix: str) -> str:
     """A Kraken `userref` without `cl_ord_id` travels in the native client order id."""
-    return f"{USERREF_PREFIX}{userref}.{suffix}"
+    return f"{userref_prefix(userref)}{suffix}"
+
+
+def userref_prefix(userref: int) -> str:
+    """What the client order ids of a userref's orders begin with."""
+    return f"{USERREF_PREFIX}{userref}."
 
 
 def split_client_id(client_order_id: str | None) -> tuple[int | None, str | None]:

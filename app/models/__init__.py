@@ -4,6 +4,7 @@ from app.models.api_key import ApiKey, ApiKeyNonce
 from app.models.asset import Asset
 from app.models.audit_entry import AuditEntry
 from app.models.base import Base
+from app.models.cancel_after import CancelAfter
 from app.models.custody_position import CustodyPosition
 from app.models.deposit import Deposit
 from app.models.fee_tier import FeeTier
@@ -36,6 +37,7 @@ __all__ = [
     "Asset",
     "AuditEntry",
     "Base",
+    "CancelAfter",
     "CustodyPosition",
     "Deposit",
     "FeeTier",

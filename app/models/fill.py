@@ -18,6 +18,9 @@ class Fill(IdMixin, Base):
         Index("ix_fills_market_id_created_at", "market_id", "created_at"),
         Index("ix_fills_maker_user_id", "maker_user_id", "id"),
         Index("ix_fills_taker_user_id", "taker_user_id", "id"),
+        # An order's fills (Kraken's `trades` of an order).
+        Index("ix_fills_maker_order_id", "maker_order_id"),
+        Index("ix_fills_taker_order_id", "taker_order_id"),
     )
 
     market_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("markets.id"))

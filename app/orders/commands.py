@@ -55,6 +55,7 @@ class CancelOrders:
     client_order_ids: list[str] = field(default_factory=list)
     market: str | None = None  # with no ids: cancel all (of this market, or everywhere)
     all_orders: bool = False
+    skip_unknown: bool = False  # ids that name no open order are left out, not refused
 
 
 @dataclass(slots=True)

@@ -580,10 +580,12 @@ class OrderCore:
         if command.order_ids or command.client_order_ids:
             ids = self._selected(command)
             for oid in command.order_ids:
-                if oid not in ids:
+                if oid not in ids and not command.skip_unknown:
                     raise OrderNotFound(f"no open order {oid}")
-            if command.client_order_ids and not ids:
+            if command.client_order_ids and not ids and not command.skip_unknown:
                 raise OrderNotFound("no open order with that client order id")
+        elif command.skip_unknown:
+            ids = []
         else:
             named = markets.by_symbol.get(parse_symbol(command.market)) if command.market else None
             ids = [

@@ -5,11 +5,13 @@ from fastapi import APIRouter, Path, Query, Request
 from app.auth.dependencies import ReadPrincipal, TradePrincipal
 from app.kit.deps import Session
 from app.kit.inputs import Canonical, PositiveInt, Timestamp
-from app.orders import service
+from app.orders import deadman, service
 from app.orders.commands import AmendOrder, CancelOrders, LiveOrder, OrderService, PlaceOrders
 from app.orders.readmodel import OrdersView
 from app.orders.schemas import (
     AmendIn,
+    CancelAfterIn,
+    CancelAfterOut,
     CancelledOut,
     FillsPage,
     OrderBatchIn,
@@ -93,17 +95,40 @@ async def amend_order(
     return _outs(request, [amended])[0]
 
 
+@router.post("/orders/cancel-after", response_model=CancelAfterOut)
+async def cancel_after(
+    body: CancelAfterIn, principal: TradePrincipal, session: Session, request: Request
+) -> CancelAfterOut:
+    """The dead man's switch: unless called again within `timeout` seconds, every open
+    order of the caller's user is cancelled (also if the service restarts meanwhile: the
+    deadline is stored). `timeout` 0 disarms it. One deadline per API key."""
+    now, deadline = await deadman.arm(session, principal, body.timeout)
+    await session.commit()
+    request.app.state.deadman.wake()
+    return CancelAfterOut(current_time=now, trigger_time=deadline)
+
+
 @router.get("/orders", response_model=OrdersPage)
 async def list_orders(
     principal: ReadPrincipal,
     session: Session,
     status: Literal["open", "closed"] = "open",
     market: Annotated[str | None, Query(max_length=32)] = None,
+    start: Annotated[
+        Timestamp | None, Query(alias="from", description="created at or after (ISO 8601)")
+    ] = None,
+    end: Annotated[Timestamp | None, Query(alias="to", description="created before")] = None,
     cursor: Annotated[PositiveInt | None, Query()] = None,
     limit: Limit = 100,
 ) -> OrdersPage:
+    """The caller's orders, newest first: `open` (untriggered stops too) or `closed`,
+    keyset-paged (`cursor`: the previous page's `next_cursor`)."""
     orders, next_cursor = await service.list_orders(
-        session, principal.user_id, status, market, cursor, limit
+        session,
+        principal.user_id,
+        service.OrderFilter(status=status, market=market, start=start, end=end),
+        cursor,
+        limit,
     )
     return OrdersPage(orders=orders, next_cursor=next_cursor)
 
@@ -121,10 +146,11 @@ async def list_fills(
     start: Annotated[
         Timestamp | None, Query(alias="from", description="ISO 8601, inclusive")
     ] = None,
+    end: Annotated[Timestamp | None, Query(alias="to", description="exclusive")] = None,
     cursor: Annotated[PositiveInt | None, Query()] = None,
     limit: Limit = 100,
 ) -> FillsPage:
     fills, next_cursor = await service.list_fills(
-        session, principal.user_id, market, start, cursor, limit
+        session, principal.user_id, market, start, cursor, limit, end
     )
     return FillsPage(fills=fills, next_cursor=next_cursor)

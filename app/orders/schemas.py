@@ -2,11 +2,12 @@
 rao per whole alpha, quantities in alpha-rao (10^9 per alpha), budgets in rao."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
 
 from app.kit.errors import AppError
+from app.kit.inputs import Canonical
 from app.ledger.schemas import amount_field
 from app.ledger.service import parse_amount
 from app.models import Order
@@ -154,3 +155,14 @@ class CancelledOut(BaseModel):
 class AmendIn(BaseModel):
     qty: Amount | None = amount_field("the new total quantity, alpha base units", default=None)
     price: Amount | None = amount_field("the new price, rao per whole alpha", default=None)
+
+
+class CancelAfterIn(BaseModel):
+    timeout: Annotated[int, Canonical(0, 86_400)] = Field(
+        description="seconds until every open order is cancelled; 0 disarms"
+    )
+
+
+class CancelAfterOut(BaseModel):
+    current_time: datetime
+    trigger_time: datetime | None  # None: disarmed

@@ -1,6 +1,7 @@
 """Orders through the HTTP API: placement, matching, settlement to the rao, cancels."""
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import httpx
 from sqlalchemy import text
@@ -386,3 +387,48 @@ async def test_fills_from_a_time(market: Market, signed: SignedFactory) -> None:
     ).json()["fills"] == []
     r = await taker.get("/v1/fills", {"from": "yesterday"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "from"
+
+
+async def _until(condition: "Callable[[], Awaitable[bool]]", seconds: float = 30) -> None:
+    """Wait for a condition (bounded), not for a fixed time."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition never met"
+        await asyncio.sleep(0.05)
+
+
+async def test_the_dead_mans_switch_cancels_everything_when_its_deadline_passes(
+    market: Market, signed: SignedFactory, db: AsyncEngine
+) -> None:
+    from app.orders.deadman import DeadMansSwitch
+
+    alice = await market.trader(signed)
+    placed = (await alice.post("/v1/orders", limit("buy", PRICE, ALPHA))).json()
+    r = await alice.post("/v1/orders/cancel-after", {"timeout": 60})
+    assert r.status_code == 200 and r.json()["trigger_time"] is not None
+    r = await alice.post("/v1/orders/cancel-after", {"timeout": 0})  # disarmed
+    assert r.json()["trigger_time"] is None
+    async with db.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM cancel_after")) == 0
+    r = await alice.post("/v1/orders/cancel-after", {"timeout": 1})
+    assert r.status_code == 200
+
+    async def cancelled() -> bool:
+        status = (await alice.get(f"/v1/orders/{placed['id']}")).json()["status"]
+        return bool(status == "cancelled")
+
+    await _until(cancelled)
+    assert (await balances(alice))["TAO"]["held"] == 0
+    # A deadline that passed while no switch ran (a restart) fires when one starts.
+    other = (await alice.post("/v1/orders", limit("buy", PRICE, ALPHA))).json()
+    await market.app.state.deadman.stop()
+    await alice.post("/v1/orders/cancel-after", {"timeout": 60})
+    async with db.begin() as conn:
+        await conn.execute(text("UPDATE cancel_after SET deadline = now() - interval '1 s'"))
+    restarted = DeadMansSwitch(market.app.state.sessionmaker, market.app.state.orders)
+    await restarted.fire_expired()
+    assert restarted.fired == 1
+    assert (await alice.get(f"/v1/orders/{other['id']}")).json()["status"] == "cancelled"
+    async with db.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM cancel_after")) == 0
+    await ledger_ok(db)
