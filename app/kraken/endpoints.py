@@ -75,6 +75,8 @@ PRIVATE: dict[str, Private] = {
     "QueryOrders": Private(private.query_orders, READ),
     "TradesHistory": Private(private.trades_history, READ),
     "QueryTrades": Private(private.query_trades, READ),
+    "Ledgers": Private(private.ledgers, READ),
+    "QueryLedgers": Private(private.query_ledgers, READ),
     "AddOrder": Private(private.add_order, TRADE),
     "AddOrderBatch": Private(private.add_order_batch, TRADE),
     "CancelOrder": Private(private.cancel_order, TRADE),

@@ -27,6 +27,7 @@ from app.kraken.schemas import (
     order_descr,
     order_info,
     pair_id,
+    signed_units,
     split_client_id,
     timestamp,
     to_units,
@@ -34,8 +35,15 @@ from app.kraken.schemas import (
     userref_client_id,
     userref_prefix,
 )
-from app.kraken.txid import fill_of, order_id_of, order_txid, trade_txid
-from app.ledger.statement import user_balances
+from app.kraken.txid import (
+    fill_of,
+    ledger_entry_of,
+    ledger_id,
+    order_id_of,
+    order_txid,
+    trade_txid,
+)
+from app.ledger.statement import LedgerEntry, user_balances, user_ledger
 from app.markets.fees import MarketFees, user_fees
 from app.models import Market, Subnet
 from app.orders import deadman, service
@@ -43,6 +51,7 @@ from app.orders.commands import AmendOrder, CancelOrders, LiveOrder, OrderReques
 from app.orders.errors import OrderNotFound
 from app.orders.schemas import FillOut, OrderOut
 
+QUOTE = "TAO"
 CLOSED_PAGE = 50  # Kraken's page size for ClosedOrders / TradesHistory
 
 # ---------------------------------------------------------------------------- balances
@@ -128,6 +137,72 @@ def _fee_info(m: MarketFees, *, taker: bool) -> dict[str, Any]:
         "nextfee": None if m.next is None else fee_percent(m.next[k]),
         "tiervolume": units(m.current[0]),
         "nextvolume": None if m.next is None else units(m.next[0]),
+    }
+
+
+# ---------------------------------------------------------------------------- ledger
+
+LEDGER_TYPES = ("all", "trade", "deposit", "withdrawal", "transfer", "staking", "adjustment")
+
+
+async def ledgers(ctx: Context) -> dict[str, Any]:
+    """The caller's ledger, newest first, 50 a page from `ofs`: one entry per fill and asset
+    (gross amount and fee), deposit, withdrawal or staking move; staked alpha as `SN64.B`.
+    Each asset's entries sum (amount less fee) to its balance."""
+    p = ctx.params
+    if (p.text("aclass") or "currency") != "currency":
+        raise invalid_arguments("aclass")
+    kind = p.text("type") or "all"
+    if kind not in LEDGER_TYPES:
+        raise invalid_arguments("type")
+    assets = [a.upper() for a in p.values("asset") if a.lower() != "all"]
+    entries, total = await user_ledger(
+        ctx.session,
+        ctx.user_id,
+        QUOTE,
+        assets=[a.removesuffix(".B") for a in assets] or None,
+        types=None if kind == "all" else [kind],
+        start=_time(p.seconds("start")),
+        end=_time(p.seconds("end")),
+        offset=p.integer("ofs", 0) or 0,
+        limit=CLOSED_PAGE,
+    )
+    result: dict[str, Any] = {"ledger": _ledger_entries(entries)}
+    if not p.flag("without_count"):
+        result["count"] = total
+    return result
+
+
+async def query_ledgers(ctx: Context) -> dict[str, Any]:
+    """Ledger entries by id (up to 20); ids that name none of the caller's are left out."""
+    ids = ctx.params.values("id")
+    if not ids or len(ids) > 20:
+        raise invalid_arguments("id")
+    wanted = {e for e in (ledger_entry_of(i) for i in ids) if e is not None}
+    if not wanted:
+        return {}
+    entries, _ = await user_ledger(
+        ctx.session, ctx.user_id, QUOTE, seqs=sorted({s for s, _ in wanted}), limit=2 * len(wanted)
+    )
+    return _ledger_entries([e for e in entries if (e.seq, e.staked) in wanted])
+
+
+def _ledger_entries(entries: list[LedgerEntry]) -> dict[str, Any]:
+    return {
+        ledger_id(e.seq, e.staked): {
+            "refid": (
+                trade_txid(e.fill_id, e.taker) if e.fill_id is not None else e.reference or ""
+            ),
+            "time": timestamp(e.created_at),
+            "type": e.type,
+            "subtype": "",
+            "aclass": "currency",
+            "asset": f"{e.asset}.B" if e.staked else e.asset,
+            "amount": signed_units(e.amount),
+            "fee": units(e.fee),
+            "balance": units(e.balance),
+        }
+        for e in entries
     }
 
 

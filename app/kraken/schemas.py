@@ -183,6 +183,11 @@ def units(amount: int | None) -> str:
     return format_units(amount or 0)
 
 
+def signed_units(amount: int) -> str:
+    """Like `units`, with a "-" for a negative amount (ledger entries)."""
+    return ("-" if amount < 0 else "") + format_units(abs(amount))
+
+
 def descr_number(amount: int) -> str:
     """Numbers in `descr.order`: 8 decimals as Kraken writes them, 9 when the 9th is used."""
     text = format_units(amount)

@@ -140,3 +140,159 @@ async def user_entries(
     more = len(entries) > limit
     entries = entries[:limit]
     return entries, (entries[-1].cursor if more and entries else None)
+
+
+# --- a user's ledger as Kraken shows it ------------------------------------------------------
+
+# Kraken's ledger entry types, by transfer code (anything else is an adjustment).
+LEDGER_TYPES = {
+    "trade": "trade",
+    "deposit": "deposit",
+    "withdrawal": "withdrawal",
+    "stake": "transfer",
+    "unstake": "transfer",
+    "stake_reward": "staking",
+}
+
+_TYPE_SQL = (
+    "CASE e.code "
+    + " ".join(f"WHEN '{code}' THEN '{kind}'" for code, kind in LEDGER_TYPES.items())
+    + " ELSE 'adjustment' END"
+)
+
+_LEDGER_SQL = """
+WITH mine AS (
+    SELECT id, asset, kind FROM ledger_accounts
+    WHERE user_id = :u AND kind IN ('available', 'held', 'staked')
+), legs AS (
+    SELECT t.seq, t.id, t.created_at, t.code, t.reference, m.asset,
+           m.kind = 'staked' AS staked, -t.amount AS amount
+    FROM ledger_transfers t JOIN mine m ON m.id = t.debit_account_id
+    UNION ALL
+    SELECT t.seq, t.id, t.created_at, t.code, t.reference, m.asset,
+           m.kind = 'staked' AS staked, t.amount
+    FROM ledger_transfers t JOIN mine m ON m.id = t.credit_account_id
+), grouped AS (
+    -- One entry per fill and asset (its legs together), else per transfer; moves between
+    -- the user's own available and held (holds, releases) net to nothing and are left out.
+    SELECT min(seq) AS seq, min(created_at) AS created_at, min(code) AS code,
+           min(reference) AS reference, asset, staked, sum(amount) AS net
+    FROM legs
+    GROUP BY CASE WHEN code = 'trade' THEN 'f' || reference ELSE 't' || id END, asset, staked
+    HAVING sum(amount) <> 0
+), e AS (
+    SELECT g.*, sum(g.net) OVER (PARTITION BY g.asset, g.staked ORDER BY g.seq) AS balance,
+           f.id AS fill_id, f.taker_user_id = :u AS taker,
+           CASE WHEN g.code = 'trade' AND g.asset = :quote AND NOT g.staked THEN
+               (CASE WHEN f.maker_user_id = :u THEN f.maker_fee ELSE 0 END)
+             + (CASE WHEN f.taker_user_id = :u THEN f.taker_fee ELSE 0 END)
+           ELSE 0 END AS fee
+    FROM grouped g
+    LEFT JOIN fills f
+        ON f.market_id = CASE WHEN g.code = 'trade' AND g.reference LIKE 'fill:%'
+                              THEN CAST(split_part(g.reference, ':', 2) AS bigint) END
+        AND f.match_id = CASE WHEN g.code = 'trade' AND g.reference LIKE 'fill:%'
+                              THEN CAST(split_part(g.reference, ':', 3) AS bigint) END
+)
+SELECT e.seq, e.created_at, e.code, e.reference, e.asset, e.staked, e.net, e.balance,
+       e.fill_id, e.taker, e.fee, {type} AS type, count(*) OVER () AS total
+FROM e
+WHERE (CAST(:assets AS text[]) IS NULL OR e.asset = ANY(CAST(:assets AS text[])))
+  AND (CAST(:types AS text[]) IS NULL OR {type} = ANY(CAST(:types AS text[])))
+  AND (CAST(:start AS timestamptz) IS NULL OR e.created_at > CAST(:start AS timestamptz))
+  AND (CAST(:end_ AS timestamptz) IS NULL OR e.created_at <= CAST(:end_ AS timestamptz))
+  AND (CAST(:seqs AS bigint[]) IS NULL OR e.seq = ANY(CAST(:seqs AS bigint[])))
+ORDER BY e.seq DESC
+OFFSET :ofs LIMIT :limit
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One change of a user's balance of an asset (staked alpha is its own asset, as
+    Kraken's `SN64.B`): `amount - fee` is the change, `balance` the total after it."""
+
+    seq: int  # its first transfer's journal position: with `staked`, its id
+    created_at: datetime
+    type: str  # trade | deposit | withdrawal | transfer | staking | adjustment
+    code: str
+    reference: str | None
+    asset: str
+    staked: bool
+    amount: int
+    fee: int
+    balance: int
+    fill_id: int | None  # a trade's fill, and whether the user took in it
+    taker: bool
+
+
+async def user_ledger(
+    session: AsyncSession,
+    user_id: int,
+    quote_asset: str,
+    *,
+    assets: list[str] | None = None,
+    types: list[str] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    seqs: list[int] | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[LedgerEntry], int]:
+    """The user's ledger, newest first, from `offset`, and how many entries match (all in
+    SQL). `start` exclusive, `end` inclusive (Kraken's). Entries of one asset sum to its
+    balance: a fill's quote entry is its gross amount and the user's fee."""
+    rows = await session.execute(
+        text(_LEDGER_SQL.format(type=_TYPE_SQL)),
+        {
+            "u": user_id,
+            "quote": quote_asset,
+            "assets": assets,
+            "types": types,
+            "start": start,
+            "end_": end,
+            "seqs": seqs,
+            "ofs": offset,
+            "limit": limit,
+        },
+    )
+    entries: list[LedgerEntry] = []
+    total = 0
+    for r in rows:
+        total = int(r.total)
+        fee = int(r.fee or 0)
+        entries.append(
+            LedgerEntry(
+                seq=int(r.seq),
+                created_at=r.created_at,
+                type=str(r.type),
+                code=str(r.code),
+                reference=r.reference,
+                asset=str(r.asset),
+                staked=bool(r.staked),
+                amount=int(r.net) + fee,
+                fee=fee,
+                balance=int(r.balance),
+                fill_id=None if r.fill_id is None else int(r.fill_id),
+                taker=bool(r.taker),
+            )
+        )
+    if not entries and offset:
+        total = await _count(session, user_id, quote_asset, assets, types, start, end)
+    return entries, total
+
+
+async def _count(
+    session: AsyncSession,
+    user_id: int,
+    quote_asset: str,
+    assets: list[str] | None,
+    types: list[str] | None,
+    start: datetime | None,
+    end: datetime | None,
+) -> int:
+    """The count when the page is past the end (no row carried it)."""
+    _, total = await user_ledger(
+        session, user_id, quote_asset, assets=assets, types=types, start=start, end=end, limit=1
+    )
+    return total

@@ -103,3 +103,47 @@ async def test_market_states(
         assert pairs == {}
     else:
         assert pairs["SN1TAO"]["status"] == expected[state]
+
+
+async def test_ledgers_sum_to_the_balances_and_batches_cancel(
+    client: httpx.AsyncClient, signed: SignedFactory, market: Market
+) -> None:
+    from decimal import Decimal
+
+    alice, bob = await market.trader(signed), await market.trader(signed)
+    await kraken(client, alice, "AddOrder", **order(type="sell", volume="3"))
+    await kraken(client, bob, "AddOrder", **order(volume="2"))
+    open_ = (await kraken(client, bob, "AddOrder", **order(volume="1", price="0.049")))["result"]
+    for user in (alice, bob):
+        answer = await kraken(client, user, "Ledgers")
+        assert "result" in answer, answer
+        ledger = answer["result"]
+        balance = (await kraken(client, user, "Balance"))["result"]
+        sums: dict[str, Decimal] = {}
+        for entry in ledger["ledger"].values():
+            delta = Decimal(entry["amount"]) - Decimal(entry["fee"])
+            sums[entry["asset"]] = sums.get(entry["asset"], Decimal(0)) + delta
+        assert {a: Decimal(v) for a, v in balance.items()} == sums
+        assert ledger["count"] == 4  # two deposits, a trade's two assets
+        [trade] = [
+            e for e in ledger["ledger"].values() if e["type"] == "trade" and e["asset"] == "TAO"
+        ]
+        assert trade["refid"].startswith("T")
+        some = next(iter(ledger["ledger"]))
+        queried = (await kraken(client, user, "QueryLedgers", id=some))["result"]
+        assert queried == {some: ledger["ledger"][some]}
+    only_trades = (await kraken(client, bob, "Ledgers", type="trade", asset="SN1"))["result"]
+    assert only_trades["count"] == 1
+    # CancelOrderBatch: unknown ids are skipped, none at all is an unknown order.
+    cancelled = await kraken(
+        client,
+        bob,
+        "CancelOrderBatch",
+        **{"orders[0]": open_["txid"][0], "orders[1]": "OAAAAA-AAAAA-AAAAAA"},
+    )
+    assert cancelled == {"error": [], "result": {"count": 1}}
+    again = await kraken(client, bob, "CancelOrderBatch", **{"orders[0]": open_["txid"][0]})
+    assert again == {"error": ["EOrder:Unknown order"]}
+    volume = (await kraken(client, bob, "TradeVolume", pair="SN1TAO"))["result"]
+    assert volume["volume"] == "0.100000000" and volume["fees"]["SN1TAO"]["fee"] == "0.2000"
+    assert volume["fees_maker"]["SN1TAO"]["fee"] == "0.1000"
