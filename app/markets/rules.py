@@ -79,11 +79,21 @@ def validate_parameters(
     with the `current` values of the others (a change leaves the others as they are, even
     ones set before today's ranges)."""
     parsed = {name: parse_integer(name, params[name]) for name in PARAMETERS if name in params}
+    # Kraken clients (CCXT) round prices and volumes to 10^-pair_decimals and
+    # 10^-lot_decimals: a step that is not a power of ten would have them send values off
+    # it. So ticks and lots are powers of ten (1, 10, 100, ... base units).
+    for name, error in (("tick_size", InvalidTickSize), ("lot_size", InvalidLotSize)):
+        if name in parsed and not is_power_of_ten(parsed[name]):
+            raise error(f"{name} must be a power of ten (1, 10, 100, ...), got {parsed[name]}")
     merged = {**(current or {}), **parsed}
     lot, min_size = merged.get("lot_size"), merged.get("min_size")
     if lot is not None and min_size is not None and (min_size < lot or min_size % lot):
         raise InvalidMinSize("min_size must be a positive multiple of lot_size")
     return parsed
+
+
+def is_power_of_ten(n: int) -> bool:
+    return n > 0 and str(n).rstrip("0") == "1"
 
 
 def default_tick_size(price_rao: int) -> int:

@@ -33,13 +33,15 @@ def test_default_tick_gives_about_five_significant_digits(price: int, tick: int)
 
 
 def test_parameters_are_checked_one_by_one_and_together() -> None:
-    assert validate_parameters({"tick_size": "10", "lot_size": 5, "min_size": 15, "other": 1}) == {
+    assert validate_parameters({"tick_size": "10", "lot_size": 10, "min_size": 30, "other": 1}) == {
         "tick_size": 10,
-        "lot_size": 5,
-        "min_size": 15,
+        "lot_size": 10,
+        "min_size": 30,
     }
     cases = [
         ({"tick_size": 0}, "invalid_tick_size"),
+        ({"tick_size": 5000}, "invalid_tick_size"),  # CCXT would round prices off it
+        ({"lot_size": 2_000_000}, "invalid_lot_size"),
         ({"tick_size": True}, "invalid_tick_size"),
         ({"tick_size": "1.5"}, "invalid_tick_size"),
         ({"maker_fee_bps": 1001}, "invalid_fee"),
