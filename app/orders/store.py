@@ -17,10 +17,11 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.kit import metrics
 from app.ledger.service import (
     NewHold,
     TransferSpec,
-    apply_group,
+    apply_sequenced_group,
     get_account_id,
     hold_placement,
 )
@@ -128,10 +129,12 @@ async def lock_funds(session: AsyncSession, needed: Iterable[tuple[int, str]]) -
     return funds
 
 
-async def write(session: AsyncSession, out: Outcome) -> None:
+async def write(session: AsyncSession, out: Outcome, timer: metrics.GroupTimer) -> None:
     """Everything a group did, in its transaction (the caller commits)."""
     accounts = await _resolve_accounts(session, out)
+    timer.lap("write:accounts")
     transfers: list[TransferSpec] = []
+    assets: list[str] = []
     new_holds: list[NewHold] = []
     # Holds first: a leg may consume a hold placed by the same group.
     for h in out.holds:
@@ -145,29 +148,38 @@ async def write(session: AsyncSession, out: Outcome) -> None:
             h.reference,
         )
         transfers.append(spec)
+        assets.append(h.asset)
         new_holds.append(hold)
-    transfers.extend(
-        TransferSpec(
-            leg.id,
-            accounts[leg.debit],
-            accounts[leg.credit],
-            leg.amount,
-            leg.code,
-            leg.reference,
-            leg.hold_id,
+    for leg in out.legs:
+        transfers.append(
+            TransferSpec(
+                leg.id,
+                accounts[leg.debit],
+                accounts[leg.credit],
+                leg.amount,
+                leg.code,
+                leg.reference,
+                leg.hold_id,
+            )
         )
-        for leg in out.legs
-    )
+        assets.append(leg.debit[1])
     if transfers or out.resolve:
-        await apply_group(
-            session, transfers, new_holds=new_holds, resolve=out.resolve, batch_id=uuid.uuid4()
+        await apply_sequenced_group(
+            session,
+            transfers,
+            assets,
+            new_holds=new_holds,
+            resolve=out.resolve,
+            batch_id=uuid.uuid4(),
         )
+    timer.lap("write:ledger")
     created = [o for o in out.touched.values() if o.created]
     updated = [o for o in out.touched.values() if not o.created]
     if created:
         await session.execute(Order.__table__.insert(), [_row(o) for o in created])  # type: ignore[attr-defined]
     if updated:
         await session.execute(_UPDATE_ORDERS, _update_params(updated))
+    timer.lap("write:orders")
     if out.fills:
         await session.execute(
             Fill.__table__.insert(),  # type: ignore[attr-defined]
@@ -189,6 +201,7 @@ async def write(session: AsyncSession, out: Outcome) -> None:
                 for f in out.fills
             ],
         )
+    timer.lap("write:fills")
 
 
 def written(out: Outcome) -> None:
