@@ -29,6 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session as SyncSession
 
+from app.db import driver as raw_connection
 from app.kit.errors import AppError
 from app.kit.units import MAX_AMOUNT, MIN_AMOUNT
 from app.ledger.errors import (
@@ -362,18 +363,6 @@ class _Locked:
     allow_negative: bool
 
 
-async def _driver(session: AsyncSession) -> Any:
-    """The session's asyncpg connection, inside the session's (started) transaction."""
-    raw = await (await session.connection()).get_raw_connection()
-    adapted: Any = raw.dbapi_connection
-    if getattr(adapted, "_transaction", False) is None:
-        await adapted._start_transaction()
-    driver: Any = raw.driver_connection
-    if not driver.is_in_transaction():  # pragma: no cover - another SQLAlchemy version
-        await session.execute(text("SELECT 1"))
-    return driver
-
-
 async def _lock(
     driver: Any, account_ids: Sequence[int], transfer_ids: Sequence[str]
 ) -> tuple[list[_Locked], int]:
@@ -452,7 +441,7 @@ async def _apply(
 
     # 1. Lock every touched account in ascending id order (no deadlocks) and learn whether
     #    the transfers exist already, in one round trip.
-    driver = await _driver(session)
+    driver = await raw_connection(session)
     rows, existing = await _lock(driver, account_ids, tids)
     if existing:
         return await _replay(session, transfers, rows)
@@ -763,7 +752,7 @@ async def apply_sequenced_group(
         [t.reference for t in transfers],
         [t.hold_id for t in transfers],
     )
-    driver = await _driver(session)
+    driver = await raw_connection(session)
     try:
         counts = await driver.fetchrow(_WRITE_SQL, *args)
     except Exception as exc:
@@ -855,7 +844,7 @@ async def _resolve(
     lock = [hold.account_id, hold.available_account_id]
     if credit_account_id is not None:
         lock.append(credit_account_id)
-    await _lock(await _driver(session), sorted(set(lock)), [])
+    await _lock(await raw_connection(session), sorted(set(lock)), [])
     hold = await get_hold(session, hold_id)  # current, now that its accounts are locked
     if hold.state != "pending":
         raise InvalidState(f"hold {hold_id} is already {hold.state}")

@@ -214,15 +214,15 @@ class OrderCore:
                     ids.add(self.orders[oid].market_id)
         return symbols, ids
 
-    def funds_needed(self, commands: Iterable[object], markets: Markets) -> set[tuple[int, str]]:
-        """The (user, asset) balances the commands may spend: the store locks them."""
+    def funds_needed(self, commands: Iterable[object]) -> set[tuple[int, str]]:
+        """The (user, asset) balances the commands may spend: the store locks them (read
+        with the markets' rules, so a market's base asset is its symbol's: `SN1/TAO`)."""
         needed: set[tuple[int, str]] = set()
         for c in commands:
             if isinstance(c, PlaceOrders):
                 for r in c.orders:
-                    m = markets.by_symbol.get(parse_symbol(r.market))
-                    if m is not None:
-                        needed.add((c.user_id, QUOTE if r.side == "buy" else m.base))
+                    base = parse_symbol(r.market).partition("/")[0]
+                    needed.add((c.user_id, QUOTE if r.side == "buy" else base))
         return needed
 
     # ------------------------------------------------------------------ commands

@@ -188,10 +188,10 @@ class Sequencer:
                 symbols |= {
                     parse_symbol(c.symbol) for c in commands if isinstance(c, SetMarketState)
                 }
-                markets = await store.rules(session, symbols, ids)
+                needed = self.core.funds_needed(commands)
+                markets, funds = await store.read_group(session, symbols, ids, needed)
                 for m in markets.by_id.values():
                     self.view.learn(m.id, m.symbol)
-                funds = await store.lock_funds(session, self.core.funds_needed(commands, markets))
                 phases.lap("read")
                 results: list[Any] = []
                 for command in commands:

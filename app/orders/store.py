@@ -2,11 +2,12 @@
 
 - `load`: the open orders and book counters of some (or all) markets, as committed, for
   the order core to restore.
-- `rules` and `lock_funds`: what one group reads at its start: the rules of the markets its
-  commands name, and the available balances it may spend, locked (`FOR NO KEY UPDATE`, in
-  id order) until it commits, so nobody else spends them meanwhile.
-- `write`: a group's `Outcome` in its transaction, in a few bulk statements: the ledger
-  legs and holds (accounts resolved once per group), new and changed order rows, fills.
+- `read_group`: what one group reads at its start, in one round trip: the rules of the
+  markets its commands name, and the available balances it may spend, locked (`FOR NO KEY
+  UPDATE`, in id order) until it commits, so nobody else spends them meanwhile.
+- `write`: a group's `Outcome` in its transaction, in two statements: the ledger legs and
+  holds (`apply_sequenced_group`; accounts resolved once per group), then new and changed
+  order rows and fills.
 """
 
 import uuid
@@ -17,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import driver as raw_connection
 from app.kit import metrics
 from app.ledger.service import (
     NewHold,
@@ -26,9 +28,10 @@ from app.ledger.service import (
     hold_placement,
 )
 from app.ledger.settlement import AccountRef
-from app.models import Fill, Market, Order, Subnet
+from app.models import Fill, Market, Order
 from app.orders.commands import LiveOrder
 from app.orders.core import QUOTE, Funds, MarketRules, Markets, Outcome, rules_from
+from app.orders.readmodel import FillRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,47 +89,47 @@ async def last_order_id(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.max(Order.id))) or 0)
 
 
-async def rules(session: AsyncSession, symbols: set[str], ids: set[int]) -> Markets:
-    """The rules of the markets named by symbol or id (unknown ones are left out)."""
-    if not symbols and not ids:
-        return Markets([])
-    rows = await session.execute(
-        select(Market, Subnet.price_rao)
-        .join(Subnet, Subnet.id == Market.subnet_id)
-        .where(Market.symbol.in_(symbols) | Market.id.in_(ids))
+_READ_SQL = """
+    WITH f AS (
+        SELECT a.user_id, a.asset, a.balance FROM ledger_accounts a
+        JOIN unnest($3::bigint[], $4::text[]) AS w(u, s)
+          ON a.user_id = w.u AND a.asset = w.s AND a.kind = 'available'
+        ORDER BY a.id FOR NO KEY UPDATE OF a
     )
-    return Markets(rules_of(m, price) for m, price in rows)
+    SELECT m.id, m.symbol, m.base_asset, m.state, m.tick_size, m.lot_size, m.min_size,
+           m.min_notional, m.maker_fee_bps, m.taker_fee_bps, m.price_band_bps, s.price_rao,
+           NULL::bigint AS user_id, NULL::text AS asset, NULL::bigint AS balance
+    FROM markets m JOIN subnets s ON s.id = m.subnet_id
+    WHERE m.symbol = ANY($1::text[]) OR m.id = ANY($2::bigint[])
+    UNION ALL
+    SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+           f.user_id, f.asset, f.balance FROM f
+"""
 
 
-def rules_of(m: Market, price_rao: int) -> MarketRules:
-    return rules_from({**{c: getattr(m, c) for c in _RULE_COLUMNS}, "price_rao": price_rao})
-
-
-_RULE_COLUMNS = (
-    "id", "symbol", "base_asset", "state", "tick_size", "lot_size", "min_size",
-    "min_notional", "maker_fee_bps", "taker_fee_bps", "price_band_bps",
-)  # fmt: skip
-
-
-async def lock_funds(session: AsyncSession, needed: Iterable[tuple[int, str]]) -> Funds:
-    """The available balances of (user, asset) pairs, locked until the transaction ends.
-    A user without such an account has 0 (nothing is created for a read)."""
+async def read_group(
+    session: AsyncSession, symbols: set[str], ids: set[int], needed: Iterable[tuple[int, str]]
+) -> tuple[Markets, Funds]:
+    """In one round trip, what a group reads: the rules of the markets named by symbol or id
+    (unknown ones left out), and the available balances of (user, asset) pairs, locked until
+    the transaction ends (a user without such an account has 0: nothing is created)."""
     pairs = sorted(set(needed))
     funds: Funds = dict.fromkeys(pairs, 0)
-    if not pairs:
-        return funds
-    rows = await session.execute(
-        text(
-            "SELECT a.user_id, a.asset, a.balance FROM ledger_accounts a "
-            "JOIN unnest(CAST(:users AS bigint[]), CAST(:assets AS text[])) AS w(u, s) "
-            "ON a.user_id = w.u AND a.asset = w.s AND a.kind = 'available' "
-            "ORDER BY a.id FOR NO KEY UPDATE OF a"
-        ),
-        {"users": [u for u, _ in pairs], "assets": [a for _, a in pairs]},
+    conn = await raw_connection(session)
+    rows = await conn.fetch(
+        _READ_SQL,
+        sorted(symbols),
+        sorted(ids),
+        [u for u, _ in pairs],
+        [a for _, a in pairs],
     )
-    for user_id, asset, balance in rows:
-        funds[(int(user_id), str(asset))] = int(balance)
-    return funds
+    markets: list[MarketRules] = []
+    for r in rows:
+        if r["user_id"] is not None:
+            funds[(r["user_id"], r["asset"])] = r["balance"]
+        else:
+            markets.append(rules_from(r))
+    return Markets(markets), funds
 
 
 async def write(session: AsyncSession, out: Outcome, timer: metrics.GroupTimer) -> None:
@@ -175,33 +178,10 @@ async def write(session: AsyncSession, out: Outcome, timer: metrics.GroupTimer) 
     timer.lap("write:ledger")
     created = [o for o in out.touched.values() if o.created]
     updated = [o for o in out.touched.values() if not o.created]
-    if created:
-        await session.execute(Order.__table__.insert(), [_row(o) for o in created])  # type: ignore[attr-defined]
-    if updated:
-        await session.execute(_UPDATE_ORDERS, _update_params(updated))
+    if created or updated or out.fills:
+        conn = await raw_connection(session)
+        await conn.fetchrow(_ORDERS_SQL, *_orders_args(created, updated, out.fills))
     timer.lap("write:orders")
-    if out.fills:
-        await session.execute(
-            Fill.__table__.insert(),  # type: ignore[attr-defined]
-            [
-                {
-                    "market_id": f.market_id,
-                    "match_id": f.match_id,
-                    "maker_order_id": f.maker.id,
-                    "taker_order_id": f.taker.id,
-                    "maker_user_id": f.maker.user_id,
-                    "taker_user_id": f.taker.user_id,
-                    "taker_side": f.taker_side,
-                    "price": f.price,
-                    "qty": f.qty,
-                    "quote": f.quote,
-                    "maker_fee": f.maker_fee,
-                    "taker_fee": f.taker_fee,
-                }
-                for f in out.fills
-            ],
-        )
-    timer.lap("write:fills")
 
 
 def written(out: Outcome) -> None:
@@ -225,61 +205,93 @@ def _ref_key(ref: AccountRef) -> tuple[int, str, str]:
     return (-1 if user is None else user, asset, kind)
 
 
-_UPDATE_ORDERS = text(
-    "UPDATE orders o SET price = v.price, qty = v.qty, filled_qty = v.fq, "
-    "filled_quote = v.fquote, fee = v.fee, status = v.status, "
-    "cancel_reason = v.reason, priority_ts = v.pts, updated_at = now(), "
-    "closed_at = v.closed "
-    "FROM unnest(CAST(:ids AS bigint[]), CAST(:price AS bigint[]), "
-    "CAST(:qty AS bigint[]), "
-    "CAST(:fq AS bigint[]), CAST(:fquote AS bigint[]), CAST(:fee AS bigint[]), "
-    "CAST(:status AS text[]), CAST(:reason AS text[]), CAST(:pts AS bigint[]), "
-    "CAST(:closed AS timestamptz[])) "
-    "AS v(id, price, qty, fq, fquote, fee, status, reason, pts, closed) "
-    "WHERE o.id = v.id"
-)
+_ORDERS_SQL = """
+    WITH ins AS (
+        INSERT INTO orders (id, user_id, market_id, client_order_id, side, type, time_in_force,
+            post_only, stp, price, qty, quote_budget, filled_qty, filled_quote, fee, status,
+            cancel_reason, hold_id, hold_amount, priority_ts, created_at, closed_at)
+        SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[],
+            $6::text[], $7::text[], $8::bool[], $9::text[], $10::bigint[], $11::bigint[],
+            $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $16::text[],
+            $17::text[], $18::text[], $19::bigint[], $20::bigint[], $21::timestamptz[],
+            $22::timestamptz[])
+        RETURNING 1
+    ), upd AS (
+        UPDATE orders o SET price = v.price, qty = v.qty, filled_qty = v.fq,
+            filled_quote = v.fquote, fee = v.fee, status = v.status, cancel_reason = v.reason,
+            priority_ts = v.pts, updated_at = now(), closed_at = v.closed
+        FROM unnest($23::bigint[], $24::bigint[], $25::bigint[], $26::bigint[], $27::bigint[],
+            $28::bigint[], $29::text[], $30::text[], $31::bigint[], $32::timestamptz[])
+            AS v(id, price, qty, fq, fquote, fee, status, reason, pts, closed)
+        WHERE o.id = v.id
+        RETURNING 1
+    ), fil AS (
+        INSERT INTO fills (market_id, match_id, maker_order_id, taker_order_id, maker_user_id,
+            taker_user_id, taker_side, price, qty, quote, maker_fee, taker_fee)
+        SELECT * FROM unnest($33::bigint[], $34::bigint[], $35::bigint[], $36::bigint[],
+            $37::bigint[], $38::bigint[], $39::text[], $40::bigint[], $41::bigint[],
+            $42::bigint[], $43::bigint[], $44::bigint[])
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM upd), (SELECT count(*) FROM fil)
+"""
 
 
-def _update_params(orders: list[LiveOrder]) -> dict[str, list[Any]]:
-    return {
-        "ids": [o.id for o in orders],
-        "price": [o.price for o in orders],
-        "qty": [o.qty for o in orders],
-        "fq": [o.filled_qty for o in orders],
-        "fquote": [o.filled_quote for o in orders],
-        "fee": [o.fee for o in orders],
-        "status": [o.status for o in orders],
-        "reason": [o.cancel_reason for o in orders],
-        "pts": [o.priority_ts for o in orders],
-        "closed": [o.closed_at for o in orders],
-    }
-
-
-def _row(o: LiveOrder) -> dict[str, Any]:
-    return {
-        "id": o.id,
-        "user_id": o.user_id,
-        "market_id": o.market_id,
-        "client_order_id": o.client_order_id,
-        "side": o.side,
-        "type": o.type,
-        "time_in_force": o.time_in_force,
-        "post_only": o.post_only,
-        "stp": o.stp,
-        "price": o.price,
-        "qty": o.qty,
-        "quote_budget": o.quote_budget,
-        "filled_qty": o.filled_qty,
-        "filled_quote": o.filled_quote,
-        "fee": o.fee,
-        "status": o.status,
-        "cancel_reason": o.cancel_reason,
-        "hold_id": o.hold_id,
-        "hold_amount": o.hold_amount,
-        "priority_ts": o.priority_ts,
-        "created_at": o.created_at,
-        "closed_at": o.closed_at,
-    }
+def _orders_args(
+    created: list[LiveOrder], updated: list[LiveOrder], fills: list[FillRecord]
+) -> list[list[Any]]:
+    """The columns of `_ORDERS_SQL`, as arrays: new orders, changed orders, fills."""
+    new: list[list[Any]] = [
+        [o.id for o in created],
+        [o.user_id for o in created],
+        [o.market_id for o in created],
+        [o.client_order_id for o in created],
+        [o.side for o in created],
+        [o.type for o in created],
+        [o.time_in_force for o in created],
+        [o.post_only for o in created],
+        [o.stp for o in created],
+        [o.price for o in created],
+        [o.qty for o in created],
+        [o.quote_budget for o in created],
+        [o.filled_qty for o in created],
+        [o.filled_quote for o in created],
+        [o.fee for o in created],
+        [o.status for o in created],
+        [o.cancel_reason for o in created],
+        [o.hold_id for o in created],
+        [o.hold_amount for o in created],
+        [o.priority_ts for o in created],
+        [o.created_at for o in created],
+        [o.closed_at for o in created],
+    ]
+    changed: list[list[Any]] = [
+        [o.id for o in updated],
+        [o.price for o in updated],
+        [o.qty for o in updated],
+        [o.filled_qty for o in updated],
+        [o.filled_quote for o in updated],
+        [o.fee for o in updated],
+        [o.status for o in updated],
+        [o.cancel_reason for o in updated],
+        [o.priority_ts for o in updated],
+        [o.closed_at for o in updated],
+    ]
+    matched: list[list[Any]] = [
+        [f.market_id for f in fills],
+        [f.match_id for f in fills],
+        [f.maker.id for f in fills],
+        [f.taker.id for f in fills],
+        [f.maker.user_id for f in fills],
+        [f.taker.user_id for f in fills],
+        [f.taker_side for f in fills],
+        [f.price for f in fills],
+        [f.qty for f in fills],
+        [f.quote for f in fills],
+        [f.maker_fee for f in fills],
+        [f.taker_fee for f in fills],
+    ]
+    return [*new, *changed, *matched]
 
 
 def _live(row: Order, base: str) -> LiveOrder:
