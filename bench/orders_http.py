@@ -329,6 +329,9 @@ async def _profile(pid: int, seconds: float, out: Path) -> None:
     await proc.wait()
 
 
+PROFILE = PROJECT_ROOT / ".data" / "bench-profile.txt"
+
+
 def _print_profile(path: Path, top: int = 25) -> None:
     own: dict[str, int] = {}
     inclusive: dict[str, int] = {}
@@ -373,14 +376,15 @@ async def main(clients: int, seconds: float, baseline_seconds: float, profile: b
             sampler = asyncio.create_task(_sample_metrics(base, stop))
             server_cpu, pg_cpu = _cpu_seconds(proc.pid), _postgres_cpu()
             profiling = (
-                asyncio.create_task(_profile(proc.pid, seconds - 2, folder / "profile.txt"))
+                asyncio.create_task(_profile(proc.pid, seconds - 2, PROFILE))
                 if profile
                 else None
             )
             orders = await wrk.run(base, folder / "orders", clients, seconds)
             if profiling is not None:
                 await profiling
-                _print_profile(folder / "profile.txt")
+                _print_profile(PROFILE)
+                print(f"(collapsed stacks in {PROFILE})")
             server_cpu, pg_cpu = _cpu_seconds(proc.pid) - server_cpu, _postgres_cpu() - pg_cpu
             stop.set()
             samples = await sampler

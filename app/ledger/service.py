@@ -22,7 +22,7 @@ import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
@@ -694,21 +694,46 @@ async def apply_group(
     return await _apply(session, transfers, batch_id=batch_id, new_holds=new_holds, resolve=resolve)
 
 
+class SequencedTransfer(NamedTuple):
+    """One leg of an order-sequencer group, accounts resolved (see `apply_sequenced_group`)."""
+
+    id: str
+    debit_account_id: int
+    credit_account_id: int
+    asset: str
+    amount: int
+    code: str
+    reference: str | None
+    hold_id: str | None
+
+
+class SequencedHold(NamedTuple):
+    """A hold an order-sequencer group places (its `hold` transfer is among the group's)."""
+
+    id: str
+    user_id: int
+    asset: str
+    account_id: int  # held
+    available_account_id: int
+    amount: int
+    reference: str | None
+
+
 async def apply_sequenced_group(
     session: AsyncSession,
-    transfers: Sequence[TransferSpec],
-    assets: Sequence[str],
+    transfers: Sequence[SequencedTransfer],
     *,
-    new_holds: Sequence[NewHold] = (),
+    new_holds: Sequence[SequencedHold] = (),
     resolve: Mapping[str, str] | None = None,
     batch_id: uuid.UUID | None = None,
 ) -> None:
     """`apply_group` for the order sequencer, in ONE statement: the sequencer has decided
     every leg against balances it locked and holds it tracks, so nothing is read first (no
     account lock, no idempotency count, no hold read: its transfer and hold ids are new by
-    construction). `assets[i]` is transfers[i]'s asset. The database stays the safety net:
-    non-negative balances, holds never over-consumed and resolved exactly once, unique ids:
-    a violation raises (the group fails and the sequencer restores its books)."""
+    construction; a hold is placed by a transfer with code `hold` and the hold's id). The
+    database stays the safety net: positive amounts, non-negative balances, holds never
+    over-consumed and resolved exactly once, unique ids: a violation raises (the group fails
+    and the sequencer restores its books)."""
     resolve = resolve or {}
     placing = {h.id for h in new_holds}
     consumed: dict[str, int] = defaultdict(int)
@@ -723,8 +748,8 @@ async def apply_sequenced_group(
             else:
                 consumed[t.hold_id] += t.amount
     existing = sorted((set(consumed) | set(released) | set(resolve)) - placing)
-    updates = [(h, consumed.get(h, 0), released.get(h, 0), resolve.get(h)) for h in existing]
     changed = sorted((a, d) for a, d in deltas.items() if d)
+    columns: list[Sequence[Any]] = list(zip(*transfers, strict=True)) if transfers else [()] * 8
     args = (
         [h.id for h in new_holds],
         [h.user_id for h in new_holds],
@@ -738,19 +763,12 @@ async def apply_sequenced_group(
         [resolve.get(h.id, "pending") for h in new_holds],
         [a for a, _ in changed],
         [d for _, d in changed],
-        [u[0] for u in updates],
-        [u[1] for u in updates],
-        [u[2] for u in updates],
-        [u[3] for u in updates],
+        existing,
+        [consumed.get(h, 0) for h in existing],
+        [released.get(h, 0) for h in existing],
+        [resolve.get(h) for h in existing],
         batch_id or uuid.uuid4(),
-        [t.id for t in transfers],
-        [t.debit_account_id for t in transfers],
-        [t.credit_account_id for t in transfers],
-        list(assets),
-        [t.amount for t in transfers],
-        [t.code for t in transfers],
-        [t.reference for t in transfers],
-        [t.hold_id for t in transfers],
+        *(list(c) for c in columns),  # id, debit, credit, asset, amount, code, ref, hold
     )
     driver = await raw_connection(session)
     try:
@@ -760,7 +778,7 @@ async def apply_sequenced_group(
         if mapped is None:
             raise
         raise mapped from exc
-    if counts["hl"] != len(updates) or counts["ins"] != len(transfers):
+    if counts["hl"] != len(existing) or counts["ins"] != len(transfers):
         raise InvalidState("a hold of the group was not pending; roll back")
 
 

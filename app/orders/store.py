@@ -21,11 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import driver as raw_connection
 from app.kit import metrics
 from app.ledger.service import (
-    NewHold,
-    TransferSpec,
+    SequencedHold,
+    SequencedTransfer,
     apply_sequenced_group,
     get_account_id,
-    hold_placement,
+    hold_transfer_id,
 )
 from app.ledger.settlement import AccountRef
 from app.models import Fill, Market, Order
@@ -136,44 +136,39 @@ async def write(session: AsyncSession, out: Outcome, timer: metrics.GroupTimer) 
     """Everything a group did, in its transaction (the caller commits)."""
     accounts = await _resolve_accounts(session, out)
     timer.lap("write:accounts")
-    transfers: list[TransferSpec] = []
-    assets: list[str] = []
-    new_holds: list[NewHold] = []
+    transfers: list[SequencedTransfer] = []
+    holds: list[SequencedHold] = []
     # Holds first: a leg may consume a hold placed by the same group.
     for h in out.holds:
-        spec, hold = hold_placement(
-            h.id,
-            h.user_id,
-            h.asset,
-            h.amount,
+        available, held = (
             accounts[(h.user_id, h.asset, "available")],
             accounts[(h.user_id, h.asset, "held")],
-            h.reference,
         )
-        transfers.append(spec)
-        assets.append(h.asset)
-        new_holds.append(hold)
-    for leg in out.legs:
         transfers.append(
-            TransferSpec(
-                leg.id,
-                accounts[leg.debit],
-                accounts[leg.credit],
-                leg.amount,
-                leg.code,
-                leg.reference,
-                leg.hold_id,
+            SequencedTransfer(
+                hold_transfer_id(h.id),
+                available,
+                held,
+                h.asset,
+                h.amount,
+                "hold",
+                h.reference,
+                h.id,
             )
         )
-        assets.append(leg.debit[1])
+        holds.append(
+            SequencedHold(h.id, h.user_id, h.asset, held, available, h.amount, h.reference)
+        )
+    transfers.extend(
+        SequencedTransfer(
+            leg.id, accounts[leg.debit], accounts[leg.credit], leg.debit[1], leg.amount,
+            leg.code, leg.reference, leg.hold_id,
+        )
+        for leg in out.legs
+    )  # fmt: skip
     if transfers or out.resolve:
         await apply_sequenced_group(
-            session,
-            transfers,
-            assets,
-            new_holds=new_holds,
-            resolve=out.resolve,
-            batch_id=uuid.uuid4(),
+            session, transfers, new_holds=holds, resolve=out.resolve, batch_id=uuid.uuid4()
         )
     timer.lap("write:ledger")
     created = [o for o in out.touched.values() if o.created]
