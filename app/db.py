@@ -2,8 +2,10 @@
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -90,3 +92,17 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
         else:
             await session.commit()
+
+
+async def driver(session: AsyncSession) -> Any:
+    """The session's asyncpg connection, inside the session's (started) transaction: for
+    the hot paths (the order sequencer, the ledger's batches), where SQLAlchemy's own
+    per-statement overhead is about as large as a local round trip."""
+    raw = await (await session.connection()).get_raw_connection()
+    adapted: Any = raw.dbapi_connection
+    if getattr(adapted, "_transaction", False) is None:
+        await adapted._start_transaction()
+    driver: Any = raw.driver_connection
+    if not driver.is_in_transaction():  # pragma: no cover - another SQLAlchemy version
+        await session.execute(text("SELECT 1"))
+    return driver

@@ -154,6 +154,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             yield
 
     app = FastAPI(
+        # No OpenTelemetry: /metrics is ours. (Enabled, FastAPI looks for providers in the
+        # environment on every request.)
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         title="dTAO Exchange",
         version="0.1.0",
         summary="Listing and trading of Bittensor subnet tokens (alpha) against TAO.",
@@ -168,6 +171,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         max_inflight_per_key=settings.max_inflight_per_key,
         refusal_rate=settings.refusal_rate_per_connection,
     )
+    # The trading routes first: Starlette matches routes in order (the hot path stays short).
+    app.include_router(orders_router)
+    app.include_router(kraken_router)
     app.include_router(ops_router)
     app.include_router(account_router)
     app.include_router(subnets_router)
@@ -181,8 +187,6 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(fees_router)
     app.include_router(audit_router)
     app.include_router(keys_admin)
-    app.include_router(orders_router)
     app.include_router(staking_router)
     app.include_router(staking_admin)
-    app.include_router(kraken_router)
     return app

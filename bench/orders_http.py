@@ -1,23 +1,32 @@
-"""Durable order placement over HTTP: 32 concurrent clients on one market.
+"""Durable order placement over HTTP: 32 connections on one market, load from `wrk`.
 
-The exchange runs as a real `python -m app serve` process; this process is the load
-generator. Baseline, measured in the same run against the same Postgres: a minimal FastAPI
-endpoint doing one INSERT and commit per request (`bench.baseline_app`), same client count.
+The exchange runs as a real `python -m app serve` process; the load comes from `wrk`
+(Debian's package: `apt-get install wrk`) replaying pre-signed requests, one API key per
+connection (`bench/wrk`), so the load generator is not the bottleneck. Baselines, measured
+in the same run with the same wrk: a hello-world FastAPI app (`bench.hello_app`) and a
+FastAPI endpoint doing one INSERT and commit per request (`bench.baseline_app`), against
+the same Postgres. Prints the order rate, its rate per second over the run (does it decay
+as history grows?), latency p50/p99, the server's and Postgres' CPU per order, the ratios,
+and `ledger check` after the run.
 
-    .venv/bin/python -m bench.orders_http [--clients 32] [--seconds 10]
+    .venv/bin/python -m bench.orders_http [--clients 32] [--seconds 60] [--baseline-seconds 15]
 
 Uses DATABASE_URL's server if set, else the embedded Postgres in .data/bench.
 """
 
 import argparse
 import asyncio
+import contextlib
+import itertools
 import os
 import random
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import httpx
 from cryptography.fernet import Fernet
@@ -30,7 +39,8 @@ from app.auth.signing import sign
 from app.config import PROJECT_ROOT
 from app.kit.crypto import SecretBox
 from app.ledger import service as L
-from bench.common import describe, fresh_database, migrate
+from bench import wrk
+from bench.common import fresh_database, migrate
 
 MID, TICK, LOT = 50_000_000, 1_000, 1_000_000
 
@@ -191,60 +201,236 @@ def _start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
-async def main(clients: int, seconds: float) -> None:
+# ---------------------------------------------------------------------------- the wrk bench
+
+
+def _limit_near_mid(spread_ticks: int) -> Callable[[int, int], wrk.RequestSpec]:
+    """Connection i's n-th order: a limit within `spread_ticks` of the mid, buys and sells
+    alike (so about half of them trade)."""
+
+    def make(i: int, n: int) -> wrk.RequestSpec:
+        rng = random.Random(i * 1_000_003 + n)
+        side = rng.choice(["buy", "sell"])
+        price = MID + rng.randint(-spread_ticks, spread_ticks) * TICK
+        body = {"market": "SN1/TAO", "side": side, "price": str(price)}
+        return "POST", "/v1/orders", {**body, "qty": str(rng.randint(1, 50) * LOT)}
+
+    return make
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_pids() -> list[int]:
+    """The embedded Postgres' processes (the postmaster and its children); [] if external."""
+    pid_file = PROJECT_ROOT / ".data" / "bench" / "postmaster.pid"
+    if os.environ.get("DATABASE_URL") or not pid_file.exists():
+        return []
+    postmaster = int(pid_file.read_text().split()[0])
+    pids = [postmaster]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == postmaster:
+                pids.append(int(entry))
+    return pids
+
+
+def _postgres_cpu() -> float:
+    total = 0.0
+    for pid in _postgres_pids():
+        with contextlib.suppress(OSError):  # a backend that ended meanwhile
+            total += _cpu_seconds(pid)
+    return total
+
+
+Sample = dict[str, float]  # metric line (name and labels) -> value
+
+
+async def _sample_metrics(base: str, stop: asyncio.Event, every: float = 1.0) -> list[Sample]:
+    """The server's order and sequencer counters, sampled every second."""
+    wanted = (
+        'http_requests_total{method="POST",route="/v1/orders",status="201"}',
+        "sequencer_group_seconds_total",
+        "sequencer_group_size_count",
+        "sequencer_group_size_sum",
+    )
+    samples: list[Sample] = []
+    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        while not stop.is_set():
+            sample: Sample = {}
+            for line in (await http.get("/metrics")).text.splitlines():
+                if line.startswith(wanted):
+                    name, _, value = line.rpartition(" ")
+                    sample[name] = float(value)
+            samples.append(sample)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+    return samples
+
+
+def _window(samples: list[Sample], start: int, end: int) -> str:
+    """Per group in samples[start:end]: size and milliseconds by phase."""
+    a, b = samples[start], samples[end]
+    groups = b.get("sequencer_group_size_count", 0) - a.get("sequencer_group_size_count", 0)
+    if groups <= 0:
+        return "no groups"
+    size = (b.get("sequencer_group_size_sum", 0) - a.get("sequencer_group_size_sum", 0)) / groups
+    phases = []
+    for name in sorted(b):
+        if name.startswith("sequencer_group_seconds_total"):
+            phase = name.split('phase="', 1)[1].split('"', 1)[0]
+            ms = (b[name] - a.get(name, 0)) / groups * 1000
+            phases.append(f"{phase} {ms:.1f}")
+    return f"{groups:.0f} groups of {size:.1f} commands; ms per group: " + ", ".join(phases)
+
+
+def _uvicorn(app: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    port = _port()
+    base = f"http://127.0.0.1:{port}"
+    proc = _start(
+        [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--log-level", "warning"],
+        {**os.environ, **env},
+    )
+    return proc, base
+
+
+async def _baseline(
+    app: str, path: str, method: str, env: dict[str, str], folder: Path, connections: int,
+    seconds: float,
+) -> wrk.WrkResult:  # fmt: skip
+    proc, base = _uvicorn(app, env)
+    try:
+        _wait_ready(base, path, proc)
+        keys = [("-", "-")] * connections
+        per = int(seconds * 5000)
+        body: dict[str, object] = {"client": "wrk"} if method == "POST" else {}
+        wrk.write_requests(folder, keys, per, lambda i, n: (method, path, body), signed=False)
+        return await wrk.run(base, folder, connections, seconds)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+async def _profile(pid: int, seconds: float, out: Path) -> None:
+    """py-spy (a dev dependency) samples the server for `seconds`: collapsed stacks."""
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("py-spy")),
+        "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "250", "--gil",
+        "--format", "raw", "--output", str(out), "--nonblocking",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    await proc.wait()
+
+
+PROFILE = PROJECT_ROOT / ".data" / "bench-profile.txt"
+
+
+def _print_profile(path: Path, top: int = 25) -> None:
+    own: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        n = int(count)
+        total += n
+        own[frames[-1]] = own.get(frames[-1], 0) + n
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + n
+    for title, table in (("self", own), ("inclusive", inclusive)):
+        print(f"profile, top {top} by {title} time ({total} samples):")
+        for frame, n in sorted(table.items(), key=lambda kv: -kv[1])[:top]:
+            print(f"  {100 * n / total:5.1f}%  {frame}")
+
+
+async def main(clients: int, seconds: float, baseline_seconds: float, profile: bool) -> None:
+    wrk.require_wrk()
     secret_key = Fernet.generate_key().decode()
     orders_url = await fresh_database("exchange_bench_orders")
     baseline_url = await fresh_database("exchange_bench_baseline")
     await asyncio.to_thread(migrate, orders_url)
     keys = await _seed(orders_url, clients, secret_key)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-
-    # Baseline first.
-    port = _port()
-    base = f"http://127.0.0.1:{port}"
-    proc = _start(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bench.baseline_app:app",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        {**env, "BENCH_DATABASE_URL": baseline_url},
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        hello = await _baseline(
+            "bench.hello_app:app", "/hello", "GET", {}, folder / "hello", clients,
+            baseline_seconds,
+        )  # fmt: skip
+        insert = await _baseline(
+            "bench.baseline_app:app", "/insert", "POST", {"BENCH_DATABASE_URL": baseline_url},
+            folder / "insert", clients, baseline_seconds,
+        )  # fmt: skip
+        # Enough pre-signed orders for the run at up to 3,000 orders/s.
+        per_connection = int(seconds * 3000 / clients) + 100
+        wrk.write_requests(folder / "orders", keys, per_connection, _limit_near_mid(5))
+        proc, base = start_exchange(orders_url, secret_key)
+        try:
+            stop = asyncio.Event()
+            sampler = asyncio.create_task(_sample_metrics(base, stop))
+            server_cpu, pg_cpu = _cpu_seconds(proc.pid), _postgres_cpu()
+            profiling = (
+                asyncio.create_task(_profile(proc.pid, seconds - 2, PROFILE)) if profile else None
+            )
+            orders = await wrk.run(base, folder / "orders", clients, seconds)
+            if profiling is not None:
+                await profiling
+                _print_profile(PROFILE)
+                print(f"(collapsed stacks in {PROFILE})")
+            server_cpu, pg_cpu = _cpu_seconds(proc.pid) - server_cpu, _postgres_cpu() - pg_cpu
+            stop.set()
+            samples = await sampler
+        finally:
+            proc.terminate()
+            proc.wait(15)
+    check = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "app", "ledger", "check"],
+        env={**os.environ, "DATABASE_URL": orders_url},
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
     )
-    try:
-        _wait_ready(base, "/insert", proc)
-
-        async def insert(http: httpx.AsyncClient, i: int, rng: random.Random) -> httpx.Response:
-            return await http.post("/insert", json={"client": str(i)})
-
-        b_ok, b_failed, b_lat = await _load(clients, seconds, insert, base)
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-    proc, base = start_exchange(orders_url, secret_key)
-    try:
-        o_ok, o_failed, o_lat = await _load(clients, seconds, order_placer(keys, 5), base)
-    finally:
-        proc.terminate()
-        proc.wait(15)
-
-    b_rate, o_rate = b_ok / seconds, o_ok / seconds
-    print(f"clients {clients}, {seconds:.0f} s each")
-    print(f"baseline  INSERT+commit per request: {b_rate:8.0f} req/s  ({b_failed} failed)")
-    print(f"          latency {describe(b_lat)}")
-    print(f"orders    durable placement:          {o_rate:8.0f} ord/s  ({o_failed} failed)")
-    print(f"          latency {describe(o_lat)}")
-    print(f"ratio     orders / baseline:          {o_rate / b_rate:8.2f}")
+    acked = orders.count(201)
+    key = 'http_requests_total{method="POST",route="/v1/orders",status="201"}'
+    counts = [int(x.get(key, 0)) for x in samples]
+    per_second = [b - a for a, b in itertools.pairwise(counts)]
+    first, last = per_second[:10], per_second[-10:]
+    rate = acked / seconds
+    print(f"{clients} connections (one API key each), wrk; baselines {baseline_seconds:g} s, "
+          f"orders {seconds:g} s")  # fmt: skip
+    for name, result in (("hello-world", hello), ("INSERT+commit", insert)):
+        print(f"{name:20} {result.rate(200):9.0f} req/s   p50 {result.p50_ms:6.1f} ms  "
+              f"p99 {result.p99_ms:6.1f} ms   answers {result.statuses}")  # fmt: skip
+    print(f"durable orders       {rate:9.0f} ord/s   p50 {orders.p50_ms:6.1f} ms  "
+          f"p99 {orders.p99_ms:6.1f} ms")  # fmt: skip
+    print(f"                     {acked} acknowledged; answers by status {orders.statuses}")
+    if first and last:
+        decay = sum(last) / max(1, sum(first))
+        print(f"per second: first 10 s {sum(first) / len(first):.0f}/s, last 10 s "
+              f"{sum(last) / len(last):.0f}/s ({decay:.2f} of the first)")  # fmt: skip
+        print("per second: " + " ".join(str(n) for n in per_second))
+        print(f"sequencer, first 10 s: {_window(samples, 0, min(10, len(samples) - 1))}")
+        print(f"sequencer, last 10 s:  {_window(samples, max(0, len(samples) - 11), -1)}")
+    if acked:
+        pg = f"{pg_cpu / acked * 1e6:.0f} us" if _postgres_pids() or pg_cpu else "n/a (external)"
+        print(f"CPU per order: server {server_cpu / acked * 1e6:.0f} us, Postgres {pg}")
+    print(f"ratio orders / INSERT+commit: {rate / insert.rate(200):.2f}; "
+          f"orders / hello-world: {rate / hello.rate(200):.3f}")  # fmt: skip
+    print("ledger check: " + (check.stdout.strip().splitlines() or ["?"])[-1])
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--baseline-seconds", type=float, default=15.0)
+    parser.add_argument("--profile", action="store_true", help="py-spy the server (slower)")
     args = parser.parse_args()
-    asyncio.run(main(args.clients, args.seconds))
+    asyncio.run(main(args.clients, args.seconds, args.baseline_seconds, args.profile))

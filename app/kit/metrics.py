@@ -1,4 +1,6 @@
-"""Prometheus metrics: request counts and latencies by route template."""
+"""Prometheus metrics: requests by route template, and the order sequencer's work."""
+
+import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client import generate_latest as _generate_latest
@@ -37,6 +39,33 @@ SEQUENCER_REFUSED = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+
+SEQUENCER_GROUP_SECONDS = Counter(
+    "sequencer_group_seconds_total",
+    "Time the order sequencer's groups spent, by phase: read (rules, locked balances), "
+    "decide (the order core), write, commit, publish.",
+    ["phase"],
+    registry=REGISTRY,
+)
+SEQUENCER_GROUP_SIZE = Histogram(
+    "sequencer_group_size",
+    "Commands per order-sequencer group.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+    registry=REGISTRY,
+)
+
+
+class GroupTimer:
+    """Adds the time since the last lap to a phase of `sequencer_group_seconds_total`."""
+
+    def __init__(self) -> None:
+        self.last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        SEQUENCER_GROUP_SECONDS.labels(phase).inc(now - self.last)
+        self.last = now
+
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 

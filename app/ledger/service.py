@@ -22,13 +22,14 @@ import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session as SyncSession
 
+from app.db import driver as raw_connection
 from app.kit.errors import AppError
 from app.kit.units import MAX_AMOUNT, MIN_AMOUNT
 from app.ledger.errors import (
@@ -364,18 +365,6 @@ class _Locked:
     allow_negative: bool
 
 
-async def _driver(session: AsyncSession) -> Any:
-    """The session's asyncpg connection, inside the session's (started) transaction."""
-    raw = await (await session.connection()).get_raw_connection()
-    adapted: Any = raw.dbapi_connection
-    if getattr(adapted, "_transaction", False) is None:
-        await adapted._start_transaction()
-    driver: Any = raw.driver_connection
-    if not driver.is_in_transaction():  # pragma: no cover - another SQLAlchemy version
-        await session.execute(text("SELECT 1"))
-    return driver
-
-
 async def _lock(
     driver: Any, account_ids: Sequence[int], transfer_ids: Sequence[str]
 ) -> tuple[list[_Locked], int]:
@@ -454,7 +443,7 @@ async def _apply(
 
     # 1. Lock every touched account in ascending id order (no deadlocks) and learn whether
     #    the transfers exist already, in one round trip.
-    driver = await _driver(session)
+    driver = await raw_connection(session)
     rows, existing = await _lock(driver, account_ids, tids)
     if existing:
         return await _replay(session, transfers, rows)
@@ -729,6 +718,100 @@ async def apply_group(
     return await _apply(session, transfers, batch_id=batch_id, new_holds=new_holds, resolve=resolve)
 
 
+class SequencedTransfer(NamedTuple):
+    """One leg of an order-sequencer group, accounts resolved (see `apply_sequenced_group`)."""
+
+    id: str
+    debit_account_id: int
+    credit_account_id: int
+    asset: str
+    amount: int
+    code: str
+    reference: str | None
+    hold_id: str | None
+
+
+class SequencedHold(NamedTuple):
+    """A hold an order-sequencer group places (its `hold` transfer is among the group's)."""
+
+    id: str
+    user_id: int
+    asset: str
+    account_id: int  # held
+    available_account_id: int
+    amount: int
+    reference: str | None
+
+
+async def apply_sequenced_group(
+    session: AsyncSession,
+    transfers: Sequence[SequencedTransfer],
+    *,
+    new_holds: Sequence[SequencedHold] = (),
+    resolve: Mapping[str, str] | None = None,
+    batch_id: uuid.UUID | None = None,
+) -> None:
+    """`apply_group` for the order sequencer, in ONE statement: the sequencer has decided
+    every leg against balances it locked and holds it tracks, so nothing is read first (no
+    account lock, no idempotency count, no hold read: its transfer and hold ids are new by
+    construction; a hold is placed by a transfer with code `hold` and the hold's id). The
+    database stays the safety net: positive amounts, non-negative balances, holds never
+    over-consumed and resolved exactly once, unique ids: a violation raises (the group fails
+    and the sequencer restores its books)."""
+    resolve = resolve or {}
+    placing = {h.id for h in new_holds}
+    consumed: dict[str, int] = defaultdict(int)
+    released: dict[str, int] = defaultdict(int)
+    topped: dict[str, int] = defaultdict(int)  # top-ups: code `hold`, not the placement
+    deltas: dict[int, int] = defaultdict(int)
+    for t in transfers:
+        deltas[t.debit_account_id] -= t.amount
+        deltas[t.credit_account_id] += t.amount
+        if t.hold_id is None:
+            continue
+        if t.code == "hold":
+            if not (t.hold_id in placing and t.id == hold_transfer_id(t.hold_id)):
+                topped[t.hold_id] += t.amount
+        elif t.code == "release":
+            released[t.hold_id] += t.amount
+        else:
+            consumed[t.hold_id] += t.amount
+    existing = sorted((set(consumed) | set(released) | set(topped) | set(resolve)) - placing)
+    changed = sorted((a, d) for a, d in deltas.items() if d)
+    columns: list[Sequence[Any]] = list(zip(*transfers, strict=True)) if transfers else [()] * 8
+    args = (
+        [h.id for h in new_holds],
+        [h.user_id for h in new_holds],
+        [h.asset for h in new_holds],
+        [h.account_id for h in new_holds],
+        [h.available_account_id for h in new_holds],
+        [h.amount + topped.get(h.id, 0) for h in new_holds],
+        [h.reference for h in new_holds],
+        [consumed.get(h.id, 0) for h in new_holds],
+        [released.get(h.id, 0) for h in new_holds],
+        [resolve.get(h.id, "pending") for h in new_holds],
+        [a for a, _ in changed],
+        [d for _, d in changed],
+        existing,
+        [consumed.get(h, 0) for h in existing],
+        [released.get(h, 0) for h in existing],
+        [resolve.get(h) for h in existing],
+        batch_id or uuid.uuid4(),
+        *(list(c) for c in columns),  # id, debit, credit, asset, amount, code, ref, hold
+        [topped.get(h, 0) for h in existing],
+    )
+    driver = await raw_connection(session)
+    try:
+        counts = await driver.fetchrow(_WRITE_SQL, *args)
+    except Exception as exc:
+        mapped = _constraint_error(exc)
+        if mapped is None:
+            raise
+        raise mapped from exc
+    if counts["hl"] != len(existing) or counts["ins"] != len(transfers):
+        raise InvalidState("a hold of the group was not pending; roll back")
+
+
 async def get_hold(session: AsyncSession, hold_id: str) -> Hold:
     row = (await session.execute(_HOLDS_SQL, {"ids": [hold_id]})).first()
     if row is None:
@@ -826,7 +909,7 @@ async def _resolve(
     lock = [hold.account_id, hold.available_account_id]
     if credit_account_id is not None:
         lock.append(credit_account_id)
-    await _lock(await _driver(session), sorted(set(lock)), [])
+    await _lock(await raw_connection(session), sorted(set(lock)), [])
     hold = await get_hold(session, hold_id)  # current, now that its accounts are locked
     if hold.state != "pending":
         raise InvalidState(f"hold {hold_id} is already {hold.state}")

@@ -31,7 +31,7 @@ def fees(asset: str) -> AccountRef:
     return (None, asset, "fees")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Leg:
     """One ledger transfer, its accounts named. `hold_id`: the hold it consumes."""
 
@@ -44,7 +44,7 @@ class Leg:
     hold_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HoldSpec:
     """A hold to place: `amount` of `asset` moves from the user's available to held."""
 

@@ -282,15 +282,16 @@ class OrderCore:
         users.update(o.user_id for o in self._all_live() if o.market_id in wanted)
         return users
 
-    def funds_needed(self, commands: Iterable[object], markets: Markets) -> set[tuple[int, str]]:
-        """The (user, asset) balances the commands may spend: the store locks them."""
+    def funds_needed(self, commands: Iterable[object]) -> set[tuple[int, str]]:
+        """The (user, asset) balances the commands may spend: the store locks them (read
+        with the markets' rules, so a market's base asset is its symbol's: `SN1/TAO`). An
+        amend may hold more of its order's asset."""
         needed: set[tuple[int, str]] = set()
         for c in commands:
             if isinstance(c, PlaceOrders):
                 for r in c.orders:
-                    m = markets.by_symbol.get(parse_symbol(r.market))
-                    if m is not None:
-                        needed.add((c.user_id, QUOTE if r.side == "buy" else m.base))
+                    base = parse_symbol(r.market).partition("/")[0]
+                    needed.add((c.user_id, QUOTE if r.side == "buy" else base))
             elif isinstance(c, AmendOrder):
                 oid = self._own(c.user_id, c.order_id, c.client_order_id)
                 if oid is not None:

@@ -190,13 +190,15 @@ class Sequencer:
         """One result (or AppError) per command, in order, once the group has committed."""
         out = Outcome()
         commands = [p.command for p in batch]
+        phases = metrics.GroupTimer()
         try:
             async with self.sessionmaker() as session:
                 symbols, ids = self.core.markets_named(commands)
                 symbols |= {
                     parse_symbol(c.symbol) for c in commands if isinstance(c, SetMarketState)
                 }
-                rules = await store.rules(session, symbols, ids)
+                needed = self.core.funds_needed(commands)
+                rules, funds = await store.read_group(session, symbols, ids, needed)
                 traders = (
                     self.core.traders(commands, [m.id for m in rules])
                     if any(m.tiers for m in rules)
@@ -205,7 +207,7 @@ class Sequencer:
                 markets = Markets(rules, await volumes(session, traders))
                 for m in markets.by_id.values():
                     self.view.learn(m.id, m.symbol)
-                funds = await store.lock_funds(session, self.core.funds_needed(commands, markets))
+                phases.lap("read")
                 results: list[Any] = []
                 for command in commands:
                     if isinstance(command, SetMarketState):
@@ -214,8 +216,10 @@ class Sequencer:
                         results.append(await self._halt_retired(session))
                     else:
                         results.append(self.core.execute(command, markets, funds, out))
-                await store.write(session, out)
+                phases.lap("decide")
+                await store.write(session, out, phases)
                 await session.commit()
+                phases.lap("commit")
         except BaseException:
             self._dirty |= out.changed
             raise
@@ -225,6 +229,8 @@ class Sequencer:
             self.view.publish(m, self.core.depth(m, PUBLISHED_DEPTH)) for m in sorted(out.changed)
         ]
         self.view.emit(Committed(changes, out.fills, [copy.copy(o) for o in out.touched.values()]))
+        phases.lap("publish")
+        metrics.SEQUENCER_GROUP_SIZE.observe(len(batch))
         return results
 
     async def _set_state(

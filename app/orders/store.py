@@ -2,11 +2,12 @@
 
 - `load`: the open orders and book counters of some (or all) markets, as committed, for
   the order core to restore.
-- `rules` and `lock_funds`: what one group reads at its start: the rules of the markets its
-  commands name, and the available balances it may spend, locked (`FOR NO KEY UPDATE`, in
-  id order) until it commits, so nobody else spends them meanwhile.
-- `write`: a group's `Outcome` in its transaction, in a few bulk statements: the ledger
-  legs and holds (accounts resolved once per group), new and changed order rows, fills.
+- `read_group`: what one group reads at its start, in one round trip: the rules of the
+  markets its commands name, and the available balances it may spend, locked (`FOR NO KEY
+  UPDATE`, in id order) until it commits, so nobody else spends them meanwhile.
+- `write`: a group's `Outcome` in its transaction, in two statements: the ledger legs and
+  holds (`apply_sequenced_group`; accounts resolved once per group), then new and changed
+  order rows and fills.
 """
 
 import uuid
@@ -17,19 +18,21 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import driver as raw_connection
+from app.kit import metrics
 from app.ledger.service import (
-    NewHold,
-    TransferSpec,
-    apply_group,
+    SequencedHold,
+    SequencedTransfer,
+    apply_sequenced_group,
     get_account_id,
-    hold_placement,
-    hold_top_up,
+    hold_transfer_id,
 )
 from app.ledger.settlement import AccountRef
-from app.markets.fees import fee_tiers, tiers_of
-from app.models import Fill, Market, Order, Subnet
+from app.markets.fees import tiers_of
+from app.models import Fill, Market, Order
 from app.orders.commands import LiveOrder
 from app.orders.core import QUOTE, Funds, MarketRules, Outcome, rules_from
+from app.orders.readmodel import FillRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,146 +107,140 @@ async def last_order_id(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.max(Order.id))) or 0)
 
 
-async def rules(session: AsyncSession, symbols: set[str], ids: set[int]) -> list[MarketRules]:
-    """The rules of the markets named by symbol or id (unknown ones are left out), with
-    their fee tiers."""
-    if not symbols and not ids:
-        return []
-    rows = (
-        await session.execute(
-            select(Market, Subnet.price_rao)
-            .join(Subnet, Subnet.id == Market.subnet_id)
-            .where(Market.symbol.in_(symbols) | Market.id.in_(ids))
-        )
-    ).all()
-    tiers = await fee_tiers(session)
-    return [rules_of(m, price, tiers_of(tiers, m.id)) for m, price in rows]
+_READ_SQL = """
+    WITH f AS (
+        SELECT a.user_id, a.asset, a.balance FROM ledger_accounts a
+        JOIN unnest($3::bigint[], $4::text[]) AS w(u, s)
+          ON a.user_id = w.u AND a.asset = w.s AND a.kind = 'available'
+        ORDER BY a.id FOR NO KEY UPDATE OF a
+    )
+    SELECT 'm' AS kind, m.id, m.symbol, m.base_asset, m.state, m.tick_size, m.lot_size,
+           m.min_size, m.min_notional, m.maker_fee_bps, m.taker_fee_bps, m.price_band_bps,
+           s.price_rao, NULL::bigint AS user_id, NULL::text AS asset, NULL::bigint AS balance
+    FROM markets m JOIN subnets s ON s.id = m.subnet_id
+    WHERE m.symbol = ANY($1::text[]) OR m.id = ANY($2::bigint[])
+    UNION ALL
+    SELECT 'f', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+           f.user_id, f.asset, f.balance FROM f
+    UNION ALL  -- the fee tiers (a small table): a market's, or the global ones (id NULL)
+    SELECT 't', t.market_id, NULL, NULL, NULL, NULL, t.min_volume, NULL, NULL,
+           t.maker_fee_bps, t.taker_fee_bps, NULL, NULL, NULL, NULL, NULL
+    FROM fee_tiers t WHERE cardinality($1::text[]) + cardinality($2::bigint[]) > 0
+"""
 
 
-def rules_of(
-    m: Market, price_rao: int, tiers: tuple[tuple[int, int, int], ...] = ()
-) -> MarketRules:
-    return rules_from({**{c: getattr(m, c) for c in _RULE_COLUMNS}, "price_rao": price_rao}, tiers)
-
-
-_RULE_COLUMNS = (
-    "id", "symbol", "base_asset", "state", "tick_size", "lot_size", "min_size",
-    "min_notional", "maker_fee_bps", "taker_fee_bps", "price_band_bps",
-)  # fmt: skip
-
-
-async def lock_funds(session: AsyncSession, needed: Iterable[tuple[int, str]]) -> Funds:
-    """The available balances of (user, asset) pairs, locked until the transaction ends.
-    A user without such an account has 0 (nothing is created for a read)."""
+async def read_group(
+    session: AsyncSession, symbols: set[str], ids: set[int], needed: Iterable[tuple[int, str]]
+) -> tuple[list[MarketRules], Funds]:
+    """In one round trip, what a group reads: the rules of the markets named by symbol or id
+    (unknown ones left out) with their fee tiers, and the available balances of (user,
+    asset) pairs, locked until the transaction ends (a user without such an account has 0:
+    nothing is created)."""
     pairs = sorted(set(needed))
     funds: Funds = dict.fromkeys(pairs, 0)
-    if not pairs:
-        return funds
-    rows = await session.execute(
-        text(
-            "SELECT a.user_id, a.asset, a.balance FROM ledger_accounts a "
-            "JOIN unnest(CAST(:users AS bigint[]), CAST(:assets AS text[])) AS w(u, s) "
-            "ON a.user_id = w.u AND a.asset = w.s AND a.kind = 'available' "
-            "ORDER BY a.id FOR NO KEY UPDATE OF a"
-        ),
-        {"users": [u for u, _ in pairs], "assets": [a for _, a in pairs]},
+    conn = await raw_connection(session)
+    rows = await conn.fetch(
+        _READ_SQL,
+        sorted(symbols),
+        sorted(ids),
+        [u for u, _ in pairs],
+        [a for _, a in pairs],
     )
-    for user_id, asset, balance in rows:
-        funds[(int(user_id), str(asset))] = int(balance)
-    return funds
+    markets = []
+    tiers: dict[int | None, list[tuple[int, int, int]]] = {}
+    for r in rows:
+        if r["kind"] == "f":
+            funds[(r["user_id"], r["asset"])] = r["balance"]
+        elif r["kind"] == "t":
+            tiers.setdefault(r["id"], []).append(
+                (r["lot_size"], r["maker_fee_bps"], r["taker_fee_bps"])
+            )
+        else:
+            markets.append(r)
+    return [rules_from(r, tiers_of(tiers, r["id"])) for r in markets], funds
 
 
-async def write(session: AsyncSession, out: Outcome) -> None:
+async def write(session: AsyncSession, out: Outcome, timer: metrics.GroupTimer) -> None:
     """Everything a group did, in its transaction (the caller commits)."""
     accounts = await _resolve_accounts(session, out)
-    transfers: list[TransferSpec] = []
-    new_holds: list[NewHold] = []
+    timer.lap("write:accounts")
+    transfers: list[SequencedTransfer] = []
+    holds: list[SequencedHold] = []
     # Holds first: a leg may consume a hold placed by the same group.
     for h in out.holds:
-        spec, hold = hold_placement(
-            h.id,
-            h.user_id,
-            h.asset,
-            h.amount,
+        available, held = (
             accounts[(h.user_id, h.asset, "available")],
             accounts[(h.user_id, h.asset, "held")],
-            h.reference,
         )
-        transfers.append(spec)
-        new_holds.append(hold)
+        transfers.append(
+            SequencedTransfer(
+                hold_transfer_id(h.id),
+                available,
+                held,
+                h.asset,
+                h.amount,
+                "hold",
+                h.reference,
+                h.id,
+            )
+        )
+        holds.append(
+            SequencedHold(h.id, h.user_id, h.asset, held, available, h.amount, h.reference)
+        )
+    # Top-ups of pending holds (amends up): more of the owner's available into the hold.
     transfers.extend(
-        hold_top_up(
+        SequencedTransfer(
             t.transfer_id,
-            t.hold_id,
-            t.amount,
             accounts[(t.user_id, t.asset, "available")],
             accounts[(t.user_id, t.asset, "held")],
+            t.asset,
+            t.amount,
+            "hold",
+            t.hold_id,
             t.hold_id,
         )
         for t in out.top_ups
     )
     transfers.extend(
-        TransferSpec(
-            leg.id,
-            accounts[leg.debit],
-            accounts[leg.credit],
-            leg.amount,
-            leg.code,
-            leg.reference,
-            leg.hold_id,
+        SequencedTransfer(
+            leg.id, accounts[leg.debit], accounts[leg.credit], leg.debit[1], leg.amount,
+            leg.code, leg.reference, leg.hold_id,
         )
         for leg in out.legs
-    )
+    )  # fmt: skip
     if transfers or out.resolve:
-        await apply_group(
-            session, transfers, new_holds=new_holds, resolve=out.resolve, batch_id=uuid.uuid4()
+        await apply_sequenced_group(
+            session, transfers, new_holds=holds, resolve=out.resolve, batch_id=uuid.uuid4()
         )
+    timer.lap("write:ledger")
     created = [o for o in out.touched.values() if o.created]
     updated = [o for o in out.touched.values() if not o.created]
-    if created:
-        await session.execute(Order.__table__.insert(), [_row(o) for o in created])  # type: ignore[attr-defined]
-    if updated:
-        await session.execute(_UPDATE_ORDERS, _update_params(updated))
+    if created or updated or out.fills:
+        conn = await raw_connection(session)
+        await conn.fetchrow(_ORDERS_SQL, *_orders_args(created, updated, out.fills))
     if out.fills:
-        await session.execute(_ADD_VOLUME, _volume_params(out))
-        await session.execute(
-            Fill.__table__.insert(),  # type: ignore[attr-defined]
-            [
-                {
-                    "market_id": f.market_id,
-                    "match_id": f.match_id,
-                    "maker_order_id": f.maker.id,
-                    "taker_order_id": f.taker.id,
-                    "maker_user_id": f.maker.user_id,
-                    "taker_user_id": f.taker.user_id,
-                    "taker_side": f.taker_side,
-                    "price": f.price,
-                    "qty": f.qty,
-                    "quote": f.quote,
-                    "maker_fee": f.maker_fee,
-                    "taker_fee": f.taker_fee,
-                }
-                for f in out.fills
-            ],
-        )
+        users, quotes = _volumes(out)
+        await conn.execute(_ADD_VOLUME, users, quotes)
+    timer.lap("write:orders")
 
 
-_ADD_VOLUME = text(
+_ADD_VOLUME = (
     "INSERT INTO user_volume_daily (user_id, day, quote) "
-    "SELECT u, (now() AT TIME ZONE 'UTC')::date, q "
-    "FROM unnest(CAST(:users AS bigint[]), CAST(:quotes AS bigint[])) AS v(u, q) "
+    "SELECT u, (now() AT TIME ZONE 'UTC')::date, q FROM unnest($1::bigint[], $2::bigint[]) "
+    "AS v(u, q) "
     "ON CONFLICT (user_id, day) DO UPDATE SET quote = user_volume_daily.quote + EXCLUDED.quote"
 )
 
 
-def _volume_params(out: Outcome) -> dict[str, list[int]]:
-    """Each user's traded quote in the group (both sides of a fill, each for its user)."""
+def _volumes(out: Outcome) -> tuple[list[int], list[int]]:
+    """Each user's traded quote in the group (both sides of a fill, each for its user): the
+    fee tiers' 30-day volume."""
     by_user: dict[int, int] = {}
     for f in out.fills:
         for user in (f.maker.user_id, f.taker.user_id):
             by_user[user] = by_user.get(user, 0) + f.quote
     users = sorted(by_user)
-    return {"users": users, "quotes": [by_user[u] for u in users]}
+    return users, [by_user[u] for u in users]
 
 
 def written(out: Outcome) -> None:
@@ -269,67 +266,103 @@ def _ref_key(ref: AccountRef) -> tuple[int, str, str]:
     return (-1 if user is None else user, asset, kind)
 
 
-_UPDATE_ORDERS = text(
-    "UPDATE orders o SET price = v.price, qty = v.qty, filled_qty = v.fq, "
-    "filled_quote = v.fquote, fee = v.fee, status = v.status, "
-    "cancel_reason = v.reason, priority_ts = v.pts, updated_at = now(), "
-    "closed_at = v.closed, hold_amount = v.hold, triggered_at = v.triggered "
-    "FROM unnest(CAST(:ids AS bigint[]), CAST(:price AS bigint[]), "
-    "CAST(:qty AS bigint[]), "
-    "CAST(:fq AS bigint[]), CAST(:fquote AS bigint[]), CAST(:fee AS bigint[]), "
-    "CAST(:status AS text[]), CAST(:reason AS text[]), CAST(:pts AS bigint[]), "
-    "CAST(:closed AS timestamptz[]), CAST(:hold AS bigint[]), "
-    "CAST(:triggered AS timestamptz[])) "
-    "AS v(id, price, qty, fq, fquote, fee, status, reason, pts, closed, hold, triggered) "
-    "WHERE o.id = v.id"
-)
+_ORDERS_SQL = """
+    WITH ins AS (
+        INSERT INTO orders (id, user_id, market_id, client_order_id, side, type, time_in_force,
+            post_only, stp, price, qty, quote_budget, filled_qty, filled_quote, fee, status,
+            cancel_reason, hold_id, hold_amount, priority_ts, created_at, closed_at, trigger,
+            trigger_price, triggered_at)
+        SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[],
+            $6::text[], $7::text[], $8::bool[], $9::text[], $10::bigint[], $11::bigint[],
+            $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $16::text[],
+            $17::text[], $18::text[], $19::bigint[], $20::bigint[], $21::timestamptz[],
+            $22::timestamptz[], $45::text[], $46::bigint[], $47::timestamptz[])
+        RETURNING 1
+    ), upd AS (
+        UPDATE orders o SET price = v.price, qty = v.qty, filled_qty = v.fq,
+            filled_quote = v.fquote, fee = v.fee, status = v.status, cancel_reason = v.reason,
+            priority_ts = v.pts, updated_at = now(), closed_at = v.closed,
+            hold_amount = v.hold, triggered_at = v.triggered
+        FROM unnest($23::bigint[], $24::bigint[], $25::bigint[], $26::bigint[], $27::bigint[],
+            $28::bigint[], $29::text[], $30::text[], $31::bigint[], $32::timestamptz[],
+            $48::bigint[], $49::timestamptz[])
+            AS v(id, price, qty, fq, fquote, fee, status, reason, pts, closed, hold, triggered)
+        WHERE o.id = v.id
+        RETURNING 1
+    ), fil AS (
+        INSERT INTO fills (market_id, match_id, maker_order_id, taker_order_id, maker_user_id,
+            taker_user_id, taker_side, price, qty, quote, maker_fee, taker_fee)
+        SELECT * FROM unnest($33::bigint[], $34::bigint[], $35::bigint[], $36::bigint[],
+            $37::bigint[], $38::bigint[], $39::text[], $40::bigint[], $41::bigint[],
+            $42::bigint[], $43::bigint[], $44::bigint[])
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM upd), (SELECT count(*) FROM fil)
+"""
 
 
-def _update_params(orders: list[LiveOrder]) -> dict[str, list[Any]]:
-    return {
-        "ids": [o.id for o in orders],
-        "price": [o.price for o in orders],
-        "qty": [o.qty for o in orders],
-        "fq": [o.filled_qty for o in orders],
-        "fquote": [o.filled_quote for o in orders],
-        "fee": [o.fee for o in orders],
-        "status": [o.status for o in orders],
-        "reason": [o.cancel_reason for o in orders],
-        "pts": [o.priority_ts for o in orders],
-        "closed": [o.closed_at for o in orders],
-        "hold": [o.hold_amount for o in orders],
-        "triggered": [o.triggered_at for o in orders],
-    }
-
-
-def _row(o: LiveOrder) -> dict[str, Any]:
-    return {
-        "id": o.id,
-        "user_id": o.user_id,
-        "market_id": o.market_id,
-        "client_order_id": o.client_order_id,
-        "side": o.side,
-        "type": o.type,
-        "time_in_force": o.time_in_force,
-        "post_only": o.post_only,
-        "stp": o.stp,
-        "price": o.price,
-        "qty": o.qty,
-        "quote_budget": o.quote_budget,
-        "filled_qty": o.filled_qty,
-        "filled_quote": o.filled_quote,
-        "fee": o.fee,
-        "status": o.status,
-        "cancel_reason": o.cancel_reason,
-        "hold_id": o.hold_id,
-        "hold_amount": o.hold_amount,
-        "priority_ts": o.priority_ts,
-        "created_at": o.created_at,
-        "closed_at": o.closed_at,
-        "trigger": o.trigger,
-        "trigger_price": o.trigger_price,
-        "triggered_at": o.triggered_at,
-    }
+def _orders_args(
+    created: list[LiveOrder], updated: list[LiveOrder], fills: list[FillRecord]
+) -> list[list[Any]]:
+    """The columns of `_ORDERS_SQL`, as arrays: new orders, changed orders, fills."""
+    new: list[list[Any]] = [
+        [o.id for o in created],
+        [o.user_id for o in created],
+        [o.market_id for o in created],
+        [o.client_order_id for o in created],
+        [o.side for o in created],
+        [o.type for o in created],
+        [o.time_in_force for o in created],
+        [o.post_only for o in created],
+        [o.stp for o in created],
+        [o.price for o in created],
+        [o.qty for o in created],
+        [o.quote_budget for o in created],
+        [o.filled_qty for o in created],
+        [o.filled_quote for o in created],
+        [o.fee for o in created],
+        [o.status for o in created],
+        [o.cancel_reason for o in created],
+        [o.hold_id for o in created],
+        [o.hold_amount for o in created],
+        [o.priority_ts for o in created],
+        [o.created_at for o in created],
+        [o.closed_at for o in created],
+    ]
+    changed: list[list[Any]] = [
+        [o.id for o in updated],
+        [o.price for o in updated],
+        [o.qty for o in updated],
+        [o.filled_qty for o in updated],
+        [o.filled_quote for o in updated],
+        [o.fee for o in updated],
+        [o.status for o in updated],
+        [o.cancel_reason for o in updated],
+        [o.priority_ts for o in updated],
+        [o.closed_at for o in updated],
+    ]
+    matched: list[list[Any]] = [
+        [f.market_id for f in fills],
+        [f.match_id for f in fills],
+        [f.maker.id for f in fills],
+        [f.taker.id for f in fills],
+        [f.maker.user_id for f in fills],
+        [f.taker.user_id for f in fills],
+        [f.taker_side for f in fills],
+        [f.price for f in fills],
+        [f.qty for f in fills],
+        [f.quote for f in fills],
+        [f.maker_fee for f in fills],
+        [f.taker_fee for f in fills],
+    ]
+    stops: list[list[Any]] = [
+        [o.trigger for o in created],
+        [o.trigger_price for o in created],
+        [o.triggered_at for o in created],
+        [o.hold_amount for o in updated],
+        [o.triggered_at for o in updated],
+    ]
+    return [*new, *changed, *matched, *stops]
 
 
 def _live(row: Order, base: str) -> LiveOrder:

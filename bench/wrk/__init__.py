@@ -34,9 +34,11 @@ def write_requests(
     keys: list[tuple[str, str]],
     per_connection: int,
     make: Callable[[int, int], RequestSpec],
+    *,
+    signed: bool = True,
 ) -> None:
-    """`folder/<i>.req` for connection i, signed with keys[i]: `make(i, n)` is the n-th
-    request of connection i."""
+    """`folder/<i>.req` for connection i, signed with keys[i] (unsigned: no nonce, and a GET
+    without a body): `make(i, n)` is the n-th request of connection i."""
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.req"):
         old.unlink()
@@ -45,11 +47,14 @@ def write_requests(
         with (folder / f"{i}.req").open("w") as out:
             for n in range(per_connection):
                 method, path, body = make(i, n)
+                if not signed:
+                    raw = json.dumps(body, separators=(",", ":")) if method != "GET" else ""
+                    out.write(f"{method}\t{path}\t-\t-\t{raw}\n")
+                    continue
                 nonce = base + n
                 raw = json.dumps({"nonce": nonce, **body}, separators=(",", ":"))
-                out.write(
-                    f"{method}\t{path}\t{key}\t{sign(secret, path, str(nonce), raw)}\t{raw}\n"
-                )
+                signature = sign(secret, path, str(nonce), raw)
+                out.write(f"{method}\t{path}\t{key}\t{signature}\t{raw}\n")
 
 
 @dataclass
