@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     # before its refusals are answered late (a tarpit of up to 1 s); 0 = off.
     refusal_rate_per_connection: float = 20.0
     ws_compression: bool = False  # permessage-deflate on /v1/ws
+    # A WebSocket token (Kraken's GetWebSocketsToken) must be used within this many seconds.
+    ws_token_ttl_seconds: int = Field(default=300, ge=10, le=3600)
     log_level: str = "INFO"
     log_json: bool = True
 

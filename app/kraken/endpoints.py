@@ -76,6 +76,7 @@ PRIVATE: dict[str, Private] = {
     "TradesHistory": Private(private.trades_history, READ),
     "QueryTrades": Private(private.query_trades, READ),
     "Ledgers": Private(private.ledgers, READ),
+    "GetWebSocketsToken": Private(private.get_websockets_token, READ),
     "QueryLedgers": Private(private.query_ledgers, READ),
     "AddOrder": Private(private.add_order, TRADE),
     "AddOrderBatch": Private(private.add_order_batch, TRADE),

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.auth.tokens import TokenIssuer
 from app.kit.units import quote_amount
 from app.kraken.context import Context
 from app.kraken.errors import (
@@ -138,6 +139,16 @@ def _fee_info(m: MarketFees, *, taker: bool) -> dict[str, Any]:
         "tiervolume": units(m.current[0]),
         "nextvolume": None if m.next is None else units(m.next[0]),
     }
+
+
+async def get_websockets_token(ctx: Context) -> dict[str, Any]:
+    """A short-lived token standing for the calling key (`app.auth.tokens`): a client that
+    must not hold the secret (a browser) authenticates on the WebSocket `/v1/ws` with
+    `{"op": "auth", "token": ...}`. Revoking the key makes its tokens worthless."""
+    assert ctx.principal is not None
+    issuer: TokenIssuer = ctx.request.app.state.ws_tokens
+    issued = issuer.issue(ctx.principal.api_key_id)
+    return {"token": issued.token, "expires": issuer.ttl_seconds}
 
 
 # ---------------------------------------------------------------------------- ledger
