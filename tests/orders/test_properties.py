@@ -35,11 +35,16 @@ market = st.builds(
     lambda u, side, q, budget: ("market", u, side, q, budget),
     user, st.sampled_from(["buy", "sell"]), qty, st.booleans(),
 )  # fmt: skip
+stop = st.builds(
+    lambda u, side, kind, trig, limit_at, q: ("stop", u, side, kind, trig, limit_at, q),
+    user, st.sampled_from(["buy", "sell"]), st.sampled_from(["stop_loss", "take_profit"]),
+    price, st.one_of(st.none(), price), qty,
+)  # fmt: skip
 cancel = st.tuples(st.just("cancel"), user, st.integers(0, 30))
 amend = st.tuples(
     st.just("amend"), user, st.integers(0, 30), st.integers(1, 40), st.integers(-3, 3)
 )
-command = st.one_of(limit, limit, limit, market, cancel, amend)
+command = st.one_of(limit, limit, limit, market, stop, cancel, amend)
 
 
 async def _setup(engine: AsyncEngine) -> list[int]:
@@ -96,7 +101,15 @@ def _to_command(c: tuple[Any, ...], users: list[int], seq: Sequencer) -> Any:
                 users[u], [OrderRequest("SN1/TAO", side, "market", None, None, q // 20)]
             )
         return PlaceOrders(users[u], [OrderRequest("SN1/TAO", side, "market", None, q)])
-    own = sorted(oid for oid, o in seq.core.orders.items() if o.user_id == users[c[1]])
+    if c[0] == "stop":
+        _, u, side, kind, trig, limit_at, q = c
+        request = OrderRequest(
+            "SN1/TAO", side, "market" if limit_at is None else "limit", limit_at, q,
+            trigger=kind, trigger_price=trig,
+        )  # fmt: skip
+        return PlaceOrders(users[u], [request])
+    live = {**seq.core.orders, **seq.core.stops}
+    own = sorted(oid for oid, o in live.items() if o.user_id == users[c[1]])
     oid = own[c[2] % len(own)] if own else 10**9
     if c[0] == "cancel":
         return CancelOrders(users[c[1]], order_ids=[oid])
@@ -127,7 +140,7 @@ async def _check(engine: AsyncEngine, seq: Sequencer, prices: dict[int, set[int]
         mismatched = await s.scalar(
             text(
                 "SELECT count(*) FROM orders o JOIN ledger_holds h ON h.id = o.hold_id "
-                "WHERE (o.status = 'open') <> (h.state = 'pending')"
+                "WHERE (o.status IN ('open', 'untriggered')) <> (h.state = 'pending')"
             )
         )
         assert mismatched == 0
@@ -141,6 +154,11 @@ async def _check(engine: AsyncEngine, seq: Sequencer, prices: dict[int, set[int]
     assert {k: dataclasses.asdict(v) for k, v in rebuilt.core.orders.items()} == {
         k: dataclasses.asdict(v) for k, v in seq.core.orders.items()
     }
+    # Untriggered stops and the last prices they are compared with survive a restart.
+    assert {k: dataclasses.asdict(v) for k, v in rebuilt.core.stops.items()} == {
+        k: dataclasses.asdict(v) for k, v in seq.core.stops.items()
+    }
+    assert rebuilt.core.last_price == seq.core.last_price
 
 
 @settings(
