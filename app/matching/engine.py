@@ -653,6 +653,17 @@ class MatchingEngine:
                     yield _view(order)
                     order = order.next
 
+    def resting(self, side: Side) -> Iterator[OpenOrder]:
+        """One side's resting orders, best level first, each level in time priority."""
+        levels, keys, sign = (
+            (self._bids, self._bid_keys, 1) if side is BUY else (self._asks, self._ask_keys, -1)
+        )
+        for key in reversed(keys):
+            order = levels[key * sign].head
+            while order is not None:
+                yield _view(order)
+                order = order.next
+
     def get_order(self, order_id: int) -> OpenOrder | None:
         order = self._orders.get(order_id)
         return None if order is None else _view(order)

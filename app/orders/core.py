@@ -452,18 +452,23 @@ class OrderCore:
         return m.hold.with_fee(self._walk(m, Side.SELL, r.qty, user_id))
 
     def _walk(self, m: MarketRules, maker_side: Side, qty: int | None, user_id: int) -> int:
-        """The quote of taking up to `qty` (None: everything) from the book's `maker_side`,
-        other users' orders only, in priority order."""
+        """The quote of taking up to `qty` from the book's `maker_side`, other users' orders
+        only, in priority order; with `qty` None, the quote of the first such order (is
+        there any liquidity at all?)."""
         book = self.books.get(m.id)
-        left, cost = qty, 0
         if book is None:
             return 0
-        for o in book.open_orders():
-            if o.side is maker_side and o.owner != user_id and (left is None or left > 0):
-                take = o.remaining if left is None else min(left, o.remaining)
-                cost += quote_amount(o.price, take)
-                if left is not None:
-                    left -= take
+        left, cost = qty, 0
+        for o in book.resting(maker_side):
+            if o.owner == user_id:
+                continue
+            take = o.remaining if left is None else min(left, o.remaining)
+            cost += quote_amount(o.price, take)
+            if left is None:
+                return max(cost, 1)
+            left -= take
+            if left == 0:
+                break
         return cost
 
     def _check_liquidity(self, r: OrderRequest, m: MarketRules, user_id: int) -> None:
