@@ -432,3 +432,33 @@ async def test_the_dead_mans_switch_cancels_everything_when_its_deadline_passes(
     async with db.connect() as conn:
         assert await conn.scalar(text("SELECT count(*) FROM cancel_after")) == 0
     await ledger_ok(db)
+
+
+async def test_order_and_fill_history_take_time_ranges_and_keyset_pages(
+    market: Market, signed: SignedFactory
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    maker, taker = await market.trader(signed), await market.trader(signed)
+    ids = [
+        (await maker.post("/v1/orders", limit("sell", PRICE + k * 1000, ALPHA))).json()["id"]
+        for k in range(3)
+    ]
+    await taker.post(
+        "/v1/orders", {"market": "SN1/TAO", "side": "buy", "type": "market", "qty": str(2 * ALPHA)}
+    )
+    now = datetime.now(UTC)
+    past, future = (now - timedelta(hours=1)).isoformat(), (now + timedelta(hours=1)).isoformat()
+    page = (await maker.get("/v1/orders", {"status": "closed", "limit": 1})).json()
+    assert [o["id"] for o in page["orders"]] == [ids[1]] and page["next_cursor"] == ids[1]
+    page = (
+        await maker.get("/v1/orders", {"status": "closed", "cursor": page["next_cursor"]})
+    ).json()
+    assert [o["id"] for o in page["orders"]] == [ids[0]] and page["next_cursor"] is None
+    r = await maker.get("/v1/orders", {"status": "open", "from": future})
+    assert r.json()["orders"] == []
+    r = await maker.get("/v1/orders", {"status": "open", "from": past, "to": future})
+    assert [o["id"] for o in r.json()["orders"]] == [ids[2]]
+    fills = (await maker.get("/v1/fills", {"from": past, "to": future})).json()["fills"]
+    assert [f["order_id"] for f in fills] == [ids[1], ids[0]]
+    assert (await maker.get("/v1/fills", {"to": past})).json()["fills"] == []
