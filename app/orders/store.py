@@ -217,19 +217,9 @@ async def write(session: AsyncSession, out: Outcome, timer: metrics.GroupTimer) 
     updated = [o for o in out.touched.values() if not o.created]
     if created or updated or out.fills:
         conn = await raw_connection(session)
-        await conn.fetchrow(_ORDERS_SQL, *_orders_args(created, updated, out.fills))
-    if out.fills:
-        users, quotes = _volumes(out)
-        await conn.execute(_ADD_VOLUME, users, quotes)
+        await conn.fetchrow(_ORDERS_SQL, *_orders_args(created, updated, out.fills), *_volumes(out))
+
     timer.lap("write:orders")
-
-
-_ADD_VOLUME = (
-    "INSERT INTO user_volume_daily (user_id, day, quote) "
-    "SELECT u, (now() AT TIME ZONE 'UTC')::date, q FROM unnest($1::bigint[], $2::bigint[]) "
-    "AS v(u, q) "
-    "ON CONFLICT (user_id, day) DO UPDATE SET quote = user_volume_daily.quote + EXCLUDED.quote"
-)
 
 
 def _volumes(out: Outcome) -> tuple[list[int], list[int]]:
@@ -296,8 +286,15 @@ _ORDERS_SQL = """
             $37::bigint[], $38::bigint[], $39::text[], $40::bigint[], $41::bigint[],
             $42::bigint[], $43::bigint[], $44::bigint[])
         RETURNING 1
+    ), vol AS (  -- each user's traded quote today: the fee tiers' 30-day volume
+        INSERT INTO user_volume_daily (user_id, day, quote)
+        SELECT u, (now() AT TIME ZONE 'UTC')::date, q FROM unnest($50::bigint[], $51::bigint[])
+            AS v(u, q)
+        ON CONFLICT (user_id, day) DO UPDATE SET quote = user_volume_daily.quote + EXCLUDED.quote
+        RETURNING 1
     )
-    SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM upd), (SELECT count(*) FROM fil)
+    SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM upd), (SELECT count(*) FROM fil),
+           (SELECT count(*) FROM vol)
 """
 
 
