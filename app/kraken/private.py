@@ -28,6 +28,7 @@ from app.kraken.schemas import (
     order_descr,
     order_info,
     pair_id,
+    parse_trail,
     signed_units,
     split_client_id,
     timestamp,
@@ -375,7 +376,13 @@ def _order_request(p: Params, market: Market) -> OrderRequest:
     ordertype = p.text("ordertype")
     trigger: str | None = None
     trigger_price: int | None = None
-    if ordertype in ORDER_TYPES:  # a stop: `price` is the trigger, `price2` the limit
+    trail: tuple[int | None, int | None] = (None, None)
+    if ordertype == "trailing-stop":  # `price` is the trail: "+0.001" or "+2%"
+        trigger, ordertype = ORDER_TYPES[ordertype]
+        trail = parse_trail(p.text("price", required=True))
+        if p.text("trigger") not in (None, "last"):
+            raise invalid_arguments("trigger")
+    elif ordertype in ORDER_TYPES:  # a stop: `price` is the trigger, `price2` the limit
         trigger, ordertype = ORDER_TYPES[ordertype]
         trigger_price = to_units("price", p.text("price", required=True))
         if p.text("trigger") not in (None, "last"):  # only the last trade price triggers
@@ -444,6 +451,8 @@ def _order_request(p: Params, market: Market) -> OrderRequest:
         validate_only=p.flag("validate"),
         trigger=trigger,
         trigger_price=trigger_price,
+        trail_offset=trail[0],
+        trail_bps=trail[1],
     )
 
 

@@ -291,8 +291,31 @@ STOP_TYPES = {
     ("stop_loss", "limit"): "stop-loss-limit",
     ("take_profit", "market"): "take-profit",
     ("take_profit", "limit"): "take-profit-limit",
+    ("trailing_stop", "market"): "trailing-stop",
 }
 ORDER_TYPES = {kraken: native for native, kraken in STOP_TYPES.items()}
+
+
+def trail_text(o: OrderOut) -> str:
+    """A trailing stop's distance as Kraken writes it: "+0.001000000" or "+2.5%"."""
+    if o.trail_bps is not None:
+        return f"+{Decimal(o.trail_bps) / 100:f}%"
+    return "+" + units(int(o.trail_offset or 0))
+
+
+def parse_trail(text: str | None) -> tuple[int | None, int | None]:
+    """Kraken's trailing distance: "+0.001" (TAO per alpha) or "+2.5%" -> (offset rao, bps)."""
+    if text is None or not text.startswith("+"):
+        raise invalid_arguments("price")
+    body = text[1:]
+    if body.endswith("%"):
+        if not _DECIMAL.fullmatch(body[:-1]) or len(body) > MAX_DECIMAL_TEXT:
+            raise invalid_arguments("price")
+        bps = Decimal(body[:-1]) * 100
+        if bps != bps.to_integral_value() or not 0 < bps < 10_000:
+            raise invalid_arguments("price")
+        return None, int(bps)
+    return to_units("price", body), None
 
 
 def kraken_ordertype(o: OrderOut) -> str:
@@ -329,6 +352,8 @@ def order_descr(o: OrderOut) -> str:
     A market buy sized in TAO (viqc) shows its budget as the volume."""
     volume = o.qty if o.qty is not None else o.quote_budget
     text = f"{o.side} {descr_number(int(volume or 0))} {pair_id(o.market)} @ "
+    if o.trigger == "trailing_stop":
+        return text + f"trailing stop {trail_text(o)}"
     if o.trigger and o.trigger_price is not None:
         text += f"{o.trigger.replace('_', ' ')} {descr_number(int(o.trigger_price))}"
         if o.type == "limit" and o.price is not None:
@@ -356,7 +381,9 @@ def order_info(o: OrderOut, trades: list[str] | None = None) -> dict[str, Any]:
     average = quote * UNIT // filled if filled else 0
     volume = o.qty if o.qty is not None else o.quote_budget
     limit_price = units(int(o.price)) if o.price is not None else units(0)
-    if o.trigger and o.trigger_price is not None:  # Kraken: price = trigger, price2 = limit
+    if o.trigger == "trailing_stop":  # Kraken: price = the trail ("+0.001", "+2%")
+        price, price2 = trail_text(o), units(0)
+    elif o.trigger and o.trigger_price is not None:  # Kraken: price = trigger, price2 = limit
         price, price2 = units(int(o.trigger_price)), limit_price if o.type == "limit" else units(0)
     else:
         price, price2 = limit_price, units(0)

@@ -7,6 +7,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     String,
     func,
     text,
@@ -28,7 +29,13 @@ class Order(Base):
             "status IN ('open', 'filled', 'cancelled', 'untriggered')", name="known_status"
         ),
         CheckConstraint(
-            "trigger IS NULL OR trigger IN ('stop_loss', 'take_profit')", name="known_trigger"
+            "trigger IS NULL OR trigger IN ('stop_loss', 'take_profit', 'trailing_stop')",
+            name="known_trigger",
+        ),
+        CheckConstraint(
+            "(trigger = 'trailing_stop') = (trail_offset IS NOT NULL OR trail_bps IS NOT NULL) "
+            "AND (trail_offset IS NULL OR trail_bps IS NULL)",
+            name="trail_of_trailing_stops",
         ),
         CheckConstraint(
             "(trigger IS NULL) = (trigger_price IS NULL) AND (trigger_price IS NULL OR "
@@ -98,3 +105,7 @@ class Order(Base):
     trigger: Mapped[str | None] = mapped_column(String(16))
     trigger_price: Mapped[int | None] = mapped_column(BigInteger)
     triggered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A trailing stop's distance from the best price since it was placed (rao per alpha, or
+    # basis points of the price); its trigger_price follows.
+    trail_offset: Mapped[int | None] = mapped_column(BigInteger)
+    trail_bps: Mapped[int | None] = mapped_column(Integer)

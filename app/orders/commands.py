@@ -26,8 +26,12 @@ class OrderRequest:
     # A stop order: not on the book until the market's last trade price crosses
     # `trigger_price` (stop_loss: a sell at or below, a buy at or above; take_profit: the
     # other way round); then it becomes this limit or market order.
-    trigger: str | None = None  # stop_loss | take_profit
-    trigger_price: int | None = None  # rao per alpha
+    trigger: str | None = None  # stop_loss | take_profit | trailing_stop
+    trigger_price: int | None = None  # rao per alpha (a trailing stop's is computed)
+    # A trailing stop (a market order): its trigger trails the best price traded since it
+    # was placed by this distance, in rao per alpha or in basis points of the price.
+    trail_offset: int | None = None
+    trail_bps: int | None = None
 
     def same_as(self, order: "LiveOrder") -> bool:
         """Is this a retry of `order` (same client id and parameters)?"""
@@ -38,7 +42,9 @@ class OrderRequest:
             and self.qty == order.qty
             and self.quote_budget == order.quote_budget
             and self.trigger == order.trigger
-            and self.trigger_price == order.trigger_price
+            and (self.trigger == "trailing_stop" or self.trigger_price == order.trigger_price)
+            and self.trail_offset == order.trail_offset
+            and self.trail_bps == order.trail_bps
         )
 
 
@@ -119,9 +125,11 @@ class LiveOrder:
     created_at: datetime | None = None
     closed_at: datetime | None = None
     created: bool = False  # inserted by the current group (not yet in the database)
-    trigger: str | None = None  # stop_loss | take_profit (a stop order)
-    trigger_price: int | None = None
+    trigger: str | None = None  # stop_loss | take_profit | trailing_stop (a stop order)
+    trigger_price: int | None = None  # a trailing stop's moves with the market
     triggered_at: datetime | None = None  # status "untriggered" until then
+    trail_offset: int | None = None
+    trail_bps: int | None = None
 
     @property
     def hold_left(self) -> int:

@@ -13,6 +13,7 @@ The order store writes an outcome in one transaction; if that fails, the sequenc
 the changed markets from Postgres (`restore`).
 """
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -82,8 +83,8 @@ from app.orders.readmodel import FillRecord
 
 QUOTE = "TAO"
 BPS = 10_000
-STOP_LOSS, TAKE_PROFIT = "stop_loss", "take_profit"
-TRIGGERS = (STOP_LOSS, TAKE_PROFIT)
+STOP_LOSS, TAKE_PROFIT, TRAILING_STOP = "stop_loss", "take_profit", "trailing_stop"
+TRIGGERS = (STOP_LOSS, TAKE_PROFIT, TRAILING_STOP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,8 +187,8 @@ class OrderCore:
         self.client_ids: dict[tuple[int, str], int] = {}  # (user, client id) -> open order
         self.last_id = 0  # the last order id handed out
         self.last_price: dict[int, int] = {}  # market -> its last trade's price
-        # Prices traded per market since the stops were last looked at: (lowest, highest).
-        self._traded: dict[int, tuple[int, int]] = {}
+        # Prices traded per market since the stops were last looked at, in order.
+        self._traded: dict[int, list[int]] = {}
         self._volumes: Mapping[int, int] = {}  # the current group's (see `Markets`)
 
     # ------------------------------------------------------------------ state
@@ -361,8 +362,9 @@ class OrderCore:
     def _plan(self, command: PlaceOrders, markets: Markets, funds: Funds) -> list[_Placement]:
         plan: list[_Placement] = []
         spend: dict[str, int] = {}
-        for n, request in enumerate(command.orders):
-            market = markets.named(request.market)
+        for n, original in enumerate(command.orders):
+            market = markets.named(original.market)
+            request = self._trailing(original, market)
             _check_rules(request, market)
             earlier = command.orders[:n]
             retry = self._retry_of(command.user_id, request)
@@ -392,6 +394,17 @@ class OrderCore:
                 )
             plan.append(_Placement(request, market, asset, hold, None))
         return plan
+
+    def _trailing(self, r: OrderRequest, m: MarketRules) -> OrderRequest:
+        """A trailing stop's first trigger: from the market's last trade price (else the
+        pool price)."""
+        if r.trigger != TRAILING_STOP:
+            return r
+        anchor = self.last_price.get(m.id) or m.reference_price
+        if anchor <= 0 or (r.trail_offset is None) == (r.trail_bps is None):
+            return r  # refused by the rules
+        trigger = trailing_trigger(r.side, anchor, r.trail_offset, r.trail_bps, m)
+        return dataclasses.replace(r, trigger_price=trigger or None)
 
     def _retry_of(self, user_id: int, request: OrderRequest) -> LiveOrder | None:
         if not request.client_order_id:
@@ -535,6 +548,8 @@ class OrderCore:
             status="untriggered" if r.trigger else "open",
             trigger=r.trigger,
             trigger_price=r.trigger_price,
+            trail_offset=r.trail_offset,
+            trail_bps=r.trail_bps,
         )
         out.holds.append(HoldSpec(order.hold_id, user_id, p.asset, p.hold, order.hold_id))
         funds[(user_id, p.asset)] = funds.get((user_id, p.asset), 0) - p.hold
@@ -697,26 +712,40 @@ class OrderCore:
     # ------------------------------------------------------------------ stop orders
 
     def _traded_at(self, market_id: int, price: int) -> None:
-        lo, hi = self._traded.get(market_id, (price, price))
-        self._traded[market_id] = (min(lo, price), max(hi, price))
+        self._traded.setdefault(market_id, []).append(price)
 
     def _run_stops(self, markets: Markets, funds: Funds, out: Outcome) -> None:
-        """Fire the stops whose trigger the command's trades crossed, in order id order
-        (the order they were placed in); their own trades may fire more, in turn."""
+        """Follow the prices the command traded at, in order: trailing stops' triggers move
+        with them, and the stops whose trigger they reached fire, in order id order (the
+        order they were placed in); their own trades may fire more, in turn."""
         while self._traded:
             traded, self._traded = self._traded, {}
-            fired = sorted(
-                (
-                    o
-                    for o in self.stops.values()
-                    if o.market_id in traded and _crossed(o, *traded[o.market_id])
-                ),
-                key=_id,
-            )
+            fired = []
+            for o in sorted(self.stops.values(), key=_id):
+                prices = traded.get(o.market_id)
+                market = markets.by_id.get(o.market_id)
+                if prices and market is not None and self._follow(o, prices, market, out):
+                    fired.append(o)
             for stop in fired:
                 market = markets.by_id.get(stop.market_id)
                 if stop.id in self.stops and market is not None:
                     self._fire(stop, market, funds, out)
+
+    @staticmethod
+    def _follow(stop: LiveOrder, prices: list[int], m: MarketRules, out: Outcome) -> bool:
+        """Walk the traded prices: a trailing stop's trigger follows each (never back), and
+        does a price reach the stop's trigger?"""
+        trigger = stop.trigger_price
+        assert trigger is not None
+        for price in prices:
+            if stop.trigger == TRAILING_STOP:
+                moved = trailing_trigger(stop.side, price, stop.trail_offset, stop.trail_bps, m)
+                if (moved > trigger) if stop.side == "sell" else (moved < trigger):
+                    trigger = stop.trigger_price = moved
+                    out.touched[stop.id] = stop
+            if _crossed(stop, price, price):
+                return True
+        return False
 
     def _fire(self, stop: LiveOrder, m: MarketRules, funds: Funds, out: Outcome) -> None:
         """A stop becomes the order it carries, through the same rules as a new order and
@@ -878,6 +907,15 @@ def _check_rules(
     _check_state(m, cancel=False)
     if r.type == "market" and m.state == POST_ONLY:
         raise MarketPostOnly(f"{m.symbol} accepts only post-only orders")
+    if (r.trail_offset is not None or r.trail_bps is not None) != (r.trigger == TRAILING_STOP):
+        raise InvalidOrderType("a trailing stop needs trail_offset or trail_bps, others none")
+    if r.trigger == TRAILING_STOP and (
+        r.type != "market"
+        or (r.trail_offset is None) == (r.trail_bps is None)
+        or (r.trail_offset or 0) < 0
+        or not 0 <= (r.trail_bps or 0) < BPS
+    ):
+        raise InvalidOrderType("a trailing stop is a market order with one trail distance")
     if r.trigger is not None or r.trigger_price is not None:
         if r.trigger not in TRIGGERS or r.trigger_price is None or r.trigger_price <= 0:
             raise InvalidOrderType("a stop order needs a trigger and a positive trigger_price")
@@ -930,13 +968,26 @@ def _check_rules(
 
 
 def _crossed(stop: LiveOrder, low: int, high: int) -> bool:
-    """Did trades between `low` and `high` reach the stop's trigger? A stop-loss sells when
-    the price falls to its trigger and buys when it rises to it; a take-profit the other
-    way round."""
+    """Did trades between `low` and `high` reach the stop's trigger? A stop-loss (and a
+    trailing stop) sells when the price falls to its trigger and buys when it rises to it;
+    a take-profit the other way round."""
     trigger = stop.trigger_price
     assert trigger is not None
-    falling = (stop.trigger == STOP_LOSS) == (stop.side == "sell")
+    falling = (stop.trigger != TAKE_PROFIT) == (stop.side == "sell")
     return low <= trigger if falling else high >= trigger
+
+
+def trailing_trigger(
+    side: str, price: int, offset: int | None, bps: int | None, m: MarketRules
+) -> int:
+    """A trailing stop's trigger for a price: below it for a sell (down to the tick), above
+    for a buy (up to the tick), by `offset` rao or `bps` of the price."""
+    distance = offset if offset is not None else price * (bps or 0) // BPS
+    if side == "sell":
+        at = price - distance
+        return max(at - at % m.tick, 0)
+    at = price + distance
+    return at + (-at % m.tick)
 
 
 def protection_price(trigger_price: int, m: MarketRules) -> int:

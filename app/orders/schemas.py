@@ -40,14 +40,23 @@ class OrderIn(BaseModel):
     stp: Literal["cancel_newest", "cancel_oldest", "cancel_both"] = "cancel_newest"
     client_order_id: str | None = ClientOrderId
     validate_only: StrictBool = Field(default=False, description="check everything, place nothing")
-    trigger: Literal["stop_loss", "take_profit"] | None = Field(
+    trigger: Literal["stop_loss", "take_profit", "trailing_stop"] | None = Field(
         default=None,
         description="a stop order: held now, on the book once the last trade price crosses "
         "trigger_price (stop_loss: a sell at or below it, a buy at or above; take_profit: "
-        "the other way round); then it is this limit or market order",
+        "the other way round); then it is this limit or market order. A trailing_stop (a "
+        "market order) has its trigger follow the best price since it was placed by "
+        "trail_offset or trail_bps",
     )
     trigger_price: Amount | None = amount_field(
         "stop orders: rao per whole alpha, on the tick", default=None
+    )
+    trail_offset: Amount | None = amount_field(
+        "trailing stops: the trigger's distance from the best price, rao per alpha",
+        default=None,
+    )
+    trail_bps: Annotated[int, Canonical(1, 9999)] | None = Field(
+        default=None, description="trailing stops: the distance in basis points of the price"
     )
 
     def to_request(self) -> OrderRequest:
@@ -65,6 +74,8 @@ class OrderIn(BaseModel):
             validate_only=self.validate_only,
             trigger=self.trigger,
             trigger_price=parse_field_amount("trigger_price", self.trigger_price),
+            trail_offset=parse_field_amount("trail_offset", self.trail_offset),
+            trail_bps=self.trail_bps,
         )
 
 
@@ -92,9 +103,11 @@ class OrderOut(BaseModel):
     hold: str  # what the order reserved, in its hold asset
     created_at: datetime | None = None
     closed_at: datetime | None = None
-    trigger: str | None = None  # stop_loss | take_profit
-    trigger_price: str | None = None
+    trigger: str | None = None  # stop_loss | take_profit | trailing_stop
+    trigger_price: str | None = None  # a trailing stop's: where it is now
     triggered_at: datetime | None = None
+    trail_offset: str | None = None
+    trail_bps: int | None = None
 
     @classmethod
     def of(cls, o: "LiveOrder | Order", symbol: str) -> "OrderOut":
@@ -122,6 +135,8 @@ class OrderOut(BaseModel):
             trigger=o.trigger,
             trigger_price=None if o.trigger_price is None else str(o.trigger_price),
             triggered_at=o.triggered_at,
+            trail_offset=None if o.trail_offset is None else str(o.trail_offset),
+            trail_bps=o.trail_bps,
         )
 
 

@@ -217,7 +217,14 @@ async def write(session: AsyncSession, out: Outcome, timer: metrics.GroupTimer) 
     updated = [o for o in out.touched.values() if not o.created]
     if created or updated or out.fills:
         conn = await raw_connection(session)
-        await conn.fetchrow(_ORDERS_SQL, *_orders_args(created, updated, out.fills), *_volumes(out))
+        await conn.fetchrow(
+            _ORDERS_SQL,
+            *_orders_args(created, updated, out.fills),
+            *_volumes(out),
+            [o.trail_offset for o in created],
+            [o.trail_bps for o in created],
+            [o.trigger_price for o in updated],
+        )
 
     timer.lap("write:orders")
 
@@ -261,22 +268,24 @@ _ORDERS_SQL = """
         INSERT INTO orders (id, user_id, market_id, client_order_id, side, type, time_in_force,
             post_only, stp, price, qty, quote_budget, filled_qty, filled_quote, fee, status,
             cancel_reason, hold_id, hold_amount, priority_ts, created_at, closed_at, trigger,
-            trigger_price, triggered_at)
+            trigger_price, triggered_at, trail_offset, trail_bps)
         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[],
             $6::text[], $7::text[], $8::bool[], $9::text[], $10::bigint[], $11::bigint[],
             $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $16::text[],
             $17::text[], $18::text[], $19::bigint[], $20::bigint[], $21::timestamptz[],
-            $22::timestamptz[], $45::text[], $46::bigint[], $47::timestamptz[])
+            $22::timestamptz[], $45::text[], $46::bigint[], $47::timestamptz[], $52::bigint[],
+            $53::int[])
         RETURNING 1
     ), upd AS (
         UPDATE orders o SET price = v.price, qty = v.qty, filled_qty = v.fq,
             filled_quote = v.fquote, fee = v.fee, status = v.status, cancel_reason = v.reason,
             priority_ts = v.pts, updated_at = now(), closed_at = v.closed,
-            hold_amount = v.hold, triggered_at = v.triggered
+            hold_amount = v.hold, triggered_at = v.triggered, trigger_price = v.trigger_price
         FROM unnest($23::bigint[], $24::bigint[], $25::bigint[], $26::bigint[], $27::bigint[],
             $28::bigint[], $29::text[], $30::text[], $31::bigint[], $32::timestamptz[],
-            $48::bigint[], $49::timestamptz[])
-            AS v(id, price, qty, fq, fquote, fee, status, reason, pts, closed, hold, triggered)
+            $48::bigint[], $49::timestamptz[], $54::bigint[])
+            AS v(id, price, qty, fq, fquote, fee, status, reason, pts, closed, hold, triggered,
+                 trigger_price)
         WHERE o.id = v.id
         RETURNING 1
     ), fil AS (
@@ -390,4 +399,6 @@ def _live(row: Order, base: str) -> LiveOrder:
         trigger=row.trigger,
         trigger_price=row.trigger_price,
         triggered_at=row.triggered_at,
+        trail_offset=row.trail_offset,
+        trail_bps=row.trail_bps,
     )

@@ -200,6 +200,28 @@ def test_stop_loss_and_take_profit_orders_fire_on_the_last_trade(env: Env) -> No
     assert balances(alice)["TAO"] == (after["TAO"][0], D(0))
 
 
+def test_a_trailing_stop_follows_the_price(env: Env) -> None:
+    alice, bob, carol = env.ccxt("alice"), env.ccxt("bob"), env.ccxt("carol")
+    alice.load_markets()
+
+    def trade(price: float) -> None:
+        bob.create_order(SYMBOL, "limit", "buy", 1, price)
+        carol.create_order(SYMBOL, "market", "sell", 1)
+
+    trade(0.05)
+    stop = alice.create_order(SYMBOL, "market", "sell", 1, None, {"trailingAmount": 0.001})
+    assert stop["info"]["descr"]["order"] == "sell 1.00000000 SN1TAO @ trailing stop +0.001000000"
+    raw = alice.private_post_queryorders({"txid": stop["id"]})["result"][stop["id"]]
+    assert raw["descr"]["ordertype"] == "trailing-stop" and raw["stopprice"] == "0.049000000"
+    trade(0.052)  # up: the trigger follows, 0.001 below
+    raw = alice.private_post_queryorders({"txid": stop["id"]})["result"][stop["id"]]
+    assert raw["stopprice"] == "0.051000000" and raw["status"] == "open"
+    bob.create_order(SYMBOL, "limit", "buy", 1, 0.0505)
+    trade(0.051)  # down to the trigger: it fires, selling into the bid at 0.0505
+    fired = alice.fetch_order(stop["id"])
+    assert (fired["status"], fired["filled"], fired["average"]) == ("closed", 1, 0.0505)
+
+
 def test_cancel_orders_in_a_batch(env: Env) -> None:
     alice = env.ccxt("alice")
     ids = [alice.create_order(SYMBOL, "limit", "buy", 1, p)["id"] for p in (0.045, 0.046)]

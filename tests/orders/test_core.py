@@ -138,6 +138,12 @@ limit = st.builds(
     st.sampled_from([False, False, False, True]), st.sampled_from([None, None, None, "a", "b"]),
 )  # fmt: skip
 by_qty = st.builds(lambda s, n: OrderRequest("SN1/TAO", s, "market", qty=n * LOT), side, lots)
+trailing = st.builds(
+    lambda s, off, n: OrderRequest(
+        "SN1/TAO", s, "market", qty=n * LOT, trigger="trailing_stop", trail_offset=off * TICK
+    ),
+    side, st.integers(0, 6), lots,
+)  # fmt: skip
 stop = st.builds(
     lambda s, kind, trig, limit_at, n: OrderRequest(
         "SN1/TAO", s, "limit" if limit_at is not None else "market",
@@ -523,3 +529,38 @@ def test_a_stop_the_rules_refuse_when_it_fires_ends_cancelled_with_the_reason() 
     _, out = _place(core, coarse, funds, 2, OrderRequest("SN1/TAO", "sell", "market", qty=4 * LOT))
     assert stop.status == "cancelled" and stop.cancel_reason == "invalid_tick"
     assert out.resolve[stop.hold_id] == "voided" and not core.stops
+
+
+def test_a_trailing_stop_follows_the_best_price_and_fires_when_it_turns() -> None:
+    funds: Funds = {(u, a): 10**12 for u in USERS for a in (QUOTE, "SN1")}
+    core, markets, _ = _core_with(funds, min_size=LOT, min_notional=1)
+
+    def trade(price: int) -> Outcome:
+        _place(core, markets, funds, 3, OrderRequest("SN1/TAO", "buy", "limit", price, LOT))
+        _, out = _place(core, markets, funds, 2, OrderRequest("SN1/TAO", "sell", "market", qty=LOT))
+        return out
+
+    trade(MID)
+    stop, _ = _place(core, markets, funds, 1, OrderRequest(
+        "SN1/TAO", "sell", "market", qty=4 * LOT, trigger="trailing_stop", trail_offset=5 * TICK,
+    ))  # fmt: skip
+    assert stop.status == "untriggered" and stop.trigger_price == MID - 5 * TICK
+    out = trade(MID + 8 * TICK)  # the price rises: the trigger follows, 5 ticks below
+    assert stop.trigger_price == MID + 3 * TICK and out.touched[stop.id] is stop
+    trade(MID + 6 * TICK)  # a dip above the trigger: it stays
+    assert stop.trigger_price == MID + 3 * TICK and stop.id in core.stops
+    _place(core, markets, funds, 3, OrderRequest("SN1/TAO", "buy", "limit", MID, 10 * LOT))
+    out = trade(MID + 3 * TICK)  # down to the trigger: it fires and sells into the bids
+    assert stop.status == "filled" and stop.filled_qty == 4 * LOT and not core.stops
+    # In basis points, and buys trail the lowest price from above.
+    bps, _ = _place(core, markets, funds, 1, OrderRequest(
+        "SN1/TAO", "buy", "market", qty=LOT, trigger="trailing_stop", trail_bps=100,
+    ))  # fmt: skip
+    assert core.last_price[1] == MID  # the stop sold into the bid at MID
+    assert bps.trigger_price == MID + MID // 100
+    refused = core.execute(
+        PlaceOrders(1, [OrderRequest("SN1/TAO", "sell", "limit", MID, LOT,
+                                     trigger="trailing_stop", trail_bps=100)]),
+        markets, funds, Outcome(),
+    )  # fmt: skip
+    assert isinstance(refused, AppError) and refused.code == "invalid_order_type"

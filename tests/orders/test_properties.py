@@ -40,11 +40,15 @@ stop = st.builds(
     user, st.sampled_from(["buy", "sell"]), st.sampled_from(["stop_loss", "take_profit"]),
     price, st.one_of(st.none(), price), qty,
 )  # fmt: skip
+trailing = st.builds(
+    lambda u, side, off, q: ("trailing", u, side, off, q),
+    user, st.sampled_from(["buy", "sell"]), st.integers(0, 3), qty,
+)  # fmt: skip
 cancel = st.tuples(st.just("cancel"), user, st.integers(0, 30))
 amend = st.tuples(
     st.just("amend"), user, st.integers(0, 30), st.integers(1, 40), st.integers(-3, 3)
 )
-command = st.one_of(limit, limit, limit, market, stop, cancel, amend)
+command = st.one_of(limit, limit, limit, market, stop, trailing, cancel, amend)
 
 
 async def _setup(engine: AsyncEngine) -> list[int]:
@@ -107,6 +111,12 @@ def _to_command(c: tuple[Any, ...], users: list[int], seq: Sequencer) -> Any:
             "SN1/TAO", side, "market" if limit_at is None else "limit", limit_at, q,
             trigger=kind, trigger_price=trig,
         )  # fmt: skip
+        return PlaceOrders(users[u], [request])
+    if c[0] == "trailing":
+        _, u, side, off, q = c
+        request = OrderRequest(
+            "SN1/TAO", side, "market", qty=q, trigger="trailing_stop", trail_offset=off * TICK
+        )
         return PlaceOrders(users[u], [request])
     live = {**seq.core.orders, **seq.core.stops}
     own = sorted(oid for oid, o in live.items() if o.user_id == users[c[1]])
