@@ -1,14 +1,17 @@
 """The order core: every decision of the order path, and nothing else (no I/O).
 
-It owns the books (one `MatchingEngine` per market) and the open orders. Given a command,
-the rules of the markets it names (`MarketRules`, fees included) and the available
-balances the sequencer has locked (`Funds`), it decides everything first (the market's
-state and rules, each order's hold, funds, post-only, amends within their hold) and only
-then changes a book. So a refusal changes nothing, and nothing ever needs to be undone
-by hand; a refusal is returned (not raised) as the command's result.
+It owns the books (one `MatchingEngine` per market), the open orders and the untriggered
+stop orders. Given a command, the rules of the markets it names (`MarketRules`, fee tiers
+included) and the available balances the sequencer has locked (`Funds`), it decides
+everything first (the market's state and rules, the same for new and amended orders;
+each order's hold, funds, post-only; what an amend must hold more or may release) and
+only then changes a book. So a refusal changes nothing, and nothing ever needs to be
+undone by hand; a refusal is returned (not raised) as the command's result. After a
+command, the stops its trades crossed fire, in order (`_run_stops`).
 
 What a command did is appended to an `Outcome` as data: order rows to write, fills, ledger
-legs (`app.ledger.settlement`), holds placed and resolved, the markets whose book changed.
+legs (`app.ledger.settlement`), holds placed, topped up and resolved, the markets whose book
+changed.
 The order store writes an outcome in one transaction; if that fails, the sequencer restores
 the changed markets from Postgres (`restore`).
 """
