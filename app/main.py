@@ -26,6 +26,7 @@ from app.db import (
 from app.indexer.endpoints import router as subnets_router
 from app.indexer.runner import readiness_check, run_indexer
 from app.indexer.service import SyncListener
+from app.kit.cors import CORSMiddleware
 from app.kit.crypto import SecretBox, load_server_key
 from app.kit.http import RequestContextMiddleware, install_error_handlers
 from app.kit.migrate import head_revision
@@ -161,6 +162,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         max_inflight_per_key=settings.max_inflight_per_key,
         refusal_rate=settings.refusal_rate_per_connection,
     )
+    # Outermost, so that the request middleware's own refusals carry the grant too.
+    app.add_middleware(CORSMiddleware, origins=settings.cors_origins)
     app.include_router(ops_router)
     app.include_router(account_router)
     app.include_router(subnets_router)
