@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.audit.endpoints import router as audit_router
 from app.auth.endpoints import admin as keys_admin
 from app.auth.endpoints import router as account_router
+from app.auth.endpoints import users as users_admin
 from app.auth.revocation import subscribe_revocations
 from app.auth.service import Authenticator
+from app.auth.tokens import TokenIssuer
 from app.config import Settings, get_settings
 from app.db import (
     AUTH_POOL,
@@ -92,11 +94,14 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker
         app.state.settings = settings
+        server_key = load_server_key(settings)
+        app.state.secret_box = SecretBox(server_key)
         app.state.authenticator = Authenticator(
             create_sessionmaker(auth_engine),
-            SecretBox(load_server_key(settings)),
+            app.state.secret_box,
             TokenBucketLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
         )
+        app.state.ws_tokens = TokenIssuer(server_key, settings.ws_token_ttl_seconds)
         # In-transaction hooks: what else must happen when a market changes state, and
         # when the indexer writes a block. Later domains append their own.
         app.state.market_listeners = [release_on_delisting]
@@ -114,7 +119,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         app.state.orders = sequencer  # as an OrderService: `submit` only
         app.state.orders_view = sequencer.view
         readiness.register("orders", _sequencer_check(sequencer))
-        hub = MarketDataHub(sequencer.view, sessionmaker, app.state.authenticator)
+        hub = MarketDataHub(
+            sequencer.view, sessionmaker, app.state.authenticator, app.state.ws_tokens
+        )
         await hub.start()
         app.state.marketdata = hub
         # Revocations from any process: forget the key's secret, end its WebSocket sessions.
@@ -176,6 +183,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(markets_admin)
     app.include_router(audit_router)
     app.include_router(keys_admin)
+    app.include_router(users_admin)
     app.include_router(orders_router)
     app.include_router(staking_router)
     app.include_router(staking_admin)
