@@ -55,6 +55,8 @@ from app.staking.endpoints import admin as staking_admin
 from app.staking.endpoints import router as staking_router
 from app.staking.rewards import staking_sync_listener
 from app.staking.service import release_on_delisting
+from app.web.endpoints import install as install_web
+from app.web.headers import SecurityHeadersMiddleware
 
 
 def _database_check(engine: AsyncEngine, head: str) -> ReadinessCheck:
@@ -169,7 +171,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         max_inflight_per_key=settings.max_inflight_per_key,
         refusal_rate=settings.refusal_rate_per_connection,
     )
-    # Outermost, so that the request middleware's own refusals carry the grant too.
+    # Outside the request middleware, so that its own refusals get their headers too; CORS
+    # outermost (a preflight is answered before anything else).
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(CORSMiddleware, origins=settings.cors_origins)
     app.include_router(ops_router)
     app.include_router(account_router)
@@ -188,4 +192,5 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(staking_router)
     app.include_router(staking_admin)
     app.include_router(kraken_router)
+    install_web(app)
     return app
