@@ -169,12 +169,14 @@ function renderHead() {
   poolEl.dataset.price = ticker.pool_price || "";
   let diff = ticker.pool_block !== undefined ? `block ${ticker.pool_block}` : "";
   if (mid !== null && ticker.pool_price && BigInt(ticker.pool_price) > 0n) {
-    const bps = Number(((mid - BigInt(ticker.pool_price)) * 10000n) / BigInt(ticker.pool_price));
-    diff = `book ${bps >= 0 ? "+" : ""}${(bps / 100).toFixed(2)}% vs pool · ${diff}`;
+    const pool = BigInt(ticker.pool_price);
+    const ppm = Number(((mid - pool) * 1000000n) / pool); // parts per million
+    diff = `book ${ppm >= 0 ? "+" : ""}${(ppm / 10000).toFixed(3)}% vs pool · ${diff}`;
   }
   $("#pool-diff").textContent = diff;
   $("#volume").textContent = `${units(ticker.volume_24h ?? "0", { maxFraction: 3 })} ${market.base}`;
-  $("#trades-24h").textContent = `${ticker.trades_24h ?? 0} trades · ${units(ticker.quote_volume_24h ?? "0", { maxFraction: 3 })} TAO`;
+  const trades = ticker.trades_24h ?? 0;
+  $("#trades-24h").textContent = `${trades} trade${trades === 1 ? "" : "s"} · ${units(ticker.quote_volume_24h ?? "0", { maxFraction: 3 })} TAO`;
 }
 
 // ---------------------------------------------------------------------------- book and depth
