@@ -270,3 +270,86 @@ async def test_cors_and_a_websocket_token_from_another_origin(
     refused = await p.evaluate(ask, f"{exchange.url}/v1/account")
     assert "refused" in refused, refused
     await api.close()
+
+
+async def sign_in(p: Any, exchange: Exchange) -> None:
+    await p.goto(f"{exchange.url}/admin")
+    await p.fill("#signin-key", exchange.console.key)
+    await p.fill("#signin-secret", exchange.console.secret)
+    await p.click("#signin-submit")
+    await expect(p.locator("#whoami")).to_contain_text("console@example.com")
+
+
+async def test_console_users_keys_and_funding(exchange: Exchange, page: Watched) -> None:
+    """A user created, a key issued (its secret shown once, and it works), a deposit
+    credited, the user's withdrawal approved, the key revoked: all from the console."""
+    api = Api(exchange.url, exchange.admin)
+    p = page.page
+    dialog = p.locator("dialog#confirm")
+    await sign_in(p, exchange)
+
+    await p.click('#nav a[data-page="users"]')
+    await p.fill('#create-user [name="email"]', "carol@example.com")
+    await p.click("#create-user button")
+    await expect(p.locator("#messages")).to_contain_text("Created user carol@example.com")
+    await p.check('#issue-key input[value="withdraw"]')
+    await p.fill('#issue-key [name="label"]', "carol's wallet")
+    await p.click("#issue-key button")
+    issued = p.locator("#issued-key")
+    await expect(issued).to_contain_text("copy the secret now")
+    key, secret = (await issued.locator(".mono").all_inner_texts())[:2]
+    carol_id = int(p.url.rsplit("/", 1)[1])
+    carol = Key(key, secret, carol_id)
+    me = await Api(exchange.url, carol).get("/v1/account")  # the shown secret signs
+    assert (me["email"], me["scopes"]) == ("carol@example.com", ["read", "withdraw"])
+    await expect(p.locator("#keys tbody tr")).to_have_count(1)
+    await screenshot(p, "console-6-users-keys")
+
+    # Funding: credit 2 TAO from the console; Carol withdraws 1; the console approves it.
+    await p.click('#nav a[data-page="funding"]')
+    form = p.locator("#deposit-form")
+    for name, value in (
+        ("user_id", str(carol_id)),
+        ("asset", "TAO"),
+        ("amount", "2"),
+        ("external_ref", "0xdeposit"),
+    ):
+        await form.locator(f'[name="{name}"]').fill(value)
+    await form.locator("button").click()
+    await dialog.locator("button.confirm").click()
+    await expect(p.locator("#messages")).to_contain_text("credited")
+    await expect(p.locator("#deposits tbody")).to_contain_text("0xdeposit")
+    destination = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
+    withdrawal = await api.post(
+        "/v1/withdrawals",
+        {"asset": "TAO", "amount": str(TAO), "destination": destination},
+        key=carol,
+    )
+    await p.click('#nav a[data-page="markets"]')  # and back: the review queue is read afresh
+    await p.click('#nav a[data-page="funding"]')
+    row = p.locator(f'#withdrawals tr[data-id="{withdrawal["id"]}"]')
+    await expect(row).to_contain_text(destination)
+    await screenshot(p, "console-7-funding")
+    await row.locator("button.primary").click()
+    await dialog.locator('input[name="external_tx_ref"]').fill("0xpayout")
+    await dialog.locator("button.confirm").click()
+    await expect(p.locator("#messages")).to_contain_text(f"Withdrawal #{withdrawal['id']} approved")
+    assert (await api.get("/v1/admin/withdrawals", state="pending"))["withdrawals"] == []
+    balances = {
+        b["asset"]: b for b in (await Api(exchange.url, carol).get("/v1/balances"))["balances"]
+    }
+    assert balances["TAO"]["total"] == str(TAO)
+
+    # Revoke Carol's key, with a reason: it no longer signs.
+    await p.click('#nav a[data-page="users"]')
+    await p.click('#users tr[data-email="carol@example.com"]')
+    await p.click("#keys button[data-revoke]")
+    await dialog.locator('input[name="reason"]').fill("lost laptop")
+    await dialog.locator("button.confirm").click()
+    await expect(p.locator("#messages")).to_contain_text("Revoked key")
+    r = await api.http.get("/v1/balances", headers={"API-Key": carol.key, "API-Sign": "x"})
+    assert r.json()["code"] == "key_revoked"
+    actions = [e["action"] for e in (await api.get("/v1/admin/audit"))["entries"]]
+    assert actions[:3] == ["api_key.revoke", "api_key.issue", "user.create"]
+    assert await page.problems() == []
+    await api.close()

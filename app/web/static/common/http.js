@@ -38,7 +38,9 @@ export async function parse(response) {
   return body;
 }
 
-export async function getJSON(path, query) {
+/** A public GET. `fresh`: bypass the browser's cache (public market data may be cached for a
+ * second, too long right after a change the console itself made). */
+export async function getJSON(path, query, { fresh = false } = {}) {
   const url = apiUrl(path);
   if (query) {
     for (const [k, v] of Object.entries(query)) {
@@ -47,7 +49,7 @@ export async function getJSON(path, query) {
   }
   let response;
   try {
-    response = await fetch(url, { headers: { Accept: "application/json" } });
+    response = await fetch(url, { headers: { Accept: "application/json" }, cache: fresh ? "no-cache" : "default" });
   } catch (err) {
     throw new ApiError(0, null, `network error: ${err.message}`, null);
   }

@@ -71,7 +71,7 @@ async function detail(view, ctx, id) {
     fact("Age", `${dd.age_blocks.toLocaleString()} blocks (${dd.age_days.toFixed(2)} days)`, { dataset: { fact: "age" } }),
     fact("Pool depth", `${units(dd.pool_tao, { maxFraction: 4 })} TAO · ${units(s.alpha_in, { maxFraction: 4 })} alpha`, { dataset: { fact: "pool" } }),
     fact("Price", `${units(dd.price)} TAO per alpha`, { dataset: { fact: "price" } }),
-    fact("Moving price (EMA)", dd.moving_price),
+    fact("Moving price (EMA)", `${dd.moving_price.replace(/(\.\d{9})\d+$/, "$1")} TAO per alpha`),
     fact("24 h volume", `${units(dd.volume_24h, { maxFraction: 4 })} TAO${dd.volume_24h_partial ? " (history under 24 h)" : ""}`),
     fact("Registered at block", s.registered_at_block),
     fact("Owner coldkey", h("span", { class: "mono" }, dd.owner_coldkey), { dataset: { fact: "owner" } }),
@@ -125,7 +125,7 @@ function history(box, ranges, note, netuid) {
     clear(ranges, RANGES.map((r) => h("button", { class: r === range ? "active" : "", onclick: () => load(r) }, r.label)));
     try {
       const from = new Date(Date.now() - range.hours * 3600e3).toISOString();
-      const body = await getJSON(`v1/subnets/${netuid}/history`, { from, resolution: range.resolution });
+      const body = await getJSON(`v1/subnets/${netuid}/history`, { from, resolution: range.resolution }, { fresh: true });
       const points = [];
       for (const p of body.points) {
         const t = Math.floor(Date.parse(p.time) / 1000);

@@ -23,7 +23,7 @@ const ACTIONS = [
 ];
 
 export async function render(view, ctx) {
-  const markets = await getJSON("v1/markets");
+  const markets = await getJSON("v1/markets", null, { fresh: true });
   const columns = [
     { title: "Market", cell: (m) => m.symbol },
     { title: "State", cell: (m) => h("span", { class: `badge ${m.state === "trading" ? "ok" : m.state === "delisted" ? "bad" : "warn"}`, dataset: { state: m.state } }, m.state) },
