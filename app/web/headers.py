@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 PAGES = ("/", "/admin")
 STATIC = "/static/"
 CONSOLE = ("/admin", "/static/admin/")
-PRIVATE = ("/v1/admin/", "/v1/admin", "/0/private/")
+PRIVATE = ("/v1/admin", "/0/private/")
 _HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 
 

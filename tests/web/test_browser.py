@@ -18,6 +18,7 @@ from typing import Any
 
 from playwright.async_api import expect
 
+from app.auth.signing import sign
 from app.kit.units import RAO_PER_TAO
 from tests.web.conftest import Api, Exchange, Key, Watched, screenshot, until
 
@@ -353,3 +354,57 @@ async def test_console_users_keys_and_funding(exchange: Exchange, page: Watched)
     assert actions[:3] == ["api_key.revoke", "api_key.issue", "user.create"]
     assert await page.problems() == []
     await api.close()
+
+
+async def test_the_pages_sign_and_count_as_the_api_does(exchange: Exchange, page: Watched) -> None:
+    """The console's WebCrypto signature is byte for byte the server's (a JSON body with
+    non-ASCII text, a query string), and amounts are formatted and parsed exactly."""
+    p = page.page
+    await p.goto(f"{exchange.url}/admin")
+    secret = exchange.console.secret
+    cases = [
+        (
+            "/v1/admin/listings/3/reject",
+            "1764043200000000001",
+            '{"reason": "naïve € 🚀", "nonce": "1764043200000000001"}',
+        ),
+        ("/v1/admin/audit", "42", "limit=50&action=market.state&nonce=42"),
+    ]
+    for path, nonce, payload in cases:
+        signed = await p.evaluate(
+            """async ([secret, path, nonce, payload]) => {
+                const s = await import("./static/admin/signing.js");
+                return s.sign(await s.importSecret(secret), path, nonce, payload);
+            }""",
+            [secret, path, nonce, payload],
+        )
+        assert signed == sign(secret, path, nonce, payload.encode())
+    formatted = await p.evaluate(
+        """async () => {
+            const f = await import("./static/common/format.js");
+            return [
+                f.units("1500000000"), f.units("-1"), f.units("123456789012345678901"),
+                f.units("1999999999", {maxFraction: 2}), f.units("50000000", {minFraction: 2}),
+                f.parseUnits("1.5"), f.parseUnits("0.000000001"), f.tickDecimals("1000"),
+            ];
+        }"""
+    )
+    assert formatted == [
+        "1.5",
+        "-0.000000001",
+        "123,456,789,012.345678901",
+        "2",
+        "0.05",
+        "1500000000",
+        "1",
+        6,
+    ]
+    refused = await p.evaluate(
+        """async () => {
+            const f = await import("./static/common/format.js");
+            return ["1.0000000001", "-1", "1e3", ""].map((t) => {
+                try { f.parseUnits(t); return "accepted"; } catch (e) { return "refused"; }
+            });
+        }"""
+    )
+    assert refused == ["refused"] * 4
