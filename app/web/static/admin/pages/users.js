@@ -2,7 +2,7 @@
 
 import { clear, h, table } from "../../common/dom.js";
 import { time } from "../../common/format.js";
-import { busy, confirmDialog, field, formValues } from "../ui.js";
+import { busy, clearMessages, confirmDialog, field, formValues } from "../ui.js";
 
 const SCOPES = ["read", "trade", "withdraw", "admin"];
 let search = "";
@@ -71,6 +71,7 @@ async function detail(view, ctx, id) {
   const secretBox = h("div");
   issue.addEventListener("submit", async (event) => {
     event.preventDefault();
+    clearMessages();
     const scopes = [...issue.querySelectorAll("input[name=scope]:checked")].map((el) => el.value);
     await busy(issue.querySelector("button"), async () => {
       const issued = await ctx.api.post(`v1/admin/users/${encodeURIComponent(id)}/keys`, { scopes, label: issue.elements.label.value.trim() });
