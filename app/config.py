@@ -1,9 +1,10 @@
 """One settings class for the whole service; every value can come from the environment or `.env`."""
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.kit.units import RAO_PER_TAO
@@ -68,6 +69,11 @@ class Settings(BaseSettings):
     # before its refusals are answered late (a tarpit of up to 1 s); 0 = off.
     refusal_rate_per_connection: float = 20.0
     ws_compression: bool = False  # permessage-deflate on /v1/ws
+    # Browser apps on these origins may call the API (CORS), e.g.
+    # EXCHANGE_CORS_ORIGINS='["https://trade.example.com"]'; "*" for any origin. Empty: none.
+    cors_origins: list[str] = []
+    # A WebSocket token (POST /v1/ws/token) must be used within this many seconds.
+    ws_token_ttl_seconds: int = Field(default=300, ge=10, le=3600)
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -84,9 +90,27 @@ class Settings(BaseSettings):
     listing_min_age_blocks: int = 7 * 7200
     listing_min_pool_rao: int = 1_000 * RAO_PER_TAO
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        return [normalize_origin(v) for v in value]
+
     @property
     def embedded_db_dir(self) -> Path:
         return self.data_dir / "pg"
+
+
+_ORIGIN = re.compile(
+    r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?"
+)
+
+
+def normalize_origin(value: str) -> str:
+    """An origin as browsers send it (`scheme://host[:port]`, lower case, no path), or "*"."""
+    origin = value.strip().rstrip("/").lower()
+    if origin != "*" and not _ORIGIN.fullmatch(origin):
+        raise ValueError(f"not an origin (scheme://host[:port], no path): {value!r}")
+    return origin
 
 
 @lru_cache

@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.audit.endpoints import router as audit_router
 from app.auth.endpoints import admin as keys_admin
 from app.auth.endpoints import router as account_router
+from app.auth.endpoints import users as users_admin
 from app.auth.revocation import subscribe_revocations
 from app.auth.service import Authenticator
+from app.auth.tokens import TokenIssuer
 from app.config import Settings, get_settings
 from app.db import (
     AUTH_POOL,
@@ -26,6 +28,7 @@ from app.db import (
 from app.indexer.endpoints import router as subnets_router
 from app.indexer.runner import readiness_check, run_indexer
 from app.indexer.service import SyncListener
+from app.kit.cors import CORSMiddleware
 from app.kit.crypto import SecretBox, load_server_key
 from app.kit.http import RequestContextMiddleware, install_error_handlers
 from app.kit.migrate import head_revision
@@ -52,6 +55,8 @@ from app.staking.endpoints import admin as staking_admin
 from app.staking.endpoints import router as staking_router
 from app.staking.rewards import staking_sync_listener
 from app.staking.service import release_on_delisting
+from app.web.endpoints import install as install_web
+from app.web.headers import SecurityHeadersMiddleware
 
 
 def _database_check(engine: AsyncEngine, head: str) -> ReadinessCheck:
@@ -91,11 +96,14 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker
         app.state.settings = settings
+        server_key = load_server_key(settings)
+        app.state.secret_box = SecretBox(server_key)
         app.state.authenticator = Authenticator(
             create_sessionmaker(auth_engine),
-            SecretBox(load_server_key(settings)),
+            app.state.secret_box,
             TokenBucketLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
         )
+        app.state.ws_tokens = TokenIssuer(server_key, settings.ws_token_ttl_seconds)
         # In-transaction hooks: what else must happen when a market changes state, and
         # when the indexer writes a block. Later domains append their own.
         app.state.market_listeners = [release_on_delisting]
@@ -113,7 +121,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         app.state.orders = sequencer  # as an OrderService: `submit` only
         app.state.orders_view = sequencer.view
         readiness.register("orders", _sequencer_check(sequencer))
-        hub = MarketDataHub(sequencer.view, sessionmaker, app.state.authenticator)
+        hub = MarketDataHub(
+            sequencer.view, sessionmaker, app.state.authenticator, app.state.ws_tokens
+        )
         await hub.start()
         app.state.marketdata = hub
         # Revocations from any process: forget the key's secret, end its WebSocket sessions.
@@ -164,6 +174,10 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         max_inflight_per_key=settings.max_inflight_per_key,
         refusal_rate=settings.refusal_rate_per_connection,
     )
+    # Outside the request middleware, so that its own refusals get their headers too; CORS
+    # outermost (a preflight is answered before anything else).
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(CORSMiddleware, origins=settings.cors_origins)
     # The trading routes first: Starlette matches routes in order (the hot path stays short).
     app.include_router(orders_router)
     app.include_router(kraken_router)
@@ -179,6 +193,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(markets_admin)
     app.include_router(audit_router)
     app.include_router(keys_admin)
+    app.include_router(users_admin)
     app.include_router(staking_router)
     app.include_router(staking_admin)
+    install_web(app)
     return app

@@ -376,9 +376,7 @@ async def main(clients: int, seconds: float, baseline_seconds: float, profile: b
             sampler = asyncio.create_task(_sample_metrics(base, stop))
             server_cpu, pg_cpu = _cpu_seconds(proc.pid), _postgres_cpu()
             profiling = (
-                asyncio.create_task(_profile(proc.pid, seconds - 2, PROFILE))
-                if profile
-                else None
+                asyncio.create_task(_profile(proc.pid, seconds - 2, PROFILE)) if profile else None
             )
             orders = await wrk.run(base, folder / "orders", clients, seconds)
             if profiling is not None:

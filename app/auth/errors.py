@@ -54,3 +54,17 @@ class UserNotFound(NotFound):
 
 class KeyNotFound(NotFound):
     code = "key_not_found"
+
+
+class InvalidToken(Unauthorized):
+    """Not a token this deployment issued (malformed, or its MAC does not match)."""
+
+    code = "invalid_token"
+
+
+class TokenExpired(Unauthorized):
+    code = "token_expired"
+
+
+class InvalidEmail(BadRequest):
+    code = "invalid_email"

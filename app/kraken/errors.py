@@ -106,6 +106,10 @@ NATIVE_TO_KRAKEN: dict[str, str] = {
     "key_not_found": "EAPI:Invalid key",
     "user_exists": INVALID_ARGUMENTS,
     "user_not_found": INVALID_ARGUMENTS,
+    "invalid_email": INVALID_ARGUMENTS,
+    # WebSocket tokens (app/auth/tokens.py)
+    "invalid_token": "EAPI:Invalid key",
+    "token_expired": "EAPI:Invalid key",
     # the ledger's own (app/ledger): reaching a Kraken client only through a bug
     "asset_mismatch": INTERNAL,
     "hold_exceeded": INTERNAL,

@@ -1,6 +1,6 @@
 """Ledger HTTP API: admin deposits, withdrawals, balances, the statement."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 
@@ -10,11 +10,14 @@ from app.kit.inputs import Canonical, PositiveInt, Timestamp
 from app.ledger import funding
 from app.ledger.schemas import (
     MAX_ASSET,
+    AdminWithdrawalOut,
+    AdminWithdrawalsOut,
     ApproveIn,
     BalanceOut,
     BalancesOut,
     DepositIn,
     DepositOut,
+    DepositsOut,
     EntriesOut,
     EntryOut,
     RejectIn,
@@ -71,6 +74,44 @@ async def create_deposit(
     if not result.created:
         response.status_code = 200
     return _deposit_out(result.deposit)
+
+
+@router.get("/admin/deposits", response_model=DepositsOut)
+async def list_deposits(
+    _: AdminPrincipal,
+    session: Session,
+    user_id: Annotated[PositiveInt | None, Query()] = None,
+    before_id: Annotated[PositiveInt | None, Query()] = None,
+    limit: Annotated[int, Canonical(1, 500), Query()] = 100,
+) -> DepositsOut:
+    """Credited deposits of every user (or of `user_id`), newest first."""
+    rows = await funding.list_deposits(session, user_id=user_id, before_id=before_id, limit=limit)
+    return DepositsOut(
+        deposits=[_deposit_out(d) for d in rows],
+        next_cursor=rows[-1].id if len(rows) == limit else None,
+    )
+
+
+@router.get("/admin/withdrawals", response_model=AdminWithdrawalsOut)
+async def list_all_withdrawals(
+    _: AdminPrincipal,
+    session: Session,
+    state: Annotated[
+        Literal["pending", "approved", "rejected", "cancelled"] | None, Query()
+    ] = None,
+    before_id: Annotated[PositiveInt | None, Query()] = None,
+    limit: Annotated[int, Canonical(1, 500), Query()] = 100,
+) -> AdminWithdrawalsOut:
+    """Every user's withdrawals, newest first; `state=pending` is the review queue."""
+    rows = await funding.list_all_withdrawals(
+        session, state=state, before_id=before_id, limit=limit
+    )
+    return AdminWithdrawalsOut(
+        withdrawals=[
+            AdminWithdrawalOut(**_withdrawal_out(w).model_dump(), user_id=w.user_id) for w in rows
+        ],
+        next_cursor=rows[-1].id if len(rows) == limit else None,
+    )
 
 
 @router.post("/withdrawals", response_model=WithdrawalOut, status_code=201)

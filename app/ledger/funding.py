@@ -186,3 +186,27 @@ async def list_withdrawals(
         query = query.where(Withdrawal.id < before_id)
     rows = await session.scalars(query.order_by(Withdrawal.id.desc()).limit(limit))
     return list(rows)
+
+
+async def list_all_withdrawals(
+    session: AsyncSession, *, state: str | None, before_id: int | None, limit: int
+) -> list[Withdrawal]:
+    """Every user's withdrawals (an admin's review queue with `state="pending"`), newest first."""
+    query = select(Withdrawal)
+    if state is not None:
+        query = query.where(Withdrawal.state == state)
+    if before_id is not None:
+        query = query.where(Withdrawal.id < before_id)
+    return list(await session.scalars(query.order_by(Withdrawal.id.desc()).limit(limit)))
+
+
+async def list_deposits(
+    session: AsyncSession, *, user_id: int | None, before_id: int | None, limit: int
+) -> list[Deposit]:
+    """Credited deposits, newest first."""
+    query = select(Deposit)
+    if user_id is not None:
+        query = query.where(Deposit.user_id == user_id)
+    if before_id is not None:
+        query = query.where(Deposit.id < before_id)
+    return list(await session.scalars(query.order_by(Deposit.id.desc()).limit(limit)))

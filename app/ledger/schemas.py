@@ -89,6 +89,20 @@ class WithdrawalsOut(BaseModel):
     withdrawals: list[WithdrawalOut]
 
 
+class AdminWithdrawalOut(WithdrawalOut):
+    user_id: int
+
+
+class AdminWithdrawalsOut(BaseModel):
+    withdrawals: list[AdminWithdrawalOut]
+    next_cursor: int | None  # pass back as `before_id` for the next (older) page
+
+
+class DepositsOut(BaseModel):
+    deposits: list[DepositOut]
+    next_cursor: int | None  # pass back as `before_id` for the next (older) page
+
+
 class BalanceOut(BaseModel):
     asset: str
     decimals: int

@@ -6,8 +6,9 @@ Protocol (JSON text frames):
   (public channels `book`, `trades`, `ticker`, `candles:<1m|5m|15m|1h|4h|1d>`),
   `{"op": "subscribe", "channel": "orders" | "fills" | "balances"}` (private, after `auth`),
   `{"op": "auth", "key": K, "nonce": N, "signature": S}` where S is the REST signature
-  (Kraken scheme) over path `/v1/ws` and payload `nonce=N`; `{"op": "ping"}`. An optional
-  `"id"` is echoed in the answer.
+  (Kraken scheme) over path `/v1/ws` and payload `nonce=N`, or `{"op": "auth", "token": T}`
+  with a token from `POST /v1/ws/token` (`app.auth.tokens`: a browser never holds the
+  secret); `{"op": "ping"}`. An optional `"id"` is echoed in the answer.
 - server -> client: `{"event": "subscribed" | "unsubscribed" | "authenticated" | "pong" |
   "heartbeat" | "error", ...}` and data messages `{"channel": C, "market": M, ...}`.
 
@@ -22,7 +23,8 @@ Slow consumers: each connection has a bounded outbound queue; when it overflows 
 connection is closed with code 4008 and reason "slow consumer" (it may reconnect and
 resubscribe). The engine and the other connections never wait for it.
 
-Revoked keys: when the key a connection authenticated with is revoked (by any process: the
+Revoked keys: when the key a connection authenticated with (signed, or by a token of that
+key) is revoked (by any process: the
 notice listener, `app.auth.revocation`, hands the hub each committed revocation,
 `key_revoked`), what is still queued for it is dropped, it gets `{"event": "error",
 "code": "key_revoked"}` and is closed with code 4001 "key revoked". After the listener
@@ -44,9 +46,10 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.auth.errors import MissingCredentials
+from app.auth.errors import MissingCredentials, PermissionDenied
 from app.auth.scopes import Scope
-from app.auth.service import Authenticator
+from app.auth.service import Authenticator, Principal
+from app.auth.tokens import TokenIssuer, principal_of
 from app.kit.dberrors import classify
 from app.kit.errors import AppError, InternalError
 from app.kit.inputs import MalformedJson, parse_json
@@ -138,6 +141,7 @@ class MarketDataHub:
         view: OrdersView,
         sessionmaker: async_sessionmaker[AsyncSession],
         authenticator: Authenticator,
+        tokens: TokenIssuer | None = None,
         *,
         queue_size: int = 2000,
         heartbeat: float = 15.0,
@@ -147,6 +151,7 @@ class MarketDataHub:
         self.sessionmaker = sessionmaker
         self.symbols: dict[int, str] = {}  # markets subscribed to, as read from Postgres
         self.authenticator = authenticator
+        self.tokens = tokens
         self.queue_size = queue_size
         self.heartbeat = heartbeat
         self.refresh = refresh
@@ -353,19 +358,21 @@ class MarketDataHub:
         self._error(conn, None, BinaryFrame("send JSON messages as text frames"))
 
     async def _auth(self, conn: Connection, msg: dict[str, Any], ref: Any) -> None:
-        key, nonce, signature = msg.get("key"), msg.get("nonce"), msg.get("signature")
-        if not isinstance(key, str) or not isinstance(signature, str):
-            self._error(conn, ref, MissingCredentials("key, nonce and signature are required"))
-            return
-        nonce_s = str(nonce) if isinstance(nonce, int | str) and nonce is not True else None
-        principal = await self.authenticator.authenticate(
-            key=key,
-            signature=signature,
-            path=WS_PATH,
-            nonce=nonce_s,
-            payload=f"nonce={nonce_s}".encode(),
-            required=Scope.READ,
-        )
+        if "token" in msg and self.tokens is not None:
+            principal = await self._token_principal(msg.get("token"))
+        else:
+            key, nonce, signature = msg.get("key"), msg.get("nonce"), msg.get("signature")
+            if not isinstance(key, str) or not isinstance(signature, str):
+                raise MissingCredentials("key, nonce and signature (or a token) are required")
+            nonce_s = str(nonce) if isinstance(nonce, int | str) and nonce is not True else None
+            principal = await self.authenticator.authenticate(
+                key=key,
+                signature=signature,
+                path=WS_PATH,
+                nonce=nonce_s,
+                payload=f"nonce={nonce_s}".encode(),
+                required=Scope.READ,
+            )
         if conn.user_id is not None and conn.user_id != principal.user_id:
             self._drop_private(conn)
         self._unregister_key(conn)
@@ -378,6 +385,16 @@ class MarketDataHub:
             self.key_revoked(principal.api_key_id)
             return
         self._reply(conn, {"event": "authenticated", "id": ref, "user_id": principal.user_id})
+
+    async def _token_principal(self, token: object) -> Principal:
+        """The principal of a token's key (InvalidToken, TokenExpired, KeyRevoked, ...)."""
+        assert self.tokens is not None
+        key_id = self.tokens.verify(token)
+        async with self.sessionmaker() as session:
+            principal = await principal_of(session, key_id)
+        if Scope.READ.value not in principal.scopes:
+            raise PermissionDenied(f"this API key lacks the '{Scope.READ.value}' scope")
+        return principal
 
     async def _subscription(self, conn: Connection, op: str, msg: dict[str, Any], ref: Any) -> None:
         channel = msg.get("channel")
