@@ -239,6 +239,11 @@ class ChainClient:
                 f"chain endpoint {self.url} unavailable ({what}): {last!r}"[:500]
             ) from last
 
+    def run(self, what: str, work: Callable[[SubstrateInterface], T]) -> T:
+        """Run `work` with this client's connection, retries and error mapping (for other
+        readers and writers of the chain, e.g. `app.chain.custody`)."""
+        return self._run(what, work)
+
     @property
     def round_trips(self) -> int:
         """JSON-RPC requests over the client's life, across reconnections."""
