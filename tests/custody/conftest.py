@@ -69,11 +69,20 @@ async def custody_chain(devnet: DevnetThread, app: FastAPI) -> AsyncIterator[Asy
     await chain.close()
 
 
+def make_worker(app: FastAPI, chain: AsyncCustodyChain, **policy: Any) -> CustodyWorker:
+    """A custody worker (scanner, signer, sweeper) with the test policy and `policy`'s
+    overrides; the app's API sees the same policy."""
+    app.state.custody_policy = make_policy(**policy)
+    return CustodyWorker(
+        chain, app.state.engine, app.state.custody_policy, label="devnet", poll_seconds=0.05
+    )
+
+
 @pytest.fixture
 async def worker(
     app: FastAPI, policy: Policy, custody_chain: AsyncCustodyChain, db: AsyncEngine
 ) -> CustodyWorker:
-    return CustodyWorker(custody_chain, app.state.engine, policy, label="devnet", poll_seconds=0.05)
+    return make_worker(app, custody_chain)
 
 
 @pytest.fixture
