@@ -69,7 +69,7 @@ async def add_address(
     if await is_exchange_address(session, policy.keys, address):
         raise ExchangeAddress("that is an address of this exchange; withdraw elsewhere")
     if asset is not None:
-        await _withdrawable_asset(session, asset)
+        await withdrawable_asset(session, asset)
     count = await session.scalar(
         select(func.count())
         .select_from(WithdrawalAddress)
@@ -128,7 +128,7 @@ async def delete_address(session: AsyncSession, user_id: int, name: str) -> With
 # ---------------------------------------------------------------------------- requests
 
 
-async def _withdrawable_asset(session: AsyncSession, asset: str) -> int | None:
+async def withdrawable_asset(session: AsyncSession, asset: str) -> int | None:
     """The asset's subnet (None for TAO); UnknownAsset / UnsupportedAsset otherwise."""
     if not isinstance(asset, str) or not asset or len(asset) > 16:
         raise UnknownAsset(f"unknown asset {asset!r}")
@@ -140,6 +140,17 @@ async def _withdrawable_asset(session: AsyncSession, asset: str) -> int | None:
     if row.netuid is None or await asset_of_netuid(session, row.netuid) != asset:
         raise UnsupportedAsset(f"{asset} cannot be withdrawn: its subnet is not listed now")
     return row.netuid
+
+
+async def withdrawable_assets(session: AsyncSession) -> list[str]:
+    """TAO and the alpha of every listed (not delisted) subnet."""
+    rows = await session.scalars(
+        select(Market.base_asset)
+        .join(Subnet, Subnet.id == Market.subnet_id)
+        .where(Subnet.status == "active", Market.state != "delisted")
+        .order_by(Market.netuid)
+    )
+    return [TAO, *rows]
 
 
 async def minimum_withdrawal(session: AsyncSession, policy: Policy, asset: str) -> int:
@@ -199,7 +210,7 @@ async def request_withdrawal(
                     f"idempotency key {idempotency_key!r} was used for another withdrawal"
                 )
             return WithdrawalResult(existing, False)
-    netuid = await _withdrawable_asset(session, asset)
+    netuid = await withdrawable_asset(session, asset)
     await asset_decimals(session, asset)
     book = await get_address(session, user_id, address_name)
     if book.asset is not None and book.asset != asset:
