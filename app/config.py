@@ -95,8 +95,8 @@ class Settings(BaseSettings):
     custody_era_period: int = 64
     # TAO sent from the omnibus to a deposit address that must pay for sweeping its alpha.
     custody_sweep_topup: int = 2_000_000
-    # Fault tests only: `after_record` stops the signer after it recorded a transaction,
-    # before it broadcasts it (to kill the process there).
+    # Fault tests only: `after_record` (or `after_record:withdrawal`, ...) stops the signer
+    # after it recorded a transaction, before it broadcasts it (to kill the process there).
     custody_failpoint: str | None = None
 
     # HTTP

@@ -38,7 +38,8 @@ log = logging.getLogger("app.custody.signer")
 
 EXISTENTIAL_DEPOSIT = 500
 ALREADY_THERE = (1012, 1013)  # temporarily banned (seen before), already in the pool
-# Test-only failpoint: stop after recording a transaction, before broadcasting it.
+# Test-only failpoint: stop after recording a transaction, before broadcasting it
+# (`after_record`, or `after_record:<purpose>` for one purpose only).
 FAILPOINT_AFTER_RECORD = "after_record"
 
 
@@ -141,7 +142,7 @@ class Signer:
             "transaction recorded",
             extra={"tx": tx.id, "purpose": purpose, "nonce": tx.nonce, "hash": tx.extrinsic_hash},
         )
-        if self.failpoint == FAILPOINT_AFTER_RECORD:
+        if self.failpoint in (FAILPOINT_AFTER_RECORD, f"{FAILPOINT_AFTER_RECORD}:{purpose}"):
             log.warning("failpoint after_record: not broadcasting")
             await asyncio.Event().wait()
         await self.broadcast(tx)
