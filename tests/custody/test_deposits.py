@@ -92,3 +92,58 @@ async def test_tao_and_alpha_are_credited_once_at_finality(
     async with db.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(ChainDeposit)) == 2
     await ledger_ok(db)
+
+
+async def test_held_deposits_are_recorded_for_admins_and_credited_once(
+    app: FastAPI,
+    signed: SignedFactory,
+    admin: SignedClient,
+    devnet: DevnetThread,
+    wallet: SubstrateInterface,
+    worker: CustodyWorker,
+    db: AsyncEngine,
+) -> None:
+    user = await signed("read")
+    first = await deposit_address(user)
+    second = await deposit_address(user)
+    await worker.scanner.scan()
+    # Below the minimum (0.001 TAO): recorded, not credited.
+    send(devnet, wallet, ALICE, "Balances", "transfer_keep_alive", {"dest": first, "value": 600_000})
+    # Alpha of a subnet without a listed asset (nothing is listed in this test).
+    params = {"destination_coldkey": first, "hotkey": validator(devnet, 2), "origin_netuid": 2,
+              "destination_netuid": 2, "alpha_amount": 3 * ALPHA}
+    send(devnet, wallet, ALICE, "SubtensorModule", "transfer_stake", params)
+    # To a retired address.
+    ids = {a["address"]: a for a in (await admin.get("/v1/admin/custody/deposits")).json()["deposits"]}
+    assert ids == {}
+    async with db.connect() as conn:
+        second_id = await conn.scalar(text("SELECT id FROM deposit_addresses WHERE address = :a"), {"a": second})
+    r = await admin.post(f"/v1/admin/custody/deposit-addresses/{second_id}/retire", {"reason": "leaked"})
+    assert r.status_code == 200 and r.json()["status"] == "retired", r.text
+    send(devnet, wallet, ALICE, "Balances", "transfer_keep_alive", {"dest": second, "value": 2 * TAO})
+    finalize(devnet)
+    await worker.scanner.scan()
+
+    assert "TAO" not in await balances(user)
+    held = (await admin.get("/v1/admin/custody/deposits")).json()["deposits"]
+    states = {(d["state"], d["asset"], d["amount"]) for d in held}
+    assert states == {
+        ("below_minimum", "TAO", "600000"),
+        ("unlisted_asset", None, str(3 * ALPHA)),
+        ("retired_address", "TAO", str(2 * TAO)),
+    }
+    assert all(d["user_id"] == user.user_id for d in held)
+    # The user sees them too; an admin credits the retired one (audited), once.
+    assert len((await user.get("/v1/deposits")).json()["deposits"]) == 3
+    retired = next(d for d in held if d["state"] == "retired_address")
+    r = await admin.post(f"/v1/admin/custody/deposits/{retired['id']}/credit", {"reason": "ok'd"})
+    assert r.status_code == 200 and r.json()["state"] == "credited", r.text
+    r = await admin.post(f"/v1/admin/custody/deposits/{retired['id']}/credit", {})
+    assert (r.status_code, r.json()["code"]) == (409, "deposit_not_held")
+    unlisted = next(d for d in held if d["state"] == "unlisted_asset")
+    r = await admin.post(f"/v1/admin/custody/deposits/{unlisted['id']}/credit", {})
+    assert (r.status_code, r.json()["code"]) == (409, "deposit_not_held")
+    assert (await balances(user))["TAO"]["available"] == 2 * TAO
+    audit = (await admin.get("/v1/admin/audit")).json()["entries"]
+    assert [e["action"] for e in audit] == ["deposit.credit", "deposit_address.retire"]
+    await ledger_ok(db)
