@@ -108,19 +108,34 @@ async def test_held_deposits_are_recorded_for_admins_and_credited_once(
     second = await deposit_address(user)
     await worker.scanner.scan()
     # Below the minimum (0.001 TAO): recorded, not credited.
-    send(devnet, wallet, ALICE, "Balances", "transfer_keep_alive", {"dest": first, "value": 600_000})
+    send(
+        devnet, wallet, ALICE, "Balances", "transfer_keep_alive", {"dest": first, "value": 600_000}
+    )
     # Alpha of a subnet without a listed asset (nothing is listed in this test).
-    params = {"destination_coldkey": first, "hotkey": validator(devnet, 2), "origin_netuid": 2,
-              "destination_netuid": 2, "alpha_amount": 3 * ALPHA}
+    params = {
+        "destination_coldkey": first,
+        "hotkey": validator(devnet, 2),
+        "origin_netuid": 2,
+        "destination_netuid": 2,
+        "alpha_amount": 3 * ALPHA,
+    }
     send(devnet, wallet, ALICE, "SubtensorModule", "transfer_stake", params)
     # To a retired address.
-    ids = {a["address"]: a for a in (await admin.get("/v1/admin/custody/deposits")).json()["deposits"]}
+    ids = {
+        a["address"]: a for a in (await admin.get("/v1/admin/custody/deposits")).json()["deposits"]
+    }
     assert ids == {}
     async with db.connect() as conn:
-        second_id = await conn.scalar(text("SELECT id FROM deposit_addresses WHERE address = :a"), {"a": second})
-    r = await admin.post(f"/v1/admin/custody/deposit-addresses/{second_id}/retire", {"reason": "leaked"})
+        second_id = await conn.scalar(
+            text("SELECT id FROM deposit_addresses WHERE address = :a"), {"a": second}
+        )
+    r = await admin.post(
+        f"/v1/admin/custody/deposit-addresses/{second_id}/retire", {"reason": "leaked"}
+    )
     assert r.status_code == 200 and r.json()["status"] == "retired", r.text
-    send(devnet, wallet, ALICE, "Balances", "transfer_keep_alive", {"dest": second, "value": 2 * TAO})
+    send(
+        devnet, wallet, ALICE, "Balances", "transfer_keep_alive", {"dest": second, "value": 2 * TAO}
+    )
     finalize(devnet)
     await worker.scanner.scan()
 
