@@ -307,7 +307,8 @@ class ChainClient:
 
         `block_hash`: the block to read (default: the finalized head). Stake is read for each
         coldkey with each (hotkey, netuid) of `stake_hotkeys` (default: every validator of the
-        snapshot, and every hotkey in the coldkeys' `StakingHotkeys` on every subnet). Validators are the uids holding a permit, or every uid in `Keys` when
+        snapshot, and every hotkey in the coldkeys' `StakingHotkeys` on every subnet).
+        Validators are the uids holding a permit, or every uid in `Keys` when
         `include_non_validators`.
         """
         colds = list(dict.fromkeys(coldkeys))
