@@ -20,6 +20,7 @@ from app.config import Settings, get_settings
 from app.custody.endpoints import admin as custody_admin
 from app.custody.endpoints import router as custody_router
 from app.custody.errors import CustodyNotConfigured
+from app.custody.notices import CUSTODY_EVENTS
 from app.custody.policy import Policy
 from app.custody.runner import readiness_check as custody_readiness
 from app.custody.runner import run_custody
@@ -145,6 +146,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         notifications.subscribe(
             SUBNETS_RETIRED, lambda _: sequencer.enqueue(halt), lambda: sequencer.enqueue(halt)
         )
+        # Deposits and withdrawals (changed by the custody worker, in any process).
+        notifications.subscribe(CUSTODY_EVENTS, hub.custody_notice)
         app.state.notifications = notifications
         async with contextlib.AsyncExitStack() as stack:
             for owned in (engine, sequencer_engine, auth_engine):  # disposed last

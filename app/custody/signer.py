@@ -32,6 +32,7 @@ from substrateinterface import Keypair
 from app.chain.custody import AsyncCustodyChain, Holdings
 from app.custody.policy import TAO, Policy
 from app.custody.transactions import open_transactions
+from app.custody.withdrawals import announce
 from app.models import ChainTransaction, Withdrawal
 
 log = logging.getLogger("app.custody.signer")
@@ -132,6 +133,7 @@ class Signer:
                 if w is None or w.state != "queued":
                     return None
                 w.state = "sending"
+                await announce(session, w)
             session.add(tx)
             try:
                 await session.commit()

@@ -28,7 +28,9 @@ from app.custody.errors import (
     WithdrawalAddressNotFound,
     WrongAssetForAddress,
 )
+from app.custody.notices import CUSTODY_EVENTS, notice
 from app.custody.policy import TAO, Policy
+from app.kit.notify import notify
 from app.kit.ss58 import BITTENSOR_PREFIX, InvalidSS58, ss58_decode
 from app.ledger.errors import InvalidAddress, InvalidState, UnknownAsset, WithdrawalNotFound
 from app.ledger.service import asset_decimals, parse_amount, place_hold, post_hold, void_hold
@@ -248,7 +250,13 @@ async def request_withdrawal(
     session.add(withdrawal)
     await session.flush()
     await session.refresh(withdrawal)
+    await announce(session, withdrawal)
     return WithdrawalResult(withdrawal, True)
+
+
+async def announce(session: AsyncSession, w: Withdrawal) -> None:
+    """Tell every process (on commit) that the withdrawal changed: the WebSocket feed."""
+    await notify(session, CUSTODY_EVENTS, notice("withdrawal", w.user_id, w.id))
 
 
 async def get_withdrawal(
@@ -303,6 +311,7 @@ async def release(session: AsyncSession, w: Withdrawal, state: str, reason: str 
     w.reason = reason
     w.resolved_at = datetime.now(UTC)
     await session.flush()
+    await announce(session, w)
 
 
 async def cancel_withdrawal(session: AsyncSession, withdrawal_id: int, user_id: int) -> Withdrawal:
@@ -330,6 +339,7 @@ async def approve_withdrawal(
     w.state = "queued"
     w.approved_by = principal.user_id
     await session.flush()
+    await announce(session, w)
     await audit.record(
         session, principal, "withdrawal.approve", "withdrawal", w.id, before, _snapshot(w)
     )
