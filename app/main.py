@@ -223,7 +223,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(orders_router)
     app.include_router(staking_router)
     app.include_router(staking_admin)
+    app.include_router(kraken_router)
     app.include_router(custody_router)
     app.include_router(custody_admin)
-    app.include_router(kraken_router)
     return app
