@@ -3,7 +3,7 @@
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.kit.units import RAO_PER_TAO
@@ -125,6 +125,22 @@ class Settings(BaseSettings):
     # them needs an explicit override with a reason.
     listing_min_age_blocks: int = 7 * 7200
     listing_min_pool_rao: int = 1_000 * RAO_PER_TAO
+
+    @field_validator(
+        "custody_secret_uri",
+        "custody_deposit_root",
+        "custody_omnibus",
+        "custody_validator_hotkey",
+        "custody_failpoint",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`EXCHANGE_CUSTODY_SECRET_URI=` (empty) is unset, not a secret derived from
+        nothing (which would be the public development phrase)."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
 
     @property
     def embedded_db_dir(self) -> Path:

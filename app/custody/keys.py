@@ -101,7 +101,21 @@ def secret_uri(settings: Settings) -> SecretStr | None:
 
 def load_signer(settings: Settings) -> CustodySigner | None:
     uri = secret_uri(settings)
-    return None if uri is None else _signer(uri.get_secret_value())
+    if uri is None:
+        return None
+    value = uri.get_secret_value()
+    if value.startswith("/") and not is_devnet(settings.chain_url) and not _local(settings):
+        # `//Name` derives from the PUBLIC development phrase: anyone could sign.
+        raise CustodyNotConfigured(
+            "a development secret URI (//...) on a public chain: set a real mnemonic or seed"
+        )
+    return _signer(value)
+
+
+def _local(settings: Settings) -> bool:
+    """A chain on this machine (a devnet started with `python -m app devnet`, a local node)."""
+    url = settings.chain_url.lower()
+    return url.startswith(("ws://127.", "ws://localhost", "ws://[::1]"))
 
 
 @lru_cache(maxsize=8)
