@@ -1,7 +1,6 @@
 """Chain deposits: recorded once per (block hash, event index), credited custody -> the
 user's available in the scanner's transaction, or held for an admin."""
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
 from app.auth.service import Principal
+from app.chain.client import BlockRef
 from app.custody.classify import Inflow
 from app.custody.errors import ChainDepositNotFound, DepositNotHeld
 from app.custody.policy import TAO, Policy
@@ -34,12 +34,6 @@ async def asset_of_netuid(session: AsyncSession, netuid: int) -> str | None:
         .join(Subnet, Subnet.id == Market.subnet_id)
         .where(Market.netuid == netuid, Subnet.status == "active", Market.state != DELISTED)
     )
-
-
-@dataclass(frozen=True, slots=True)
-class BlockRef:
-    number: int
-    hash: str
 
 
 async def record_inflow(

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from sqlalchemy import select
 
 from app.auth.dependencies import AdminPrincipal, ReadPrincipal, WithdrawPrincipal
 from app.chain.custody import AsyncCustodyChain
@@ -282,8 +283,6 @@ async def admin_transactions(
     limit: Limit = 100,
 ) -> TransactionsOut:
     """The extrinsics the signer recorded, newest first."""
-    from sqlalchemy import select
-
     query = select(ChainTransaction)
     if state:
         query = query.where(ChainTransaction.state == state)

@@ -22,10 +22,11 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.chain.client import BlockRef
 from app.chain.custody import AsyncCustodyChain, BlockEvents
 from app.custody import classify, transactions
 from app.custody.addresses import by_addresses
-from app.custody.deposits import BlockRef, record_inflow
+from app.custody.deposits import record_inflow
 from app.custody.notices import CUSTODY_EVENTS, notice
 from app.custody.policy import Policy
 from app.kit.errors import ServiceUnavailable

@@ -30,14 +30,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from substrateinterface import Keypair
 
 from app.chain.custody import AsyncCustodyChain, Holdings
-from app.custody.policy import TAO, Policy
+from app.custody.policy import EXISTENTIAL_DEPOSIT, TAO, Policy
 from app.custody.transactions import open_transactions
 from app.custody.withdrawals import announce
 from app.models import ChainTransaction, Withdrawal
 
 log = logging.getLogger("app.custody.signer")
 
-EXISTENTIAL_DEPOSIT = 500
 ALREADY_THERE = (1012, 1013)  # temporarily banned (seen before), already in the pool
 # Test-only failpoint: stop after recording a transaction, before broadcasting it
 # (`after_record`, or `after_record:<purpose>` for one purpose only).

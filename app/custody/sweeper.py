@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from app.custody.policy import TAO
+from app.custody.policy import DEFAULT_MIN_STAKE, EXISTENTIAL_DEPOSIT, TAO
+from app.kit.units import quote_amount
 from app.models import DepositAddress, Market, Subnet
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("app.custody.sweeper")
 
-DEFAULT_MIN_STAKE = 2_000_000  # rao of TAO equivalent: smaller stake moves are refused
 BATCH = 50  # addresses looked at per step
 
 
@@ -42,7 +42,7 @@ async def _worth_moving(signer: "Signer", netuid: int, alpha: int) -> bool:
         )
     if not price:
         return True
-    return alpha * int(price) // 10**9 > 2 * DEFAULT_MIN_STAKE
+    return quote_amount(int(price), alpha) > 2 * DEFAULT_MIN_STAKE
 
 
 async def sweep(signer: "Signer") -> None:
@@ -86,7 +86,7 @@ async def _sweep_address(
             "alpha_amount": alpha,
         }
         fee = await signer.chain.fee(keypair, "SubtensorModule", "transfer_stake", args)
-        if free < fee + 2 * 500:
+        if free < fee + 2 * EXISTENTIAL_DEPOSIT:
             if omnibus in busy:
                 return
             topup = max(policy.sweep_topup, fee + 1_000)

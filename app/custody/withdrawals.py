@@ -29,16 +29,15 @@ from app.custody.errors import (
     WrongAssetForAddress,
 )
 from app.custody.notices import CUSTODY_EVENTS, notice
-from app.custody.policy import TAO, Policy
+from app.custody.policy import DEFAULT_MIN_STAKE, TAO, Policy
 from app.kit.notify import notify
 from app.kit.ss58 import BITTENSOR_PREFIX, InvalidSS58, ss58_decode
+from app.kit.units import UNIT
 from app.ledger.errors import InvalidAddress, InvalidState, UnknownAsset, WithdrawalNotFound
 from app.ledger.service import asset_decimals, parse_amount, place_hold, post_hold, void_hold
 from app.models import Asset, Market, Subnet, Withdrawal, WithdrawalAddress
 
 MAX_WITHDRAWAL_ADDRESSES = 100
-# Alpha moves as stake: subtensor refuses moves worth less than DefaultMinStake (0.002 TAO).
-DEFAULT_MIN_STAKE = 2_000_000
 
 
 def check_address(address: str) -> str:
@@ -166,7 +165,8 @@ async def minimum_withdrawal(session: AsyncSession, policy: Policy, asset: str) 
             .where(Market.base_asset == asset)
         )
         if price:
-            minimum = max(minimum, -(-2 * DEFAULT_MIN_STAKE * 10**9 // int(price)))
+            # Alpha moves as stake: moves worth less than DefaultMinStake are refused.
+            minimum = max(minimum, -(-2 * DEFAULT_MIN_STAKE * UNIT // int(price)))
     return minimum
 
 

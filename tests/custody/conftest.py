@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from substrateinterface import Keypair, SubstrateInterface
 
 from app.chain.client import AsyncChainClient, ChainClient
@@ -128,8 +128,6 @@ def finalize(devnet: DevnetThread) -> Block:
 
 
 async def open_transactions(db: AsyncEngine) -> list[ChainTransaction]:
-    from sqlalchemy.ext.asyncio import async_sessionmaker
-
     async with async_sessionmaker(db)() as session:
         return list(
             await session.scalars(
@@ -153,8 +151,6 @@ async def settle_all(
 
 async def _pending_work(db: AsyncEngine) -> bool:
     async with db.connect() as conn:
-        from sqlalchemy import text
-
         queued = await conn.scalar(
             text("SELECT count(*) FROM withdrawals WHERE state IN ('queued', 'sending')")
         )
