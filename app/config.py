@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     custody_coldkeys: list[str] = []
 
     # On-chain custody (app/custody). Key material: see README "Custody on chain".
-    # - The signing secret (a secret URI: mnemonic, 0x seed, or a dev URI such as
+    # - The signing secret (a secret URI: a BIP39 mnemonic, or a dev URI such as
     #   `//Exchange`) is needed only where the signer runs. The omnibus account is
     #   `<uri>//omnibus`, deposit addresses are `<uri>//deposit/<user id>/<index>` (soft
     #   derivation below the hard `//deposit` key). Unset on the devnet: `//Exchange`.

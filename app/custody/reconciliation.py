@@ -45,6 +45,8 @@ async def _ledger(session: AsyncSession) -> tuple[dict[str, int], dict[str, int]
 async def reconcile(
     session: AsyncSession, chain: AsyncCustodyChain, policy: Policy
 ) -> ReconciliationOut:
+    """The ledger is read while the scan state names block B, the chain at B; if the scanner
+    committed another block meanwhile, again (so both sides describe the same block)."""
     for _ in range(ATTEMPTS):
         state = await session.get(CustodyScanState, 1, populate_existing=True)
         if state is None:
@@ -53,19 +55,24 @@ async def reconcile(
         else:
             block_number, block_hash = state.last_block, state.last_block_hash
         addresses = list(await session.scalars(select(DepositAddress.address)))
+        ledger = await _ledger(session)
         await session.commit()  # no transaction stays open while the chain is read
         holdings = await chain.holdings([policy.keys.omnibus, *addresses], block_hash)
         after = await session.get(CustodyScanState, 1, populate_existing=True)
-        if (after.last_block if after else None) == (state.last_block if state else None):
-            return await _report(session, holdings, block_number, block_hash, len(addresses) + 1)
-        await session.commit()
-    return await _report(session, holdings, block_number, block_hash, len(addresses) + 1)
+        if state is None or (after is not None and after.last_block == block_number):
+            break
+    return await _report(session, ledger, holdings, block_number, block_hash, len(addresses) + 1)
 
 
 async def _report(
-    session: AsyncSession, holdings: Holdings, block_number: int, block_hash: str, accounts: int
+    session: AsyncSession,
+    ledger: tuple[dict[str, int], dict[str, int]],
+    holdings: Holdings,
+    block_number: int,
+    block_hash: str,
+    accounts: int,
 ) -> ReconciliationOut:
-    custody, users = await _ledger(session)
+    custody, users = ledger
     held = dict(
         (
             await session.execute(
