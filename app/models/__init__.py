@@ -4,8 +4,12 @@ from app.models.api_key import ApiKey
 from app.models.asset import Asset
 from app.models.audit_entry import AuditEntry
 from app.models.base import Base
+from app.models.chain_deposit import ChainDeposit
+from app.models.chain_transaction import ChainTransaction
 from app.models.custody_position import CustodyPosition
+from app.models.custody_scan_state import CustodyScanState
 from app.models.deposit import Deposit
+from app.models.deposit_address import DepositAddress
 from app.models.fill import Fill
 from app.models.indexer_state import IndexerState
 from app.models.ledger_account import LedgerAccount
@@ -27,14 +31,19 @@ from app.models.subnet_history import SubnetHistory
 from app.models.user import User
 from app.models.validator import Validator
 from app.models.withdrawal import Withdrawal
+from app.models.withdrawal_address import WithdrawalAddress
 
 __all__ = [
     "ApiKey",
     "Asset",
     "AuditEntry",
     "Base",
+    "ChainDeposit",
+    "ChainTransaction",
     "CustodyPosition",
+    "CustodyScanState",
     "Deposit",
+    "DepositAddress",
     "Fill",
     "IndexerState",
     "LedgerAccount",
@@ -56,4 +65,5 @@ __all__ = [
     "User",
     "Validator",
     "Withdrawal",
+    "WithdrawalAddress",
 ]
