@@ -108,6 +108,85 @@ def cmd_indexer(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_custody_run(args: argparse.Namespace, settings: Settings) -> int:
+    """Run only the custody worker: the scanner, and the signer where the secret is (serve
+    also runs it unless EXCHANGE_CUSTODY_ENABLED=false)."""
+    from app.chain.endpoint import chain_endpoint
+    from app.custody.policy import Policy
+    from app.custody.runner import run_custody
+    from app.db import CUSTODY_POOL
+
+    url = resolve_database_url(settings)
+    if settings.database_url:
+        from app.kit.migrate import upgrade
+
+        upgrade(url)
+    policy = Policy.from_settings(settings)
+
+    async def run() -> None:
+        engine = create_engine(url, settings, CUSTODY_POOL)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            async with (
+                chain_endpoint(
+                    settings.chain_url, host=settings.devnet_host, port=settings.devnet_port
+                ) as chain_url,
+                run_custody(settings, engine, chain_url, policy) as worker,
+            ):
+                log.info(
+                    "custody worker running",
+                    extra={"omnibus": policy.keys.omnibus, "signer": worker.signer is not None},
+                )
+                await stop.wait()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_custody_keys(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the public custody values an API host needs (no secret)."""
+    from app.custody.policy import Policy
+
+    keys = Policy.from_settings(settings, with_signer=False).keys
+    print(f"EXCHANGE_CUSTODY_OMNIBUS={keys.omnibus}")
+    print(f"EXCHANGE_CUSTODY_DEPOSIT_ROOT=0x{keys.deposit_root.hex()}")
+    return 0
+
+
+def cmd_custody_reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    from app.chain.custody import AsyncCustodyChain
+    from app.chain.endpoint import is_devnet
+    from app.custody.policy import Policy
+    from app.custody.reconciliation import reconcile
+
+    if is_devnet(settings.chain_url):
+        print("custody reconcile needs CHAIN_URL of a running node", file=sys.stderr)
+        return 2
+    policy = Policy.from_settings(settings, with_signer=False)
+
+    async def work(session: Any) -> Any:
+        chain = AsyncCustodyChain.connect(settings.chain_url)
+        try:
+            return await reconcile(session, chain, policy)
+        finally:
+            await chain.close()
+
+    report = _run_with_session(settings, work)
+    print(f"custody at block {report.block_number} ({report.accounts} accounts)")
+    for a in report.assets:
+        print(
+            f"  {a.asset:8} on chain {a.on_chain:>22}  ledger {a.ledger_custody:>22}  "
+            f"difference {a.difference:>20}  {'OK' if a.ok else 'DEFICIT'}"
+        )
+    print("custody reconcile: OK" if report.ok else "custody reconcile: DEFICIT")
+    return 0 if report.ok else 1
+
+
 def cmd_users_create(args: argparse.Namespace, settings: Settings) -> int:
     from app.auth.service import create_user
 
@@ -246,6 +325,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     indexer = sub.add_parser("indexer", help="run the chain indexer on its own")
     indexer.set_defaults(func=cmd_indexer)
+
+    custody = sub.add_parser("custody", help="on-chain custody").add_subparsers(
+        dest="action", required=True
+    )
+    custody.add_parser(
+        "run", help="run the custody worker alone (scanner; signer and sweeper with the secret)"
+    ).set_defaults(func=cmd_custody_run)
+    custody.add_parser(
+        "keys", help="print the omnibus address and the deposit root public key"
+    ).set_defaults(func=cmd_custody_keys)
+    custody.add_parser(
+        "reconcile", help="custody on chain against the ledger; exit 1 on a deficit"
+    ).set_defaults(func=cmd_custody_reconcile)
 
     users = sub.add_parser("users", help="manage users").add_subparsers(
         dest="action", required=True

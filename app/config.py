@@ -1,9 +1,10 @@
 """One settings class for the whole service; every value can come from the environment or `.env`."""
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.kit.units import RAO_PER_TAO
@@ -54,8 +55,50 @@ class Settings(BaseSettings):
     indexer_poll_seconds: float = 2.0
     indexer_max_catchup_blocks: int = 200
     indexer_max_staleness_seconds: float = 120.0
-    # The exchange's custody coldkeys (SS58): their stake positions are indexed.
+    # The exchange's custody coldkeys (SS58): their stake positions are indexed (the omnibus
+    # account below is added to them).
     custody_coldkeys: list[str] = []
+
+    # On-chain custody (app/custody). Key material: see README "Custody on chain".
+    # - The signing secret (a secret URI: a BIP39 mnemonic, or a dev URI such as
+    #   `//Exchange`) is needed only where the signer runs. The omnibus account is
+    #   `<uri>//omnibus`, deposit addresses are `<uri>//deposit/<user id>/<index>` (soft
+    #   derivation below the hard `//deposit` key). Unset on the devnet: `//Exchange`.
+    custody_secret_uri: SecretStr | None = None
+    # - What the API host needs instead (derived from the secret when it is set): the deposit
+    #   root's public key (hex or SS58) and the omnibus address (SS58).
+    custody_deposit_root: str | None = None
+    custody_omnibus: str | None = None
+    # Run the deposit scanner (no secret needed) and, where the secret is, the signer and the
+    # sweeper inside `serve` (otherwise: `python -m app custody`).
+    custody_enabled: bool = True
+    custody_signer_enabled: bool = True
+    # The exchange's validator hotkey (SS58): swept alpha is moved there (`move_stake`) and
+    # alpha withdrawals are sent from it. Unset: swept alpha stays with its hotkey.
+    custody_validator_hotkey: str | None = None
+    # The first block scanned when nothing was scanned yet (unset: the finalized head).
+    custody_scan_start_block: int | None = None
+    custody_poll_seconds: float = 2.0
+    # Deposits below these amounts (base units; per asset code, else the default) are
+    # recorded and shown to admins but not credited.
+    custody_min_deposit: dict[str, int] = {}
+    custody_min_deposit_default: int = 1_000_000  # 0.001 TAO / alpha
+    custody_min_withdrawal: dict[str, int] = {}
+    custody_min_withdrawal_default: int = 1_000_000
+    # Withdrawal addresses can be used this long after they were added (0 in development).
+    custody_withdrawal_lock_seconds: int = 0
+    # Withdrawals of more than this (per asset code) wait for an admin's approval.
+    custody_approval_threshold: dict[str, int] = {}
+    # What a TAO withdrawal holds for the chain fee (the user pays the actual fee; the rest
+    # returns to available). A transfer costs about 0.00014 TAO.
+    custody_tao_fee_reserve: int = 1_000_000
+    # Mortal era of outgoing extrinsics, in blocks (a power of two, 4..65536).
+    custody_era_period: int = 64
+    # TAO sent from the omnibus to a deposit address that must pay for sweeping its alpha.
+    custody_sweep_topup: int = 2_000_000
+    # Fault tests only: `after_record` (or `after_record:withdrawal`, ...) stops the signer
+    # after it recorded a transaction, before it broadcasts it (to kill the process there).
+    custody_failpoint: str | None = None
 
     # HTTP
     host: str = "127.0.0.1"
@@ -68,7 +111,11 @@ class Settings(BaseSettings):
     # before its refusals are answered late (a tarpit of up to 1 s); 0 = off.
     refusal_rate_per_connection: float = 20.0
     ws_compression: bool = False  # permessage-deflate on /v1/ws
-    # A WebSocket token (Kraken's GetWebSocketsToken) must be used within this many seconds.
+    # Browser apps on these origins may call the API (CORS), e.g.
+    # EXCHANGE_CORS_ORIGINS='["https://trade.example.com"]'; "*" for any origin. Empty: none.
+    cors_origins: list[str] = []
+    # A WebSocket token (POST /v1/ws/token, Kraken's GetWebSocketsToken) must be used within
+    # this many seconds.
     ws_token_ttl_seconds: int = Field(default=300, ge=10, le=3600)
     log_level: str = "INFO"
     log_json: bool = True
@@ -86,9 +133,43 @@ class Settings(BaseSettings):
     listing_min_age_blocks: int = 7 * 7200
     listing_min_pool_rao: int = 1_000 * RAO_PER_TAO
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        return [normalize_origin(v) for v in value]
+
+    @field_validator(
+        "custody_secret_uri",
+        "custody_deposit_root",
+        "custody_omnibus",
+        "custody_validator_hotkey",
+        "custody_failpoint",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`EXCHANGE_CUSTODY_SECRET_URI=` (empty) is unset, not a secret derived from
+        nothing (which would be the public development phrase)."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
     @property
     def embedded_db_dir(self) -> Path:
         return self.data_dir / "pg"
+
+
+_ORIGIN = re.compile(
+    r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?"
+)
+
+
+def normalize_origin(value: str) -> str:
+    """An origin as browsers send it (`scheme://host[:port]`, lower case, no path), or "*"."""
+    origin = value.strip().rstrip("/").lower()
+    if origin != "*" and not _ORIGIN.fullmatch(origin):
+        raise ValueError(f"not an origin (scheme://host[:port], no path): {value!r}")
+    return origin
 
 
 @lru_cache

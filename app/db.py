@@ -43,6 +43,7 @@ class Pool:
 SEQUENCER_POOL = Pool(2, 0, 60.0)  # one group at a time, plus a rebuild
 AUTH_POOL = Pool(2, 2, 10.0)  # key lookups and the group-committed nonce writes
 INDEXER_POOL = Pool(2, 1, 120.0)  # one block's transaction at a time
+CUSTODY_POOL = Pool(2, 1, 60.0)  # the custody worker: one block or one transaction at a time
 CLI_POOL = Pool(2, 2, 0)  # no statement timeout for operator commands
 
 

@@ -12,12 +12,23 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.audit.endpoints import router as audit_router
 from app.auth.endpoints import admin as keys_admin
 from app.auth.endpoints import router as account_router
+from app.auth.endpoints import users as users_admin
 from app.auth.revocation import subscribe_revocations
 from app.auth.service import Authenticator
 from app.auth.tokens import TokenIssuer
+from app.chain.custody import AsyncCustodyChain
+from app.chain.endpoint import chain_endpoint, is_devnet
 from app.config import Settings, get_settings
+from app.custody.endpoints import admin as custody_admin
+from app.custody.endpoints import router as custody_router
+from app.custody.errors import CustodyNotConfigured
+from app.custody.notices import CUSTODY_EVENTS
+from app.custody.policy import Policy
+from app.custody.runner import readiness_check as custody_readiness
+from app.custody.runner import run_custody
 from app.db import (
     AUTH_POOL,
+    CUSTODY_POOL,
     INDEXER_POOL,
     SEQUENCER_POOL,
     create_engine,
@@ -25,8 +36,9 @@ from app.db import (
     resolve_database_url,
 )
 from app.indexer.endpoints import router as subnets_router
-from app.indexer.runner import readiness_check, run_indexer
+from app.indexer.runner import devnet_resume_point, readiness_check, run_indexer
 from app.indexer.service import SyncListener
+from app.kit.cors import CORSMiddleware
 from app.kit.crypto import SecretBox, load_server_key
 from app.kit.http import RequestContextMiddleware, install_error_handlers
 from app.kit.migrate import head_revision
@@ -55,6 +67,8 @@ from app.staking.endpoints import admin as staking_admin
 from app.staking.endpoints import router as staking_router
 from app.staking.rewards import staking_sync_listener
 from app.staking.service import release_on_delisting
+from app.web.endpoints import install as install_web
+from app.web.headers import SecurityHeadersMiddleware
 
 
 def _database_check(engine: AsyncEngine, head: str) -> ReadinessCheck:
@@ -78,6 +92,15 @@ def build_sync_listeners() -> list[SyncListener]:
     return [create_candidates, announce_retired_subnets, staking_sync_listener]
 
 
+def _custody_policy(app: FastAPI, settings: Settings) -> Policy | None:
+    """The custody keys this process knows (None, and the reason kept, if none)."""
+    try:
+        return Policy.from_settings(settings)
+    except CustodyNotConfigured as exc:
+        app.state.custody_problem = exc.message
+        return None
+
+
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -95,9 +118,10 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         app.state.sessionmaker = sessionmaker
         app.state.settings = settings
         server_key = load_server_key(settings)
+        app.state.secret_box = SecretBox(server_key)
         app.state.authenticator = Authenticator(
             create_sessionmaker(auth_engine),
-            SecretBox(server_key),
+            app.state.secret_box,
             TokenBucketLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
         )
         app.state.ws_tokens = TokenIssuer(server_key, settings.ws_token_ttl_seconds)
@@ -138,6 +162,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         notifications.subscribe(
             SUBNETS_RETIRED, lambda _: sequencer.enqueue(halt), lambda: sequencer.enqueue(halt)
         )
+        # Deposits and withdrawals (changed by the custody worker, in any process).
+        notifications.subscribe(CUSTODY_EVENTS, hub.custody_notice)
         app.state.notifications = notifications
         async with contextlib.AsyncExitStack() as stack:
             for owned in (engine, sequencer_engine, auth_engine):  # disposed last
@@ -147,15 +173,41 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             stack.push_async_callback(hub.stop)
             await notifications.start()
             stack.push_async_callback(notifications.stop)
+            policy = app.state.custody_policy = _custody_policy(app, settings)
+            run_custody_here = settings.custody_enabled and policy is not None
+            chain_url: str | None = None
+            if settings.indexer_enabled or run_custody_here:
+                # One chain for both (with CHAIN_URL=devnet: one in-process devnet).
+                chain_url = await stack.enter_async_context(
+                    chain_endpoint(
+                        settings.chain_url,
+                        resume_from=await devnet_resume_point(settings, engine),
+                        host=settings.devnet_host,
+                        port=settings.devnet_port,
+                    )
+                )
+            elif not is_devnet(settings.chain_url):
+                chain_url = settings.chain_url
             if settings.indexer_enabled:
                 indexer_engine = create_engine(url, settings, INDEXER_POOL)
                 stack.push_async_callback(indexer_engine.dispose)
                 app.state.indexer = await stack.enter_async_context(
-                    run_indexer(settings, indexer_engine, app.state.sync_listeners)
+                    run_indexer(settings, indexer_engine, app.state.sync_listeners, chain_url)
                 )
                 readiness.register(
                     "indexer", readiness_check(engine, settings.indexer_max_staleness_seconds)
                 )
+            if chain_url is not None and policy is not None:
+                custody_chain = AsyncCustodyChain.connect(chain_url)
+                stack.push_async_callback(custody_chain.close)
+                app.state.custody_chain = custody_chain
+            if run_custody_here and chain_url is not None and policy is not None:
+                custody_engine = create_engine(url, settings, CUSTODY_POOL)
+                stack.push_async_callback(custody_engine.dispose)
+                app.state.custody = await stack.enter_async_context(
+                    run_custody(settings, custody_engine, chain_url, policy)
+                )
+                readiness.register("custody", custody_readiness(app.state.custody))
             yield
 
     app = FastAPI(
@@ -176,6 +228,10 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         max_inflight_per_key=settings.max_inflight_per_key,
         refusal_rate=settings.refusal_rate_per_connection,
     )
+    # Outside the request middleware, so that its own refusals get their headers too; CORS
+    # outermost (a preflight is answered before anything else).
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(CORSMiddleware, origins=settings.cors_origins)
     # The trading routes first: Starlette matches routes in order (the hot path stays short).
     app.include_router(orders_router)
     app.include_router(kraken_router)
@@ -192,6 +248,10 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(fees_router)
     app.include_router(audit_router)
     app.include_router(keys_admin)
+    app.include_router(users_admin)
     app.include_router(staking_router)
     app.include_router(staking_admin)
+    app.include_router(custody_router)
+    app.include_router(custody_admin)
+    install_web(app)
     return app

@@ -86,6 +86,7 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         refusal_rate_per_connection=0,  # in-process, every test is one "connection"
         log_json=False,
         indexer_enabled=False,
+        custody_enabled=False,
     )
 
 

@@ -64,3 +64,7 @@ class InvalidToken(Unauthorized):
 
 class TokenExpired(Unauthorized):
     code = "token_expired"
+
+
+class InvalidEmail(BadRequest):
+    code = "invalid_email"

@@ -2,7 +2,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from app.models import ApiKey
+from app.auth.scopes import Scope
+from app.models import ApiKey, User
 
 
 class AccountOut(BaseModel):
@@ -34,3 +35,51 @@ class ApiKeyOut(BaseModel):
 
 class RevokeRequest(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
+
+
+class UserOut(BaseModel):
+    id: int
+    email: str
+    name: str | None
+    created_at: datetime
+    live_keys: int  # keys not revoked
+
+    @classmethod
+    def of(cls, user: User, live_keys: int) -> "UserOut":
+        return cls(
+            id=user.id,
+            email=user.email,
+            name=user.name,
+            created_at=user.created_at,
+            live_keys=live_keys,
+        )
+
+
+class UsersPage(BaseModel):
+    users: list[UserOut]
+    next_cursor: int | None  # pass back as `cursor` for the next (older) page
+
+
+class UserCreate(BaseModel):
+    email: str = Field(min_length=3, max_length=254, examples=["alice@example.com"])
+    name: str | None = Field(default=None, max_length=200)
+
+
+class KeysOut(BaseModel):
+    keys: list[ApiKeyOut]
+
+
+class KeyIssue(BaseModel):
+    scopes: list[Scope] = Field(min_length=1, max_length=4, examples=[["read", "trade"]])
+    label: str | None = Field(default=None, max_length=200)
+
+
+class IssuedKeyOut(ApiKeyOut):
+    api_key: str = Field(description="the API-Key header value")
+    api_secret: str = Field(description="base64 HMAC secret: shown once, never again")
+
+
+class WsTokenOut(BaseModel):
+    token: str = Field(description='send as {"op": "auth", "token": ...} on /v1/ws')
+    expires_at: datetime = Field(description="use it before this; a session it opened lives on")
+    expires_in: int = Field(description="seconds")

@@ -2,14 +2,16 @@
 
 import asyncio
 import base64
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.errors import (
+    InvalidEmail,
     InvalidKey,
     InvalidNonce,
     InvalidSignature,
@@ -49,8 +51,14 @@ class IssuedKey:
     api_key: ApiKey
 
 
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+MAX_EMAIL = 254
+
+
 async def create_user(session: AsyncSession, email: str, name: str | None = None) -> User:
     email = email.strip().lower()
+    if len(email) > MAX_EMAIL or not _EMAIL.fullmatch(email):
+        raise InvalidEmail(f"not an email address: {email[:MAX_EMAIL]!r}")
     if await session.scalar(select(User.id).where(User.email == email)) is not None:
         raise UserExists(f"a user with email {email} exists")
     user = User(email=email, name=name)
@@ -115,6 +123,71 @@ async def revoke(session: AsyncSession, api_key: ApiKey) -> ApiKey:
         await session.flush()
     await notify_revoked(session, api_key.id)  # again if already revoked: harmless
     return api_key
+
+
+async def list_users(
+    session: AsyncSession, before_id: int | None, limit: int, email: str | None
+) -> list[tuple[User, int]]:
+    """Users newest first with their number of live keys; `email` filters by substring."""
+    live = (
+        select(func.count(ApiKey.id))
+        .where(ApiKey.user_id == User.id, ApiKey.revoked_at.is_(None))
+        .scalar_subquery()
+    )
+    stmt = select(User, live).order_by(User.id.desc()).limit(limit)
+    if before_id is not None:
+        stmt = stmt.where(User.id < before_id)
+    if email:
+        stmt = stmt.where(User.email.contains(email.strip().lower(), autoescape=True))
+    return [(user, int(count)) for user, count in (await session.execute(stmt)).all()]
+
+
+async def get_user(session: AsyncSession, user_id: int) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise UserNotFound(f"no user {user_id}")
+    return user
+
+
+async def list_keys(session: AsyncSession, user_id: int) -> list[ApiKey]:
+    """A user's keys, newest first, revoked ones too (never their secrets)."""
+    await get_user(session, user_id)
+    rows = await session.scalars(
+        select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.id.desc())
+    )
+    return list(rows)
+
+
+async def create_user_as_admin(
+    session: AsyncSession, actor: Principal, email: str, name: str | None
+) -> User:
+    """Audited as `user.create`."""
+    from app.audit.service import record  # app.audit imports this module
+
+    user = await create_user(session, email, name)
+    await record(
+        session, actor, "user.create", "user", user.id, None, {"email": user.email, "name": name}
+    )
+    return user
+
+
+async def issue_key_as_admin(
+    session: AsyncSession,
+    box: SecretBox,
+    actor: Principal,
+    user_id: int,
+    scopes: list[Scope],
+    label: str | None,
+) -> IssuedKey:
+    """A new key for any user; the secret is in the answer only. Audited as `api_key.issue`
+    (scopes and label, never the secret)."""
+    from app.audit.service import record  # app.audit imports this module
+
+    await get_user(session, user_id)
+    issued = await create_api_key(session, box, user_id, scopes, label)
+    after = {"user_id": user_id, "scopes": list(issued.api_key.scopes), "label": label}
+    await record(session, actor, "api_key.issue", "api_key", issued.api_key.id, None, after)
+    return issued
 
 
 async def revoke_as_admin(

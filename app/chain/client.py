@@ -83,6 +83,7 @@ STORAGE_READ: tuple[tuple[str, str], ...] = (
     (M, "AlphaV2"),
     (M, "TotalHotkeyShares"),
     (M, "TotalHotkeySharesV2"),
+    (M, "StakingHotkeys"),
 )
 # Items a runtime may not have yet: read when present, defaults otherwise.
 OPTIONAL_ITEMS = frozenset({("Swap", "SwapBalancer"), (M, "AlphaV2"), (M, "TotalHotkeySharesV2")})
@@ -239,6 +240,11 @@ class ChainClient:
                 f"chain endpoint {self.url} unavailable ({what}): {last!r}"[:500]
             ) from last
 
+    def run(self, what: str, work: Callable[[SubstrateInterface], T]) -> T:
+        """Run `work` with this client's connection, retries and error mapping (for other
+        readers and writers of the chain, e.g. `app.chain.custody`)."""
+        return self._run(what, work)
+
     @property
     def round_trips(self) -> int:
         """JSON-RPC requests over the client's life, across reconnections."""
@@ -301,7 +307,8 @@ class ChainClient:
 
         `block_hash`: the block to read (default: the finalized head). Stake is read for each
         coldkey with each (hotkey, netuid) of `stake_hotkeys` (default: every validator of the
-        snapshot). Validators are the uids holding a permit, or every uid in `Keys` when
+        snapshot, and every hotkey in the coldkeys' `StakingHotkeys` on every subnet).
+        Validators are the uids holding a permit, or every uid in `Keys` when
         `include_non_validators`.
         """
         colds = list(dict.fromkeys(coldkeys))
@@ -447,13 +454,26 @@ class _Reader:
                 permits[(netuid, uid)] = permit
                 if permit or include_non_validators:
                     uid_keys.append((netuid, uid))
-        hotkey_values = self.multi([self.key(M, "Keys", [n, u]) for n, u in uid_keys], block_hash)
+        # With them, every hotkey each coldkey stakes with (`StakingHotkeys`): a custody
+        # coldkey's stake is read under any hotkey, not only under validators.
+        staking = [c for c in coldkeys if pairs is None and self.has(M, "StakingHotkeys")]
+        keys = [self.key(M, "Keys", [n, u]) for n, u in uid_keys]
+        keys += [self.key(M, "StakingHotkeys", [c]) for c in staking]
+        second = self.multi(keys, block_hash)
+        hotkey_values = second[: len(uid_keys)]
         uid_hotkeys = {nu: str(v.value) for nu, v in zip(uid_keys, hotkey_values, strict=True)}
+        staked_with = list(
+            dict.fromkeys(str(h) for v in second[len(uid_keys) :] for h in (v.value or []))
+        )
 
         # Round trip 3: takes, validator stake, and the coldkeys' shares.
         hotkeys = sorted(set(uid_hotkeys.values()))
         hot_net = list(dict.fromkeys((h, n) for (n, _), h in uid_hotkeys.items()))
-        stake_pairs = hot_net if pairs is None else pairs
+        stake_pairs = (
+            list(dict.fromkeys(hot_net + [(h, n) for h in staked_with for n in netuids]))
+            if pairs is None
+            else pairs
+        )
         share_pairs = list(dict.fromkeys(stake_pairs)) if coldkeys else []
         total_pairs = list(dict.fromkeys(hot_net + share_pairs))
         # Legacy first, then V2: a runtime may have either or both (lazy migration).

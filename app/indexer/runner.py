@@ -149,37 +149,47 @@ async def _wait(stop: asyncio.Event, seconds: float) -> bool:
     return True
 
 
+async def devnet_resume_point(settings: Settings, engine: AsyncEngine) -> tuple[int, str] | None:
+    """Where a fresh in-process devnet must be replayed to: the last indexed block."""
+    if not is_devnet(settings.chain_url):
+        return None
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(IndexerState.chain, IndexerState.last_block, IndexerState.last_block_hash)
+            )
+        ).first()
+    if row is not None and is_devnet(row.chain):
+        return (row.last_block, row.last_block_hash)
+    return None
+
+
 @contextlib.asynccontextmanager
 async def run_indexer(
-    settings: Settings, engine: AsyncEngine, listeners: list[SyncListener]
+    settings: Settings,
+    engine: AsyncEngine,
+    listeners: list[SyncListener],
+    url: str | None = None,
 ) -> AsyncIterator[Indexer]:
-    """Run the indexer in the background (with an in-process devnet for CHAIN_URL=devnet)."""
-    resume_from = None
-    if is_devnet(settings.chain_url):
-        # A fresh in-process devnet restarts at genesis: replay it up to where we were.
-        async with engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(
-                        IndexerState.chain, IndexerState.last_block, IndexerState.last_block_hash
-                    )
+    """Run the indexer in the background against `url`, or (without one) against
+    CHAIN_URL, with an in-process devnet for CHAIN_URL=devnet."""
+    async with contextlib.AsyncExitStack() as stack:
+        if url is None:
+            url = await stack.enter_async_context(
+                chain_endpoint(
+                    settings.chain_url,
+                    resume_from=await devnet_resume_point(settings, engine),
+                    host=settings.devnet_host,
+                    port=settings.devnet_port,
                 )
-            ).first()
-        if row is not None and is_devnet(row.chain):
-            resume_from = (row.last_block, row.last_block_hash)
-    async with chain_endpoint(
-        settings.chain_url,
-        resume_from=resume_from,
-        host=settings.devnet_host,
-        port=settings.devnet_port,
-    ) as url:
+            )
         client = AsyncChainClient(url)
         options = IndexerOptions(
             chain=settings.chain_url,
             every_blocks=settings.indexer_every_blocks,
             poll_seconds=settings.indexer_poll_seconds,
             max_catchup_blocks=settings.indexer_max_catchup_blocks,
-            custody_coldkeys=tuple(settings.custody_coldkeys),
+            custody_coldkeys=custody_coldkeys(settings),
         )
         indexer = Indexer(client, engine, options, listeners)
         stop = asyncio.Event()
@@ -193,6 +203,17 @@ async def run_indexer(
             except TimeoutError:
                 task.cancel()
             await client.close()
+
+
+def custody_coldkeys(settings: Settings) -> tuple[str, ...]:
+    """The configured custody coldkeys and the omnibus account (when custody is set up)."""
+    from app.custody.errors import CustodyNotConfigured
+    from app.custody.keys import load_keys
+
+    coldkeys = list(settings.custody_coldkeys)
+    with contextlib.suppress(CustodyNotConfigured):
+        coldkeys.append(load_keys(settings).omnibus)
+    return tuple(dict.fromkeys(coldkeys))
 
 
 def readiness_check(engine: AsyncEngine, max_staleness_seconds: float) -> ReadinessCheck:

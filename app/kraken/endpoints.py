@@ -21,7 +21,7 @@ from app.auth.scopes import Scope
 from app.kit.dberrors import classify
 from app.kit.deps import Session
 from app.kit.errors import AppError
-from app.kraken import earn, private, public
+from app.kraken import earn, funding, private, public
 from app.kraken.context import Context
 from app.kraken.errors import (
     INTERNAL,
@@ -64,7 +64,7 @@ PUBLIC: dict[str, Handler] = {
     "Spread": public.spread,
 }
 
-READ, TRADE = Scope.READ, Scope.TRADE
+READ, TRADE, WITHDRAW = Scope.READ, Scope.TRADE, Scope.WITHDRAW
 PRIVATE: dict[str, Private] = {
     "Balance": Private(private.balance, READ),
     "BalanceEx": Private(private.balance_ex, READ),
@@ -92,6 +92,15 @@ PRIVATE: dict[str, Private] = {
     "Earn/Deallocate": Private(earn.deallocate, TRADE),
     "Earn/AllocateStatus": Private(earn.allocate_status, READ),
     "Earn/DeallocateStatus": Private(earn.deallocate_status, READ),
+    "DepositMethods": Private(funding.deposit_methods, READ),
+    "DepositAddresses": Private(funding.deposit_addresses, READ),
+    "DepositStatus": Private(funding.deposit_status, READ),
+    "WithdrawMethods": Private(funding.withdraw_methods, READ),
+    "WithdrawAddresses": Private(funding.withdraw_addresses, READ),
+    "WithdrawInfo": Private(funding.withdraw_info, READ),
+    "Withdraw": Private(funding.withdraw, WITHDRAW),
+    "WithdrawStatus": Private(funding.withdraw_status, READ),
+    "WithdrawCancel": Private(funding.withdraw_cancel, WITHDRAW),
 }
 
 

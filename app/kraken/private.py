@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from app.auth.tokens import TokenIssuer
+from app.kit.inputs import MAX_INT
 from app.kit.units import quote_amount
 from app.kraken.context import Context
 from app.kraken.errors import (
@@ -38,12 +39,14 @@ from app.kraken.schemas import (
     userref_prefix,
 )
 from app.kraken.txid import (
+    deposit_refid,
     fill_of,
     ledger_entry_of,
     ledger_id,
     order_id_of,
     order_txid,
     trade_txid,
+    withdrawal_refid,
 )
 from app.ledger.statement import LedgerEntry, user_balances, user_ledger
 from app.markets.fees import MarketFees, user_fees
@@ -199,12 +202,25 @@ async def query_ledgers(ctx: Context) -> dict[str, Any]:
     return _ledger_entries([e for e in entries if (e.seq, e.staked) in wanted])
 
 
+def _ledger_refid(e: LedgerEntry) -> str:
+    """What the entry is about, in Kraken's ids where there are some: the trade, the
+    on-chain deposit or the withdrawal (as the funding methods name them)."""
+    if e.fill_id is not None:
+        return trade_txid(e.fill_id, e.taker)
+    kind, _, rest = (e.reference or "").partition(":")
+    number = rest.split(":")[0]
+    if number.isascii() and number.isdigit() and 0 < int(number) <= MAX_INT:
+        if kind == "chain":
+            return deposit_refid(int(number))
+        if kind == "withdrawal":
+            return withdrawal_refid(int(number))
+    return e.reference or ""
+
+
 def _ledger_entries(entries: list[LedgerEntry]) -> dict[str, Any]:
     return {
         ledger_id(e.seq, e.staked): {
-            "refid": (
-                trade_txid(e.fill_id, e.taker) if e.fill_id is not None else e.reference or ""
-            ),
+            "refid": _ledger_refid(e),
             "time": timestamp(e.created_at),
             "type": e.type,
             "subtype": "",

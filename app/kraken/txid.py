@@ -4,7 +4,8 @@ An id is scrambled with a bijection on 64 bits (xor, then multiply by an odd con
 16-bit check is appended (so a mistyped id is refused instead of naming another order),
 and the 80 bits are written in base32 (A-Z, 2-7) as Kraken writes its ids:
 `OXXXXX-XXXXX-XXXXXX` for orders, `TXXXXX-XXXXX-XXXXXX` for trades, `LXXXXX-XXXXX-XXXXXX`
-for ledger entries.
+for ledger entries, `D...` and `W...` for the funding methods' deposit and withdrawal
+reference ids (`refid`).
 """
 
 import hashlib
@@ -17,9 +18,15 @@ _INDEX = {c: i for i, c in enumerate(_ALPHABET)}
 _MASK = (1 << 64) - 1
 _MULT = 0x9E3779B97F4A7C15  # odd: invertible mod 2^64
 _MULT_INV = pow(_MULT, -1, 1 << 64)
-_SALTS = {"O": 0x5DEECE66D1B2C3A4, "T": 0x2545F4914F6CDD1D, "L": 0x3C6EF372FE94F82B}
+_SALTS = {
+    "O": 0x5DEECE66D1B2C3A4,
+    "T": 0x2545F4914F6CDD1D,
+    "D": 0x3C6EF372FE94F82B,
+    "W": 0x510E527FADE682D1,
+    "L": 0x9B05688C2B3E6C1F,
+}
 MAX_ID = MAX_AMOUNT
-_FORMAT = re.compile(r"^([OTL])([A-Z2-7]{5})-([A-Z2-7]{5})-([A-Z2-7]{6})$")
+_FORMAT = re.compile(r"^([OTDWL])([A-Z2-7]{5})-([A-Z2-7]{5})-([A-Z2-7]{6})$")
 
 
 def _check(kind: str, scrambled: int) -> int:
@@ -67,6 +74,18 @@ def trade_txid(fill_id: int, taker: bool) -> str:
 def fill_of(txid: str) -> tuple[int, bool] | None:
     value = _decode("T", txid)
     return None if value is None else (value >> 1, bool(value & 1))
+
+
+def deposit_refid(deposit_id: int) -> str:
+    return _encode("D", deposit_id)
+
+
+def withdrawal_refid(withdrawal_id: int) -> str:
+    return _encode("W", withdrawal_id)
+
+
+def withdrawal_id_of(refid: str) -> int | None:
+    return _decode("W", refid)
 
 
 def ledger_id(seq: int, staked: bool) -> str:

@@ -1,32 +1,28 @@
-"""Ledger HTTP API: admin deposits, withdrawals, balances, the statement."""
+"""Ledger HTTP API: admin-credited deposits (corrections, audited), balances, the statement.
+Withdrawals and chain deposits are in app/custody."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Query, Response
 
-from app.auth.dependencies import AdminPrincipal, ReadPrincipal, WithdrawPrincipal
+from app.auth.dependencies import AdminPrincipal, ReadPrincipal
 from app.kit.deps import Session
 from app.kit.inputs import Canonical, PositiveInt, Timestamp
 from app.ledger import funding
 from app.ledger.schemas import (
     MAX_ASSET,
-    ApproveIn,
     BalanceOut,
     BalancesOut,
     DepositIn,
     DepositOut,
+    DepositsOut,
     EntriesOut,
     EntryOut,
-    RejectIn,
-    WithdrawalIn,
-    WithdrawalOut,
-    WithdrawalsOut,
 )
 from app.ledger.statement import user_balances, user_entries
-from app.models import Deposit, Withdrawal
+from app.models import Deposit
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
-WithdrawalId = Annotated[PositiveInt, Path()]
 
 
 def _deposit_out(d: Deposit) -> DepositOut:
@@ -41,87 +37,40 @@ def _deposit_out(d: Deposit) -> DepositOut:
     )
 
 
-def _withdrawal_out(w: Withdrawal) -> WithdrawalOut:
-    return WithdrawalOut(
-        id=w.id,
-        asset=w.asset,
-        amount=str(w.amount),
-        destination=w.destination,
-        state=w.state,
-        external_tx_ref=w.external_tx_ref,
-        reason=w.reason,
-        created_at=w.created_at,
-        resolved_at=w.resolved_at,
-    )
-
-
 @router.post("/admin/deposits", response_model=DepositOut, status_code=201)
 async def create_deposit(
     body: DepositIn, principal: AdminPrincipal, session: Session, response: Response
 ) -> DepositOut:
-    """Credit a user (201); the same `external_ref` again returns the first deposit (200)."""
+    """Credit a user (201); the same `external_ref` again returns the first deposit (200).
+    For corrections: chain deposits are credited by the scanner. Audited (`deposit.admin`)."""
     result = await funding.admin_deposit(
         session,
         user_id=body.user_id,
         asset=body.asset,
         amount=body.amount,
         external_ref=body.external_ref,
-        admin_id=principal.user_id,
+        admin=principal,
+        reason=body.reason,
     )
     if not result.created:
         response.status_code = 200
     return _deposit_out(result.deposit)
 
 
-@router.post("/withdrawals", response_model=WithdrawalOut, status_code=201)
-async def create_withdrawal(
-    body: WithdrawalIn, principal: WithdrawPrincipal, session: Session
-) -> WithdrawalOut:
-    withdrawal = await funding.request_withdrawal(
-        session,
-        user_id=principal.user_id,
-        asset=body.asset,
-        amount=body.amount,
-        destination=body.destination,
-    )
-    return _withdrawal_out(withdrawal)
-
-
-@router.get("/withdrawals", response_model=WithdrawalsOut)
-async def get_withdrawals(
-    principal: ReadPrincipal,
+@router.get("/admin/deposits", response_model=DepositsOut)
+async def list_deposits(
+    _: AdminPrincipal,
     session: Session,
+    user_id: Annotated[PositiveInt | None, Query()] = None,
     before_id: Annotated[PositiveInt | None, Query()] = None,
     limit: Annotated[int, Canonical(1, 500), Query()] = 100,
-) -> WithdrawalsOut:
-    rows = await funding.list_withdrawals(
-        session, principal.user_id, before_id=before_id, limit=limit
+) -> DepositsOut:
+    """Credited deposits of every user (or of `user_id`), newest first."""
+    rows = await funding.list_deposits(session, user_id=user_id, before_id=before_id, limit=limit)
+    return DepositsOut(
+        deposits=[_deposit_out(d) for d in rows],
+        next_cursor=rows[-1].id if len(rows) == limit else None,
     )
-    return WithdrawalsOut(withdrawals=[_withdrawal_out(w) for w in rows])
-
-
-@router.post("/withdrawals/{withdrawal_id}/cancel", response_model=WithdrawalOut)
-async def cancel_withdrawal(
-    withdrawal_id: WithdrawalId, principal: WithdrawPrincipal, session: Session
-) -> WithdrawalOut:
-    w = await funding.cancel_withdrawal(session, withdrawal_id, principal.user_id)
-    return _withdrawal_out(w)
-
-
-@router.post("/admin/withdrawals/{withdrawal_id}/approve", response_model=WithdrawalOut)
-async def approve_withdrawal(
-    withdrawal_id: WithdrawalId, body: ApproveIn, principal: AdminPrincipal, session: Session
-) -> WithdrawalOut:
-    w = await funding.approve_withdrawal(session, withdrawal_id, body.external_tx_ref)
-    return _withdrawal_out(w)
-
-
-@router.post("/admin/withdrawals/{withdrawal_id}/reject", response_model=WithdrawalOut)
-async def reject_withdrawal(
-    withdrawal_id: WithdrawalId, body: RejectIn, principal: AdminPrincipal, session: Session
-) -> WithdrawalOut:
-    w = await funding.reject_withdrawal(session, withdrawal_id, body.reason)
-    return _withdrawal_out(w)
 
 
 @router.get("/balances", response_model=BalancesOut)

@@ -45,6 +45,7 @@ class DepositIn(BaseModel):
     external_ref: str = Field(
         min_length=1, max_length=128, description="e.g. the chain transaction hash; idempotency key"
     )
+    reason: str | None = Field(default=None, max_length=500, description="why (audited)")
 
 
 class DepositOut(BaseModel):
@@ -57,36 +58,9 @@ class DepositOut(BaseModel):
     created_at: datetime
 
 
-class WithdrawalIn(BaseModel):
-    asset: str = Field(max_length=MAX_ASSET, examples=["TAO"])
-    amount: StrictStr | StrictInt | StrictFloat = amount_field("integer base units as a string")
-    destination: str = Field(max_length=MAX_ADDRESS, description="SS58 address (prefix 42)")
-
-
-class ApproveIn(BaseModel):
-    external_tx_ref: str = Field(
-        min_length=1, max_length=128, description="the on-chain transaction that paid it out"
-    )
-
-
-class RejectIn(BaseModel):
-    reason: str | None = Field(default=None, max_length=500)
-
-
-class WithdrawalOut(BaseModel):
-    id: int
-    asset: str
-    amount: str
-    destination: str
-    state: str
-    external_tx_ref: str | None
-    reason: str | None
-    created_at: datetime
-    resolved_at: datetime | None
-
-
-class WithdrawalsOut(BaseModel):
-    withdrawals: list[WithdrawalOut]
+class DepositsOut(BaseModel):
+    deposits: list[DepositOut]
+    next_cursor: int | None  # pass back as `before_id` for the next (older) page
 
 
 class BalanceOut(BaseModel):

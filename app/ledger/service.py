@@ -52,8 +52,8 @@ from app.models.ledger_account import SYSTEM_KINDS, USER_KINDS
 
 MIN_BALANCE = MIN_AMOUNT
 # Kinds of system accounts that may go negative: custody mirrors on-chain holdings, rounding
-# absorbs remainders in both directions.
-NEGATIVE_KINDS = frozenset({"custody", "rounding"})
+# absorbs remainders in both directions, network_fees is the chain fees the exchange paid.
+NEGATIVE_KINDS = frozenset({"custody", "rounding", "network_fees"})
 # Codes the hold functions write themselves; `apply_batch` refuses them.
 RESERVED_CODES = frozenset({"hold", "release"})
 

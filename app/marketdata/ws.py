@@ -4,7 +4,8 @@ Protocol (JSON text frames):
 
 - client -> server: `{"op": "subscribe" | "unsubscribe", "channel": C, "market": "SN1/TAO"}`
   (public channels `book`, `trades`, `ticker`, `candles:<1m|5m|15m|1h|4h|1d>`),
-  `{"op": "subscribe", "channel": "orders" | "fills" | "balances"}` (private, after `auth`),
+  `{"op": "subscribe", "channel": "orders" | "fills" | "balances" | "deposits" |
+  "withdrawals"}` (private, after `auth`),
   `{"op": "auth", "key": K, "nonce": N, "signature": S}` where S is the REST signature
   (Kraken scheme) over path `/v1/ws` and payload `nonce=N`, or `{"op": "auth", "token": T}`
   with a token from `POST /v1/ws/token` (`app.auth.tokens`: a browser never holds the
@@ -30,6 +31,11 @@ notice listener, `app.auth.revocation`, hands the hub each committed revocation,
 "code": "key_revoked"}` and is closed with code 4001 "key revoked". After the listener
 (re)connects, `recheck_keys` looks up every authenticated connection's key in `api_keys`,
 as notices may have been missed meanwhile.
+
+Deposits and withdrawals change in whichever process runs the custody worker: it announces
+each change (`app.custody.notices`, LISTEN/NOTIFY on commit); the hub loads the row and
+pushes it, as the native API shows it, to its owner's `deposits` / `withdrawals` channel,
+and refreshes their `balances`.
 """
 
 import asyncio
@@ -50,6 +56,8 @@ from app.auth.errors import MissingCredentials, PermissionDenied
 from app.auth.scopes import Scope
 from app.auth.service import Authenticator, Principal
 from app.auth.tokens import TokenIssuer, principal_of
+from app.custody.notices import parse_notice
+from app.custody.schemas import ChainDepositOut, WithdrawalOut
 from app.kit.dberrors import classify
 from app.kit.errors import AppError, InternalError
 from app.kit.inputs import MalformedJson, parse_json
@@ -64,7 +72,7 @@ from app.marketdata.errors import (
 )
 from app.markets.service import get_market
 from app.matching import DepthLevel
-from app.models import ApiKey
+from app.models import ApiKey, ChainDeposit, Withdrawal
 from app.orders.commands import LiveOrder
 from app.orders.readmodel import BookChange, Committed, FillRecord, OrdersView
 
@@ -74,7 +82,7 @@ router = APIRouter()
 
 WS_PATH = "/v1/ws"
 PUBLIC = ("book", "trades", "ticker", *(f"candles:{i}" for i in service.INTERVALS))
-PRIVATE = ("orders", "fills", "balances")
+PRIVATE = ("orders", "fills", "balances", "deposits", "withdrawals")
 CLOSE_SLOW = 4008
 CLOSE_REVOKED = 4001
 _CLOSE = None  # queue sentinel: close the connection
@@ -162,6 +170,7 @@ class MarketDataHub:
         self._inbox: asyncio.Queue[Committed] = asyncio.Queue()
         self._dirty: set[int] = set()  # markets with new trades: ticker/candles to refresh
         self._balances: set[tuple[int, str]] = set()  # (user, asset) changed
+        self._custody: set[tuple[str, int, int]] = set()  # (kind, user, row id) changed
         self._tasks: list[asyncio.Task[None]] = []
         self.delivered = 0
         self.dropped_connections = 0
@@ -292,8 +301,38 @@ class MarketDataHub:
             except Exception:
                 log.exception("market data refresh failed")
 
+    def custody_notice(self, payload: str) -> None:
+        """A deposit or withdrawal changed (the notice listener's callback: enqueue only)."""
+        parsed = parse_notice(payload)
+        if parsed is not None and parsed[1] in self.users:
+            self._custody.add(parsed)
+
+    async def _custody_messages(self, session: AsyncSession) -> None:
+        changed, self._custody = self._custody, set()
+        for kind, user_id, row_id in sorted(changed):
+            channel = f"{kind}s"
+            row: ChainDeposit | Withdrawal | None = await session.get(
+                ChainDeposit if kind == "deposit" else Withdrawal, row_id
+            )
+            if row is None or row.user_id != user_id:
+                continue
+            if row.asset is not None:
+                self._balances.add((user_id, row.asset))
+            holders = list(self._private_conns(user_id, channel))
+            if not holders:
+                continue
+            data = (
+                ChainDepositOut.of(row) if isinstance(row, ChainDeposit) else WithdrawalOut.of(row)
+            )
+            self._fanout(
+                holders, _dumps({"channel": channel, "data": data.model_dump(mode="json")})
+            )
+
     async def _refresh(self) -> None:
         dirty, self._dirty = self._dirty, set()
+        if self._custody:
+            async with self.sessionmaker() as session:
+                await self._custody_messages(session)
         pending, self._balances = self._balances, set()
         if not dirty and not pending:
             return

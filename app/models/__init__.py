@@ -5,8 +5,12 @@ from app.models.asset import Asset
 from app.models.audit_entry import AuditEntry
 from app.models.base import Base
 from app.models.cancel_after import CancelAfter
+from app.models.chain_deposit import ChainDeposit
+from app.models.chain_transaction import ChainTransaction
 from app.models.custody_position import CustodyPosition
+from app.models.custody_scan_state import CustodyScanState
 from app.models.deposit import Deposit
+from app.models.deposit_address import DepositAddress
 from app.models.fee_tier import FeeTier
 from app.models.fill import Fill
 from app.models.indexer_state import IndexerState
@@ -30,6 +34,7 @@ from app.models.user import User
 from app.models.user_volume import UserVolume
 from app.models.validator import Validator
 from app.models.withdrawal import Withdrawal
+from app.models.withdrawal_address import WithdrawalAddress
 
 __all__ = [
     "ApiKey",
@@ -38,8 +43,12 @@ __all__ = [
     "AuditEntry",
     "Base",
     "CancelAfter",
+    "ChainDeposit",
+    "ChainTransaction",
     "CustodyPosition",
+    "CustodyScanState",
     "Deposit",
+    "DepositAddress",
     "FeeTier",
     "Fill",
     "IndexerState",
@@ -63,4 +72,5 @@ __all__ = [
     "UserVolume",
     "Validator",
     "Withdrawal",
+    "WithdrawalAddress",
 ]

@@ -87,6 +87,35 @@ async def test_snapshot_in_postgres_matches_the_devnet_exactly(
     assert netuid in listed
 
 
+async def test_custody_stake_under_any_hotkey_is_indexed(
+    app: FastAPI, devnet: DevnetThread, chain_client: AsyncChainClient, db: AsyncEngine
+) -> None:
+    """A custody coldkey's stake is found through `StakingHotkeys`, under validators and
+    under hotkeys without a permit alike (a miner's, or whatever hotkey a depositor used)."""
+    subnet = devnet.chain.subnets[2]
+    miner = ss58(subnet.uids[-1])
+    assert not subnet.permits[-1]
+    validator_hotkey = ss58(subnet.uids[0])
+    devnet.chain.seed_stake(CUSTODY, miner, 2, 7 * 10**9)
+    devnet.chain.seed_stake(CUSTODY, validator_hotkey, 2, 5 * 10**9)
+    devnet.chain.produce_blocks(3)
+    indexer = make_indexer(chain_client, app)
+    await indexer.catch_up()
+    finalized = devnet.chain.finalized.number
+    async with db.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(CustodyPosition.hotkey, CustodyPosition.stake).where(
+                    CustodyPosition.block_number == finalized
+                )
+            )
+        ).all()
+    found = dict(rows)
+    assert set(found) == {miner, validator_hotkey}
+    assert found[miner] == 7 * 10**9  # no validator: no emissions
+    assert found[validator_hotkey] >= 5 * 10**9  # a validator's stake grows every epoch
+
+
 async def test_restart_resumes_without_gaps_or_duplicates(
     app: FastAPI, devnet: DevnetThread, chain_client: AsyncChainClient, db: AsyncEngine
 ) -> None:

@@ -12,8 +12,8 @@ from tests.orders.conftest import Market
 from tests.signing import SignedClient, next_nonce
 
 
-async def kraken(client: httpx.AsyncClient, user: SignedClient, method: str, **fields: Any) -> Any:
-    path = f"/0/private/{method}"
+async def kraken(client: httpx.AsyncClient, user: SignedClient, _method: str, **fields: Any) -> Any:
+    path = f"/0/private/{_method}"
     nonce = next_nonce()
     body = urlencode({"nonce": nonce, **fields}).encode()
     headers = {

@@ -319,6 +319,11 @@ class DevnetChain:
         with self._lock:
             return self.pool.next_index(who)
 
+    def forget_pending(self) -> int:
+        """What a node restart does to its transaction pool: empty (returns how many went)."""
+        with self._lock:
+            return self.pool.clear()
+
     def pending_extrinsics(self) -> list[Extrinsic]:
         with self._lock:
             return self.pool.pending()

@@ -541,10 +541,19 @@ class DevnetThread:
 
     >>> with DevnetThread(DevnetConfig(block_time=None)) as dev:
     ...     client = ChainClient(dev.url)
+
+    `restarted()` serves the same chain again (a node restarted over its database): stop
+    this one first; the new one listens on the same port.
     """
 
-    def __init__(self, config: DevnetConfig | None = None, host: str = "127.0.0.1", port: int = 0):
-        self.server = DevnetServer(DevnetChain(config), host, port)
+    def __init__(
+        self,
+        config: DevnetConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        chain: DevnetChain | None = None,
+    ):
+        self.server = DevnetServer(chain or DevnetChain(config), host, port)
         self.chain = self.server.chain
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="devnet", daemon=True)
@@ -565,6 +574,11 @@ class DevnetThread:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
+
+    def restarted(self) -> "DevnetThread":
+        """A new server for the same chain (its blocks, state and transaction pool) on the
+        same port, started. Stop this one first."""
+        return DevnetThread(host=self.server.host, port=self.server.port, chain=self.chain).start()
 
     def __enter__(self) -> "DevnetThread":
         return self.start()

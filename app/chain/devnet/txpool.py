@@ -126,6 +126,13 @@ class TransactionPool:
             nonce += 1
         return nonce
 
+    def clear(self) -> int:
+        """Forget every pending transaction and ban (a node restarted without its pool)."""
+        dropped = len(self._pool)
+        self._pool.clear()
+        self._banned.clear()
+        return dropped
+
     def pending(self) -> list[Extrinsic]:
         return [p.xt for p in sorted(self._pool.values(), key=lambda p: p.seq)]
 

@@ -1,9 +1,11 @@
 """200 concurrent withdrawals against one balance that covers only some of them."""
 
 import asyncio
+from dataclasses import replace
 
+from fastapi import FastAPI
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from app.ledger.check import check_ledger
 from tests.conftest import SignedFactory
@@ -12,8 +14,10 @@ ADDRESS = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
 
 
 async def test_concurrent_withdrawals_spend_exactly_the_balance(
-    signed: SignedFactory, assets: None, sessionmaker: async_sessionmaker[AsyncSession]
+    signed: SignedFactory, app: FastAPI, db: AsyncEngine
 ) -> None:
+    reserve = 1_000_003
+    app.state.custody_policy = replace(app.state.custody_policy, tao_fee_reserve=reserve)
     admin = await signed("admin")
     # One key per request: a key's nonces must arrive in order, concurrent requests do not.
     first = await signed("read,withdraw", email="whale@example.com")
@@ -21,19 +25,34 @@ async def test_concurrent_withdrawals_spend_exactly_the_balance(
         await signed("read,withdraw", email="whale@example.com") for _ in range(199)
     ]
     amount, covered = 1_000_000_007, 37
+    each = amount + reserve  # held per withdrawal: the amount and the TAO fee reserve
     r = await admin.post(
         "/v1/admin/deposits",
         json={
             "user_id": first.user_id,
             "asset": "TAO",
-            "amount": str(amount * covered + amount // 2),
+            "amount": str(each * covered + each // 2),
             "external_ref": "whale",
         },
     )
     assert r.status_code == 201, r.text
+    r = await first.post("/v1/withdrawal-addresses", json={"name": "cold", "address": ADDRESS})
+    assert r.status_code == 201, r.text
 
-    body = {"asset": "TAO", "amount": str(amount), "destination": ADDRESS}
-    responses = await asyncio.gather(*(c.post("/v1/withdrawals", json=body) for c in clients))
+    responses = await asyncio.gather(
+        *(
+            c.post(
+                "/v1/withdrawals",
+                json={
+                    "asset": "TAO",
+                    "amount": str(amount),
+                    "address_name": "cold",
+                    "idempotency_key": f"w{i}",
+                },
+            )
+            for i, c in enumerate(clients)
+        )
+    )
 
     statuses = [r.status_code for r in responses]
     assert statuses.count(201) == covered, statuses
@@ -42,9 +61,9 @@ async def test_concurrent_withdrawals_spend_exactly_the_balance(
     assert {(r.status_code, r.json()["code"]) for r in refused} == {(400, "insufficient_funds")}
 
     b = {x["asset"]: x for x in (await first.get("/v1/balances")).json()["balances"]}["TAO"]
-    assert b["available"] == str(amount // 2)
-    assert b["held"] == str(amount * covered)
-    async with sessionmaker() as s:
+    assert b["available"] == str(each // 2)
+    assert b["held"] == str(each * covered)
+    async with async_sessionmaker(db)() as s:
         assert await s.scalar(text("SELECT count(*) FROM withdrawals")) == covered
         assert await s.scalar(text("SELECT count(*) FROM ledger_holds")) == covered
         negative = await s.scalar(

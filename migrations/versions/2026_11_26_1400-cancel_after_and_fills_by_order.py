@@ -1,8 +1,8 @@
 """dead man's switch (cancel_after), fills by order
 
-Revision ID: 0011
-Revises: 0010
-Create Date: 2026-11-26 04:00:00.000000+00:00
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-11-26 14:00:00.000000+00:00
 """
 
 from collections.abc import Sequence
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011"
-down_revision: str | None = "0010"
+revision: str = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,8 +1,8 @@
 """nonce window per API key: accepted nonces within it, nonces as times
 
-Revision ID: 0009
-Revises: 0008
-Create Date: 2026-11-26 02:00:00.000000+00:00
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-11-26 12:00:00.000000+00:00
 """
 
 from collections.abc import Sequence
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009"
-down_revision: str | None = "0008"
+revision: str = "0010"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

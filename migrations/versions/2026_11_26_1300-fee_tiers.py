@@ -1,8 +1,8 @@
 """fee tiers by 30-day volume, users' daily volume
 
-Revision ID: 0010
-Revises: 0009
-Create Date: 2026-11-26 03:00:00.000000+00:00
+Revision ID: 0011
+Revises: 0010
+Create Date: 2026-11-26 13:00:00.000000+00:00
 """
 
 from collections.abc import Sequence
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010"
-down_revision: str | None = "0009"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
