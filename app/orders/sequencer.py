@@ -33,7 +33,7 @@ from app.markets.rules import DELISTED, parse_symbol
 from app.markets.service import StateListener, change_state, get_market, halt_retired
 from app.models import Market
 from app.orders import store
-from app.orders.commands import HaltRetiredMarkets, SequencerCommand, SetMarketState
+from app.orders.commands import HaltRetiredMarkets, LiveOrder, SequencerCommand, SetMarketState
 from app.orders.core import Funds, Markets, OrderCore, Outcome
 from app.orders.errors import SequencerBusy, SequencerUnavailable
 from app.orders.readmodel import PUBLISHED_DEPTH, Committed, OrdersView
@@ -231,7 +231,7 @@ class Sequencer:
         self.view.emit(Committed(changes, out.fills, [copy.copy(o) for o in out.touched.values()]))
         phases.lap("publish")
         metrics.SEQUENCER_GROUP_SIZE.observe(len(batch))
-        return results
+        return [_as_committed(r) for r in results]
 
     async def _set_state(
         self,
@@ -368,6 +368,17 @@ class Sequencer:
             pending = self._queue.get_nowait()
             if not pending.future.done():
                 pending.future.set_exception(_unavailable())
+
+
+def _as_committed(result: Any) -> Any:
+    """A command's answer as its group committed it: copies of its orders, which the next
+    groups go on changing in memory (an answer serialized later must not show a fill that
+    has not committed yet)."""
+    if isinstance(result, LiveOrder):
+        return copy.copy(result)
+    if isinstance(result, list):
+        return [copy.copy(r) if isinstance(r, LiveOrder) else r for r in result]
+    return result
 
 
 def _unavailable() -> SequencerUnavailable:
