@@ -21,6 +21,7 @@ from app.auth.errors import (
     UserExists,
     UserNotFound,
 )
+from app.auth.principal import Principal as Principal  # re-exported
 from app.auth.revocation import notify_revoked
 from app.auth.scopes import Scope
 from app.auth.signing import signature_matches
@@ -31,13 +32,6 @@ from app.kit.ratelimit import TokenBucketLimiter
 from app.models import ApiKey, User
 
 MAX_NONCE = MAX_INT
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    user_id: int
-    api_key_id: int
-    scopes: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
