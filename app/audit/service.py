@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.service import Principal
+from app.auth.principal import Principal
 from app.models import AuditEntry
 
 

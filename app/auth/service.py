@@ -21,6 +21,7 @@ from app.auth.errors import (
     UserExists,
     UserNotFound,
 )
+from app.auth.principal import Principal as Principal  # re-exported
 from app.auth.revocation import notify_revoked
 from app.auth.scopes import Scope
 from app.auth.signing import signature_matches
@@ -35,13 +36,6 @@ MAX_NONCE = MAX_INT
 # accepted once), in milliseconds: concurrent requests of one key need not arrive in order.
 DEFAULT_NONCE_WINDOW_MS = 10_000
 MAX_NONCE_WINDOW_MS = 86_400_000
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    user_id: int
-    api_key_id: int
-    scopes: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)

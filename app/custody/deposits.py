@@ -7,12 +7,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from typing_extensions import Unpack
 
 from app.audit import service as audit
 from app.auth.service import Principal
 from app.chain.client import BlockRef
 from app.custody.classify import Inflow
 from app.custody.errors import ChainDepositNotFound, DepositNotHeld
+from app.custody.history import Filters, newest_first
 from app.custody.policy import TAO, Policy
 from app.ledger.service import TransferSpec, apply_batch, get_account_id, system_account_id
 from app.markets.rules import DELISTED
@@ -138,26 +140,7 @@ async def credit_held(
 async def list_deposits(
     session: AsyncSession,
     user_id: int | None,
-    *,
-    asset: str | None = None,
-    states: tuple[str, ...] | None = None,
-    before_id: int | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    limit: int = 100,
+    **filters: Unpack[Filters],
 ) -> list[ChainDeposit]:
-    """Newest first; `user_id` None: every user's (admins)."""
-    query = select(ChainDeposit)
-    if user_id is not None:
-        query = query.where(ChainDeposit.user_id == user_id)
-    if asset is not None:
-        query = query.where(ChainDeposit.asset == asset)
-    if states:
-        query = query.where(ChainDeposit.state.in_(states))
-    if before_id is not None:
-        query = query.where(ChainDeposit.id < before_id)
-    if since is not None:
-        query = query.where(ChainDeposit.created_at >= since)
-    if until is not None:
-        query = query.where(ChainDeposit.created_at < until)
-    return list(await session.scalars(query.order_by(ChainDeposit.id.desc()).limit(limit)))
+    """Newest first (see `app.custody.history.newest_first` for the filters)."""
+    return await newest_first(session, ChainDeposit, user_id, **filters)

@@ -21,6 +21,7 @@ from app.config import Settings
 from app.custody.policy import Policy
 from app.custody.scanner import ScanDiscontinuity, Scanner
 from app.custody.signer import Signer
+from app.custody.sweeper import sweep
 from app.models import CustodyScanState
 from app.ops.readiness import CheckResult, ReadinessCheck
 
@@ -71,6 +72,7 @@ class CustodyWorker:
             await self._rebase(exc)
         if self.signer is not None:
             await self.signer.step()
+            await sweep(self.signer)
         self.stopped_by = None
         self.last_step_at = datetime.now(UTC)
 

@@ -65,13 +65,10 @@ class Signer:
         return self.keys.omnibus
 
     async def step(self) -> None:
-        """Re-broadcast what is open, then start what is due: withdrawals first, then the
-        sweeper's work (see `app.custody.sweeper`)."""
-        from app.custody.sweeper import sweep
-
+        """Re-broadcast what is open, then start the withdrawals that are due (the custody
+        worker runs the sweeper after it: `app.custody.sweeper`)."""
         await self.rebroadcast()
         await self.send_withdrawals()
-        await sweep(self)
 
     # --- the primitive --------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from typing_extensions import Unpack
 
 from app.audit import service as audit
 from app.auth.service import Principal
@@ -28,6 +29,7 @@ from app.custody.errors import (
     WithdrawalAddressNotFound,
     WrongAssetForAddress,
 )
+from app.custody.history import Filters, newest_first
 from app.custody.notices import CUSTODY_EVENTS, notice
 from app.custody.policy import DEFAULT_MIN_STAKE, TAO, Policy
 from app.kit.notify import notify
@@ -276,28 +278,10 @@ async def get_withdrawal(
 async def list_withdrawals(
     session: AsyncSession,
     user_id: int | None,
-    *,
-    asset: str | None = None,
-    states: tuple[str, ...] | None = None,
-    before_id: int | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    limit: int = 100,
+    **filters: Unpack[Filters],
 ) -> list[Withdrawal]:
-    query = select(Withdrawal)
-    if user_id is not None:
-        query = query.where(Withdrawal.user_id == user_id)
-    if asset is not None:
-        query = query.where(Withdrawal.asset == asset)
-    if states:
-        query = query.where(Withdrawal.state.in_(states))
-    if before_id is not None:
-        query = query.where(Withdrawal.id < before_id)
-    if since is not None:
-        query = query.where(Withdrawal.created_at >= since)
-    if until is not None:
-        query = query.where(Withdrawal.created_at < until)
-    return list(await session.scalars(query.order_by(Withdrawal.id.desc()).limit(limit)))
+    """Newest first (see `app.custody.history.newest_first` for the filters)."""
+    return await newest_first(session, Withdrawal, user_id, **filters)
 
 
 async def release(session: AsyncSession, w: Withdrawal, state: str, reason: str | None) -> None:
