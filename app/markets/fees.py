@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
-from app.auth.service import Principal
+from app.auth.principal import Principal
 from app.markets.errors import InvalidFeeTiers
 from app.markets.rules import MAX_FEE_BPS
 from app.markets.service import get_market, list_markets

@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.auth.service import Principal
+from app.auth.principal import Principal
 from app.kit.errors import AppError
 from app.orders.commands import CancelOrders, OrderService
 
