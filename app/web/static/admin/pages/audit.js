@@ -3,7 +3,7 @@
 import { clear, h, table } from "../../common/dom.js";
 import { time } from "../../common/format.js";
 
-const ACTIONS = ["", "listing.approve", "listing.reject", "listing.reconsider", "market.state", "market.state.auto", "market.update", "user.create", "api_key.issue", "api_key.revoke"];
+const ACTIONS = ["", "listing.approve", "listing.reject", "listing.reconsider", "market.state", "market.state.auto", "market.update", "user.create", "api_key.issue", "api_key.revoke", "withdrawal.approve", "withdrawal.reject", "deposit.credit", "deposit.admin", "deposit_address.retire"];
 let action = "";
 
 export async function render(view, ctx) {
