@@ -8,10 +8,12 @@ what the exchange publishes is by construction what a verifier checks. Pure: no 
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from app.por.verifier import add_sums, leaf_hash, node_hash
 
 SALT_BYTES = 32
+Side = Literal["left", "right"]  # where the sibling is
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +35,7 @@ class TreeNode:
 
 @dataclass(frozen=True, slots=True)
 class PathStep:
-    side: str  # the sibling's side: "left" or "right"
+    side: Side
     hash: bytes
     sums: tuple[int, ...]
 
@@ -84,9 +86,9 @@ def build(leaves: Sequence[Leaf]) -> SumTree:
     return SumTree(ordered, levels)
 
 
-def path_positions(index: int, leaf_count: int) -> list[tuple[int, int, str]]:
+def path_positions(index: int, leaf_count: int) -> list[tuple[int, int, Side]]:
     """(level, position, side) of each sibling on leaf `index`'s path to the root."""
-    out = []
+    out: list[tuple[int, int, Side]] = []
     level = 0
     while leaf_count > 1:
         if index % 2:
