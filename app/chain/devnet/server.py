@@ -236,6 +236,13 @@ class DevnetServer:
         with self._fault_lock:
             self._stall += n
 
+    def withhold(self, *methods: str) -> None:
+        """Stop serving `methods` (answered -32601, and no longer listed): a node that does
+        not serve them, as public nodes may not serve `state_getReadProof`."""
+        for method in methods:
+            self._methods.pop(method, None)
+        self._listed = [m for m in self._listed if m not in methods]
+
     def clear_faults(self) -> None:
         with self._fault_lock:
             self._garbage.clear()
