@@ -5,6 +5,7 @@ proofs against the header's state root, and again against the node), every custo
 signed, and a ledger that owes more than the chain holds shows it, with the reason."""
 
 import copy
+import dataclasses
 from typing import Any
 
 import httpx
@@ -17,9 +18,11 @@ from substrateinterface import Keypair, SubstrateInterface
 from app.chain.custody import AsyncCustodyChain
 from app.chain.devnet.encoding import ss58
 from app.chain.devnet.server import DevnetThread
+from app.custody.errors import CustodyNotConfigured
 from app.custody.runner import CustodyWorker
 from app.kit.units import format_units
 from app.models import PorAudit
+from app.por.errors import NothingToProve
 from app.por.service import create_audit
 from app.por.verifier import (
     VerificationError,
@@ -427,3 +430,15 @@ async def test_routes_answer_with_stable_codes(
     assert (r.status_code, r.json()["code"]) == (422, "validation_error")
     r = await client.get("/v1/proof-of-reserves/proof")
     assert r.status_code == 401
+
+
+async def test_an_audit_needs_a_user_and_the_custody_secret(
+    app: FastAPI, policy: Any, custody_chain: AsyncCustodyChain, db: AsyncEngine
+) -> None:
+    async with app.state.sessionmaker() as session:
+        with pytest.raises(NothingToProve):
+            await create_audit(session, custody_chain, policy)
+    without_secret = dataclasses.replace(policy, signer=None)
+    async with app.state.sessionmaker() as session:
+        with pytest.raises(CustodyNotConfigured):
+            await create_audit(session, custody_chain, without_secret)
