@@ -187,6 +187,48 @@ def cmd_custody_reconcile(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_por_create(args: argparse.Namespace, settings: Settings) -> int:
+    """Run a proof-of-reserves audit now (where the custody secret is: every custody key
+    signs it) and publish it; `--output` also writes the document to a file."""
+    import json
+
+    from app.chain.custody import AsyncCustodyChain
+    from app.chain.endpoint import is_devnet
+    from app.custody.policy import Policy
+    from app.por.service import create_audit
+
+    if is_devnet(settings.chain_url):
+        print("por create needs CHAIN_URL of a running node", file=sys.stderr)
+        return 2
+    policy = Policy.from_settings(settings)
+
+    async def work(session: Any) -> Any:
+        chain = AsyncCustodyChain.connect(settings.chain_url)
+        try:
+            audit = await create_audit(session, chain, policy)
+            return audit.document
+        finally:
+            await chain.close()
+
+    document = _run_with_session(settings, work)
+    block = document["block"]
+    liabilities = document["liabilities"]
+    print(f"audit {document['audit_id']} at block {block['number']} {block['hash']}")
+    print(f"liabilities root {liabilities['root']} ({liabilities['leaf_count']} users)")
+    for row in document["coverage"]:
+        ratio = row["ratio"] if row["ratio"] is not None else "-"
+        print(
+            f"  {row['asset']:8} liabilities {row['liabilities']:>22}  reserves "
+            f"{row['reserves']:>22}  ratio {ratio}" + ("" if row["covered"] else "  SHORT")
+        )
+        if row["reason"]:
+            print(f"           {row['reason']}")
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            json.dump(document, f, indent=1)
+    return 0
+
+
 def cmd_users_create(args: argparse.Namespace, settings: Settings) -> int:
     from app.auth.service import create_user
 
@@ -339,6 +381,21 @@ def build_parser() -> argparse.ArgumentParser:
         "reconcile", help="custody on chain against the ledger; exit 1 on a deficit"
     ).set_defaults(func=cmd_custody_reconcile)
 
+    por = sub.add_parser("por", help="proof of reserves").add_subparsers(
+        dest="action", required=True
+    )
+    por_create = por.add_parser(
+        "create", help="run an audit now and publish it (needs the custody secret)"
+    )
+    por_create.add_argument("--output", help="also write the published document here")
+    por_create.set_defaults(func=cmd_por_create)
+    por.add_parser(
+        "verify",
+        add_help=False,
+        help="check an audit (and your inclusion proof) with the standalone verifier: "
+        "--audit FILE|URL [--proof FILE] [--chain URL]",
+    )
+
     users = sub.add_parser("users", help="manage users").add_subparsers(
         dest="action", required=True
     )
@@ -392,6 +449,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["por", "verify"]:
+        # The standalone verifier: no settings, no database, nothing of the server.
+        from app.por import verifier
+
+        return verifier.main(argv[2:])
     args = build_parser().parse_args(argv)
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)

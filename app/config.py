@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     # after it recorded a transaction, before it broadcasts it (to kill the process there).
     custody_failpoint: str | None = None
 
+    # Proof of reserves (app/por): the custody worker (where the custody secret is, since every
+    # custody account signs the audit) runs one every this many seconds; 0: only on demand
+    # (`python -m app por create`).
+    por_interval_seconds: int = Field(default=0, ge=0)
+
     # HTTP
     host: str = "127.0.0.1"
     port: int = 8000

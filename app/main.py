@@ -63,6 +63,7 @@ from app.orders.commands import HaltRetiredMarkets
 from app.orders.deadman import DeadMansSwitch
 from app.orders.endpoints import router as orders_router
 from app.orders.sequencer import Sequencer
+from app.por.endpoints import router as por_router
 from app.staking.endpoints import admin as staking_admin
 from app.staking.endpoints import router as staking_router
 from app.staking.rewards import staking_sync_listener
@@ -253,5 +254,6 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(staking_admin)
     app.include_router(custody_router)
     app.include_router(custody_admin)
+    app.include_router(por_router)
     install_web(app)
     return app

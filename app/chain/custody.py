@@ -67,6 +67,17 @@ class Holdings:
 
 
 @dataclass(frozen=True, slots=True)
+class StorageEvidence:
+    """Storage values at one block, as anyone with a node can read them again: the block's
+    header (`chain_getHeader`), each key's SCALE value (None: absent) and, where the node
+    serves them, the read proof of them all against the header's state root."""
+
+    header: dict[str, Any]
+    values: dict[bytes, bytes | None]
+    proof: list[bytes] | None
+
+
+@dataclass(frozen=True, slots=True)
 class SignedExtrinsic:
     hex: str
     hash: str
@@ -170,6 +181,37 @@ class CustodyChain:
 
         return self.client.run("holdings", work)
 
+    def storage_values(self, keys: Sequence[bytes], block_hash: str) -> dict[bytes, bytes | None]:
+        """Raw SCALE values of `keys` at `block_hash` (None where absent)."""
+
+        def work(s: SubstrateInterface) -> dict[bytes, bytes | None]:
+            return _raw_values(s, keys, _block_hash(block_hash))
+
+        return self.client.run("storage_values", work)
+
+    def storage_evidence(self, keys: Sequence[bytes], block_hash: str) -> StorageEvidence:
+        """The header, `keys`' values and their read proof (`state_getReadProof`; None when
+        the node does not serve it) at `block_hash`."""
+
+        def work(s: SubstrateInterface) -> StorageEvidence:
+            at = _block_hash(block_hash)
+            header = _result(s.rpc_request("chain_getHeader", [at]))
+            if not isinstance(header, dict) or "stateRoot" not in header:
+                raise ValueError(f"no header for {at}")
+            values = _raw_values(s, keys, at)
+            proof: list[bytes] | None
+            try:
+                answer = _result(s.rpc_request("state_getReadProof", [_hex(keys), at]))
+            except SubstrateRequestException as exc:
+                if not _unsupported(exc):
+                    raise
+                proof = None
+            else:
+                proof = [bytes.fromhex(node[2:]) for node in answer["proof"]]
+            return StorageEvidence(header, values, proof)
+
+        return self.client.run("storage_evidence", work)
+
     # --- transactions -------------------------------------------------------------------------
 
     def sign(
@@ -229,6 +271,39 @@ class CustodyChain:
             return SubmitResult(False, code if isinstance(code, int) else None, message[:400])
 
         return self.client.run("submit", work)
+
+
+def _hex(keys: Sequence[bytes]) -> list[str]:
+    return ["0x" + key.hex() for key in keys]
+
+
+def _raw_values(
+    s: SubstrateInterface, keys: Sequence[bytes], block_hash: str
+) -> dict[bytes, bytes | None]:
+    if not keys:
+        return {}
+    hex_keys = _hex(keys)
+    result = _result(s.rpc_request("state_queryStorageAt", [hex_keys, block_hash]))
+    found: dict[str, str | None] = {}
+    for group in result:
+        for key, value in group["changes"]:
+            found[str(key).lower()] = value
+    out: dict[bytes, bytes | None] = {}
+    for key, hex_key in zip(keys, hex_keys, strict=True):
+        if hex_key not in found:
+            raise ValueError("state_queryStorageAt left out a key")
+        value = found[hex_key]
+        out[key] = None if value is None else bytes.fromhex(value[2:])
+    return out
+
+
+def _unsupported(exc: SubstrateRequestException) -> bool:
+    """A node that does not serve the method (or not to the public: "unsafe")."""
+    detail = exc.args[0] if exc.args else None
+    if isinstance(detail, dict):
+        message = str(detail.get("message", "")).lower()
+        return detail.get("code") == -32601 or "unsafe" in message or "not found" in message
+    return False
 
 
 def _read_holdings(
@@ -297,6 +372,14 @@ class AsyncCustodyChain:
 
     async def holdings(self, coldkeys: Iterable[str], block_hash: str) -> Holdings:
         return await asyncio.to_thread(self.sync.holdings, list(coldkeys), block_hash)
+
+    async def storage_values(
+        self, keys: Sequence[bytes], block_hash: str
+    ) -> dict[bytes, bytes | None]:
+        return await asyncio.to_thread(self.sync.storage_values, list(keys), block_hash)
+
+    async def storage_evidence(self, keys: Sequence[bytes], block_hash: str) -> StorageEvidence:
+        return await asyncio.to_thread(self.sync.storage_evidence, list(keys), block_hash)
 
     async def sign(
         self,

@@ -1,4 +1,5 @@
-"""The custody worker: the scanner, then the signer (with the sweeper), in one loop.
+"""The custody worker: the scanner, then the signer (with the sweeper), then the scheduled
+proof-of-reserves audit (when due), in one loop.
 
 Runs inside `serve` (EXCHANGE_CUSTODY_ENABLED) or alone (`python -m app custody`). One
 worker at a time: a Postgres advisory lock, held on a dedicated connection. The signer runs
@@ -24,6 +25,7 @@ from app.custody.signer import Signer
 from app.custody.sweeper import sweep
 from app.models import CustodyScanState
 from app.ops.readiness import CheckResult, ReadinessCheck
+from app.por.runner import PorSchedule
 
 log = logging.getLogger("app.custody")
 
@@ -44,6 +46,7 @@ class CustodyWorker:
         sign: bool = True,
         rebase_on_discontinuity: bool = False,
         failpoint: str | None = None,
+        por_interval_seconds: int = 0,
     ) -> None:
         self.chain = chain
         self.engine = engine
@@ -56,6 +59,12 @@ class CustodyWorker:
         self.signer = (
             Signer(chain, self.sessionmaker, policy, failpoint=failpoint)
             if sign and policy.signer is not None
+            else None
+        )
+        # Proof of reserves on a schedule: only where the secret is (every custody key signs).
+        self.por = (
+            PorSchedule(self.sessionmaker, chain, policy, por_interval_seconds)
+            if por_interval_seconds > 0 and policy.signer is not None
             else None
         )
         self.rebase_on_discontinuity = rebase_on_discontinuity
@@ -73,6 +82,8 @@ class CustodyWorker:
         if self.signer is not None:
             await self.signer.step()
             await sweep(self.signer)
+        if self.por is not None:
+            await self.por.step()
         self.stopped_by = None
         self.last_step_at = datetime.now(UTC)
 
@@ -131,6 +142,7 @@ def make_worker(
         sign=settings.custody_signer_enabled,
         rebase_on_discontinuity=is_devnet(settings.chain_url),
         failpoint=settings.custody_failpoint,
+        por_interval_seconds=settings.por_interval_seconds,
     )
 
 

@@ -166,6 +166,10 @@ NATIVE_TO_KRAKEN: dict[str, str] = {
     "amount_below_minimum": "EFunding:Invalid amount",
     "idempotency_key_conflict": INVALID_ARGUMENTS,
     "unsupported_asset": UNKNOWN_ASSET,
+    # proof of reserves (app/por): native routes only
+    "por_audit_not_found": INVALID_ARGUMENTS,
+    "por_leaf_not_found": INVALID_ARGUMENTS,
+    "por_nothing_to_prove": INVALID_ARGUMENTS,
     # the native WebSocket protocol (app/marketdata): never on the Kraken surface
     "unknown_op": INVALID_ARGUMENTS,
     "binary_frame": INVALID_ARGUMENTS,

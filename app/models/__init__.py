@@ -20,6 +20,8 @@ from app.models.ledger_transfer import LedgerTransfer
 from app.models.listing import Listing
 from app.models.market import Market
 from app.models.order import Order
+from app.models.por_audit import PorAudit
+from app.models.por_node import PorNode
 from app.models.reward_distribution import RewardDistribution
 from app.models.staking_allocation import StakingAllocation
 from app.models.staking_allocation_event import StakingAllocationEvent
@@ -58,6 +60,8 @@ __all__ = [
     "Listing",
     "Market",
     "Order",
+    "PorAudit",
+    "PorNode",
     "RewardDistribution",
     "StakingAllocation",
     "StakingAllocationEvent",

@@ -32,6 +32,7 @@ from typing import TypeVar
 from scalecodec.utils.ss58 import ss58_decode
 
 from app.chain import codec
+from app.chain.devnet import trie
 from app.chain.devnet.balances import Balances
 from app.chain.devnet.encoding import BLOCK_HASH_PREFIX, StateEncoder
 from app.chain.devnet.encoding import ss58 as ss58  # re-exported: tests and benches use it
@@ -111,6 +112,7 @@ DEV_STAKE = 1_000 * RAO_PER_TAO  # alpha each holds on every genesis subnet (fir
 AUTHOR_ENDOWMENT = RAO_PER_TAO
 GENESIS_TIMESTAMP_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 SLOT_MS = 12_000  # Timestamp.Now advances 12 s a block, whatever the devnet's block time
+GENESIS_BLOCK_HASH_PLACEHOLDER = bytes([69]) * 32  # frame_system's `BlockHash[0]` at genesis
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +157,7 @@ class Block:
     state_root: bytes = bytes(32)
     extrinsics_root: bytes = bytes(32)
     extrinsics: tuple[bytes, ...] = ()
+    state: trie.Node | None = None  # the state trie (its root hash is `state_root`)
     _sorted: list[bytes] | None = None
 
     @property
@@ -301,7 +304,14 @@ class DevnetChain:
             return None
         if number != 0 and not block.number - BLOCK_HASH_COUNT <= number < block.number:
             return None
+        if block.number == 0:
+            return GENESIS_BLOCK_HASH_PLACEHOLDER
         return self.block_hash_bytes(number)
+
+    def read_proof(self, block: Block, keys: list[bytes]) -> list[bytes]:
+        """The trie nodes that prove `keys`' values (or absence) at `block`, against its
+        header's state root: `state_getReadProof`."""
+        return trie.read_proof(block.state, keys)
 
     # --- transactions -------------------------------------------------------------------------
 
@@ -373,14 +383,7 @@ class DevnetChain:
         parent_bytes = bytes.fromhex(parent[2:])
         encoded_events = events.encode()
         extrinsics_root = codec.blake2_256(b"".join(extrinsics))  # a stand-in, not a trie root
-        state_root = codec.blake2_256(
-            f"{self._seed}:{number}".encode() + parent_bytes + extrinsics_root + encoded_events
-        )
-        header = parent_bytes + codec.compact(number) + state_root + extrinsics_root + b"\x00"
-        block_hash = "0x" + codec.blake2_256(header).hex()
-        view = self._encoder.view(
-            self.state, number, block_hash, self._head.view if number else None
-        )
+        previous = self._head.storage if number else {}
         storage = self._encoder.storage(
             self.state,
             number,
@@ -388,10 +391,31 @@ class DevnetChain:
             encoded_events,
             len(events.records),
             now,
-            self._head.storage if number else {},
+            previous,
+        )
+        # The state trie: what this block changed, applied to the previous block's trie.
+        changes: list[tuple[bytes, bytes | None]] = [
+            (k, v) for k, v in storage.items() if previous.get(k) is not v
+        ]
+        changes += [(k, None) for k in previous.keys() - storage.keys()]
+        changes += self._block_hash_changes(number, parent_bytes)
+        state = trie.update(self._head.state if number else None, changes)
+        state_root = trie.root_hash(state)
+        header = parent_bytes + codec.compact(number) + state_root + extrinsics_root + b"\x00"
+        block_hash = "0x" + codec.blake2_256(header).hex()
+        view = self._encoder.view(
+            self.state, number, block_hash, self._head.view if number else None
         )
         block = Block(
-            number, block_hash, parent, storage, view, state_root, extrinsics_root, extrinsics
+            number,
+            block_hash,
+            parent,
+            storage,
+            view,
+            state_root,
+            extrinsics_root,
+            extrinsics,
+            state=state,
         )
         self._blocks[block.hash] = block
         self._by_number[number] = block
@@ -403,6 +427,18 @@ class DevnetChain:
         self._next_number = number + 1
         self._head = block
         return block
+
+    def _block_hash_changes(self, number: int, parent: bytes) -> list[tuple[bytes, bytes | None]]:
+        """`System::BlockHash` as frame_system keeps it: block n records its parent's hash
+        (n - 1) and forgets the one `BlockHashCount` further back; the genesis entry stays
+        (a placeholder at genesis itself, the genesis hash from block 1 on)."""
+        item = STORAGE_BY_NAME[("System", "BlockHash")]
+        if number == 0:
+            return [(self.storage_key(item, 0), GENESIS_BLOCK_HASH_PLACEHOLDER)]
+        changes: list[tuple[bytes, bytes | None]] = [(self.storage_key(item, number - 1), parent)]
+        if number - 1 - BLOCK_HASH_COUNT >= 1:
+            changes.append((self.storage_key(item, number - 1 - BLOCK_HASH_COUNT), None))
+        return changes
 
     def _initialize(self, number: int, events: Events) -> None:
         """`on_initialize`: emissions, epochs, registrations."""

@@ -2,12 +2,13 @@
 
 Serves what `substrate-interface` asks a node for (see `../shared/chain/README.md`): system
 info, block hashes, headers and bodies (`chain_getBlock`, extrinsics in hex), runtime version,
-metadata, storage (single, multi, paged keys, all pinnable to a kept block hash), new/finalized
-head subscriptions, and transactions: `author_submitExtrinsic`, `author_submitAndWatchExtrinsic`
-(`author_extrinsicUpdate` notifications: "ready"/"future", {"inBlock"}, {"finalized"}, or
-"invalid"/"dropped"/{"usurped"}), `author_pendingExtrinsics`, `system_accountNextIndex`,
-`payment_queryInfo`, `payment_queryFeeDetails`. Refused transactions get Substrate's error
-codes (1001, 1010-1016, see `txpool.py`); the socket stays open.
+metadata, storage (single, multi, paged keys, read proofs, all pinnable to a kept block hash),
+new/finalized head subscriptions, and transactions: `author_submitExtrinsic`,
+`author_submitAndWatchExtrinsic` (`author_extrinsicUpdate` notifications: "ready"/"future",
+{"inBlock"}, {"finalized"}, or "invalid"/"dropped"/{"usurped"}), `author_pendingExtrinsics`,
+`system_accountNextIndex`, `payment_queryInfo`, `payment_queryFeeDetails`. Refused
+transactions get Substrate's error codes (1001, 1010-1016, see `txpool.py`); the socket stays
+open.
 
 `rpc_methods` does not list `state_call`, so substrate-interface asks for nonces and fees with
 `system_accountNextIndex` and `payment_queryInfo` (on finney it uses the runtime APIs).
@@ -138,6 +139,7 @@ class DevnetServer:
             "state_getKeysPaged": self._get_keys_paged,
             "state_getKeysPagedAt": self._get_keys_paged,
             "state_getKeys": self._get_keys,
+            "state_getReadProof": self._get_read_proof,
             "chain_subscribeNewHeads": lambda p, c: self._subscribe(c, "chain_newHead"),
             "chain_subscribeNewHead": lambda p, c: self._subscribe(c, "chain_newHead"),
             "chain_subscribeFinalizedHeads": lambda p, c: self._subscribe(c, "chain_finalizedHead"),
@@ -233,6 +235,13 @@ class DevnetServer:
         """Leave the next `n` requests unanswered (a hung node)."""
         with self._fault_lock:
             self._stall += n
+
+    def withhold(self, *methods: str) -> None:
+        """Stop serving `methods` (answered -32601, and no longer listed): a node that does
+        not serve them, as public nodes may not serve `state_getReadProof`."""
+        for method in methods:
+            self._methods.pop(method, None)
+        self._listed = [m for m in self._listed if m not in methods]
 
     def clear_faults(self) -> None:
         with self._fault_lock:
@@ -363,6 +372,16 @@ class DevnetServer:
             value = self.chain.read(block, _hex_bytes(key_hex, "storage key"))
             changes.append([key_hex, None if value is None else "0x" + value.hex()])
         return [{"block": block.hash, "changes": changes}]
+
+    def _get_read_proof(self, params: list[Any], conn: ServerConnection) -> dict[str, Any]:
+        """`{"at": hash, "proof": [node, ...]}`: the trie nodes proving the keys' values (or
+        their absence) against the block's state root, as Substrate answers."""
+        if not params or not isinstance(params[0], list):
+            raise _invalid("expected a list of storage keys")
+        keys = [_hex_bytes(k, "storage key") for k in params[0]]
+        block = self._block(params, 1)
+        proof = self.chain.read_proof(block, keys)
+        return {"at": block.hash, "proof": ["0x" + node.hex() for node in proof]}
 
     def _get_keys_paged(self, params: list[Any], conn: ServerConnection) -> list[str]:
         if len(params) < 2:

@@ -1,0 +1,1 @@
+"""Proof of reserves: liabilities in a Merkle sum tree, reserves read from the chain."""
