@@ -46,6 +46,8 @@ from app.kit.notify import Listener, listen_dsn
 from app.kit.ratelimit import TokenBucketLimiter
 from app.kraken.endpoints import router as kraken_router
 from app.kraken.errors import render as kraken_render
+from app.kraken.ws import KrakenFeed
+from app.kraken.ws import router as kraken_ws
 from app.ledger.endpoints import router as ledger_router
 from app.listings.endpoints import router as listings_router
 from app.listings.service import announce_retired_subnets, create_candidates
@@ -152,11 +154,15 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         )
         await hub.start()
         app.state.marketdata = hub
+        kraken_feed = KrakenFeed(sequencer.view, sessionmaker, app.state.ws_tokens)
+        await kraken_feed.start()
+        app.state.kraken_ws = kraken_feed
         # Revocations from any process: forget the key's secret, end its WebSocket sessions.
         notifications = Listener(listen_dsn(engine))
         authenticator = app.state.authenticator
         subscribe_revocations(notifications, authenticator.forget, authenticator.forget_all)
         subscribe_revocations(notifications, hub.key_revoked, hub.recheck_keys)
+        subscribe_revocations(notifications, kraken_feed.key_revoked, kraken_feed.recheck_keys)
         # Subnets retired (by the indexer, in any process): the sequencer halts their markets;
         # on every (re)connection too, for notices missed meanwhile.
         halt = HaltRetiredMarkets()
@@ -172,6 +178,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             stack.push_async_callback(sequencer.stop)
             stack.push_async_callback(switch.stop)
             stack.push_async_callback(hub.stop)
+            stack.push_async_callback(kraken_feed.stop)
             await notifications.start()
             stack.push_async_callback(notifications.stop)
             policy = app.state.custody_policy = _custody_policy(app, settings)
@@ -242,6 +249,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(ledger_router)
     app.include_router(marketdata_router)
     app.include_router(marketdata_ws)
+    app.include_router(kraken_ws)
     app.include_router(markets_public)
     app.include_router(assets_router)
     app.include_router(listings_router)

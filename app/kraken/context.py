@@ -1,8 +1,8 @@
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
 from app.auth.service import Principal
 from app.kraken.errors import INVALID_PAIR, KrakenError
@@ -16,9 +16,10 @@ from app.orders.readmodel import OrdersView
 
 @dataclass
 class Context:
-    """What a Kraken handler gets: the request, its session, its parameters, its caller."""
+    """What a Kraken handler gets: the request (or the WebSocket connection, for the methods
+    of Kraken's WebSocket API), its session, its parameters, its caller."""
 
-    request: Request
+    request: HTTPConnection
     session: AsyncSession
     params: Params
     principal: Principal | None

@@ -55,11 +55,13 @@ class BookChange:
 @dataclass(frozen=True, slots=True)
 class Committed:
     """What one group committed: `orders` are copies of the orders it touched (as
-    committed); `fills` its fills in match order. A restore publishes books only."""
+    committed); `fills` its fills in match order; `created` the ids of the orders it placed.
+    A restore publishes books only."""
 
     books: list[BookChange]
     fills: list[FillRecord]
     orders: list[LiveOrder]
+    created: frozenset[int] = frozenset()
 
 
 CommitListener = Callable[[Committed], None]

@@ -223,12 +223,14 @@ class Sequencer:
         except BaseException:
             self._dirty |= out.changed
             raise
+        created = frozenset(o.id for o in out.touched.values() if o.created)
         store.written(out)
         self.groups_committed += 1
         changes = [
             self.view.publish(m, self.core.depth(m, PUBLISHED_DEPTH)) for m in sorted(out.changed)
         ]
-        self.view.emit(Committed(changes, out.fills, [copy.copy(o) for o in out.touched.values()]))
+        touched = [copy.copy(o) for o in out.touched.values()]
+        self.view.emit(Committed(changes, out.fills, touched, created))
         phases.lap("publish")
         metrics.SEQUENCER_GROUP_SIZE.observe(len(batch))
         return [_as_committed(r) for r in results]
