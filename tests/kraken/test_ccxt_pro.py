@@ -173,7 +173,7 @@ async def test_the_book_stays_equal_to_the_rest_book_through_orders_cancels_and_
     at_049 = [o for o in opened if o["price"] == 0.049]
     await call(alice.cancel_order, at_049[0]["id"])
     await same_book(kraken, watcher, "a cancel at the best bid")
-    best = [o for o in opened if o["price"] == 0.0485][0]
+    best = next(o for o in opened if o["price"] == 0.0485)
     await call(alice.edit_order, best["id"], SYMBOL, "limit", "buy", 1.5)
     await same_book(kraken, watcher, "an amend down")
     # A burst: many commits in a row, the book reached at the end, every message verified.
@@ -281,7 +281,7 @@ async def test_orders_my_trades_and_balances_deliver_what_happened(
         "the trade",
         lambda: alice.myTrades,
     )
-    trade = [t for t in trades if t["id"] == last["id"]][0]
+    trade = next(t for t in trades if t["id"] == last["id"])
     for k in ("order", "symbol", "side", "price", "amount", "cost", "takerOrMaker"):
         assert close(trade[k], last[k]), (k, trade[k], last[k])
     assert close(trade["fee"]["cost"], last["fee"]["cost"])
