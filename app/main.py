@@ -48,6 +48,8 @@ from app.kraken.endpoints import router as kraken_router
 from app.kraken.errors import render as kraken_render
 from app.kraken.ws import KrakenFeed
 from app.kraken.ws import router as kraken_ws
+from app.kraken.ws1 import V1
+from app.kraken.ws1 import router as kraken_ws1
 from app.ledger.endpoints import router as ledger_router
 from app.listings.endpoints import router as listings_router
 from app.listings.service import announce_retired_subnets, create_candidates
@@ -155,6 +157,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         await hub.start()
         app.state.marketdata = hub
         kraken_feed = KrakenFeed(sequencer.view, sessionmaker, app.state.ws_tokens)
+        V1(kraken_feed)  # the v1 endpoint's formats on the same feed
         await kraken_feed.start()
         app.state.kraken_ws = kraken_feed
         # Revocations from any process: forget the key's secret, end its WebSocket sessions.
@@ -250,6 +253,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(marketdata_router)
     app.include_router(marketdata_ws)
     app.include_router(kraken_ws)
+    app.include_router(kraken_ws1)
     app.include_router(markets_public)
     app.include_router(assets_router)
     app.include_router(listings_router)

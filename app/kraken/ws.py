@@ -36,7 +36,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from sqlalchemy import select
@@ -151,6 +151,22 @@ class FillIds:
 Method = Callable[[Context], Awaitable[Any]]
 
 
+class V1Hooks(Protocol):
+    """What the v1 endpoint (`app.kraken.ws1`) takes of the feed's events."""
+
+    def book_update(self, change: BookChange, crc: int) -> None: ...
+
+    def trades(
+        self, market_id: int, fills: list[FillRecord], when: dict[tuple[int, int], datetime]
+    ) -> None: ...
+
+    def private(
+        self, committed: Committed, fill_ids: dict[tuple[int, int], tuple[int, datetime]]
+    ) -> None: ...
+
+    async def refresh(self, session: AsyncSession, dirty: set[int]) -> None: ...
+
+
 class KrakenFeed:
     """Fans committed order-path events out to Kraken WebSocket connections."""
 
@@ -180,6 +196,7 @@ class KrakenFeed:
         self._bbo: set[int] = set()  # markets whose best bid or ask changed
         self._balances: set[int] = set()  # users whose balances changed
         self._tasks: list[asyncio.Task[None]] = []
+        self.v1: V1Hooks | None = None  # the v1 endpoint's formats, once it is used
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -288,6 +305,8 @@ class KrakenFeed:
             by_market[fill.market_id].append(fill)
         for market_id, fills in by_market.items():
             self._dirty.add(market_id)
+            if self.v1 is not None:
+                self.v1.trades(market_id, fills, {k: t for k, (_, t) in ids.ids.items()})
             conns = self.subs.get(("trade", market_id))
             if conns:
                 data = [self._public_trade(f, ids) for f in fills if ids.of(f) is not None]
@@ -298,9 +317,15 @@ class KrakenFeed:
                         self._channel(conn, ("trade", market_id), text, last)
         if self.users:
             self._executions(committed, ids)
+            if self.v1 is not None:
+                self.v1.private(committed, ids.ids)
 
     def _wants_trades(self, committed: Committed) -> bool:
-        return any(("trade", f.market_id) in self.subs for f in committed.fills)
+        return any(
+            (name, f.market_id) in self.subs
+            for f in committed.fills
+            for name in ("trade", "v1:trade")
+        )
 
     async def _fill_ids(self, fills: list[FillRecord]) -> FillIds:
         by_market: dict[int, list[int]] = defaultdict(list)
@@ -325,13 +350,18 @@ class KrakenFeed:
         ):
             self._bbo.add(m)
         conns = self.subs.get(("book", m))
-        if not conns:
+        v1 = self.v1 is not None and (("v1:book", m) in self.subs or ("v1:spread", m) in self.subs)
+        if not conns and not v1:
             return
         before_b = [(x.price, x.qty) for x in change.before.bids]
         before_a = [(x.price, x.qty) for x in change.before.asks]
         after_b = [(x.price, x.qty) for x in change.after.bids]
         after_a = [(x.price, x.qty) for x in change.after.asks]
         crc = checksum(after_a, after_b)
+        if v1 and self.v1 is not None:
+            self.v1.book_update(change, crc)
+        if not conns:
+            return
         stamp = rfc3339()
         texts: dict[int, str | None] = {}
         for conn in list(conns):
@@ -537,6 +567,8 @@ class KrakenFeed:
         if not (dirty or bbo or users):
             return
         async with self.sessionmaker() as session:
+            if self.v1 is not None and dirty:
+                await self.v1.refresh(session, dirty)
             for market_id in dirty | bbo:
                 conns = [
                     c
@@ -807,12 +839,7 @@ class KrakenFeed:
             self._forget(conn, key)
             self._answer(conn, method, req_id, time_in, {"channel": channel})
             return
-        if conn.user_id is not None and conn.user_id != principal.user_id:
-            self._drop_private(conn)
-        self._unregister_key(conn)
-        conn.user_id, conn.key_id = principal.user_id, principal.api_key_id
-        self.users[principal.user_id].add(conn)
-        self.keys[principal.api_key_id].add(conn)
+        self._bind(conn, principal)
         conn.holding[key] = []
         self._register(conn, key)
         seen: set[str] = set()  # the trades the snapshot shows
@@ -874,6 +901,15 @@ class KrakenFeed:
         # A revocation that committed while this subscription was being set up.
         if not await self._live_keys([principal.api_key_id]):
             self.key_revoked(principal.api_key_id)
+
+    def _bind(self, conn: KConn, principal: Principal) -> None:
+        """The connection's private channels are this key's (another user's: dropped)."""
+        if conn.user_id is not None and conn.user_id != principal.user_id:
+            self._drop_private(conn)
+        self._unregister_key(conn)
+        conn.user_id, conn.key_id = principal.user_id, principal.api_key_id
+        self.users[principal.user_id].add(conn)
+        self.keys[principal.api_key_id].add(conn)
 
     async def _method(
         self, conn: KConn, method: str, params: dict[str, Any], req_id: Any, time_in: str
@@ -954,8 +990,8 @@ class KrakenFeed:
                 conns.discard(conn)
                 if not conns:
                     del self.users[conn.user_id]
-            for key in (("executions", 0), ("balances", 0)):
-                self._forget(conn, key)
+            for name in ("executions", "balances", "v1:openOrders", "v1:ownTrades"):
+                self._forget(conn, (name, 0))
             conn.user_id = None
 
     def drop(self, conn: KConn) -> None:
