@@ -136,6 +136,7 @@ class KConn(Connection):
         self.balance_seq = 0
         self.balances: dict[str, int] = {}  # asset -> the balance last sent
         self.connection_id = id(self)
+        self.heartbeat = '{"channel":"heartbeat"}'  # v1's: '{"event":"heartbeat"}'
 
 
 @dataclass
@@ -646,7 +647,7 @@ class KrakenFeed:
             idle = time.monotonic() - self.heartbeat
             for conn in [c for c in self.connections if c.subs and c.last_sent < idle]:
                 conn.last_sent = time.monotonic()
-                self._deliver(conn, '{"channel":"heartbeat"}')
+                self._deliver(conn, conn.heartbeat)
 
     # ------------------------------------------------------------------ requests
 

@@ -88,6 +88,7 @@ class V1:
         self.feed._deliver(conn, dumps(message))
 
     def greet(self, conn: KConn) -> None:
+        conn.heartbeat = '{"event":"heartbeat"}'
         self._send(
             conn,
             {
