@@ -2,6 +2,7 @@
 client that follows Kraken's documents keeps its book: every message's checksum verified from
 the wire texts, on a thin book too; clean refusals in Kraken's words."""
 
+import asyncio
 import json
 import zlib
 from typing import Any
@@ -273,4 +274,37 @@ async def test_v1_book_trades_and_orders(
     await ws.send({**add, "token": "forged"})
     refused = await ws.recv()
     assert refused["status"] == "error" and refused["errorMessage"] == "ESession:Invalid session"
+    await ws.close()
+
+
+async def test_revoking_the_key_closes_its_kraken_sessions(
+    market: Market,
+    signed: SignedFactory,
+    ws_url: str,  # noqa: F811
+    client: httpx.AsyncClient,
+) -> None:
+    alice = await market.trader(signed)
+    token = (await kraken(client, alice, "GetWebSocketsToken"))["result"]["token"]
+    ws = await connect(ws_url.replace("/v1/ws", "/ws/kraken/v2"))
+    await ws.recv()  # status
+    await ws.send({"method": "subscribe", "params": {"channel": "balances", "token": token}})
+    assert (await ws.recv())["success"] is True
+    snapshot = await ws.recv()
+    assert snapshot["type"] == "snapshot"
+    assert {x["asset"]: x["balance"] for x in snapshot["data"]} == {
+        "SN1": "1000.000000000",
+        "TAO": "100.000000000",
+    }
+    assert (await alice.delete("/v1/account/key")).status_code == 200
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                await ws.recv()
+    except websockets.ConnectionClosed as closed:
+        assert closed.rcvd is not None and closed.rcvd.code == 4001
+    # The token is worthless now.
+    ws = await connect(ws_url.replace("/v1/ws", "/ws/kraken/v2"))
+    await ws.recv()
+    await ws.send({"method": "subscribe", "params": {"channel": "executions", "token": token}})
+    assert (await ws.recv())["error"] == "ESession:Invalid session"
     await ws.close()
