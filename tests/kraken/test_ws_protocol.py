@@ -308,3 +308,27 @@ async def test_revoking_the_key_closes_its_kraken_sessions(
     await ws.send({"method": "subscribe", "params": {"channel": "executions", "token": token}})
     assert (await ws.recv())["error"] == "ESession:Invalid session"
     await ws.close()
+
+
+async def test_heartbeats_once_subscribed(
+    market: Market,
+    ws_url: str,  # noqa: F811
+) -> None:
+    for path, subscribe, beat in (
+        (
+            "/ws/kraken/v2",
+            {"method": "subscribe", "params": {"channel": "instrument"}},
+            {"channel": "heartbeat"},
+        ),
+        (
+            "/ws/kraken",
+            {"event": "subscribe", "pair": ["SN1/TAO"], "subscription": {"name": "spread"}},
+            {"event": "heartbeat"},
+        ),
+    ):
+        conn = await websockets.connect(ws_url.replace("/v1/ws", path))
+        await conn.send(json.dumps(subscribe))
+        async with asyncio.timeout(10):
+            while json.loads(await conn.recv()) != beat:
+                pass
+        await conn.close()
