@@ -939,6 +939,7 @@ class KrakenFeed:
         targets += [("cl_ord_id", c) for c in rest.get("cl_ord_id", [])]
         if not targets:
             raise WsError("EGeneral:Invalid arguments:order_id")
+        answers: list[tuple[str | None, dict[str, Any]]] = []  # (error, result)
         for name, value in targets:
             ctx.params = Params({name: value})
             try:
@@ -946,10 +947,15 @@ class KrakenFeed:
             except Exception as exc:
                 with contextlib.suppress(Exception):
                     await ctx.session.rollback()
-                self._refuse(conn, "cancel_order", req_id, time_in, _error_text(exc))
+                answers.append((_error_text(exc), {}))
                 continue
-            result = {"order_id": value} if name == "txid" else {"cl_ord_id": value}
-            self._answer(conn, "cancel_order", req_id, time_in, result)
+            answers.append((None, {"order_id" if name == "txid" else "cl_ord_id": value}))
+        # Answered once all are done: a client resolved by the first sees every cancel.
+        for error, result in answers:
+            if error is not None:
+                self._refuse(conn, "cancel_order", req_id, time_in, error)
+            else:
+                self._answer(conn, "cancel_order", req_id, time_in, result)
 
     # ------------------------------------------------------------------ revocations
 

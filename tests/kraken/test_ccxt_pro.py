@@ -198,15 +198,18 @@ async def test_trades_ticker_and_candles_deliver_what_happened(
     assert len(rest) >= 2  # 1.25 at 0.0503, the rest from the asks above
 
     def shape(trades: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-        return [(t["id"], t["price"], t["amount"], t["side"], t["timestamp"]) for t in trades]
+        return [(t["id"], t["price"], t["amount"], t["side"]) for t in trades]
 
     want = shape(rest)
-    await until(
+    seen = await until(
         lambda: watcher.watch_trades(SYMBOL),
         lambda ts: shape([t for t in ts if t["id"] not in before]) == want,
         "the new trades",
         lambda: watcher.trades.get(SYMBOL),
     )
+    # The same moments: REST writes seconds with 4 decimals (rounded), v2 microseconds.
+    times = [t["timestamp"] for t in seen if t["id"] not in before]
+    assert all(abs(a - t["timestamp"]) <= 1 for a, t in zip(times, rest, strict=True))
     ticker = await call(alice.fetch_ticker, SYMBOL)
     keys = ("bid", "ask", "last", "baseVolume", "vwap", "high", "low")
     await until(
@@ -269,9 +272,10 @@ async def test_orders_my_trades_and_balances_deliver_what_happened(
     )
     got = order_of(seen)
     assert got is not None
-    for k in ("id", "symbol", "side", "type", "status", "price", "amount", "cost"):
+    for k in ("id", "symbol", "side", "type", "status", "price", "amount", "cost", "average"):
         assert close(got[k], rest[k]), (k, got[k], rest[k])
-    assert got["info"]["cum_qty"] == 1.25 and got["info"]["order_status"] == "partially_filled"
+    assert close(got["info"]["cum_qty"], rest["filled"]) and rest["filled"] == 1.25
+    assert got["info"]["order_status"] == "partially_filled"
 
     mine = await call(rest_alice.fetch_my_trades, SYMBOL)
     last = mine[-1]
@@ -291,12 +295,33 @@ async def test_orders_my_trades_and_balances_deliver_what_happened(
     await call(bob.create_order, SYMBOL, "market", "buy", 1.75)
     rest = await _rest_order(kraken, "alice", placed["id"])
     assert rest["status"] == "closed"
-    await until(
+    seen = await until(
         lambda: alice.watch_orders(SYMBOL),
         lambda os: (o := order_of(os)) is not None and o["status"] == "closed",
         "the fill",
         lambda: alice.orders,
     )
+    got = order_of(seen)
+    assert got is not None
+    for k in ("status", "amount", "cost", "average"):
+        assert close(got[k], rest[k]), (k, got[k], rest[k])
+    assert close(got["info"]["cum_qty"], rest["filled"]) and rest["filled"] == 3
+    # Both of its trades, as REST's TradesHistory has them.
+    mine = [t for t in await call(rest_alice.fetch_my_trades, SYMBOL) if t["order"] == placed["id"]]
+    assert len(mine) == 2
+    trades = await until(
+        lambda: alice.watch_my_trades(SYMBOL),
+        lambda ts: {t["id"] for t in mine} <= {t["id"] for t in ts},
+        "both trades",
+        lambda: alice.myTrades,
+    )
+    for want_trade in mine:
+        got_trade = next(t for t in trades if t["id"] == want_trade["id"])
+        for k in ("order", "price", "amount", "cost", "takerOrMaker"):
+            assert close(got_trade[k], want_trade[k]), (k, got_trade[k], want_trade[k])
+        # The same moment: REST writes seconds with 4 decimals (rounded), v2 microseconds.
+        assert abs(got_trade["timestamp"] - want_trade["timestamp"]) <= 1
+        assert close(got_trade["fee"]["cost"], want_trade["fee"]["cost"])
 
     # Balances: totals exactly as REST has them.
     def totals(b: dict[str, Any]) -> dict[str, Any]:
@@ -328,6 +353,12 @@ async def test_orders_placed_amended_and_cancelled_over_the_websocket(
     assert (await _rest_order(kraken, "alice", created["id"]))["status"] == "canceled"
 
     ids = [(await alice.create_order_ws(SYMBOL, "limit", "buy", 1, 0.044))["id"] for _ in "ab"]
+    more = [(await alice.create_order_ws(SYMBOL, "limit", "buy", 1, 0.0441))["id"] for _ in "ab"]
+    await alice.cancel_orders_ws(more)
+    for oid in more:  # each is answered; the first answer resolves ccxt's call
+        fetched = await _rest_order(kraken, "alice", oid)
+        assert fetched["status"] == "canceled", fetched
+
     answer = await alice.cancel_all_orders_ws()
     assert answer["result"]["count"] >= 2
     for oid in ids:
