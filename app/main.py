@@ -174,6 +174,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         )
         # Deposits and withdrawals (changed by the custody worker, in any process).
         notifications.subscribe(CUSTODY_EVENTS, hub.custody_notice)
+        notifications.subscribe(CUSTODY_EVENTS, kraken_feed.custody_notice)
         app.state.notifications = notifications
         async with contextlib.AsyncExitStack() as stack:
             for owned in (engine, sequencer_engine, auth_engine):  # disposed last

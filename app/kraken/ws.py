@@ -45,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.auth.scopes import Scope
 from app.auth.service import Principal
 from app.auth.tokens import TokenIssuer, principal_of
+from app.custody.notices import parse_notice
 from app.kit.dberrors import classify
 from app.kit.errors import AppError
 from app.kit.inputs import parse_json
@@ -211,6 +212,13 @@ class KrakenFeed:
             asyncio.create_task(self._refresh_loop(), name="kraken-ws-refresh"),
             asyncio.create_task(self._heartbeat_loop(), name="kraken-ws-heartbeat"),
         ]
+
+    def custody_notice(self, payload: str) -> None:
+        """A deposit or withdrawal changed (the notice listener's callback, `app.custody
+        .notices`): its owner's balances are sent again."""
+        parsed = parse_notice(payload)
+        if parsed is not None and parsed[1] in self.users:
+            self._balances.add(parsed[1])
 
     async def stop(self) -> None:
         self.view.unsubscribe(self.on_commit)

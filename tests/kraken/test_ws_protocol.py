@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import websockets
 
+from app.custody.notices import notice
 from app.kraken.wsformat import checksum_text
 from tests.conftest import SignedFactory
 from tests.kraken.test_private import kraken
@@ -332,3 +333,34 @@ async def test_heartbeats_once_subscribed(
             while json.loads(await conn.recv()) != beat:
                 pass
         await conn.close()
+
+
+async def test_a_deposit_notice_sends_the_balances_again(
+    market: Market,
+    signed: SignedFactory,
+    ws_url: str,  # noqa: F811
+    client: httpx.AsyncClient,
+) -> None:
+    alice = await market.trader(signed)
+    token = (await kraken(client, alice, "GetWebSocketsToken"))["result"]["token"]
+    ws = await connect(ws_url.replace("/v1/ws", "/ws/kraken/v2"))
+    await ws.recv()  # status
+    await ws.send({"method": "subscribe", "params": {"channel": "balances", "token": token}})
+    assert (await ws.recv())["success"] is True
+    assert (await ws.recv())["type"] == "snapshot"
+    feed = market.app.state.kraken_ws
+    await feed._refresh()  # what the subscription itself asked to be refreshed, done
+    await market.fund(alice, "TAO", 5 * 10**9)  # an admin credit: no order, no fill
+    # The custody worker announces a deposit that changed (in any process).
+    feed.custody_notice(notice("deposit", alice.user_id, 1))
+    await feed._refresh()
+    async with asyncio.timeout(10):
+        update = await ws.recv()
+    assert update["channel"] == "balances" and update["type"] == "update"
+    (entry,) = update["data"]
+    assert (entry["asset"], entry["amount"], entry["balance"]) == (
+        "TAO",
+        "5.000000000",
+        "105.000000000",
+    )
+    await ws.close()
