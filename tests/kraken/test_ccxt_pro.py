@@ -12,6 +12,8 @@ so the book here always keeps more than ten on each side.
 The tests of this module share one server and run in order."""
 
 import asyncio
+import contextlib
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
@@ -124,6 +126,14 @@ def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> Awaitable[T]:
     return asyncio.to_thread(fn, *args, **kwargs)
 
 
+async def fresh_book(env: Env) -> None:
+    """Only the deep levels (bids alice's, asks bob's): what a test trades against is known,
+    whatever earlier tests left (and no order meets its own trader's)."""
+    for who in ("alice", "bob", "carol"):
+        await call(env.ccxt(who).cancel_all_orders)
+    await deepen(env)
+
+
 async def deepen(env: Env, levels: int = 12) -> None:
     """At least `levels` levels a side, far from the touch (ccxt's check reads ten)."""
     alice, bob = env.ccxt("alice"), env.ccxt("bob")
@@ -182,12 +192,43 @@ async def test_the_book_stays_equal_to_the_rest_book_through_orders_cancels_and_
     await call(carol.create_order, SYMBOL, "market", "buy", 3)
     await same_book(kraken, watcher, "a burst")
 
+    # A seeded random stream: orders on both sides (some crossing), cancels, market orders;
+    # after each, ccxt's book (every message checksum-verified) is the REST book.
+    rng = random.Random(18)
+    traders = {"alice": alice, "bob": bob, "carol": carol}
+    mine: list[tuple[str, str]] = []
+    for n in range(40):
+        if n % 10 == 0:
+            await deepen(kraken)
+        who = rng.choice(list(traders))
+        trader = traders[who]
+        roll = rng.random()
+        if roll < 0.25 and mine:
+            owner, oid = mine.pop(rng.randrange(len(mine)))
+            with contextlib.suppress(ccxt.OrderNotFound, ccxt.InvalidOrder):
+                await call(traders[owner].cancel_order, oid)  # it may have been filled
+            what = "a cancel"
+        elif roll < 0.4:
+            side = rng.choice(("buy", "sell"))
+            await call(trader.create_order, SYMBOL, "market", side, rng.randint(1, 8) / 4)
+            what = "a market order"
+        else:
+            side = rng.choice(("buy", "sell"))
+            price = round(0.05 + rng.randint(-8, 8) * 0.0002, 6)
+            order = await call(
+                trader.create_order, SYMBOL, "limit", side, rng.randint(1, 12) / 4, price
+            )
+            mine.append((who, order["id"]))
+            what = f"a limit {side} at {price}"
+        await same_book(kraken, watcher, f"step {n}: {what}")
+
 
 async def test_trades_ticker_and_candles_deliver_what_happened(
     kraken: Env, clients: dict[str, Pro]
 ) -> None:
     alice, bob = kraken.ccxt("alice"), kraken.ccxt("bob")
     watcher = clients["public"]
+    await fresh_book(kraken)
     await watcher.watch_trades(SYMBOL)  # the snapshot: the last 50 trades
     await watcher.watch_ticker(SYMBOL)
     await watcher.watch_ohlcv(SYMBOL, "1m")
@@ -195,7 +236,7 @@ async def test_trades_ticker_and_candles_deliver_what_happened(
     await call(bob.create_order, SYMBOL, "limit", "sell", 1.25, 0.0503)
     await call(alice.create_order, SYMBOL, "market", "buy", 2)
     rest = [t for t in await call(alice.fetch_trades, SYMBOL) if t["id"] not in before]
-    assert len(rest) >= 2  # 1.25 at 0.0503, the rest from the asks above
+    assert len(rest) >= 2  # 1.25 at 0.0503 from bob, the rest from bob's asks above
 
     def shape(trades: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
         return [(t["id"], t["price"], t["amount"], t["side"]) for t in trades]
@@ -252,6 +293,7 @@ async def test_orders_my_trades_and_balances_deliver_what_happened(
     alice = clients["alice"]
     bob = kraken.ccxt("bob")
     rest_alice = kraken.ccxt("alice")
+    await fresh_book(kraken)
     await alice.watch_balance()  # the snapshot
     placed = await call(rest_alice.create_order, SYMBOL, "limit", "sell", 3, 0.0502)
     # The snapshot of open orders (ccxt asks for it) holds the order, as REST has it.
@@ -407,7 +449,7 @@ async def test_a_reconnect_mid_stream_resynchronises_the_book(
 ) -> None:
     alice, bob, carol = kraken.ccxt("alice"), kraken.ccxt("bob"), kraken.ccxt("carol")
     watcher = clients["public"]
-    await deepen(kraken)
+    await fresh_book(kraken)
     await same_book(kraken, watcher, "the start")
     url = watcher.urls["api"]["ws"]["publicV2"]
     dropped = watcher.clients[url]
