@@ -364,3 +364,51 @@ async def test_a_deposit_notice_sends_the_balances_again(
         "105.000000000",
     )
     await ws.close()
+
+
+async def test_v2_batches_amends_and_the_dead_mans_switch(
+    market: Market,
+    signed: SignedFactory,
+    ws_url: str,  # noqa: F811
+    client: httpx.AsyncClient,
+) -> None:
+    alice = await market.trader(signed)
+    token = (await kraken(client, alice, "GetWebSocketsToken"))["result"]["token"]
+    ws = await connect(ws_url.replace("/v1/ws", "/ws/kraken/v2"))
+    await ws.recv()  # status
+
+    async def call(method: str, req_id: int, **params: Any) -> Any:
+        await ws.send({"method": method, "params": {"token": token, **params}, "req_id": req_id})
+        while True:
+            answer = await ws.recv()
+            if answer.get("req_id") == req_id:
+                return answer
+
+    def order(price: float, **extra: Any) -> dict[str, Any]:
+        return {"order_type": "limit", "side": "buy", "order_qty": 1, "limit_price": price, **extra}
+
+    added = await call(
+        "batch_add", 1, symbol="SN1/TAO", orders=[order(0.04), order(0.041, cl_ord_id="b-2")]
+    )
+    assert added["success"] is True, added
+    first, second = added["result"]
+    assert second["cl_ord_id"] == "b-2"
+    # All or nothing: one bad order refuses the batch.
+    refused = await call("batch_add", 2, symbol="SN1/TAO", orders=[order(0.04), order(0.04, x=1)])
+    assert refused["success"] is False and refused["error"] == "EGeneral:Invalid arguments:x"
+    amended = await call("amend_order", 3, cl_ord_id="b-2", order_qty=2.5, limit_price=0.0415)
+    assert amended["success"] is True and amended["result"]["order_id"] == second["order_id"]
+    opened = (await kraken(client, alice, "OpenOrders"))["result"]["open"]
+    assert len(opened) == 2
+    assert opened[second["order_id"]]["vol"] == "2.500000000"
+    assert opened[second["order_id"]]["descr"]["price"] == "0.041500000"
+    armed = await call("cancel_all_orders_after", 4, timeout=60)
+    assert armed["success"] is True and armed["result"]["triggerTime"] != "0"
+    disarmed = await call("cancel_all_orders_after", 5, timeout=0)
+    assert disarmed["result"]["triggerTime"] == "0"
+    cancelled = await call("batch_cancel", 6, orders=[first["order_id"], second["order_id"]])
+    assert cancelled["success"] is True and cancelled["orders_cancelled"] == 2
+    assert (await kraken(client, alice, "OpenOrders"))["result"]["open"] == {}
+    again = await call("batch_cancel", 7, orders=[first["order_id"]])
+    assert again["error"] == "EOrder:Unknown order"
+    await ws.close()
