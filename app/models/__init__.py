@@ -20,6 +20,8 @@ from app.models.ledger_transfer import LedgerTransfer
 from app.models.listing import Listing
 from app.models.market import Market
 from app.models.order import Order
+from app.models.outbox_event import OutboxEvent
+from app.models.outbox_relay_state import OutboxRelayState
 from app.models.por_audit import PorAudit
 from app.models.por_node import PorNode
 from app.models.reward_distribution import RewardDistribution
@@ -60,6 +62,8 @@ __all__ = [
     "Listing",
     "Market",
     "Order",
+    "OutboxEvent",
+    "OutboxRelayState",
     "PorAudit",
     "PorNode",
     "RewardDistribution",

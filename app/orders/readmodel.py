@@ -104,11 +104,19 @@ class OrdersView:
         self._symbols[market_id] = symbol
         self._ids[symbol] = market_id
 
-    def publish(self, market_id: int, depth: Depth) -> BookChange:
-        sequence = self._sequence[market_id] = self._sequence.get(market_id, 0) + 1
+    def next_change(self, market_id: int, depth: Depth) -> BookChange:
+        """The change that publishing `depth` will be (nothing is published yet)."""
         before = self._depth.get(market_id) or Depth([], [])
+        return BookChange(market_id, self._sequence.get(market_id, 0) + 1, before, depth)
+
+    def publish(self, market_id: int, depth: Depth) -> BookChange:
+        change = self.next_change(market_id, depth)
+        self._sequence[market_id] = change.sequence
         self._depth[market_id] = depth
-        return BookChange(market_id, sequence, before, depth)
+        return change
+
+    def symbols(self) -> dict[int, str]:
+        return dict(self._symbols)
 
     def emit(self, committed: Committed) -> None:
         for listener in self._listeners:

@@ -19,6 +19,7 @@ import contextlib
 import copy
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +33,7 @@ from app.markets.fees import volumes
 from app.markets.rules import DELISTED, parse_symbol
 from app.markets.service import StateListener, change_state, get_market, halt_retired
 from app.models import Market
-from app.orders import store
+from app.orders import events, store
 from app.orders.commands import HaltRetiredMarkets, LiveOrder, SequencerCommand, SetMarketState
 from app.orders.core import Funds, Markets, OrderCore, Outcome
 from app.orders.errors import SequencerBusy, SequencerUnavailable
@@ -59,12 +60,17 @@ class Sequencer:
         *,
         max_queue: int = 10_000,
         admission_timeout: float = 5.0,
+        outbox: bool = False,
     ) -> None:
         self.db = engine
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
         self.market_listeners = market_listeners
         self.max_queue = max_queue
         self.admission_timeout = admission_timeout
+        # Write each group's committed event to the outbox (for the relay to NATS), and
+        # call `on_event` after each such commit (the relay's wake-up).
+        self.outbox = outbox
+        self.on_event: Callable[[], None] | None = None
         self.view = OrdersView()
         self.core = OrderCore(self.clock)
         self.recovering = False
@@ -218,6 +224,15 @@ class Sequencer:
                         results.append(self.core.execute(command, markets, funds, out))
                 phases.lap("decide")
                 await store.write(session, out, phases)
+                depths = {m: self.core.depth(m, PUBLISHED_DEPTH) for m in sorted(out.changed)}
+                committed = Committed(
+                    [self.view.next_change(m, d) for m, d in depths.items()],
+                    out.fills,
+                    [copy.copy(o) for o in out.touched.values()],
+                )
+                if self.outbox and (committed.books or committed.fills or committed.orders):
+                    event = events.encode(self.view.epoch, self.view.symbols(), committed)
+                    await store.write_event(session, event)
                 await session.commit()
                 phases.lap("commit")
         except BaseException:
@@ -225,10 +240,11 @@ class Sequencer:
             raise
         store.written(out)
         self.groups_committed += 1
-        changes = [
-            self.view.publish(m, self.core.depth(m, PUBLISHED_DEPTH)) for m in sorted(out.changed)
-        ]
-        self.view.emit(Committed(changes, out.fills, [copy.copy(o) for o in out.touched.values()]))
+        for market_id, depth in depths.items():
+            self.view.publish(market_id, depth)
+        self.view.emit(committed)
+        if self.outbox and self.on_event is not None:
+            self.on_event()
         phases.lap("publish")
         metrics.SEQUENCER_GROUP_SIZE.observe(len(batch))
         return [_as_committed(r) for r in results]

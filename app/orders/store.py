@@ -10,6 +10,7 @@
   order rows and fills.
 """
 
+import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -227,6 +228,15 @@ async def write(session: AsyncSession, out: Outcome, timer: metrics.GroupTimer) 
         )
 
     timer.lap("write:orders")
+
+
+async def write_event(session: AsyncSession, event: dict[str, Any]) -> None:
+    """The group's committed event into the outbox, in the group's transaction."""
+    conn = await raw_connection(session)
+    await conn.execute(
+        "INSERT INTO outbox_events (payload) VALUES ($1::jsonb)",
+        json.dumps(event, separators=(",", ":")),
+    )
 
 
 def _volumes(out: Outcome) -> tuple[list[int], list[int]]:
