@@ -61,6 +61,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from app.kit.migrate import upgrade
     from app.main import create_app
 
+    if args.role:
+        settings = settings.model_copy(update={"role": args.role})
     url = resolve_database_url(settings)
     if settings.database_url:  # the embedded one is already migrated
         upgrade(url)
@@ -343,6 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="migrate to head, then run the HTTP service")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--role",
+        choices=["all", "api", "sequencer", "gateway"],
+        help="what this process runs (default: EXCHANGE_ROLE, all): see README, Scale-out",
+    )
     serve.set_defaults(func=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="apply migrations (default: to head)")

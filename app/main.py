@@ -16,7 +16,7 @@ from app.auth.endpoints import users as users_admin
 from app.auth.revocation import subscribe_revocations
 from app.auth.service import Authenticator
 from app.auth.tokens import TokenIssuer
-from app.bus.relay import run_relay
+from app.bus.roles import order_path
 from app.chain.custody import AsyncCustodyChain
 from app.chain.endpoint import chain_endpoint, is_devnet
 from app.config import Settings, get_settings
@@ -63,7 +63,6 @@ from app.ops.readiness import CheckResult, Readiness, ReadinessCheck
 from app.orders.commands import HaltRetiredMarkets
 from app.orders.deadman import DeadMansSwitch
 from app.orders.endpoints import router as orders_router
-from app.orders.sequencer import Sequencer
 from app.por.endpoints import router as por_router
 from app.staking.endpoints import admin as staking_admin
 from app.staking.endpoints import router as staking_router
@@ -78,13 +77,6 @@ def _database_check(engine: AsyncEngine, head: str) -> ReadinessCheck:
         async with engine.connect() as conn:
             current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
         return CheckResult(current == head, {"migration": current, "head": head})
-
-    return check
-
-
-def _sequencer_check(sequencer: Sequencer) -> ReadinessCheck:
-    async def check() -> CheckResult:
-        return CheckResult(sequencer.running, {"recovering": sequencer.recovering})
 
     return check
 
@@ -134,51 +126,46 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         readiness = Readiness()
         readiness.register("database", _database_check(engine, head_revision()))
         app.state.readiness = readiness
-        sequencer = Sequencer(
-            sequencer_engine,
-            app.state.market_listeners,
-            max_queue=settings.sequencer_max_queue,
-            admission_timeout=settings.sequencer_admission_timeout_seconds,
-            outbox=settings.outbox_enabled,
-        )
-        await sequencer.start()
-        app.state.orders = sequencer  # as an OrderService: `submit` only
-        app.state.orders_view = sequencer.view
-        # The dead man's switch fires the deadlines that passed while it was down, first.
-        switch = DeadMansSwitch(sessionmaker, sequencer)
-        await switch.start()
-        app.state.deadman = switch
-        readiness.register("orders", _sequencer_check(sequencer))
-        hub = MarketDataHub(
-            sequencer.view, sessionmaker, app.state.authenticator, app.state.ws_tokens
-        )
-        await hub.start()
-        app.state.marketdata = hub
-        # Revocations from any process: forget the key's secret, end its WebSocket sessions.
-        notifications = Listener(listen_dsn(engine))
-        authenticator = app.state.authenticator
-        subscribe_revocations(notifications, authenticator.forget, authenticator.forget_all)
-        subscribe_revocations(notifications, hub.key_revoked, hub.recheck_keys)
-        # Subnets retired (by the indexer, in any process): the sequencer halts their markets;
-        # on every (re)connection too, for notices missed meanwhile.
-        halt = HaltRetiredMarkets()
-        notifications.subscribe(
-            SUBNETS_RETIRED, lambda _: sequencer.enqueue(halt), lambda: sequencer.enqueue(halt)
-        )
-        # Deposits and withdrawals (changed by the custody worker, in any process).
-        notifications.subscribe(CUSTODY_EVENTS, hub.custody_notice)
-        app.state.notifications = notifications
         async with contextlib.AsyncExitStack() as stack:
             for owned in (engine, sequencer_engine, auth_engine):  # disposed last
                 stack.push_async_callback(owned.dispose)
-            stack.push_async_callback(sequencer.stop)
-            if settings.outbox_enabled:
-                relay = app.state.outbox_relay = await stack.enter_async_context(
-                    run_relay(settings, sequencer_engine)
-                )
-                sequencer.on_event = relay.poke
+            # The order service: here (role all, sequencer) or over NATS (api, gateway).
+            path = await stack.enter_async_context(
+                order_path(settings, sequencer_engine, sessionmaker, app.state.market_listeners)
+            )
+            app.state.orders = path.orders  # an OrderService: `submit` only
+            app.state.orders_view = path.view
+            app.state.outbox_relay = path.relay
+            readiness.register("orders", path.check)
+            # The dead man's switch fires the deadlines that passed while it was down, first.
+            switch = DeadMansSwitch(sessionmaker, path.orders)
+            await switch.start()
             stack.push_async_callback(switch.stop)
+            app.state.deadman = switch
+            hub = MarketDataHub(
+                path.view, sessionmaker, app.state.authenticator, app.state.ws_tokens
+            )
+            await hub.start()
             stack.push_async_callback(hub.stop)
+            app.state.marketdata = hub
+            # Revocations from any process: forget the key's secret, end its WebSocket sessions.
+            notifications = Listener(listen_dsn(engine))
+            authenticator = app.state.authenticator
+            subscribe_revocations(notifications, authenticator.forget, authenticator.forget_all)
+            subscribe_revocations(notifications, hub.key_revoked, hub.recheck_keys)
+            sequencer = path.sequencer
+            if sequencer is not None:
+                # Subnets retired (by the indexer, in any process): the sequencer halts their
+                # markets; on every (re)connection too, for notices missed meanwhile.
+                halt = HaltRetiredMarkets()
+                notifications.subscribe(
+                    SUBNETS_RETIRED,
+                    lambda _: sequencer.enqueue(halt),
+                    lambda: sequencer.enqueue(halt),
+                )
+            # Deposits and withdrawals (changed by the custody worker, in any process).
+            notifications.subscribe(CUSTODY_EVENTS, hub.custody_notice)
+            app.state.notifications = notifications
             await notifications.start()
             stack.push_async_callback(notifications.stop)
             policy = app.state.custody_policy = _custody_policy(app, settings)
@@ -240,6 +227,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     # outermost (a preflight is answered before anything else).
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(CORSMiddleware, origins=settings.cors_origins)
+    if settings.role == "sequencer":  # no API: health, readiness and metrics
+        app.include_router(ops_router)
+        return app
     # The trading routes first: Starlette matches routes in order (the hot path stays short).
     app.include_router(orders_router)
     app.include_router(kraken_router)

@@ -25,6 +25,7 @@ from app.models.outbox_relay_state import OutboxRelayState
 from app.models.por_audit import PorAudit
 from app.models.por_node import PorNode
 from app.models.reward_distribution import RewardDistribution
+from app.models.sequencer_fence import SequencerFence
 from app.models.staking_allocation import StakingAllocation
 from app.models.staking_allocation_event import StakingAllocationEvent
 from app.models.staking_chain_flow import StakingChainFlow
@@ -67,6 +68,7 @@ __all__ = [
     "PorAudit",
     "PorNode",
     "RewardDistribution",
+    "SequencerFence",
     "StakingAllocation",
     "StakingAllocationEvent",
     "StakingChainFlow",

@@ -51,8 +51,8 @@ def encode(epoch: str, symbols: dict[int, str], committed: Committed) -> dict[st
             }
             for c in committed.books
         ],
-        "fills": [_fill(f) for f in committed.fills],
-        "orders": [_order(o) for o in committed.orders],
+        "fills": [fill_json(f) for f in committed.fills],
+        "orders": [order_json(o) for o in committed.orders],
     }
 
 
@@ -73,9 +73,11 @@ def split(event_id: int, event: dict[str, Any]) -> list[tuple[str, str, bytes]]:
             part = users.setdefault(user, _part(event_id, event))
             if not part["fills"] or part["fills"][-1] is not fill:
                 part["fills"].append(fill)
-    out = [(book_subject(m), f"{event_id}:b{m}", _dumps(p)) for m, p in sorted(markets.items())]
-    out += [(user_subject(u), f"{event_id}:u{u}", _dumps(p)) for u, p in sorted(users.items())]
-    return out
+    parts = [(book_subject(m), f"{event_id}:b{m}", p) for m, p in sorted(markets.items())]
+    parts += [(user_subject(u), f"{event_id}:u{u}", p) for u, p in sorted(users.items())]
+    for part in (p for _, _, p in parts):
+        part["parts"] = len(parts)
+    return [(subject, msg_id, _dumps(part)) for subject, msg_id, part in parts]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +91,32 @@ class BookDelta:
 
 @dataclass(frozen=True, slots=True)
 class Event:
+    """One message's event (a part of a group's event: `parts` messages in all, published
+    one after the other)."""
+
     id: int
     epoch: str
     books: list[BookDelta]
     fills: list[FillRecord]
     orders: list[LiveOrder]
+    parts: int = 1
+
+
+def merge(parts: list[Event]) -> Event:
+    """A group's whole event from its parts: each book and order once, each fill once (it is
+    in its market's part and in its two users' parts)."""
+    fills: dict[tuple[int, int], FillRecord] = {}
+    for part in parts:
+        for f in part.fills:
+            fills.setdefault((f.market_id, f.match_id), f)
+    return Event(
+        parts[0].id,
+        parts[0].epoch,
+        [b for p in parts for b in p.books],
+        sorted(fills.values(), key=lambda f: (f.market_id, f.match_id)),
+        [o for p in parts for o in p.orders],
+        1,
+    )
 
 
 def decode(body: bytes) -> Event:
@@ -105,8 +128,9 @@ def decode(body: bytes) -> Event:
             BookDelta(b["market_id"], b["symbol"], b["sequence"], b["bids"], b["asks"])
             for b in raw["books"]
         ],
-        fills=[_fill_from(f) for f in raw["fills"]],
-        orders=[_order_from(o) for o in raw["orders"]],
+        fills=[fill_from_json(f) for f in raw["fills"]],
+        orders=[order_from_json(o) for o in raw["orders"]],
+        parts=raw.get("parts", 1),
     )
 
 
@@ -146,7 +170,7 @@ def _apply(
     return sorted(book.values(), key=lambda x: x.price, reverse=best_high)
 
 
-def _order(o: LiveOrder) -> dict[str, Any]:
+def order_json(o: LiveOrder) -> dict[str, Any]:
     out = dataclasses.asdict(o)
     for name in _DATES:
         value = out[name]
@@ -154,7 +178,7 @@ def _order(o: LiveOrder) -> dict[str, Any]:
     return out
 
 
-def _order_from(raw: dict[str, Any]) -> LiveOrder:
+def order_from_json(raw: dict[str, Any]) -> LiveOrder:
     values = dict(raw)
     for name in _DATES:
         if values[name] is not None:
@@ -162,12 +186,12 @@ def _order_from(raw: dict[str, Any]) -> LiveOrder:
     return LiveOrder(**values)
 
 
-def _fill(f: FillRecord) -> dict[str, Any]:
+def fill_json(f: FillRecord) -> dict[str, Any]:
     return {
         "market_id": f.market_id,
         "match_id": f.match_id,
-        "maker": _order(f.maker),
-        "taker": _order(f.taker),
+        "maker": order_json(f.maker),
+        "taker": order_json(f.taker),
         "taker_side": f.taker_side,
         "price": f.price,
         "qty": f.qty,
@@ -178,10 +202,10 @@ def _fill(f: FillRecord) -> dict[str, Any]:
     }
 
 
-def _fill_from(raw: dict[str, Any]) -> FillRecord:
+def fill_from_json(raw: dict[str, Any]) -> FillRecord:
     values = dict(raw)
-    values["maker"] = _order_from(values["maker"])
-    values["taker"] = _order_from(values["taker"])
+    values["maker"] = order_from_json(values["maker"])
+    values["taker"] = order_from_json(values["taker"])
     return FillRecord(**values)
 
 

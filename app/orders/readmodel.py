@@ -115,6 +115,14 @@ class OrdersView:
         self._depth[market_id] = depth
         return change
 
+    def mirror(self, market_id: int, sequence: int, depth: Depth) -> BookChange:
+        """Publish another view's book as of its `sequence` (a follower's view, fed by the
+        sequencer's events: `app.bus.feed`)."""
+        before = self._depth.get(market_id) or Depth([], [])
+        self._sequence[market_id] = sequence
+        self._depth[market_id] = depth
+        return BookChange(market_id, sequence, before, depth)
+
     def symbols(self) -> dict[int, str]:
         return dict(self._symbols)
 
