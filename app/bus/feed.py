@@ -1,7 +1,7 @@
 """A follower's order view: an `OrdersView` kept equal to the active sequencer's, for
 processes that serve reads and WebSockets without a sequencer (API nodes, gateways).
 
-It starts from the sequencer's snapshot (`ex.snapshot`: the books as of outbox event X) and
+It starts from the sequencer's snapshot (`ex.rpc.snapshot`: the books as of outbox event X) and
 follows the committed events in JetStream from the stream position read just before the
 snapshot, skipping events up to X. A group's event comes as consecutive parts (one per
 market and user it touched), merged before they are applied, so the view's listeners (the
@@ -23,6 +23,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from app.bus.rpc import SNAPSHOT
 from app.matching import Depth, DepthLevel
 from app.orders import events
 from app.orders.readmodel import BookChange, Committed, OrdersView
@@ -84,7 +85,7 @@ class Feed:
         self.synced.clear()
         self.view.running = False
         last_seq = (await js.stream_info(events.STREAM)).state.last_seq
-        reply = await self.nc.request(rpc_snapshot_subject(), b"", timeout=5)
+        reply = await self.nc.request(SNAPSHOT, b"", timeout=5)
         snap = json.loads(reply.data)
         self._next_seq, self._after, self._parts = last_seq + 1, snap["event_id"], []
         self.view.epoch = snap["epoch"]
@@ -95,7 +96,7 @@ class Feed:
             changes.append(self.view.mirror(m["market_id"], m["sequence"], depth))
         self.view.running = snap["running"]
         self.snapshots += 1
-        self.view.emit(Committed(changes, [], []))
+        self.view.emit(Committed(changes, [], [], epoch=self.view.epoch))
         self.synced.set()
 
     async def _follow(self, js: JetStreamContext) -> None:
@@ -144,12 +145,6 @@ class Feed:
         self._after = event.id
         self.applied += 1
         self.view.emit(Committed(changes, event.fills, event.orders))
-
-
-def rpc_snapshot_subject() -> str:
-    from app.bus.rpc import SNAPSHOT
-
-    return SNAPSHOT
 
 
 def _levels(raw: list[Any]) -> list[DepthLevel]:

@@ -1,5 +1,5 @@
 """The order service across processes: API nodes send sequencer commands over NATS
-request/reply (`ex.cmd`, a queue group: only the active sequencer listens), each with an
+request/reply (`ex.rpc.cmd`, a queue group: only the active sequencer listens), each with an
 idempotency id; the sequencer answers after the command's group has committed.
 
 Exactly once: the sequencer keeps each id's answer (in memory, and durably in the group's
@@ -8,7 +8,7 @@ standby took over) is answered again, never applied twice. The caller sends agai
 gets an answer or its deadline passes (then 503: nothing is known to have been done, and a
 retry with the same client order id is safe).
 
-Readers in other processes ask the sequencer for a snapshot of its books (`ex.snapshot`)
+Readers in other processes ask the sequencer for a snapshot of its books (`ex.rpc.snapshot`)
 to start from, then follow the committed events in JetStream (`app.bus.feed`).
 """
 
@@ -37,8 +37,8 @@ from app.orders.sequencer import Sequencer
 
 log = logging.getLogger("app.bus")
 
-COMMANDS = "ex.cmd"
-SNAPSHOT = "ex.snapshot"
+COMMANDS = "ex.rpc.cmd"
+SNAPSHOT = "ex.rpc.snapshot"
 QUEUE = "sequencer"
 ANSWERS_KEPT = 100_000
 ANSWERS_RELOADED = "10 minutes"  # of outbox events, when a sequencer takes over

@@ -8,8 +8,8 @@ holds the book at `sequence - 1` gets it at `sequence`; amounts are integers (ra
 
 Subjects (one message per subject an event touches; the outbox id makes the message id, so
 JetStream drops a message published twice):
-- `ex.book.<market_id>`: the book change and the market's fills (public);
-- `ex.user.<user_id>`: the user's orders and fills.
+- `ex.ev.book.<market_id>`: the book change and the market's fills (public);
+- `ex.ev.user.<user_id>`: the user's orders and fills.
 """
 
 import dataclasses
@@ -24,16 +24,16 @@ from app.orders.readmodel import BookChange, Committed, FillRecord
 
 VERSION = 1
 STREAM = "EXCHANGE"
-SUBJECTS = "ex.>"
+SUBJECTS = "ex.ev.>"
 _DATES = ("created_at", "closed_at", "triggered_at")
 
 
 def book_subject(market_id: int) -> str:
-    return f"ex.book.{market_id}"
+    return f"ex.ev.book.{market_id}"
 
 
 def user_subject(user_id: int) -> str:
-    return f"ex.user.{user_id}"
+    return f"ex.ev.user.{user_id}"
 
 
 def encode(epoch: str, symbols: dict[int, str], committed: Committed) -> dict[str, Any]:

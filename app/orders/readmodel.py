@@ -60,6 +60,9 @@ class Committed:
     books: list[BookChange]
     fills: list[FillRecord]
     orders: list[LiveOrder]
+    # Set by a follower's view (`app.bus.feed`) when it starts again from a sequencer's
+    # snapshot: the books' sequences start again in this epoch (readers take a snapshot).
+    epoch: str | None = None
 
 
 CommitListener = Callable[[Committed], None]

@@ -40,7 +40,7 @@ def test_a_book_change_takes_the_reader_from_before_to_after(before: Depth, afte
     change = BookChange(7, 42, before, after)
     event = events.encode("e1", {7: "SN7/TAO"}, Committed([change], [], []))
     [(subject, msg_id, body)] = events.split(9, json.loads(json.dumps(event)))
-    assert (subject, msg_id) == ("ex.book.7", "9:b7")
+    assert (subject, msg_id) == ("ex.ev.book.7", "9:b7")
     decoded = events.decode(body)
     [delta] = decoded.books
     assert (decoded.id, decoded.epoch, delta.sequence, delta.symbol) == (9, "e1", 42, "SN7/TAO")
@@ -52,8 +52,8 @@ def test_orders_and_fills_go_whole_to_their_users_and_fills_to_the_market() -> N
     fill = FillRecord(7, 3, maker, taker, "buy", 5, 10**12, 5 * 10**3, 1, 2, ts=123)
     event = events.encode("e1", {}, Committed([], [fill], [taker]))
     messages = {s: events.decode(b) for s, _, b in events.split(5, event)}
-    assert set(messages) == {"ex.book.7", "ex.user.1", "ex.user.2"}
-    assert messages["ex.book.7"].fills == [fill] and messages["ex.book.7"].orders == []
-    assert messages["ex.user.1"].fills == [fill] and messages["ex.user.1"].orders == []
-    assert messages["ex.user.2"].orders == [taker] and messages["ex.user.2"].fills == [fill]
-    assert messages["ex.user.2"].orders[0].created_at == taker.created_at
+    assert set(messages) == {"ex.ev.book.7", "ex.ev.user.1", "ex.ev.user.2"}
+    assert messages["ex.ev.book.7"].fills == [fill] and messages["ex.ev.book.7"].orders == []
+    assert messages["ex.ev.user.1"].fills == [fill] and messages["ex.ev.user.1"].orders == []
+    assert messages["ex.ev.user.2"].orders == [taker] and messages["ex.ev.user.2"].fills == [fill]
+    assert messages["ex.ev.user.2"].orders[0].created_at == taker.created_at

@@ -116,17 +116,17 @@ async def test_committed_groups_reach_jetstream_with_books_fills_and_orders(
     market_id = app.state.orders_view.market_id("SN1/TAO")
 
     def bob_filled(seen: list[tuple[str, events.Event]]) -> bool:
-        return any(s == f"ex.user.{bob.user_id}" and e.fills for s, e in seen)
+        return any(s == f"ex.ev.user.{bob.user_id}" and e.fills for s, e in seen)
 
     await stream.until(bob_filled)
-    [(_, bobs)] = [(s, e) for s, e in stream.seen if s == f"ex.user.{bob.user_id}" and e.fills]
+    [(_, bobs)] = [(s, e) for s, e in stream.seen if s == f"ex.ev.user.{bob.user_id}" and e.fills]
     [fill] = bobs.fills
     assert (fill.price, fill.qty, fill.quote) == (PRICE, 3 * ALPHA, 3 * PRICE)
     assert (fill.maker.id, fill.taker.id) == (int(ask["id"]), int(bid["id"]))
     assert fill.taker_fee == 3 * PRICE * 20 // 10_000 and fill.maker_fee == 3 * PRICE * 10 // 10_000
     assert [o.status for o in bobs.orders] == ["filled"]
     # Alice sees her order rest, then her fill: the maker's side.
-    alices = [e for s, e in stream.seen if s == f"ex.user.{alice.user_id}"]
+    alices = [e for s, e in stream.seen if s == f"ex.ev.user.{alice.user_id}"]
     assert [(o.status, o.filled_qty) for e in alices for o in e.orders] == [
         ("open", 0),
         ("open", 3 * ALPHA),
@@ -157,7 +157,7 @@ async def test_committed_groups_reach_jetstream_with_books_fills_and_orders(
 
 
 def _book_events(seen: list[tuple[str, events.Event]], market_id: int) -> list[events.Event]:
-    return [e for s, e in seen if s == f"ex.book.{market_id}" and e.books]
+    return [e for s, e in seen if s == f"ex.ev.book.{market_id}" and e.books]
 
 
 async def test_a_nats_outage_delays_the_events_and_loses_none(
