@@ -178,7 +178,7 @@ class RemoteOrderService:
             try:
                 reply = await self.nc.request(COMMANDS, body, timeout=self.attempt_seconds)
                 break
-            except (nats.errors.NoRespondersError, nats.errors.TimeoutError) as exc:
+            except nats.errors.Error as exc:  # no sequencer (yet), no answer, NATS away
                 if time.monotonic() + delay > deadline:
                     raise SequencerUnavailable(
                         "the order service did not answer; retry (a retry with the same "
