@@ -19,7 +19,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Protocol
 
 import nats.errors
 from nats.aio.client import Client
@@ -33,7 +33,6 @@ from app.orders import wire
 from app.orders.commands import SequencerCommand
 from app.orders.errors import SequencerUnavailable
 from app.orders.readmodel import OrdersView
-from app.orders.sequencer import Sequencer
 
 log = logging.getLogger("app.bus")
 
@@ -44,10 +43,19 @@ ANSWERS_KEPT = 100_000
 ANSWERS_RELOADED = "10 minutes"  # of outbox events, when a sequencer takes over
 
 
+class Sequencing(Protocol):
+    """What the command server needs of the sequencer (`app.orders.sequencer.Sequencer`)."""
+
+    view: OrdersView
+    last_event_id: int  # the outbox's last committed event (its books include it)
+
+    async def submit(self, command: SequencerCommand, command_id: str | None = None) -> Any: ...
+
+
 class CommandServer:
     """The active sequencer's side: runs commands from NATS, answers each id once."""
 
-    def __init__(self, nc: Client, sequencer: Sequencer, engine: AsyncEngine) -> None:
+    def __init__(self, nc: Client, sequencer: Sequencing, engine: AsyncEngine) -> None:
         self.nc = nc
         self.sequencer = sequencer
         self.engine = engine
