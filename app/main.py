@@ -44,6 +44,7 @@ from app.kit.crypto import SecretBox, load_server_key
 from app.kit.http import RequestContextMiddleware, install_error_handlers
 from app.kit.migrate import head_revision
 from app.kit.notify import Listener, listen_dsn
+from app.kit.openapi import install as install_openapi
 from app.kit.ratelimit import TokenBucketLimiter
 from app.kraken.endpoints import router as kraken_router
 from app.kraken.errors import render as kraken_render
@@ -253,4 +254,5 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(custody_admin)
     app.include_router(por_router)
     install_web(app)
+    install_openapi(app)  # the error answers of every operation
     return app
