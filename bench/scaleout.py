@@ -15,7 +15,9 @@ timestamp to its receipt).
 
 Uses DATABASE_URL's server if set, else the embedded Postgres in .data/bench. On one
 two-core machine every process (Postgres, NATS, the roles, the subscribers and the load)
-shares the same cores: the cluster's point, gateways on other machines, shows only partly.
+shares the same cores: the cluster's point, gateways on other machines, shows only partly;
+the last measurement runs the gateways and the subscribers at `nice 19` to stand for
+machines of their own (the order path gets the cores first).
 """
 
 import argparse
@@ -35,11 +37,13 @@ from bench.marketdata_ws import _order_flow, _spawn_workers
 from bench.orders_http import _port, _seed, _start, _wait_ready, start_exchange
 
 
-def _role(role: str, url: str, secret_key: str, nats_url: str) -> tuple[Any, str]:
+def _role(
+    role: str, url: str, secret_key: str, nats_url: str, prefix: tuple[str, ...] = ()
+) -> tuple[Any, str]:
     port = _port()
     base = f"http://127.0.0.1:{port}"
     proc = _start(
-        [sys.executable, "-m", "app", "serve", "--port", str(port)],
+        [*prefix, sys.executable, "-m", "app", "serve", "--port", str(port)],
         {
             **os.environ,
             "PYTHONUNBUFFERED": "1",
@@ -58,14 +62,18 @@ def _role(role: str, url: str, secret_key: str, nats_url: str) -> tuple[Any, str
 
 
 async def _measure(
-    api: str, gateways: list[str], keys: list[tuple[str, str]], args: argparse.Namespace
+    api: str,
+    gateways: list[str],
+    keys: list[tuple[str, str]],
+    args: argparse.Namespace,
+    prefix: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     quiet, _ = await _order_flow(api, keys, args.seconds)
     workers = []
     for i, gateway in enumerate(gateways):
         share = args.subscribers // len(gateways) + (i < args.subscribers % len(gateways))
         procs = max(1, args.procs // len(gateways))
-        workers += await _spawn_workers(f"{gateway}/v1/ws", share, procs, args.seconds)
+        workers += await _spawn_workers(f"{gateway}/v1/ws", share, procs, args.seconds, prefix)
     for w in workers:
         w.stdin.write(b"go\n")
         await w.stdin.drain()
@@ -103,6 +111,20 @@ async def main(args: argparse.Namespace) -> None:
         proc.terminate()
         proc.wait(15)
 
+    for niced in (False, True):
+        name = "cluster (sequencer, api, 2 gateways)"
+        if niced:
+            name += ", gateways and subscribers at nice 19"
+        results[name] = await _cluster(args, secret_key, NICE if niced else ())
+    _report(args, results)
+
+
+NICE = ("nice", "-n", "19")
+
+
+async def _cluster(
+    args: argparse.Namespace, secret_key: str, prefix: tuple[str, ...]
+) -> dict[str, Any]:
     url = await fresh_database("exchange_bench_scaleout_cluster")
     await asyncio.to_thread(migrate, url)
     keys = await _seed(url, args.traders, secret_key)
@@ -117,12 +139,10 @@ async def main(args: argparse.Namespace) -> None:
             procs.append(api)
             gateways = []
             for _ in range(2):
-                gateway, gateway_base = _role("gateway", url, secret_key, nats.url)
+                gateway, gateway_base = _role("gateway", url, secret_key, nats.url, prefix)
                 procs.append(gateway)
                 gateways.append(gateway_base.replace("http", "ws"))
-            results["cluster (sequencer, api, 2 gateways)"] = await _measure(
-                api_base, gateways, keys, args
-            )
+            return await _measure(api_base, gateways, keys, args, prefix)
         finally:
             for p in procs:
                 p.terminate()
@@ -130,6 +150,8 @@ async def main(args: argparse.Namespace) -> None:
                 p.wait(15)
             nats.stop()
 
+
+def _report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> None:
     print(
         f"{args.subscribers} subscribers (book + trades of SN1/TAO) in {args.procs} processes; "
         f"order flow {args.traders} clients, {args.seconds:.0f} s per measurement"
