@@ -45,7 +45,7 @@ T = TypeVar("T")
 
 SS58_FORMAT = 42
 DEFAULT_FEE_RATE = 33
-DEFAULT_ALPHA_WEIGHT = PERQUINTILL // 2
+DEFAULT_QUOTE_WEIGHT = PERQUINTILL // 2
 _HASH_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
 M = "SubtensorModule"
 
@@ -653,7 +653,7 @@ def _subnet(netuid: int, row: dict[str, Any]) -> SubnetState:
         alpha_in_emission=_int(row["SubnetAlphaInEmission"]),
         alpha_out_emission=_int(row["SubnetAlphaOutEmission"]),
         fee_rate=_int(row["FeeRate"]) if "FeeRate" in row else DEFAULT_FEE_RATE,
-        alpha_weight=_int(balancer) if balancer is not None else DEFAULT_ALPHA_WEIGHT,
+        quote_weight=_int(balancer) if balancer is not None else DEFAULT_QUOTE_WEIGHT,
     )
 
 

@@ -13,11 +13,12 @@ U16_MAX = 65535
 PERQUINTILL = 10**18
 
 
-def spot_price(tao_in: int, alpha_in: int, alpha_weight: int) -> Fraction:
-    """The weighted pool's spot price, TAO per alpha: (w1*y)/(w2*x), w2 in Perquintill parts."""
+def spot_price(tao_in: int, alpha_in: int, quote_weight: int) -> Fraction:
+    """The weighted pool's spot price, TAO per alpha: (w1*y)/(w2*x), w2 the quote (TAO) weight in
+    Perquintill parts and w1 = 1 - w2 the base (alpha) weight (`Balancer::calculate_price`)."""
     if alpha_in == 0:
         return Fraction(0)
-    w2 = Fraction(alpha_weight, PERQUINTILL)
+    w2 = Fraction(quote_weight, PERQUINTILL)
     return (1 - w2) * tao_in / (w2 * alpha_in)
 
 
@@ -54,16 +55,25 @@ class SubnetState:
     alpha_in_emission: int  # SubnetAlphaInEmission
     alpha_out_emission: int  # SubnetAlphaOutEmission
     fee_rate: int  # Swap::FeeRate, fee = fee_rate / 65535 of the input
-    alpha_weight: int  # Swap::SwapBalancer w2 as Perquintill parts (default 0.5 * 10^18)
+    quote_weight: (
+        int  # Swap::SwapBalancer: the quote (TAO) weight w2, Perquintill parts (0.5 default)
+    )
 
     @property
     def moving_price(self) -> Fraction:
         return Fraction(self.moving_price_bits, 2**32)
 
     @property
+    def dynamic(self) -> bool:
+        return self.mechanism == 1
+
+    @property
     def price(self) -> Fraction:
-        """Spot price, TAO per alpha: (w1*y)/(w2*x)."""
-        return spot_price(self.tao_in, self.alpha_in, self.alpha_weight)
+        """Spot price, TAO per alpha: (w1*y)/(w2*x) on a dynamic subnet, 1 on root and any other
+        non-dynamic one (`Swap::current_price`, pallets/swap/src/pallet/impls.rs)."""
+        if not self.dynamic:
+            return Fraction(1)
+        return spot_price(self.tao_in, self.alpha_in, self.quote_weight)
 
     @property
     def price_rao(self) -> int:

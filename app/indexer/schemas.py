@@ -3,13 +3,19 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from app.kit.units import format_fixed, fraction_str
+from app.chain.types import PERQUINTILL
+from app.kit.units import exact_decimal, format_fixed, fraction_str
 from app.models import Subnet, SubnetHistory, Validator
 
 
 def moving_price(bits: int) -> str:
     """SubnetMovingPrice is I96F32 (signed): exact decimal of bits / 2^32."""
     return format_fixed(bits, 32)
+
+
+def weight_str(parts: int) -> str:
+    """A Perquintill as its exact decimal: 500000000000000000 -> "0.5"."""
+    return str(exact_decimal(Fraction(parts, PERQUINTILL)).normalize())
 
 
 class SubnetOut(BaseModel):
@@ -25,7 +31,7 @@ class SubnetOut(BaseModel):
     owner_hotkey: str
     mechanism: int
     tempo: int
-    price: str  # weighted pool spot, rao per alpha
+    price: str  # weighted pool spot, rao per alpha (10^9, i.e. 1.0, on root / non-dynamic)
     moving_price: str  # SubnetMovingPrice, exact
     tao_in: str
     alpha_in: str
@@ -35,6 +41,7 @@ class SubnetOut(BaseModel):
     alpha_in_emission: str
     alpha_out_emission: str
     fee_rate: int  # / 65535 of a swap's input
+    quote_weight: str  # Swap::SwapBalancer, the TAO weight w2 (alpha's is 1 - w2), e.g. "0.5"
     identity: dict[str, Any] | None
     last_block: int
     retired_at_block: int | None
@@ -61,6 +68,7 @@ class SubnetOut(BaseModel):
             alpha_in_emission=str(s.alpha_in_emission),
             alpha_out_emission=str(s.alpha_out_emission),
             fee_rate=s.fee_rate,
+            quote_weight=weight_str(s.quote_weight),
             identity=s.identity,
             last_block=s.last_block,
             retired_at_block=s.retired_at_block,

@@ -60,7 +60,7 @@ def _subnet_row(state: SubnetState, block: int) -> dict[str, Any]:
         "alpha_in_emission": state.alpha_in_emission,
         "alpha_out_emission": state.alpha_out_emission,
         "fee_rate": state.fee_rate,
-        "alpha_weight": state.alpha_weight,
+        "quote_weight": state.quote_weight,
         "first_seen_block": block,
         "last_block": block,
     }

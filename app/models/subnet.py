@@ -47,7 +47,8 @@ class Subnet(IdMixin, Base):
     alpha_in_emission: Mapped[int] = mapped_column(BigInteger)
     alpha_out_emission: Mapped[int] = mapped_column(BigInteger)
     fee_rate: Mapped[int] = mapped_column(Integer)
-    alpha_weight: Mapped[int] = mapped_column(BigInteger)  # Perquintill parts
+    # Swap::SwapBalancer: the quote (TAO) weight w2, Perquintill parts; alpha's is 1 - w2
+    quote_weight: Mapped[int] = mapped_column(BigInteger)
     first_seen_block: Mapped[int] = mapped_column(BigInteger)
     last_block: Mapped[int] = mapped_column(BigInteger)
     retired_at_block: Mapped[int | None] = mapped_column(BigInteger)

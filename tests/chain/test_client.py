@@ -12,7 +12,7 @@ from app.chain.client import AsyncChainClient, ChainClient
 from app.chain.devnet.chain import account, ss58
 from app.chain.devnet.server import DevnetThread, run_devnet
 from app.chain.errors import ChainRequestError, ChainUnavailable
-from app.chain.types import ChainSnapshot
+from app.chain.types import ChainSnapshot, spot_price
 from tests.chain.conftest import make_devnet
 
 CUSTODY = ss58(account(99, "custody"))
@@ -43,7 +43,7 @@ def test_snapshot_matches_devnet_state_exactly(devnet: DevnetThread, client: Cha
     v2_hot, v2_net = next((h, n) for (h, n), p in pools.items() if p.v2 and n != 0)
     chain.seed_stake(CUSTODY, legacy.hotkey, 1, 123_456_789_012)
     chain.seed_stake(CUSTODY, v2_hot, v2_net, 5 * 10**9)
-    chain.set_swap_params(2, fee_rate=655, alpha_weight=4 * 10**17)
+    chain.set_swap_params(2, fee_rate=655, quote_weight=4 * 10**17)
     chain.subnets[4].moving_price_bits = -(3 << 32) - 5  # I96F32 is signed
     chain.produce_blocks(3)
 
@@ -53,9 +53,14 @@ def test_snapshot_matches_devnet_state_exactly(devnet: DevnetThread, client: Cha
 
     # Spot checks of the decoding, independent of the devnet's own view.
     assert len(snap.subnets) == 9 and snap.subnets[0].mechanism == 0
+    root = snap.subnets[0]  # not dynamic: 1.0 whatever its reserves (Swap::current_price)
+    assert root.price == 1 and root.price_rao == 10**9
+    assert spot_price(root.tao_in, root.alpha_in, root.quote_weight) != 1
+    heavy = snap.subnets[2]  # quote (TAO) weight 0.4: p = 0.6 * y / (0.4 * x)
+    assert heavy.price == Fraction(6, 4) * Fraction(heavy.tao_in, heavy.alpha_in)
     assert snap.subnets[1].symbol == "\u03b1" and snap.subnets[2].symbol == "\u03b2"  # alpha, beta
     assert snap.subnets[4].moving_price_bits < 0 and snap.subnets[4].moving_price < 0
-    assert snap.subnets[2].fee_rate == 655 and snap.subnets[2].alpha_weight == 4 * 10**17
+    assert snap.subnets[2].fee_rate == 655 and snap.subnets[2].quote_weight == 4 * 10**17
     bad = snap.subnets[3].identity
     assert bad is not None and "\ufffd" in bad.subnet_name and bad.subnet_name.startswith("Bad ")
     assert snap.subnets[7].identity is None

@@ -42,6 +42,22 @@ async def test_subnets_list_and_detail(client: httpx.AsyncClient, db: AsyncEngin
     assert s2["fee_rate"] == 33 and s2["status"] == "active"
 
 
+async def test_root_is_priced_one_and_the_weight_is_the_quote_weight(
+    client: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    """Root (not dynamic) is 1.0 TAO per alpha whatever its reserves, as `Swap::current_price`
+    has it; a dynamic pool's price follows the quote (TAO) weight w2: p = (1 - w2) y / (w2 x)."""
+    root = subnet(0, mechanism=0, tao_in=7_000 * 10**9, alpha_in=3 * 10**9)
+    heavy = subnet(2, quote_weight=4 * 10**17)  # TAO weight 0.4: alpha weight 0.6
+    await _index(db, [(10, T0, [root, subnet(1), heavy])])
+    by_netuid = {s["netuid"]: s for s in (await client.get("/v1/subnets")).json()}
+    assert by_netuid[0]["price"] == "1000000000" and by_netuid[0]["mechanism"] == 0
+    assert by_netuid[1]["quote_weight"] == "0.5" and by_netuid[1]["price"] == "50000000"
+    assert by_netuid[2]["quote_weight"] == "0.4"
+    # y = 2000 TAO, x = 20000 alpha: 0.6 * 2000 / (0.4 * 20000) = 0.15 TAO.
+    assert by_netuid[2]["price"] == "150000000"
+
+
 async def test_moving_price_is_exact(client: httpx.AsyncClient, db: AsyncEngine) -> None:
     await _index(db, [(10, T0, [subnet(1, moving_price_bits=(1 << 32) + (1 << 31))])])
     assert (await client.get("/v1/subnets/1")).json()["moving_price"] == "1.5"

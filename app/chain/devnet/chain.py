@@ -547,7 +547,7 @@ class DevnetChain:
         *,
         tao_in: int | None = None,
         price: Fraction | None = None,
-        alpha_weight: int | None = None,
+        quote_weight: int | None = None,
         identity: tuple[bytes, ...] | bool | None = True,
     ) -> Subnet:
         rng = self._rng
@@ -557,11 +557,11 @@ class DevnetChain:
             tao_in = int(RAO_PER_TAO * 10 ** rng.uniform(2.5, 5.7))  # ~300 .. 500k TAO
         if price is None:
             price = Fraction(10 ** rng.uniform(-2.5, -0.3)).limit_denominator(10**12)
-        if alpha_weight is None:
-            alpha_weight = PERQUINTILL // 2
+        if quote_weight is None:
+            quote_weight = PERQUINTILL // 2
             if reg % 5 == 0:  # a few pools already moved off 50/50
-                alpha_weight = rng.choice((40, 45, 55, 60)) * PERQUINTILL // 100
-        w2 = Fraction(alpha_weight, PERQUINTILL)
+                quote_weight = rng.choice((40, 45, 55, 60)) * PERQUINTILL // 100
+        w2 = Fraction(quote_weight, PERQUINTILL)
         alpha_in = int((1 - w2) * tao_in / (w2 * price))
         name = GREEK_NAMES[(netuid - 1) % len(GREEK_NAMES)]
         if identity is True:
@@ -595,7 +595,7 @@ class DevnetChain:
             alpha_out=int(alpha_in * rng.uniform(0.3, 2.0)),
             moving_price_bits=int(price * codec.I96F32_ONE),
             fee_rate=33,
-            alpha_weight=alpha_weight,
+            quote_weight=quote_weight,
         )
         validators = rng.sample(self._validator_hotkeys, self.config.validators_per_subnet)
         miners = [
@@ -636,7 +636,7 @@ class DevnetChain:
         netuid: int | None = None,
         tao_in: int | None = None,
         price: Fraction | None = None,
-        alpha_weight: int | None = None,
+        quote_weight: int | None = None,
     ) -> int:
         """Register a dynamic subnet (the lowest free netuid unless given); returns its netuid."""
         with self._lock:
@@ -644,7 +644,7 @@ class DevnetChain:
                 netuid = self._free_netuid()
             if netuid in self.subnets or not 1 <= netuid <= MAX_NETUID:
                 raise ValueError(f"netuid {netuid} is not free")
-            self._new_subnet(netuid, tao_in=tao_in, price=price, alpha_weight=alpha_weight)
+            self._new_subnet(netuid, tao_in=tao_in, price=price, quote_weight=quote_weight)
             return netuid
 
     def deregister_and_reuse(self, netuid: int) -> Subnet:
@@ -716,14 +716,14 @@ class DevnetChain:
             return minted
 
     def set_swap_params(
-        self, netuid: int, *, fee_rate: int | None = None, alpha_weight: int | None = None
+        self, netuid: int, *, fee_rate: int | None = None, quote_weight: int | None = None
     ) -> None:
         with self._lock:
             s = self.subnets[netuid]
             if fee_rate is not None:
                 s.fee_rate = fee_rate
-            if alpha_weight is not None:
-                s.alpha_weight = alpha_weight
+            if quote_weight is not None:
+                s.quote_weight = quote_weight
 
     # --- encoding -----------------------------------------------------------------------------
 

@@ -131,7 +131,7 @@ class StateEncoder:
                 put(m, "Keys", hotkey, netuid, uid)
             if netuid != 0:
                 put("Swap", "FeeRate", codec.u16(s.fee_rate), netuid)
-                put("Swap", "SwapBalancer", codec.u64(s.alpha_weight), netuid)
+                put("Swap", "SwapBalancer", codec.u64(s.quote_weight), netuid)
         for hotkey, take in state.takes.items():
             put(m, "Delegates", codec.u16(take), hotkey)
         for (hotkey, netuid), pool in state.pools.items():
@@ -185,7 +185,7 @@ class StateEncoder:
                 alpha_in_emission=s.alpha_in_emission,
                 alpha_out_emission=s.alpha_out_emission,
                 fee_rate=s.fee_rate if netuid != 0 else 33,
-                alpha_weight=s.alpha_weight,
+                quote_weight=s.quote_weight,
             )
             for uid, (hotkey, permit) in enumerate(zip(s.uids, s.permits, strict=True)):
                 pool = state.pools.get((hotkey, netuid))

@@ -113,7 +113,7 @@ class Subnet:
     alpha_in_emission: int = 0
     alpha_out_emission: int = 0
     fee_rate: int = 33
-    alpha_weight: int = PERQUINTILL // 2
+    quote_weight: int = PERQUINTILL // 2
     uids: list[bytes] = field(default_factory=list)  # hotkey by uid
     permits: list[bool] = field(default_factory=list)
     pending_validator_alpha: int = 0
@@ -121,7 +121,7 @@ class Subnet:
 
     @property
     def price(self) -> Fraction:
-        return spot_price(self.tao_in, self.alpha_in, self.alpha_weight)
+        return spot_price(self.tao_in, self.alpha_in, self.quote_weight)
 
 
 # The subtensor pallet's id: subnet `n`'s TAO is held by the account "modl" + id + SCALE(n).

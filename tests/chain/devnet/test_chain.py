@@ -33,7 +33,7 @@ def test_realistic_genesis() -> None:
     assert sum(0.003 <= p <= 0.5 for p in prices) > 0.8 * len(prices)
     reserves = [s.tao_in / RAO_PER_TAO for s in dynamic]
     assert min(reserves) >= 300 and max(reserves) <= 510_000
-    assert any(s.alpha_weight != PERQUINTILL // 2 for s in dynamic)
+    assert any(s.quote_weight != PERQUINTILL // 2 for s in dynamic)
     assert all(s.symbol for s in dynamic)
 
 

@@ -38,11 +38,11 @@ class PoolBefore:
     tao_in: int
     alpha_in: int
     fee_rate: int
-    alpha_weight: int
+    quote_weight: int
 
     @property
     def price(self) -> Fraction:
-        return spot_price(self.tao_in, self.alpha_in, self.alpha_weight)
+        return spot_price(self.tao_in, self.alpha_in, self.quote_weight)
 
 
 def pool_before(substrate: SubstrateInterface, netuid: int, block: Block) -> PoolBefore:
@@ -563,7 +563,7 @@ def test_fees_in_alpha_when_free_tao_is_short(
     before = pool_before(substrate, netuid, block)
     alpha_fee = int(Fraction(fee) / before.price)
     fee_tao = quote_sell_alpha(
-        PoolBefore(before.tao_in, before.alpha_in, 0, before.alpha_weight), alpha_fee
+        PoolBefore(before.tao_in, before.alpha_in, 0, before.quote_weight), alpha_fee
     )[0]
     author = ss58(dev.chain.author)
     # Before the call: the fee's alpha is sold (no swap fee) and its TAO paid to the author.
