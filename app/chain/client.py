@@ -69,6 +69,9 @@ SUBNET_ITEMS: tuple[tuple[str, str], ...] = (
     (M, "ValidatorPermit"),
     ("Swap", "FeeRate"),
     ("Swap", "SwapBalancer"),
+    (M, "LastEpochBlock"),
+    (M, "PendingEpochAt"),
+    (M, "SubnetEpochIndex"),
 )
 
 # Every storage item the client reads (the conformance test checks them against finney's).
@@ -86,7 +89,13 @@ STORAGE_READ: tuple[tuple[str, str], ...] = (
     (M, "StakingHotkeys"),
 )
 # Items a runtime may not have yet: read when present, defaults otherwise.
-OPTIONAL_ITEMS = frozenset({("Swap", "SwapBalancer"), (M, "AlphaV2"), (M, "TotalHotkeySharesV2")})
+# The epoch scheduler's items came with the stateful scheduler (2026); on an older runtime the
+# epochs are the legacy ones, `(block + netuid + 1) % (tempo + 1) == 0`, and the client derives
+# the same three values from that schedule (as the runtime's `migrate_dynamic_tempo` seeds them).
+EPOCH_ITEMS = frozenset({(M, "LastEpochBlock"), (M, "PendingEpochAt"), (M, "SubnetEpochIndex")})
+OPTIONAL_ITEMS = frozenset(
+    {("Swap", "SwapBalancer"), (M, "AlphaV2"), (M, "TotalHotkeySharesV2"), *EPOCH_ITEMS}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -510,7 +519,7 @@ class _Reader:
                         )
                     )
 
-        subnets = {n: _subnet(n, per_subnet[n]) for n in netuids}
+        subnets = {n: _subnet(n, per_subnet[n], block_number) for n in netuids}
         validators = [
             ValidatorState(
                 netuid=n,
@@ -633,8 +642,25 @@ def _identity(obj: Any) -> SubnetIdentity | None:
     return SubnetIdentity(**{name: _text(fields[name]) for name in names if name in fields})
 
 
-def _subnet(netuid: int, row: dict[str, Any]) -> SubnetState:
+def legacy_epoch(block: int, netuid: int, tempo: int) -> tuple[int, int]:
+    """(LastEpochBlock, SubnetEpochIndex) on a runtime before the stateful scheduler, whose
+    epochs ran at `(block + netuid + 1) % (tempo + 1) == 0` (the values subtensor's
+    `migrate_dynamic_tempo` seeded from that schedule)."""
+    if tempo == 0 or netuid == 0:
+        return 0, 0
+    adjusted = block + netuid + 1
+    return block - adjusted % (tempo + 1), adjusted // (tempo + 1)
+
+
+def _subnet(netuid: int, row: dict[str, Any], block: int) -> SubnetState:
     balancer = row.get("SwapBalancer")
+    tempo = _int(row["Tempo"])
+    if "SubnetEpochIndex" in row:
+        last_epoch = _int(row["LastEpochBlock"])
+        pending = _int(row["PendingEpochAt"])
+        epoch_index = _int(row["SubnetEpochIndex"])
+    else:
+        (last_epoch, epoch_index), pending = legacy_epoch(block, netuid, tempo), 0
     return SubnetState(
         netuid=netuid,
         registered_at=_int(row["NetworkRegisteredAt"]),
@@ -643,7 +669,7 @@ def _subnet(netuid: int, row: dict[str, Any]) -> SubnetState:
         identity=_identity(row["SubnetIdentitiesV3"]),
         owner_coldkey=str(row["SubnetOwner"].value),
         owner_hotkey=str(row["SubnetOwnerHotkey"].value),
-        tempo=_int(row["Tempo"]),
+        tempo=tempo,
         tao_in=_int(row["SubnetTAO"]),
         alpha_in=_int(row["SubnetAlphaIn"]),
         alpha_out=_int(row["SubnetAlphaOut"]),
@@ -654,6 +680,9 @@ def _subnet(netuid: int, row: dict[str, Any]) -> SubnetState:
         alpha_out_emission=_int(row["SubnetAlphaOutEmission"]),
         fee_rate=_int(row["FeeRate"]) if "FeeRate" in row else DEFAULT_FEE_RATE,
         quote_weight=_int(balancer) if balancer is not None else DEFAULT_QUOTE_WEIGHT,
+        last_epoch_block=last_epoch,
+        pending_epoch_at=pending,
+        epoch_index=epoch_index,
     )
 
 

@@ -55,9 +55,13 @@ class SubnetState:
     alpha_in_emission: int  # SubnetAlphaInEmission
     alpha_out_emission: int  # SubnetAlphaOutEmission
     fee_rate: int  # Swap::FeeRate, fee = fee_rate / 65535 of the input
-    quote_weight: (
-        int  # Swap::SwapBalancer: the quote (TAO) weight w2, Perquintill parts (0.5 default)
-    )
+    quote_weight: int  # Swap::SwapBalancer: the quote (TAO) weight w2, Perquintill parts
+    # The stateful epoch scheduler (subtensor coinbase/run_coinbase.rs): an epoch runs when
+    # `tempo` blocks have passed since `LastEpochBlock`, or at `PendingEpochAt` (owner-triggered
+    # or deferred by the per-block cap); each consumed slot adds one to `SubnetEpochIndex`.
+    last_epoch_block: int = 0  # LastEpochBlock
+    pending_epoch_at: int = 0  # PendingEpochAt (0: none)
+    epoch_index: int = 0  # SubnetEpochIndex
 
     @property
     def moving_price(self) -> Fraction:
@@ -74,6 +78,15 @@ class SubnetState:
         if not self.dynamic:
             return Fraction(1)
         return spot_price(self.tao_in, self.alpha_in, self.quote_weight)
+
+    @property
+    def next_epoch_block(self) -> int | None:
+        """`get_next_epoch_start_block`: min(LastEpochBlock + tempo, PendingEpochAt), None with
+        tempo 0 or on root (no epochs). A deferral can push it a block or two later."""
+        if self.tempo == 0 or self.netuid == 0:
+            return None
+        auto = self.last_epoch_block + self.tempo
+        return min(auto, self.pending_epoch_at) if self.pending_epoch_at else auto
 
     @property
     def price_rao(self) -> int:

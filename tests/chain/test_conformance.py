@@ -46,6 +46,9 @@ NEWER_THAN_RECORDING = {
     ("Swap", "SwapBalancer"),
     ("SubtensorModule", "AlphaV2"),
     ("SubtensorModule", "TotalHotkeySharesV2"),
+    ("SubtensorModule", "LastEpochBlock"),
+    ("SubtensorModule", "PendingEpochAt"),
+    ("SubtensorModule", "SubnetEpochIndex"),
 }
 OUTER_ENUMS = ("RuntimeEvent", "RuntimeCall")
 
@@ -333,6 +336,24 @@ def test_newer_items_have_the_documented_shape() -> None:
     hashers, key, value, _ = devnet().describe("Swap", "SwapBalancer")
     assert (
         hashers == ("Twox64Concat",) and key == "u16" and value == ("struct", (("quote", "u64"),))
+    )
+    for item in ("LastEpochBlock", "PendingEpochAt", "SubnetEpochIndex"):  # lib.rs, June 2026
+        assert devnet().describe("SubtensorModule", item) == (
+            ("Identity",),
+            "u16",
+            "u64",
+            "Default",
+        )
+    events = devnet().variants("SubtensorModule", "event")
+    assert events["EpochTriggered"] == (
+        131,
+        "EpochTriggered",
+        (("netuid", "u16"), ("by", ("array", 32, "u8")), ("fires_at", "u64")),
+    )
+    assert events["EpochDeferred"] == (
+        132,
+        "EpochDeferred",
+        (("netuid", "u16"), ("from_block", "u64"), ("to_block", "u64")),
     )
     fee_with_alpha = devnet().variants("SubtensorModule", "event")["TransactionFeePaidWithAlpha"]
     assert fee_with_alpha == (

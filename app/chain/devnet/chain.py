@@ -130,6 +130,23 @@ class DevnetConfig:
     max_subnets: int = MAX_NETUID  # at the limit a registration replaces the cheapest subnet
     immunity_period: int = 100  # blocks a new subnet cannot be deregistered
     ban_blocks: int = 150  # a refused or included transaction hash stays banned this long
+    # Epochs due beyond this many in one block are deferred to the next one
+    # (`MaxEpochsPerBlock`; the runtime's `SubtensorMaxEpochsPerBlock` is 2 in production).
+    max_epochs_per_block: int = 2
+    # `AdminFreezeWindow` (default 10): an owner-triggered epoch fires this many blocks later.
+    admin_freeze_window: int = 10
+
+
+def should_run_epoch(s: Subnet, block: int) -> bool:
+    """subtensor `should_run_epoch` (coinbase/run_coinbase.rs): a pending (owner-triggered or
+    deferred) epoch whose block has come, or `tempo` blocks since `LastEpochBlock`; never with
+    tempo 0. (The `BlocksSinceLastStep > MAX_TEMPO` safety net never fires here: every due
+    epoch runs within a block or two.)"""
+    if s.tempo == 0:
+        return False
+    if s.pending_epoch_at and block >= s.pending_epoch_at:
+        return True
+    return block - s.last_epoch_block >= s.tempo
 
 
 def account(seed: int, *parts: object) -> bytes:
@@ -453,8 +470,7 @@ class DevnetChain:
             s.alpha_in += alpha
             s.alpha_out += RAO_PER_TAO
             s.pending_validator_alpha += RAO_PER_TAO * 41 // 100
-            if (number + s.netuid) % (s.tempo + 1) == 0:
-                self._epoch(s)
+        self._drain_pending(number, events)
         interval = self.config.registration_interval
         if interval and number % interval == 0:
             self._register_or_replace(events)
@@ -467,6 +483,50 @@ class DevnetChain:
         for s in dynamic:
             price_bits = int(s.price * codec.I96F32_ONE)
             s.moving_price_bits += (price_bits - s.moving_price_bits) // 50
+
+    def _drain_pending(self, number: int, events: Events) -> None:
+        """The stateful epoch scheduler, as subtensor's `drain_pending` (coinbase/
+        run_coinbase.rs): every subnet but root, in netuid order; a due epoch beyond
+        `MaxEpochsPerBlock` is deferred one block (`PendingEpochAt = block + 1`,
+        `EpochDeferred`); a run (or consumed) slot sets `LastEpochBlock = block`,
+        clears `PendingEpochAt` and adds one to `SubnetEpochIndex`."""
+        run = 0
+        for netuid in sorted(self.subnets):
+            s = self.subnets[netuid]
+            if netuid == 0 or not should_run_epoch(s, number):
+                continue
+            if run >= self.config.max_epochs_per_block:
+                s.pending_epoch_at = number + 1
+                events.epoch_deferred(netuid, number, number + 1)
+                continue
+            self._epoch(s)
+            run += 1
+            s.last_epoch_block = number
+            s.pending_epoch_at = 0
+            s.epoch_index += 1
+
+    def trigger_epoch(self, netuid: int) -> int:
+        """The owner's `trigger_epoch` (coinbase/tempo_control.rs `do_trigger_epoch`): the
+        epoch fires `AdminFreezeWindow` blocks after the block that includes the request (the
+        next one), unless one is pending already or the automatic one is closer than that.
+        Returns the block it fires at; `EpochTriggered` comes with the next block."""
+        with self._lock:
+            s = self.subnets.get(netuid)
+            if s is None or netuid == 0 or s.tempo == 0:
+                raise ValueError(f"netuid {netuid} has no epochs")
+            if s.pending_epoch_at:
+                raise ValueError("EpochTriggerAlreadyPending")
+            now = self._next_number
+            window = self.config.admin_freeze_window
+            if s.last_epoch_block + s.tempo - now < window:
+                raise ValueError("AutoEpochAlreadyImminent")
+            fires_at = now + window
+            s.pending_epoch_at = fires_at
+            owner = s.owner_coldkey
+            self._pending_events.append(
+                lambda events: events.epoch_triggered(netuid, owner, fires_at)
+            )
+            return fires_at
 
     def _epoch(self, s: Subnet) -> None:
         """Distribute the tempo's validator alpha pro rata to stake: every share gains value."""
@@ -581,9 +641,10 @@ class DevnetChain:
                     f"https://{name}.example/logo.png".encode(),
                     b"",
                 )
+        now = self._next_number
         subnet = Subnet(
             netuid=netuid,
-            registered_at=self._next_number,
+            registered_at=now,
             mechanism=1,
             symbol=GREEK[(netuid - 1) % len(GREEK)].encode(),
             identity=identity if isinstance(identity, tuple) else None,
@@ -596,6 +657,8 @@ class DevnetChain:
             moving_price_bits=int(price * codec.I96F32_ONE),
             fee_rate=33,
             quote_weight=quote_weight,
+            # `init_new_network` (subnets/subnet.rs): a per-netuid stagger of the first epoch.
+            last_epoch_block=max(now - netuid % max(self.config.tempo, 1), 0),
         )
         validators = rng.sample(self._validator_hotkeys, self.config.validators_per_subnet)
         miners = [

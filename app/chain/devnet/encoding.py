@@ -127,6 +127,9 @@ class StateEncoder:
             put(m, "SubnetAlphaInEmission", codec.u64(s.alpha_in_emission), netuid)
             put(m, "SubnetAlphaOutEmission", codec.u64(s.alpha_out_emission), netuid)
             put(m, "ValidatorPermit", codec.vec_bool(s.permits), netuid)
+            put(m, "LastEpochBlock", codec.u64(s.last_epoch_block), netuid)
+            put(m, "PendingEpochAt", codec.u64(s.pending_epoch_at), netuid)
+            put(m, "SubnetEpochIndex", codec.u64(s.epoch_index), netuid)
             for uid, hotkey in enumerate(s.uids):
                 put(m, "Keys", hotkey, netuid, uid)
             if netuid != 0:
@@ -186,6 +189,9 @@ class StateEncoder:
                 alpha_out_emission=s.alpha_out_emission,
                 fee_rate=s.fee_rate if netuid != 0 else 33,
                 quote_weight=s.quote_weight,
+                last_epoch_block=s.last_epoch_block,
+                pending_epoch_at=s.pending_epoch_at,
+                epoch_index=s.epoch_index,
             )
             for uid, (hotkey, permit) in enumerate(zip(s.uids, s.permits, strict=True)):
                 pool = state.pools.get((hotkey, netuid))

@@ -118,6 +118,10 @@ class Subnet:
     permits: list[bool] = field(default_factory=list)
     pending_validator_alpha: int = 0
     subtoken_enabled: bool = True
+    # The stateful epoch scheduler (subtensor `coinbase/run_coinbase.rs`, `drain_pending`).
+    last_epoch_block: int = 0  # LastEpochBlock: the block of the last consumed epoch slot
+    pending_epoch_at: int = 0  # PendingEpochAt: an owner-triggered or deferred epoch (0: none)
+    epoch_index: int = 0  # SubnetEpochIndex: +1 per consumed slot
 
     @property
     def price(self) -> Fraction:
