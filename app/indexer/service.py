@@ -61,6 +61,9 @@ def _subnet_row(state: SubnetState, block: int) -> dict[str, Any]:
         "alpha_out_emission": state.alpha_out_emission,
         "fee_rate": state.fee_rate,
         "quote_weight": state.quote_weight,
+        "last_epoch_block": state.last_epoch_block,
+        "pending_epoch_at": state.pending_epoch_at,
+        "epoch_index": state.epoch_index,
         "first_seen_block": block,
         "last_block": block,
     }
@@ -170,6 +173,8 @@ async def _insert_history(
             "tao_in_emission": s.tao_in_emission,
             "alpha_in_emission": s.alpha_in_emission,
             "alpha_out_emission": s.alpha_out_emission,
+            "epoch_index": s.epoch_index,
+            "last_epoch_block": s.last_epoch_block,
         }
         for s in snapshot.subnets.values()
     ]

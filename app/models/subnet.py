@@ -49,6 +49,10 @@ class Subnet(IdMixin, Base):
     fee_rate: Mapped[int] = mapped_column(Integer)
     # Swap::SwapBalancer: the quote (TAO) weight w2, Perquintill parts; alpha's is 1 - w2
     quote_weight: Mapped[int] = mapped_column(BigInteger)
+    # The epoch scheduler (LastEpochBlock, PendingEpochAt (0: none), SubnetEpochIndex).
+    last_epoch_block: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    pending_epoch_at: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    epoch_index: Mapped[int] = mapped_column(BigInteger, server_default="0")
     first_seen_block: Mapped[int] = mapped_column(BigInteger)
     last_block: Mapped[int] = mapped_column(BigInteger)
     retired_at_block: Mapped[int | None] = mapped_column(BigInteger)

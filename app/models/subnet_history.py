@@ -25,3 +25,7 @@ class SubnetHistory(Base):
     tao_in_emission: Mapped[int] = mapped_column(BigInteger)
     alpha_in_emission: Mapped[int] = mapped_column(BigInteger)
     alpha_out_emission: Mapped[int] = mapped_column(BigInteger)
+    # The chain's epoch schedule at this block (SubnetEpochIndex, LastEpochBlock): rewards and
+    # the APR are keyed by the epoch index, never by a formula of the block number.
+    epoch_index: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    last_epoch_block: Mapped[int] = mapped_column(BigInteger, server_default="0")
