@@ -77,6 +77,7 @@ SUBNET_ITEMS: tuple[tuple[str, str], ...] = (
 # Every storage item the client reads (the conformance test checks them against finney's).
 STORAGE_READ: tuple[tuple[str, str], ...] = (
     ("System", "Number"),
+    ("Timestamp", "Now"),
     (M, "NetworksAdded"),
     *SUBNET_ITEMS,
     (M, "Keys"),
@@ -445,13 +446,14 @@ class _Reader:
 
         # Round trip 1: every per-subnet item, and the block number.
         items = [(p, i) for p, i in SUBNET_ITEMS if (p, i) not in OPTIONAL_ITEMS or self.has(p, i)]
-        keys = [self.key("System", "Number", [])]
+        keys = [self.key("System", "Number", []), self.key("Timestamp", "Now", [])]
         keys += [self.key(p, i, [n]) for n in netuids for p, i in items]
         first = self.multi(keys, block_hash)
         block_number = int(first[0].value)
+        timestamp_ms = _int(first[1])
         per_subnet: dict[int, dict[str, Any]] = {}
         for j, netuid in enumerate(netuids):
-            row = first[1 + j * len(items) : 1 + (j + 1) * len(items)]
+            row = first[2 + j * len(items) : 2 + (j + 1) * len(items)]
             per_subnet[netuid] = {item: obj for (_, item), obj in zip(items, row, strict=True)}
 
         # Round trip 2: hotkeys of the uids we want.
@@ -537,6 +539,7 @@ class _Reader:
             subnets=subnets,
             validators=validators,
             positions=positions,
+            timestamp_ms=timestamp_ms,
         )
 
 
@@ -551,6 +554,7 @@ def _with_round_trips(snap: ChainSnapshot, n: int) -> ChainSnapshot:
         validators=snap.validators,
         positions=snap.positions,
         rpc_round_trips=n,
+        timestamp_ms=snap.timestamp_ms,
     )
 
 

@@ -5,6 +5,7 @@ their raw bits and exposed as exact `Fraction`s.
 """
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from fractions import Fraction
 
 from app.kit.units import RAO_PER_TAO as RAO_PER_TAO  # re-exported for the devnet
@@ -131,3 +132,11 @@ class ChainSnapshot:
     validators: list[ValidatorState] = field(default_factory=list)
     positions: list[StakePosition] = field(default_factory=list)
     rpc_round_trips: int = 0  # how many JSON-RPC requests the snapshot took
+    timestamp_ms: int = 0  # Timestamp.Now at the block: the block's time (ms since the epoch)
+
+    @property
+    def block_time(self) -> datetime | None:
+        """The block's time as the chain recorded it (`Timestamp.Now`), None if unset."""
+        if not self.timestamp_ms:
+            return None
+        return datetime.fromtimestamp(self.timestamp_ms / 1000, UTC)

@@ -84,8 +84,8 @@ class Indexer:
                 snapshot,
                 chain=self.options.chain,
                 head_block=head.number,
-                # Indexing time stands in for block time: finalized blocks are seconds old.
-                block_time=datetime.now(UTC),
+                # The block's own time (`Timestamp.Now`); indexing time only if it has none.
+                block_time=snapshot.block_time or datetime.now(UTC),
                 listeners=self.listeners,
             )
             await session.commit()

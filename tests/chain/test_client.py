@@ -28,6 +28,8 @@ def by_key(snap: ChainSnapshot) -> list[tuple[int, str, str, Fraction, Fraction,
 def assert_matches_devnet(snap: ChainSnapshot, devnet: DevnetThread, coldkeys: set[str]) -> None:
     view = devnet.chain.block(snap.block_hash).view
     assert snap.block_number == view.block_number
+    assert snap.timestamp_ms == view.timestamp_ms > 0  # Timestamp.Now: 12 s a block
+    assert snap.block_time is not None and snap.block_time.timestamp() * 1000 == view.timestamp_ms
     assert snap.subnets == view.subnets
     assert snap.validators == [v for v in view.validators if v.validator_permit]
     expected = ChainSnapshot(

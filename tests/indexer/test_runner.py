@@ -61,6 +61,21 @@ async def test_snapshot_in_postgres_matches_the_devnet_exactly(
             )
             assert int(row.volume) == s.volume and row.symbol == s.symbol
             assert row.registered_at == s.registered_at and row.owner_coldkey == s.owner_coldkey
+            assert (row.epoch_index, row.last_epoch_block, row.pending_epoch_at) == (
+                s.epoch_index,
+                s.last_epoch_block,
+                s.pending_epoch_at,
+            )
+        # Block times are the chain's (`Timestamp.Now`), not the indexer's clock.
+        times = (
+            await conn.execute(
+                select(SubnetHistory.block_number, SubnetHistory.block_time).distinct()
+            )
+        ).all()
+        assert times and all(
+            t.timestamp() * 1000 == devnet.chain.block_by_number(b).view.timestamp_ms  # type: ignore[union-attr]
+            for b, t in times
+        )
         vals = (
             await conn.execute(
                 select(Subnet.netuid, Validator.uid, Validator.hotkey, Validator.total_alpha).join(

@@ -421,7 +421,7 @@ class DevnetChain:
         header = parent_bytes + codec.compact(number) + state_root + extrinsics_root + b"\x00"
         block_hash = "0x" + codec.blake2_256(header).hex()
         view = self._encoder.view(
-            self.state, number, block_hash, self._head.view if number else None
+            self.state, number, block_hash, self._head.view if number else None, now
         )
         block = Block(
             number,

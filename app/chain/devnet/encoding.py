@@ -156,7 +156,12 @@ class StateEncoder:
         return out
 
     def view(
-        self, state: State, number: int, block_hash: str, prev: ChainSnapshot | None
+        self,
+        state: State,
+        number: int,
+        block_hash: str,
+        prev: ChainSnapshot | None,
+        now: int = 0,
     ) -> ChainSnapshot:
         """The same state as plain values, for tests to compare with what clients read."""
         subnets: dict[int, SubnetState] = {}
@@ -226,6 +231,7 @@ class StateEncoder:
             subnets=subnets,
             validators=validators,
             positions=positions,
+            timestamp_ms=now,
         )
 
 
