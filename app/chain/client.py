@@ -72,6 +72,7 @@ SUBNET_ITEMS: tuple[tuple[str, str], ...] = (
     (M, "LastEpochBlock"),
     (M, "PendingEpochAt"),
     (M, "SubnetEpochIndex"),
+    (M, "SubnetExcessTao"),
 )
 
 # Every storage item the client reads (the conformance test checks them against finney's).
@@ -95,7 +96,13 @@ STORAGE_READ: tuple[tuple[str, str], ...] = (
 # the same three values from that schedule (as the runtime's `migrate_dynamic_tempo` seeds them).
 EPOCH_ITEMS = frozenset({(M, "LastEpochBlock"), (M, "PendingEpochAt"), (M, "SubnetEpochIndex")})
 OPTIONAL_ITEMS = frozenset(
-    {("Swap", "SwapBalancer"), (M, "AlphaV2"), (M, "TotalHotkeySharesV2"), *EPOCH_ITEMS}
+    {
+        ("Swap", "SwapBalancer"),
+        (M, "AlphaV2"),
+        (M, "TotalHotkeySharesV2"),
+        (M, "SubnetExcessTao"),
+        *EPOCH_ITEMS,
+    }
 )
 
 
@@ -687,6 +694,7 @@ def _subnet(netuid: int, row: dict[str, Any], block: int) -> SubnetState:
         last_epoch_block=last_epoch,
         pending_epoch_at=pending,
         epoch_index=epoch_index,
+        excess_tao=_int(row["SubnetExcessTao"]) if "SubnetExcessTao" in row else 0,
     )
 
 

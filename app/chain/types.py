@@ -63,6 +63,7 @@ class SubnetState:
     last_epoch_block: int = 0  # LastEpochBlock
     pending_epoch_at: int = 0  # PendingEpochAt (0: none)
     epoch_index: int = 0  # SubnetEpochIndex
+    excess_tao: int = 0  # SubnetExcessTao: TAO the chain bought alpha with, last block
 
     @property
     def moving_price(self) -> Fraction:

@@ -49,6 +49,8 @@ NEWER_THAN_RECORDING = {
     ("SubtensorModule", "LastEpochBlock"),
     ("SubtensorModule", "PendingEpochAt"),
     ("SubtensorModule", "SubnetEpochIndex"),
+    ("SubtensorModule", "SubnetExcessTao"),
+    ("SubtensorModule", "SubnetProtocolAlpha"),
 }
 OUTER_ENUMS = ("RuntimeEvent", "RuntimeCall")
 
@@ -337,7 +339,8 @@ def test_newer_items_have_the_documented_shape() -> None:
     assert (
         hashers == ("Twox64Concat",) and key == "u16" and value == ("struct", (("quote", "u64"),))
     )
-    for item in ("LastEpochBlock", "PendingEpochAt", "SubnetEpochIndex"):  # lib.rs, June 2026
+    newer = ("LastEpochBlock", "PendingEpochAt", "SubnetEpochIndex", "SubnetExcessTao")
+    for item in (*newer, "SubnetProtocolAlpha"):  # lib.rs, June 2026
         assert devnet().describe("SubtensorModule", item) == (
             ("Identity",),
             "u16",

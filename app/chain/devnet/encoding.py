@@ -130,6 +130,8 @@ class StateEncoder:
             put(m, "LastEpochBlock", codec.u64(s.last_epoch_block), netuid)
             put(m, "PendingEpochAt", codec.u64(s.pending_epoch_at), netuid)
             put(m, "SubnetEpochIndex", codec.u64(s.epoch_index), netuid)
+            put(m, "SubnetExcessTao", codec.u64(s.excess_tao), netuid)
+            put(m, "SubnetProtocolAlpha", codec.u64(s.protocol_alpha), netuid)
             for uid, hotkey in enumerate(s.uids):
                 put(m, "Keys", hotkey, netuid, uid)
             if netuid != 0:
@@ -197,6 +199,7 @@ class StateEncoder:
                 last_epoch_block=s.last_epoch_block,
                 pending_epoch_at=s.pending_epoch_at,
                 epoch_index=s.epoch_index,
+                excess_tao=s.excess_tao,
             )
             for uid, (hotkey, permit) in enumerate(zip(s.uids, s.permits, strict=True)):
                 pool = state.pools.get((hotkey, netuid))

@@ -142,6 +142,8 @@ STORAGE: tuple[StorageItem, ...] = (
     _map(M, "LastEpochBlock", (ID,), NET, "u64", ZERO8),
     _map(M, "PendingEpochAt", (ID,), NET, "u64", ZERO8),
     _map(M, "SubnetEpochIndex", (ID,), NET, "u64", ZERO8),
+    _map(M, "SubnetExcessTao", (ID,), NET, "u64", ZERO8),
+    _map(M, "SubnetProtocolAlpha", (ID,), NET, "u64", ZERO8),
     _map(M, "Keys", (ID, ID), ("u16", "u16"), ACC, ZERO32),
     _map(M, "ValidatorPermit", (ID,), NET, "Vec<bool>", b"\x00"),
     _map(M, "Delegates", (B2,), (ACC,), "u16", (11796).to_bytes(2, "little")),

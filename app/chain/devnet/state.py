@@ -122,6 +122,13 @@ class Subnet:
     last_epoch_block: int = 0  # LastEpochBlock: the block of the last consumed epoch slot
     pending_epoch_at: int = 0  # PendingEpochAt: an owner-triggered or deferred epoch (0: none)
     epoch_index: int = 0  # SubnetEpochIndex: +1 per consumed slot
+    # The coinbase (coinbase.py): what is pending until the epoch, and what the chain bought.
+    first_emission_block: int = 1  # FirstEmissionBlockNumber (start_call + 1)
+    pending_server_alpha: int = 0  # PendingServerEmission
+    pending_owner_cut: int = 0  # PendingOwnerCut
+    pending_root_alpha: int = 0  # PendingRootAlphaDivs
+    protocol_alpha: int = 0  # SubnetProtocolAlpha: alpha the chain buys hold
+    excess_tao: int = 0  # SubnetExcessTao: TAO the chain bought alpha with this block
 
     @property
     def price(self) -> Fraction:
@@ -153,6 +160,9 @@ class State:
     staking_hotkeys: dict[bytes, list[bytes]] = field(default_factory=dict)  # `StakingHotkeys`
     takes: dict[bytes, int] = field(default_factory=dict)
     subnet_extra: dict[int, int] = field(default_factory=dict)  # TAO sent to a subnet account
+    root_stakes: dict[bytes, int] = field(default_factory=dict)  # validator hotkey -> root TAO
+    # Root stakers' alpha dividends per (hotkey, netuid), held for them to claim (RootClaimable).
+    root_claimable: dict[tuple[bytes, int], int] = field(default_factory=dict)
 
     def stake(self, hotkey: bytes, coldkey: bytes, netuid: int) -> int:
         pool = self.pools.get((hotkey, netuid))
