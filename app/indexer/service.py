@@ -8,7 +8,7 @@ crash at any point leaves either all of a block or none of it.
 import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, literal_column, select
@@ -114,7 +114,8 @@ async def write_snapshot(
         "last_block": block,
         "last_block_hash": snapshot.block_hash,
         "head_block": max(head_block, block),
-        "synced_at": block_time,
+        # When the indexer synced (staleness is measured by it), not the block's own time.
+        "synced_at": datetime.now(UTC),
     }
     await session.execute(
         insert(IndexerState)
