@@ -73,6 +73,9 @@ SUBNET_ITEMS: tuple[tuple[str, str], ...] = (
     (M, "PendingEpochAt"),
     (M, "SubnetEpochIndex"),
     (M, "SubnetExcessTao"),
+    (M, "Burn"),
+    (M, "SubtokenEnabled"),
+    (M, "TransferToggle"),
 )
 
 # Every storage item the client reads (the conformance test checks them against finney's).
@@ -81,8 +84,12 @@ STORAGE_READ: tuple[tuple[str, str], ...] = (
     ("Timestamp", "Now"),
     (M, "NetworksAdded"),
     *SUBNET_ITEMS,
+    (M, "TaoWeight"),
     (M, "Keys"),
     (M, "Delegates"),
+    (M, "ChildkeyTake"),
+    (M, "AlphaDividendsPerSubnet"),
+    (M, "TotalHotkeyAlphaLastEpoch"),
     (M, "TotalHotkeyAlpha"),
     (M, "Alpha"),
     (M, "AlphaV2"),
@@ -319,6 +326,7 @@ class ChainClient:
         coldkeys: Iterable[str] = (),
         stake_hotkeys: Iterable[tuple[str, int]] | None = None,
         include_non_validators: bool = False,
+        include_nominators: bool = False,
     ) -> ChainSnapshot:
         """All subnets, their validators and the stake of `coldkeys`, at one block.
 
@@ -326,14 +334,18 @@ class ChainClient:
         coldkey with each (hotkey, netuid) of `stake_hotkeys` (default: every validator of the
         snapshot, and every hotkey in the coldkeys' `StakingHotkeys` on every subnet).
         Validators are the uids holding a permit, or every uid in `Keys` when
-        `include_non_validators`.
+        `include_non_validators`. `include_nominators` also counts each validator's
+        nominators (the coldkeys in `Alpha`/`AlphaV2` under its hotkey, one paged map read per
+        hotkey: costly on finney, so the indexer asks for it now and then).
         """
         colds = list(dict.fromkeys(coldkeys))
         pairs = None if stake_hotkeys is None else list(dict.fromkeys(stake_hotkeys))
 
         def work(s: _CountingSubstrate) -> ChainSnapshot:
             start = s.round_trips
-            snap = _Reader(self, s).read(block_hash, colds, pairs, include_non_validators)
+            snap = _Reader(self, s).read(
+                block_hash, colds, pairs, include_non_validators, include_nominators
+            )
             return _with_round_trips(snap, s.round_trips - start)
 
         return self._run("snapshot", work)
@@ -431,12 +443,41 @@ class _Reader:
             self.decoded[cache_key] = obj
         return obj
 
+    def nominators(self, block_hash: str, hotkeys: list[str]) -> dict[tuple[str, int], int]:
+        """(hotkey, netuid) -> how many coldkeys hold shares with the hotkey on the subnet: the
+        keys of `Alpha` / `AlphaV2` under the hotkey (`state_getKeysPaged`; a key exists only
+        while its shares are not zero). Keys are twox128(pallet) twox128(item)
+        blake2_128(hotkey) hotkey blake2_128(coldkey) coldkey netuid (u16)."""
+        found: dict[tuple[str, int], set[str]] = {}
+        page = self.client.page_size
+        for hotkey in hotkeys:
+            for item in ("Alpha", "AlphaV2"):
+                if not self.has(M, item):
+                    continue
+                full = self.key(M, item, [hotkey, hotkey, 0]).to_hex()
+                prefix = full[: 2 + 2 * (16 + 16 + 16 + 32)]
+                start: str | None = None
+                while True:
+                    params: list[Any] = [prefix, page, start or prefix, block_hash]
+                    keys = _result(self.s.rpc_request("state_getKeysPaged", params)) or []
+                    for key in keys:
+                        rest = bytes.fromhex(key[len(prefix) :])
+                        if len(rest) != 16 + 32 + 2:
+                            raise _Transient(f"unexpected {item} key {key[:80]}")
+                        netuid = int.from_bytes(rest[48:50], "little")
+                        found.setdefault((hotkey, netuid), set()).add(rest[16:48].hex())
+                    if len(keys) < page:
+                        break
+                    start = keys[-1]
+        return {k: len(v) for k, v in found.items()}
+
     def read(
         self,
         block_hash: str | None,
         coldkeys: list[str],
         pairs: list[tuple[str, int]] | None,
         include_non_validators: bool,
+        include_nominators: bool = False,
     ) -> ChainSnapshot:
         s = self.s
         if block_hash is None:
@@ -453,14 +494,18 @@ class _Reader:
 
         # Round trip 1: every per-subnet item, and the block number.
         items = [(p, i) for p, i in SUBNET_ITEMS if (p, i) not in OPTIONAL_ITEMS or self.has(p, i)]
-        keys = [self.key("System", "Number", []), self.key("Timestamp", "Now", [])]
+        keys = [
+            self.key("System", "Number", []),
+            self.key("Timestamp", "Now", []),
+            self.key(M, "TaoWeight", []),
+        ]
         keys += [self.key(p, i, [n]) for n in netuids for p, i in items]
         first = self.multi(keys, block_hash)
         block_number = int(first[0].value)
-        timestamp_ms = _int(first[1])
+        timestamp_ms, tao_weight = _int(first[1]), _int(first[2])
         per_subnet: dict[int, dict[str, Any]] = {}
         for j, netuid in enumerate(netuids):
-            row = first[2 + j * len(items) : 2 + (j + 1) * len(items)]
+            row = first[3 + j * len(items) : 3 + (j + 1) * len(items)]
             per_subnet[netuid] = {item: obj for (_, item), obj in zip(items, row, strict=True)}
 
         # Round trip 2: hotkeys of the uids we want.
@@ -498,6 +543,12 @@ class _Reader:
         shares_items = [i for i in ("Alpha", "AlphaV2") if self.has(M, i)]
         totals_items = [i for i in ("TotalHotkeyShares", "TotalHotkeySharesV2") if self.has(M, i)]
         keys = [self.key(M, "Delegates", [h]) for h in hotkeys]
+        keys += [
+            self.key(M, item, [h, n])
+            for h, n in hot_net
+            for item in ("ChildkeyTake", "TotalHotkeyAlphaLastEpoch")
+        ]
+        keys += [self.key(M, "AlphaDividendsPerSubnet", [n, h]) for h, n in hot_net]
         keys += [self.key(M, "TotalHotkeyAlpha", [h, n]) for h, n in total_pairs]
         keys += [self.key(M, item, [h, n]) for h, n in share_pairs for item in totals_items]
         keys += [
@@ -508,6 +559,8 @@ class _Reader:
         ]
         values = iter(self.multi(keys, block_hash))  # reads the key list back in order
         takes = {h: int(next(values).value) for h in hotkeys}
+        epoch_items = {p: (_int(next(values)), _int(next(values))) for p in hot_net}
+        dividends = {p: _int(next(values)) for p in hot_net}
         total_alpha = {p: int(next(values).value) for p in total_pairs}
         total_shares = {
             p: _shares({item: next(values) for item in totals_items}) for p in share_pairs
@@ -528,6 +581,7 @@ class _Reader:
                         )
                     )
 
+        nominators = self.nominators(block_hash, hotkeys) if include_nominators else None
         subnets = {n: _subnet(n, per_subnet[n], block_number) for n in netuids}
         validators = [
             ValidatorState(
@@ -537,6 +591,10 @@ class _Reader:
                 validator_permit=permits[(n, u)],
                 take=takes[h],
                 total_alpha=total_alpha[(h, n)],
+                childkey_take=epoch_items[(h, n)][0],
+                alpha_dividends=dividends[(h, n)],
+                total_alpha_last_epoch=epoch_items[(h, n)][1],
+                nominators=nominators.get((h, n)) if nominators is not None else None,
             )
             for (n, u), h in sorted(uid_hotkeys.items())
         ]
@@ -547,6 +605,7 @@ class _Reader:
             validators=validators,
             positions=positions,
             timestamp_ms=timestamp_ms,
+            tao_weight=tao_weight,
         )
 
 
@@ -562,6 +621,7 @@ def _with_round_trips(snap: ChainSnapshot, n: int) -> ChainSnapshot:
         positions=snap.positions,
         rpc_round_trips=n,
         timestamp_ms=snap.timestamp_ms,
+        tao_weight=snap.tao_weight,
     )
 
 
@@ -695,6 +755,9 @@ def _subnet(netuid: int, row: dict[str, Any], block: int) -> SubnetState:
         pending_epoch_at=pending,
         epoch_index=epoch_index,
         excess_tao=_int(row["SubnetExcessTao"]) if "SubnetExcessTao" in row else 0,
+        registration_cost=_int(row["Burn"]),
+        subtoken_enabled=bool(row["SubtokenEnabled"].value),
+        transfer_enabled=bool(row["TransferToggle"].value),
     )
 
 
@@ -710,11 +773,17 @@ class AsyncChainClient:
         coldkeys: Iterable[str] = (),
         stake_hotkeys: Iterable[tuple[str, int]] | None = None,
         include_non_validators: bool = False,
+        include_nominators: bool = False,
     ) -> ChainSnapshot:
         colds = list(coldkeys)
         pairs = None if stake_hotkeys is None else list(stake_hotkeys)
         return await asyncio.to_thread(
-            self.sync.snapshot, block_hash, colds, pairs, include_non_validators
+            self.sync.snapshot,
+            block_hash,
+            colds,
+            pairs,
+            include_non_validators,
+            include_nominators,
         )
 
     async def finalized_head(self) -> BlockRef:

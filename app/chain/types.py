@@ -64,6 +64,9 @@ class SubnetState:
     pending_epoch_at: int = 0  # PendingEpochAt (0: none)
     epoch_index: int = 0  # SubnetEpochIndex
     excess_tao: int = 0  # SubnetExcessTao: TAO the chain bought alpha with, last block
+    registration_cost: int = 0  # Burn: TAO (rao) to register a uid on the subnet
+    subtoken_enabled: bool = True  # SubtokenEnabled: staking and transfers allowed
+    transfer_enabled: bool = True  # TransferToggle: alpha transfers between coldkeys allowed
 
     @property
     def moving_price(self) -> Fraction:
@@ -104,6 +107,12 @@ class ValidatorState:
     validator_permit: bool
     take: int  # Delegates, u16: take = take / 65535
     total_alpha: int  # TotalHotkeyAlpha[(hotkey, netuid)]
+    childkey_take: int = 0  # ChildkeyTake[(hotkey, netuid)], u16 / 65535
+    # The last epoch: alpha dividends its nominators got (after the take) and the hotkey's
+    # alpha then (AlphaDividendsPerSubnet, TotalHotkeyAlphaLastEpoch): the yield per epoch.
+    alpha_dividends: int = 0
+    total_alpha_last_epoch: int = 0
+    nominators: int | None = None  # coldkeys staking with it on the subnet (when read)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +143,7 @@ class ChainSnapshot:
     positions: list[StakePosition] = field(default_factory=list)
     rpc_round_trips: int = 0  # how many JSON-RPC requests the snapshot took
     timestamp_ms: int = 0  # Timestamp.Now at the block: the block's time (ms since the epoch)
+    tao_weight: int = 0  # TaoWeight (u64 parts of u64::MAX): root TAO's weight against alpha
 
     @property
     def block_time(self) -> datetime | None:

@@ -3,6 +3,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Integer,
     Numeric,
@@ -53,6 +54,10 @@ class Subnet(IdMixin, Base):
     last_epoch_block: Mapped[int] = mapped_column(BigInteger, server_default="0")
     pending_epoch_at: Mapped[int] = mapped_column(BigInteger, server_default="0")
     epoch_index: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    excess_tao: Mapped[int] = mapped_column(BigInteger, server_default="0")  # SubnetExcessTao
+    registration_cost: Mapped[int] = mapped_column(BigInteger, server_default="0")  # Burn
+    subtoken_enabled: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    transfer_enabled: Mapped[bool] = mapped_column(Boolean, server_default="true")
     first_seen_block: Mapped[int] = mapped_column(BigInteger)
     last_block: Mapped[int] = mapped_column(BigInteger)
     retired_at_block: Mapped[int | None] = mapped_column(BigInteger)

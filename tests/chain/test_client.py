@@ -269,3 +269,41 @@ def test_raw_json_rpc_errors(devnet: DevnetThread) -> None:
         assert answers[1]["result"] == devnet.chain.finalized.hash
     finally:
         ws.close()
+
+
+def test_trader_fields_and_nominator_counts_match_the_devnet(
+    devnet: DevnetThread, client: ChainClient
+) -> None:
+    chain = devnet.chain
+    chain.produce_blocks(chain.config.tempo + 1)  # an epoch: dividends per validator
+    head = chain.head
+    snap = client.snapshot(block_hash=head.hash, include_nominators=True)
+    view = head.view
+    assert snap.tao_weight == view.tao_weight == 971_718_665_099_567_868
+    for netuid, s in snap.subnets.items():
+        truth = view.subnets[netuid]
+        assert (s.registration_cost, s.subtoken_enabled, s.transfer_enabled) == (
+            truth.registration_cost,
+            truth.subtoken_enabled,
+            truth.transfer_enabled,
+        )
+    assert any(not s.transfer_enabled for s in snap.subnets.values() if s.netuid)
+    by_key = {(v.netuid, v.hotkey): v for v in view.validators}
+    paid = 0
+    for v in snap.validators:
+        truth = by_key[(v.netuid, v.hotkey)]
+        assert (v.childkey_take, v.alpha_dividends, v.total_alpha_last_epoch) == (
+            truth.childkey_take,
+            truth.alpha_dividends,
+            truth.total_alpha_last_epoch,
+        )
+        pool = chain.pools[(account_of(v.hotkey), v.netuid)]
+        assert v.nominators == sum(1 for shares in pool.shares.values() if shares)
+        paid += v.alpha_dividends > 0
+    assert paid and any(v.childkey_take for v in snap.validators)
+
+
+def account_of(address: str) -> bytes:
+    from app.chain.devnet.chain import to_account
+
+    return to_account(address)

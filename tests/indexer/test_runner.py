@@ -83,9 +83,10 @@ async def test_snapshot_in_postgres_matches_the_devnet_exactly(
                 )
             )
         ).all()
-        permitted = [v for v in truth.validators if v.validator_permit]
-        assert permitted and sorted(tuple(v) for v in vals) == sorted(
-            (v.netuid, v.uid, v.hotkey, v.total_alpha) for v in permitted
+        # Every registered hotkey, with a permit or not.
+        assert any(not v.validator_permit for v in truth.validators)
+        assert sorted(tuple(v) for v in vals) == sorted(
+            (v.netuid, v.uid, v.hotkey, v.total_alpha) for v in truth.validators
         )
         pos = (
             await conn.execute(

@@ -628,12 +628,16 @@ class DevnetChain:
             for h in validators
         }
         alpha_divs, root_divs = coinbase.dividend_split(stakes, validator_alpha, root_alpha)
+        for old in [k for k in self.state.alpha_dividends if k[0] == n]:
+            del self.state.alpha_dividends[old]  # `AlphaDividendsPerSubnet::clear_prefix`
         for hotkey, dividend in alpha_divs.items():
             take, rest = coinbase.take_split(dividend, self.takes.get(hotkey, DEFAULT_TAKE))
             pool = self.pools[(hotkey, n)]
             if take:
                 self._mint(pool, self.state.owners[hotkey], hotkey, take)
             pool.total_alpha += rest
+            self.state.alpha_dividends[(n, hotkey)] = rest
+            self.state.total_alpha_last_epoch[(hotkey, n)] = pool.total_alpha
         for hotkey, dividend in root_divs.items():
             take, rest = coinbase.take_split(dividend, self.takes.get(hotkey, DEFAULT_TAKE))
             if take:
@@ -781,6 +785,10 @@ class DevnetChain:
             # `init_new_network` (subnets/subnet.rs): a per-netuid stagger of the first epoch.
             last_epoch_block=max(now - netuid % max(self.config.tempo, 1), 0),
             first_emission_block=now + 1,  # the owner's `start_call` right away
+            # A uid's registration cost, drawn apart from the main generator (0.0005..2 TAO);
+            # a few subnets disable alpha transfers.
+            burn=random.Random(f"{self._seed}:burn:{reg}").randrange(500_000, 2 * RAO_PER_TAO),
+            transfer_enabled=netuid % 7 != 5,
         )
         validators = rng.sample(self._validator_hotkeys, self.config.validators_per_subnet)
         miners = [
@@ -794,8 +802,10 @@ class DevnetChain:
         for i, miner in enumerate(miners):
             owners[miner] = account(self._seed, "miner-cold", reg, i)
         stake_left = subnet.alpha_out // 2
+        childkey = random.Random(f"{self._seed}:childkey:{reg}")
         for i, hotkey in enumerate(validators):
             self.takes.setdefault(hotkey, rng.choice((0, 5898, 9000, DEFAULT_TAKE)))
+            self.state.childkey_takes[(hotkey, netuid)] = childkey.choice((0, 0, 3276, 11796))
             validator_cold = account(self._seed, "validator-cold", hotkey.hex())
             owners.setdefault(hotkey, validator_cold)
             pool = self.pools.setdefault((hotkey, netuid), SharePool(v2=(reg + i) % 3 == 0))
@@ -879,6 +889,12 @@ class DevnetChain:
         self.state.subnet_extra.pop(netuid, None)  # what is left on the account is recycled
         for key in [k for k in self.pools if k[1] == netuid]:
             del self.pools[key]
+        extra = self.state
+        for table in (extra.childkey_takes, extra.total_alpha_last_epoch, extra.root_claimable):
+            for key in [k for k in table if k[1] == netuid]:
+                del table[key]
+        for dividend_key in [k for k in extra.alpha_dividends if k[0] == netuid]:
+            del extra.alpha_dividends[dividend_key]
         events.network_removed(netuid)
 
     def seed_stake(

@@ -36,6 +36,8 @@ from app.chain.types import (
 T = TypeVar("T")
 _SS58: dict[bytes, str] = {}
 
+TAO_WEIGHT_PARTS = 971_718_665_099_567_868  # TaoWeight (`SubtensorInitialTaoWeight`)
+
 
 def ss58(acc: bytes) -> str:
     cached = _SS58.get(acc)
@@ -132,6 +134,8 @@ class StateEncoder:
             put(m, "SubnetEpochIndex", codec.u64(s.epoch_index), netuid)
             put(m, "SubnetExcessTao", codec.u64(s.excess_tao), netuid)
             put(m, "SubnetProtocolAlpha", codec.u64(s.protocol_alpha), netuid)
+            put(m, "Burn", codec.u64(s.burn), netuid)
+            put(m, "TransferToggle", codec.boolean(s.transfer_enabled), netuid)
             for uid, hotkey in enumerate(s.uids):
                 put(m, "Keys", hotkey, netuid, uid)
             if netuid != 0:
@@ -139,6 +143,13 @@ class StateEncoder:
                 put("Swap", "SwapBalancer", codec.u64(s.quote_weight), netuid)
         for hotkey, take in state.takes.items():
             put(m, "Delegates", codec.u16(take), hotkey)
+        put(m, "TaoWeight", codec.u64(TAO_WEIGHT_PARTS))
+        for (hotkey, netuid), take in state.childkey_takes.items():
+            put(m, "ChildkeyTake", codec.u16(take), hotkey, netuid)
+        for (netuid, hotkey), divs in state.alpha_dividends.items():
+            put(m, "AlphaDividendsPerSubnet", codec.u64(divs), netuid, hotkey)
+        for (hotkey, netuid), alpha in state.total_alpha_last_epoch.items():
+            put(m, "TotalHotkeyAlphaLastEpoch", codec.u64(alpha), hotkey, netuid)
         for (hotkey, netuid), pool in state.pools.items():
             put(m, "TotalHotkeyAlpha", codec.u64(pool.total_alpha), hotkey, netuid)
             if pool.v2:
@@ -200,6 +211,9 @@ class StateEncoder:
                 pending_epoch_at=s.pending_epoch_at,
                 epoch_index=s.epoch_index,
                 excess_tao=s.excess_tao,
+                registration_cost=s.burn,
+                subtoken_enabled=s.subtoken_enabled,
+                transfer_enabled=s.transfer_enabled,
             )
             for uid, (hotkey, permit) in enumerate(zip(s.uids, s.permits, strict=True)):
                 pool = state.pools.get((hotkey, netuid))
@@ -211,6 +225,11 @@ class StateEncoder:
                         validator_permit=permit,
                         take=state.takes.get(hotkey, DEFAULT_TAKE),
                         total_alpha=pool.total_alpha if pool else 0,
+                        childkey_take=state.childkey_takes.get((hotkey, netuid), 0),
+                        alpha_dividends=state.alpha_dividends.get((netuid, hotkey), 0),
+                        total_alpha_last_epoch=state.total_alpha_last_epoch.get(
+                            (hotkey, netuid), 0
+                        ),
                     )
                 )
         positions = [
@@ -235,6 +254,7 @@ class StateEncoder:
             validators=validators,
             positions=positions,
             timestamp_ms=now,
+            tao_weight=TAO_WEIGHT_PARTS,
         )
 
 

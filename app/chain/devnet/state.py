@@ -129,6 +129,8 @@ class Subnet:
     pending_root_alpha: int = 0  # PendingRootAlphaDivs
     protocol_alpha: int = 0  # SubnetProtocolAlpha: alpha the chain buys hold
     excess_tao: int = 0  # SubnetExcessTao: TAO the chain bought alpha with this block
+    burn: int = 100_000_000  # Burn: a uid's registration cost (`SubtensorInitialBurn`, 0.1 TAO)
+    transfer_enabled: bool = True  # TransferToggle
 
     @property
     def price(self) -> Fraction:
@@ -163,6 +165,11 @@ class State:
     root_stakes: dict[bytes, int] = field(default_factory=dict)  # validator hotkey -> root TAO
     # Root stakers' alpha dividends per (hotkey, netuid), held for them to claim (RootClaimable).
     root_claimable: dict[tuple[bytes, int], int] = field(default_factory=dict)
+    childkey_takes: dict[tuple[bytes, int], int] = field(default_factory=dict)  # ChildkeyTake
+    # The last epoch's alpha dividends to nominators per (netuid, hotkey) and the hotkey's
+    # alpha then per (hotkey, netuid): AlphaDividendsPerSubnet, TotalHotkeyAlphaLastEpoch.
+    alpha_dividends: dict[tuple[int, bytes], int] = field(default_factory=dict)
+    total_alpha_last_epoch: dict[tuple[bytes, int], int] = field(default_factory=dict)
 
     def stake(self, hotkey: bytes, coldkey: bytes, netuid: int) -> int:
         pool = self.pools.get((hotkey, netuid))
