@@ -594,7 +594,7 @@ class _Reader:
                 childkey_take=epoch_items[(h, n)][0],
                 alpha_dividends=dividends[(h, n)],
                 total_alpha_last_epoch=epoch_items[(h, n)][1],
-                nominators=nominators.get((h, n)) if nominators is not None else None,
+                nominators=nominators.get((h, n), 0) if nominators is not None else None,
             )
             for (n, u), h in sorted(uid_hotkeys.items())
         ]

@@ -244,3 +244,34 @@ async def _until(fetch, done, within: float = 15.0) -> None:  # type: ignore[no-
             return
         assert asyncio.get_running_loop().time() < deadline, f"timed out at {value}"
         await asyncio.sleep(0.05)
+
+
+async def test_trader_figures_from_the_devnet_over_rest(
+    app: FastAPI, client: httpx.AsyncClient, devnet: DevnetThread, chain_client: AsyncChainClient
+) -> None:
+    """What the chain holds reaches the subnet endpoints: the epoch schedule, registration
+    cost, switches, emissions; every hotkey with its nominators counted on the chain."""
+    devnet.chain.produce_blocks(devnet.chain.config.tempo + 2)  # an epoch: dividends
+    await make_indexer(chain_client, app).catch_up()
+    finalized = devnet.chain.finalized
+    truth = finalized.view.subnets[2]
+    s = (await client.get("/v1/subnets/2")).json()
+    assert s["next_epoch_block"] == truth.next_epoch_block
+    assert s["blocks_to_next_epoch"] == truth.next_epoch_block - finalized.number  # type: ignore[operator]
+    assert (s["epoch_index"], s["registration_cost"]) == (
+        truth.epoch_index,
+        str(truth.registration_cost),
+    )
+    assert s["transfer_enabled"] == truth.transfer_enabled
+    assert s["emission_per_day"]["alpha"] == str(truth.alpha_out_emission * 7200)
+    assert s["emission_per_day"]["chain_buys"] == str(truth.excess_tao * 7200)
+    assert 0 < float(s["root_proportion"]) < 1
+    vals = (await client.get("/v1/subnets/2/validators")).json()
+    pools = devnet.chain.pools
+    from app.chain.devnet.chain import to_account
+
+    for v in vals:
+        pool = pools.get((to_account(v["hotkey"]), 2))
+        assert v["nominators"] == (sum(1 for x in pool.shares.values() if x) if pool else 0)
+    assert any(not v["validator_permit"] for v in vals)
+    assert any(v["apy"] is not None and float(v["apy"]) > 0 for v in vals)
