@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     indexer_poll_seconds: float = 2.0
     indexer_max_catchup_blocks: int = 200
     indexer_max_staleness_seconds: float = 120.0
+    # Count every validator's nominators (a paged key read per hotkey) every N indexed blocks.
+    indexer_nominators_every_blocks: int = 300
     # The exchange's custody coldkeys (SS58): their stake positions are indexed (the omnibus
     # account below is added to them).
     custody_coldkeys: list[str] = []

@@ -33,7 +33,7 @@ def test_realistic_genesis() -> None:
     assert sum(0.003 <= p <= 0.5 for p in prices) > 0.8 * len(prices)
     reserves = [s.tao_in / RAO_PER_TAO for s in dynamic]
     assert min(reserves) >= 300 and max(reserves) <= 510_000
-    assert any(s.alpha_weight != PERQUINTILL // 2 for s in dynamic)
+    assert any(s.quote_weight != PERQUINTILL // 2 for s in dynamic)
     assert all(s.symbol for s in dynamic)
 
 
@@ -51,11 +51,19 @@ def test_registrations_fill_up_then_replace_the_cheapest() -> None:
 
 
 def test_epochs_grow_validator_stake_and_keep_shares() -> None:
+    """Nominators' shares stay; their value grows. New shares only go to the validator's own
+    coldkey: its take is staked to it (as `distribute_dividends_and_incentives` does)."""
     chain = DevnetChain(CONFIG)
-    pool = next(p for (h, n), p in chain.pools.items() if n == 1)
-    alpha, shares = pool.total_alpha, pool.total_shares
+    hotkey, pool = next((h, p) for (h, n), p in chain.pools.items() if n == 1)
+    owner = chain.state.owners[hotkey]
+    alpha, before = pool.total_alpha, dict(pool.shares)
+    values = {c: pool.value(c) for c in before if c != owner}
     chain.produce_blocks(CONFIG.tempo * 3)
-    assert pool.total_alpha > alpha and pool.total_shares == shares
+    assert pool.total_alpha > alpha
+    assert {c: s for c, s in pool.shares.items() if c != owner} == {
+        c: s for c, s in before.items() if c != owner
+    }
+    assert all(pool.value(c) > v for c, v in values.items())
 
 
 def test_storage_keys_match_substrate_interface(devnet: DevnetThread) -> None:
