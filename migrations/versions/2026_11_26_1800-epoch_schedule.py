@@ -1,8 +1,8 @@
 """epochs as the chain schedules them: LastEpochBlock, PendingEpochAt and SubnetEpochIndex on
 subnets, the epoch index and last epoch block in the history (rewards and APR keyed by them)
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-11-26 18:00:00.000000+00:00
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0016"
-down_revision: str | None = "0015"
+revision: str = "0018"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

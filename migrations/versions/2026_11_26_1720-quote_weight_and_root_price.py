@@ -1,8 +1,8 @@
 """the balancer weight named for what it is (`Swap::SwapBalancer` holds the quote (TAO)
 weight); non-dynamic subnets (root) priced 1.0 as the chain prices them
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-11-26 17:00:00.000000+00:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0015"
-down_revision: str | None = "0014"
+revision: str = "0017"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
