@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import nats
@@ -62,8 +62,19 @@ async def ensure_stream(js: JetStreamContext) -> None:
 
 
 class OutboxRelay:
-    def __init__(self, engine: AsyncEngine, nats_url: str, *, poll_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        nats_url: str,
+        *,
+        poll_seconds: float = 1.0,
+        ceiling: Callable[[], int] | None = None,
+    ) -> None:
         self.engine = engine
+        # The last event the sequencer's own view includes: nothing later is published, so
+        # a reader that took the sequencer's snapshot (as of event X) after seeing a message
+        # in the stream knows that message's event is at most X.
+        self.ceiling = ceiling
         self.nats_url = nats_url
         self.poll_seconds = poll_seconds
         self.relayed_id = 0
@@ -141,9 +152,13 @@ class OutboxRelay:
                 await conn.execute(
                     text(
                         "SELECT id, payload FROM outbox_events WHERE id > :after "
-                        "ORDER BY id LIMIT :n"
+                        "AND id <= :upto ORDER BY id LIMIT :n"
                     ),
-                    {"after": self.relayed_id, "n": BATCH},
+                    {
+                        "after": self.relayed_id,
+                        "upto": self.ceiling() if self.ceiling is not None else 2**63 - 1,
+                        "n": BATCH,
+                    },
                 )
             ).all()
         if not rows:
@@ -166,14 +181,16 @@ class OutboxRelay:
 
 
 @contextlib.asynccontextmanager
-async def run_relay(settings: Settings, engine: AsyncEngine) -> AsyncIterator[OutboxRelay]:
+async def run_relay(
+    settings: Settings, engine: AsyncEngine, ceiling: Callable[[], int] | None = None
+) -> AsyncIterator[OutboxRelay]:
     """The relay to `settings.nats_url`, or to an embedded NATS server when it is unset."""
     embedded: EmbeddedNats | None = None
     url = settings.nats_url
     if url is None:
         embedded = EmbeddedNats(settings.data_dir / "nats")
         url = await asyncio.to_thread(embedded.start)
-    relay = OutboxRelay(engine, url)
+    relay = OutboxRelay(engine, url, ceiling=ceiling)
     try:
         await relay.start()
         yield relay

@@ -60,7 +60,9 @@ async def order_path(
             async with contextlib.AsyncExitStack() as stack:
                 relay = None
                 if settings.outbox_enabled:
-                    relay = await stack.enter_async_context(run_relay(settings, engine))
+                    relay = await stack.enter_async_context(
+                        run_relay(settings, engine, lambda: sequencer.last_event_id)
+                    )
                     sequencer.on_event = relay.poke
                 check = _sequencer_check(sequencer)
                 yield OrderPath(sequencer, sequencer.view, sequencer, check, relay)
@@ -95,7 +97,7 @@ async def _active_sequencer(
     leadership = Leadership(engine)
     sequencer = _sequencer(settings, engine, market_listeners, outbox=True)
     sequencer.fence = leadership.check
-    relay = OutboxRelay(engine, settings.nats_url)
+    relay = OutboxRelay(engine, settings.nats_url, ceiling=lambda: sequencer.last_event_id)
     server = CommandServer(nc, sequencer, engine)
 
     async def lead() -> None:
