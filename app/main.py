@@ -16,6 +16,7 @@ from app.auth.endpoints import users as users_admin
 from app.auth.revocation import subscribe_revocations
 from app.auth.service import Authenticator
 from app.auth.tokens import TokenIssuer
+from app.bus.roles import order_path
 from app.chain.custody import AsyncCustodyChain
 from app.chain.endpoint import chain_endpoint, is_devnet
 from app.config import Settings, get_settings
@@ -43,6 +44,7 @@ from app.kit.crypto import SecretBox, load_server_key
 from app.kit.http import RequestContextMiddleware, install_error_handlers
 from app.kit.migrate import head_revision
 from app.kit.notify import Listener, listen_dsn
+from app.kit.openapi import install as install_openapi
 from app.kit.ratelimit import TokenBucketLimiter
 from app.kraken.endpoints import router as kraken_router
 from app.kraken.errors import render as kraken_render
@@ -66,7 +68,6 @@ from app.ops.readiness import CheckResult, Readiness, ReadinessCheck
 from app.orders.commands import HaltRetiredMarkets
 from app.orders.deadman import DeadMansSwitch
 from app.orders.endpoints import router as orders_router
-from app.orders.sequencer import Sequencer
 from app.por.endpoints import router as por_router
 from app.staking.endpoints import admin as staking_admin
 from app.staking.endpoints import router as staking_router
@@ -81,13 +82,6 @@ def _database_check(engine: AsyncEngine, head: str) -> ReadinessCheck:
         async with engine.connect() as conn:
             current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
         return CheckResult(current == head, {"migration": current, "head": head})
-
-    return check
-
-
-def _sequencer_check(sequencer: Sequencer) -> ReadinessCheck:
-    async def check() -> CheckResult:
-        return CheckResult(sequencer.running, {"recovering": sequencer.recovering})
 
     return check
 
@@ -137,52 +131,53 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         readiness = Readiness()
         readiness.register("database", _database_check(engine, head_revision()))
         app.state.readiness = readiness
-        sequencer = Sequencer(
-            sequencer_engine,
-            app.state.market_listeners,
-            max_queue=settings.sequencer_max_queue,
-            admission_timeout=settings.sequencer_admission_timeout_seconds,
-        )
-        await sequencer.start()
-        app.state.orders = sequencer  # as an OrderService: `submit` only
-        app.state.orders_view = sequencer.view
-        # The dead man's switch fires the deadlines that passed while it was down, first.
-        switch = DeadMansSwitch(sessionmaker, sequencer)
-        await switch.start()
-        app.state.deadman = switch
-        readiness.register("orders", _sequencer_check(sequencer))
-        hub = MarketDataHub(
-            sequencer.view, sessionmaker, app.state.authenticator, app.state.ws_tokens
-        )
-        await hub.start()
-        app.state.marketdata = hub
-        kraken_feed = KrakenFeed(sequencer.view, sessionmaker, app.state.ws_tokens)
-        V1(kraken_feed)  # the v1 endpoint's formats on the same feed
-        await kraken_feed.start()
-        app.state.kraken_ws = kraken_feed
-        # Revocations from any process: forget the key's secret, end its WebSocket sessions.
-        notifications = Listener(listen_dsn(engine))
-        authenticator = app.state.authenticator
-        subscribe_revocations(notifications, authenticator.forget, authenticator.forget_all)
-        subscribe_revocations(notifications, hub.key_revoked, hub.recheck_keys)
-        subscribe_revocations(notifications, kraken_feed.key_revoked, kraken_feed.recheck_keys)
-        # Subnets retired (by the indexer, in any process): the sequencer halts their markets;
-        # on every (re)connection too, for notices missed meanwhile.
-        halt = HaltRetiredMarkets()
-        notifications.subscribe(
-            SUBNETS_RETIRED, lambda _: sequencer.enqueue(halt), lambda: sequencer.enqueue(halt)
-        )
-        # Deposits and withdrawals (changed by the custody worker, in any process).
-        notifications.subscribe(CUSTODY_EVENTS, hub.custody_notice)
-        notifications.subscribe(CUSTODY_EVENTS, kraken_feed.custody_notice)
-        app.state.notifications = notifications
         async with contextlib.AsyncExitStack() as stack:
             for owned in (engine, sequencer_engine, auth_engine):  # disposed last
                 stack.push_async_callback(owned.dispose)
-            stack.push_async_callback(sequencer.stop)
+            # The order service: here (role all, sequencer) or over NATS (api, gateway).
+            path = await stack.enter_async_context(
+                order_path(settings, sequencer_engine, sessionmaker, app.state.market_listeners)
+            )
+            app.state.orders = path.orders  # an OrderService: `submit` only
+            app.state.orders_view = path.view
+            app.state.outbox_relay = path.relay
+            readiness.register("orders", path.check)
+            # The dead man's switch fires the deadlines that passed while it was down, first.
+            switch = DeadMansSwitch(sessionmaker, path.orders)
+            await switch.start()
             stack.push_async_callback(switch.stop)
+            app.state.deadman = switch
+            hub = MarketDataHub(
+                path.view, sessionmaker, app.state.authenticator, app.state.ws_tokens
+            )
+            await hub.start()
             stack.push_async_callback(hub.stop)
+            app.state.marketdata = hub
+            kraken_feed = KrakenFeed(path.view, sessionmaker, app.state.ws_tokens)
+            V1(kraken_feed)  # the v1 endpoint's formats on the same feed
+            await kraken_feed.start()
             stack.push_async_callback(kraken_feed.stop)
+            app.state.kraken_ws = kraken_feed
+            # Revocations from any process: forget the key's secret, end its WebSocket sessions.
+            notifications = Listener(listen_dsn(engine))
+            authenticator = app.state.authenticator
+            subscribe_revocations(notifications, authenticator.forget, authenticator.forget_all)
+            subscribe_revocations(notifications, hub.key_revoked, hub.recheck_keys)
+            subscribe_revocations(notifications, kraken_feed.key_revoked, kraken_feed.recheck_keys)
+            sequencer = path.sequencer
+            if sequencer is not None:
+                # Subnets retired (by the indexer, in any process): the sequencer halts their
+                # markets; on every (re)connection too, for notices missed meanwhile.
+                halt = HaltRetiredMarkets()
+                notifications.subscribe(
+                    SUBNETS_RETIRED,
+                    lambda _: sequencer.enqueue(halt),
+                    lambda: sequencer.enqueue(halt),
+                )
+            # Deposits and withdrawals (changed by the custody worker, in any process).
+            notifications.subscribe(CUSTODY_EVENTS, hub.custody_notice)
+            notifications.subscribe(CUSTODY_EVENTS, kraken_feed.custody_notice)
+            app.state.notifications = notifications
             await notifications.start()
             stack.push_async_callback(notifications.stop)
             policy = app.state.custody_policy = _custody_policy(app, settings)
@@ -244,6 +239,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     # outermost (a preflight is answered before anything else).
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(CORSMiddleware, origins=settings.cors_origins)
+    if settings.role == "sequencer":  # no API: health, readiness and metrics
+        app.include_router(ops_router)
+        return app
     # The trading routes first: Starlette matches routes in order (the hot path stays short).
     app.include_router(orders_router)
     app.include_router(kraken_router)
@@ -269,4 +267,5 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(custody_admin)
     app.include_router(por_router)
     install_web(app)
+    install_openapi(app)  # the error answers of every operation
     return app

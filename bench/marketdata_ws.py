@@ -121,12 +121,16 @@ async def _rest_rate(base: str, path: str, clients: int, seconds: float) -> tupl
     return ok / seconds, failed
 
 
-async def _spawn_workers(url: str, subscribers: int, procs: int, seconds: float) -> list[Any]:
+async def _spawn_workers(
+    url: str, subscribers: int, procs: int, seconds: float, prefix: tuple[str, ...] = ()
+) -> list[Any]:
+    """`prefix`: a command the workers run under (e.g. `nice -n 19`)."""
     workers = []
     per = [subscribers // procs + (1 if i < subscribers % procs else 0) for i in range(procs)]
     for n in per:
         workers.append(
             await asyncio.create_subprocess_exec(
+                *prefix,
                 sys.executable,
                 "-m",
                 "bench.marketdata_ws",

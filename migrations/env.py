@@ -12,7 +12,12 @@ config = context.config
 target_metadata = Base.metadata
 
 
+MIGRATION_LOCK = 7_368_217_000  # processes starting together migrate one after the other
+
+
 def _configure_and_run(connection: Connection) -> None:
+    connection.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
+    connection.commit()
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -192,3 +192,97 @@ def test_a_wallet_outside_the_process_transacts_on_the_devnet_command(
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# Which database, and clear refusals when there is none to reach.
+
+
+def test_redact_url_hides_passwords_only() -> None:
+    from app.cli import redact_url
+
+    assert (
+        redact_url("postgresql://app:s3cr%40t@db.example:5432/exchange?sslmode=require")
+        == "postgresql://app:***@db.example:5432/exchange?sslmode=require"
+    )
+    assert redact_url("postgresql://app@db/x?password=hunter2&sslmode=require") == (
+        "postgresql://app@db/x?password=***&sslmode=require"
+    )
+    assert redact_url("postgresql://db.example/x") == "postgresql://db.example/x"
+
+
+def _refused_in_one_line(result: subprocess.CompletedProcess[str], *needles: str) -> str:
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+    assert result.stdout == ""
+    return errors[0]
+
+
+def test_cli_says_which_database_it_used(embedded_env: dict[str, str], database_url: str) -> None:
+    data_dir = Path(embedded_env["EXCHANGE_DATA_DIR"])
+    made = _cli(embedded_env, "users", "create", "--email", "dora@example.com")
+    assert made.returncode == 0, made.stderr
+    assert f"database: embedded Postgres in {data_dir / 'pg'}\n" in made.stderr
+
+    from app.cli import redact_url
+    from app.kit.embedded_pg import with_database
+
+    # A configured database (the tests' own, migrated): named, without its password.
+    plain = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    env = {**embedded_env, "DATABASE_URL": plain}
+    check = _cli(env, "ledger", "check")
+    assert check.returncode == 0, check.stderr
+    assert f"database: {redact_url(plain)}\n" in check.stderr
+
+    # Reachable but never migrated: refused before anything is written, and told what to do.
+    import asyncio
+
+    import asyncpg
+
+    empty = with_database(plain, "cli_unmigrated")
+
+    async def recreate() -> None:
+        conn = await asyncpg.connect(plain)
+        try:
+            await conn.execute('DROP DATABASE IF EXISTS "cli_unmigrated"')
+            await conn.execute('CREATE DATABASE "cli_unmigrated"')
+        finally:
+            await conn.close()
+
+    asyncio.run(recreate())
+    refused = _cli({**env, "DATABASE_URL": empty}, "users", "create", "--email", "e@example.com")
+    _refused_in_one_line(refused, "is at migration (none)", "python -m app migrate")
+
+
+def test_cli_refuses_clearly_when_it_cannot_reach_a_database(
+    embedded_env: dict[str, str],
+) -> None:
+    port = _free_port()  # nothing listens there
+    url = f"postgresql://exchange:hunter2@127.0.0.1:{port}/exchange"
+    env = {**embedded_env, "DATABASE_URL": url}
+    for args in (
+        ("users", "create", "--email", "f@example.com"),
+        ("keys", "create", "--email", "f@example.com"),
+        ("migrate",),
+        ("ledger", "check"),
+    ):
+        line = _refused_in_one_line(
+            _cli(env, *args),
+            f"cannot reach the database postgresql://exchange:***@127.0.0.1:{port}/exchange",
+        )
+        assert "hunter2" not in line
+
+    bad_scheme = _cli({**embedded_env, "DATABASE_URL": "mysql://x@db/y"}, "migrate")
+    _refused_in_one_line(bad_scheme, "unsupported database URL scheme: mysql")
+
+    # The embedded default where no folder can be made (a file stands in the way).
+    blocker = Path(embedded_env["EXCHANGE_DATA_DIR"]).parent / "a-file"
+    blocker.write_text("not a folder")
+    env = {**embedded_env, "EXCHANGE_DATA_DIR": str(blocker / "data")}
+    _refused_in_one_line(
+        _cli(env, "users", "create", "--email", "g@example.com"),
+        f"cannot start the embedded Postgres in {blocker / 'data' / 'pg'}",
+    )

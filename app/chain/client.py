@@ -45,7 +45,7 @@ T = TypeVar("T")
 
 SS58_FORMAT = 42
 DEFAULT_FEE_RATE = 33
-DEFAULT_ALPHA_WEIGHT = PERQUINTILL // 2
+DEFAULT_QUOTE_WEIGHT = PERQUINTILL // 2
 _HASH_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
 M = "SubtensorModule"
 
@@ -69,15 +69,27 @@ SUBNET_ITEMS: tuple[tuple[str, str], ...] = (
     (M, "ValidatorPermit"),
     ("Swap", "FeeRate"),
     ("Swap", "SwapBalancer"),
+    (M, "LastEpochBlock"),
+    (M, "PendingEpochAt"),
+    (M, "SubnetEpochIndex"),
+    (M, "SubnetExcessTao"),
+    (M, "Burn"),
+    (M, "SubtokenEnabled"),
+    (M, "TransferToggle"),
 )
 
 # Every storage item the client reads (the conformance test checks them against finney's).
 STORAGE_READ: tuple[tuple[str, str], ...] = (
     ("System", "Number"),
+    ("Timestamp", "Now"),
     (M, "NetworksAdded"),
     *SUBNET_ITEMS,
+    (M, "TaoWeight"),
     (M, "Keys"),
     (M, "Delegates"),
+    (M, "ChildkeyTake"),
+    (M, "AlphaDividendsPerSubnet"),
+    (M, "TotalHotkeyAlphaLastEpoch"),
     (M, "TotalHotkeyAlpha"),
     (M, "Alpha"),
     (M, "AlphaV2"),
@@ -86,7 +98,19 @@ STORAGE_READ: tuple[tuple[str, str], ...] = (
     (M, "StakingHotkeys"),
 )
 # Items a runtime may not have yet: read when present, defaults otherwise.
-OPTIONAL_ITEMS = frozenset({("Swap", "SwapBalancer"), (M, "AlphaV2"), (M, "TotalHotkeySharesV2")})
+# The epoch scheduler's items came with the stateful scheduler (2026); on an older runtime the
+# epochs are the legacy ones, `(block + netuid + 1) % (tempo + 1) == 0`, and the client derives
+# the same three values from that schedule (as the runtime's `migrate_dynamic_tempo` seeds them).
+EPOCH_ITEMS = frozenset({(M, "LastEpochBlock"), (M, "PendingEpochAt"), (M, "SubnetEpochIndex")})
+OPTIONAL_ITEMS = frozenset(
+    {
+        ("Swap", "SwapBalancer"),
+        (M, "AlphaV2"),
+        (M, "TotalHotkeySharesV2"),
+        (M, "SubnetExcessTao"),
+        *EPOCH_ITEMS,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +326,7 @@ class ChainClient:
         coldkeys: Iterable[str] = (),
         stake_hotkeys: Iterable[tuple[str, int]] | None = None,
         include_non_validators: bool = False,
+        include_nominators: bool = False,
     ) -> ChainSnapshot:
         """All subnets, their validators and the stake of `coldkeys`, at one block.
 
@@ -309,14 +334,18 @@ class ChainClient:
         coldkey with each (hotkey, netuid) of `stake_hotkeys` (default: every validator of the
         snapshot, and every hotkey in the coldkeys' `StakingHotkeys` on every subnet).
         Validators are the uids holding a permit, or every uid in `Keys` when
-        `include_non_validators`.
+        `include_non_validators`. `include_nominators` also counts each validator's
+        nominators (the coldkeys in `Alpha`/`AlphaV2` under its hotkey, one paged map read per
+        hotkey: costly on finney, so the indexer asks for it now and then).
         """
         colds = list(dict.fromkeys(coldkeys))
         pairs = None if stake_hotkeys is None else list(dict.fromkeys(stake_hotkeys))
 
         def work(s: _CountingSubstrate) -> ChainSnapshot:
             start = s.round_trips
-            snap = _Reader(self, s).read(block_hash, colds, pairs, include_non_validators)
+            snap = _Reader(self, s).read(
+                block_hash, colds, pairs, include_non_validators, include_nominators
+            )
             return _with_round_trips(snap, s.round_trips - start)
 
         return self._run("snapshot", work)
@@ -414,12 +443,41 @@ class _Reader:
             self.decoded[cache_key] = obj
         return obj
 
+    def nominators(self, block_hash: str, hotkeys: list[str]) -> dict[tuple[str, int], int]:
+        """(hotkey, netuid) -> how many coldkeys hold shares with the hotkey on the subnet: the
+        keys of `Alpha` / `AlphaV2` under the hotkey (`state_getKeysPaged`; a key exists only
+        while its shares are not zero). Keys are twox128(pallet) twox128(item)
+        blake2_128(hotkey) hotkey blake2_128(coldkey) coldkey netuid (u16)."""
+        found: dict[tuple[str, int], set[str]] = {}
+        page = self.client.page_size
+        for hotkey in hotkeys:
+            for item in ("Alpha", "AlphaV2"):
+                if not self.has(M, item):
+                    continue
+                full = self.key(M, item, [hotkey, hotkey, 0]).to_hex()
+                prefix = full[: 2 + 2 * (16 + 16 + 16 + 32)]
+                start: str | None = None
+                while True:
+                    params: list[Any] = [prefix, page, start or prefix, block_hash]
+                    keys = _result(self.s.rpc_request("state_getKeysPaged", params)) or []
+                    for key in keys:
+                        rest = bytes.fromhex(key[len(prefix) :])
+                        if len(rest) != 16 + 32 + 2:
+                            raise _Transient(f"unexpected {item} key {key[:80]}")
+                        netuid = int.from_bytes(rest[48:50], "little")
+                        found.setdefault((hotkey, netuid), set()).add(rest[16:48].hex())
+                    if len(keys) < page:
+                        break
+                    start = keys[-1]
+        return {k: len(v) for k, v in found.items()}
+
     def read(
         self,
         block_hash: str | None,
         coldkeys: list[str],
         pairs: list[tuple[str, int]] | None,
         include_non_validators: bool,
+        include_nominators: bool = False,
     ) -> ChainSnapshot:
         s = self.s
         if block_hash is None:
@@ -436,13 +494,18 @@ class _Reader:
 
         # Round trip 1: every per-subnet item, and the block number.
         items = [(p, i) for p, i in SUBNET_ITEMS if (p, i) not in OPTIONAL_ITEMS or self.has(p, i)]
-        keys = [self.key("System", "Number", [])]
+        keys = [
+            self.key("System", "Number", []),
+            self.key("Timestamp", "Now", []),
+            self.key(M, "TaoWeight", []),
+        ]
         keys += [self.key(p, i, [n]) for n in netuids for p, i in items]
         first = self.multi(keys, block_hash)
         block_number = int(first[0].value)
+        timestamp_ms, tao_weight = _int(first[1]), _int(first[2])
         per_subnet: dict[int, dict[str, Any]] = {}
         for j, netuid in enumerate(netuids):
-            row = first[1 + j * len(items) : 1 + (j + 1) * len(items)]
+            row = first[3 + j * len(items) : 3 + (j + 1) * len(items)]
             per_subnet[netuid] = {item: obj for (_, item), obj in zip(items, row, strict=True)}
 
         # Round trip 2: hotkeys of the uids we want.
@@ -480,6 +543,12 @@ class _Reader:
         shares_items = [i for i in ("Alpha", "AlphaV2") if self.has(M, i)]
         totals_items = [i for i in ("TotalHotkeyShares", "TotalHotkeySharesV2") if self.has(M, i)]
         keys = [self.key(M, "Delegates", [h]) for h in hotkeys]
+        keys += [
+            self.key(M, item, [h, n])
+            for h, n in hot_net
+            for item in ("ChildkeyTake", "TotalHotkeyAlphaLastEpoch")
+        ]
+        keys += [self.key(M, "AlphaDividendsPerSubnet", [n, h]) for h, n in hot_net]
         keys += [self.key(M, "TotalHotkeyAlpha", [h, n]) for h, n in total_pairs]
         keys += [self.key(M, item, [h, n]) for h, n in share_pairs for item in totals_items]
         keys += [
@@ -490,6 +559,8 @@ class _Reader:
         ]
         values = iter(self.multi(keys, block_hash))  # reads the key list back in order
         takes = {h: int(next(values).value) for h in hotkeys}
+        epoch_items = {p: (_int(next(values)), _int(next(values))) for p in hot_net}
+        dividends = {p: _int(next(values)) for p in hot_net}
         total_alpha = {p: int(next(values).value) for p in total_pairs}
         total_shares = {
             p: _shares({item: next(values) for item in totals_items}) for p in share_pairs
@@ -510,7 +581,8 @@ class _Reader:
                         )
                     )
 
-        subnets = {n: _subnet(n, per_subnet[n]) for n in netuids}
+        nominators = self.nominators(block_hash, hotkeys) if include_nominators else None
+        subnets = {n: _subnet(n, per_subnet[n], block_number) for n in netuids}
         validators = [
             ValidatorState(
                 netuid=n,
@@ -519,6 +591,10 @@ class _Reader:
                 validator_permit=permits[(n, u)],
                 take=takes[h],
                 total_alpha=total_alpha[(h, n)],
+                childkey_take=epoch_items[(h, n)][0],
+                alpha_dividends=dividends[(h, n)],
+                total_alpha_last_epoch=epoch_items[(h, n)][1],
+                nominators=nominators.get((h, n), 0) if nominators is not None else None,
             )
             for (n, u), h in sorted(uid_hotkeys.items())
         ]
@@ -528,6 +604,8 @@ class _Reader:
             subnets=subnets,
             validators=validators,
             positions=positions,
+            timestamp_ms=timestamp_ms,
+            tao_weight=tao_weight,
         )
 
 
@@ -542,6 +620,8 @@ def _with_round_trips(snap: ChainSnapshot, n: int) -> ChainSnapshot:
         validators=snap.validators,
         positions=snap.positions,
         rpc_round_trips=n,
+        timestamp_ms=snap.timestamp_ms,
+        tao_weight=snap.tao_weight,
     )
 
 
@@ -633,8 +713,25 @@ def _identity(obj: Any) -> SubnetIdentity | None:
     return SubnetIdentity(**{name: _text(fields[name]) for name in names if name in fields})
 
 
-def _subnet(netuid: int, row: dict[str, Any]) -> SubnetState:
+def legacy_epoch(block: int, netuid: int, tempo: int) -> tuple[int, int]:
+    """(LastEpochBlock, SubnetEpochIndex) on a runtime before the stateful scheduler, whose
+    epochs ran at `(block + netuid + 1) % (tempo + 1) == 0` (the values subtensor's
+    `migrate_dynamic_tempo` seeded from that schedule)."""
+    if tempo == 0 or netuid == 0:
+        return 0, 0
+    adjusted = block + netuid + 1
+    return block - adjusted % (tempo + 1), adjusted // (tempo + 1)
+
+
+def _subnet(netuid: int, row: dict[str, Any], block: int) -> SubnetState:
     balancer = row.get("SwapBalancer")
+    tempo = _int(row["Tempo"])
+    if "SubnetEpochIndex" in row:
+        last_epoch = _int(row["LastEpochBlock"])
+        pending = _int(row["PendingEpochAt"])
+        epoch_index = _int(row["SubnetEpochIndex"])
+    else:
+        (last_epoch, epoch_index), pending = legacy_epoch(block, netuid, tempo), 0
     return SubnetState(
         netuid=netuid,
         registered_at=_int(row["NetworkRegisteredAt"]),
@@ -643,7 +740,7 @@ def _subnet(netuid: int, row: dict[str, Any]) -> SubnetState:
         identity=_identity(row["SubnetIdentitiesV3"]),
         owner_coldkey=str(row["SubnetOwner"].value),
         owner_hotkey=str(row["SubnetOwnerHotkey"].value),
-        tempo=_int(row["Tempo"]),
+        tempo=tempo,
         tao_in=_int(row["SubnetTAO"]),
         alpha_in=_int(row["SubnetAlphaIn"]),
         alpha_out=_int(row["SubnetAlphaOut"]),
@@ -653,7 +750,14 @@ def _subnet(netuid: int, row: dict[str, Any]) -> SubnetState:
         alpha_in_emission=_int(row["SubnetAlphaInEmission"]),
         alpha_out_emission=_int(row["SubnetAlphaOutEmission"]),
         fee_rate=_int(row["FeeRate"]) if "FeeRate" in row else DEFAULT_FEE_RATE,
-        alpha_weight=_int(balancer) if balancer is not None else DEFAULT_ALPHA_WEIGHT,
+        quote_weight=_int(balancer) if balancer is not None else DEFAULT_QUOTE_WEIGHT,
+        last_epoch_block=last_epoch,
+        pending_epoch_at=pending,
+        epoch_index=epoch_index,
+        excess_tao=_int(row["SubnetExcessTao"]) if "SubnetExcessTao" in row else 0,
+        registration_cost=_int(row["Burn"]),
+        subtoken_enabled=bool(row["SubtokenEnabled"].value),
+        transfer_enabled=bool(row["TransferToggle"].value),
     )
 
 
@@ -669,11 +773,17 @@ class AsyncChainClient:
         coldkeys: Iterable[str] = (),
         stake_hotkeys: Iterable[tuple[str, int]] | None = None,
         include_non_validators: bool = False,
+        include_nominators: bool = False,
     ) -> ChainSnapshot:
         colds = list(coldkeys)
         pairs = None if stake_hotkeys is None else list(stake_hotkeys)
         return await asyncio.to_thread(
-            self.sync.snapshot, block_hash, colds, pairs, include_non_validators
+            self.sync.snapshot,
+            block_hash,
+            colds,
+            pairs,
+            include_non_validators,
+            include_nominators,
         )
 
     async def finalized_head(self) -> BlockRef:

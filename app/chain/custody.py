@@ -25,6 +25,45 @@ from app.chain.client import BlockRef, ChainClient, M, _block_hash, _int, _Reade
 
 EVENTS_ITEM = ("System", "Events")
 
+# Every call the exchange signs, with its argument names in order; `sign` and `fee` refuse any
+# other (tests/chain/test_conformance.py checks each against finney's recorded metadata).
+CALLS_SENT: dict[tuple[str, str], tuple[str, ...]] = {
+    ("Balances", "transfer_keep_alive"): ("dest", "value"),
+    ("Balances", "transfer_all"): ("dest", "keep_alive"),
+    (M, "transfer_stake"): (
+        "destination_coldkey",
+        "hotkey",
+        "origin_netuid",
+        "destination_netuid",
+        "alpha_amount",
+    ),
+    (M, "move_stake"): (
+        "origin_hotkey",
+        "destination_hotkey",
+        "origin_netuid",
+        "destination_netuid",
+        "alpha_amount",
+    ),
+}
+# Storage custody reads (besides the client's `STORAGE_READ`).
+CUSTODY_STORAGE_READ: tuple[tuple[str, str], ...] = (
+    ("System", "Account"),
+    EVENTS_ITEM,
+    (M, "NetworksAdded"),
+    (M, "StakingHotkeys"),
+    (M, "TotalHotkeyAlpha"),
+    (M, "TotalHotkeyShares"),
+    (M, "TotalHotkeySharesV2"),
+    (M, "Alpha"),
+    (M, "AlphaV2"),
+)
+
+
+def _check_call(pallet: str, function: str, args: dict[str, Any]) -> None:
+    expected = CALLS_SENT.get((pallet, function))
+    if expected is None or set(args) != set(expected):
+        raise ValueError(f"{pallet}.{function}({', '.join(args)}) is not a call custody sends")
+
 
 @dataclass(frozen=True, slots=True)
 class ChainEvent:
@@ -227,6 +266,8 @@ class CustodyChain:
     ) -> SignedExtrinsic:
         """A mortal extrinsic born at (or just before) block `current`, with `nonce`."""
 
+        _check_call(pallet, function, args)
+
         def work(s: SubstrateInterface) -> SignedExtrinsic:
             call = s.compose_call(pallet, function, args)
             era = {"period": era_period, "current": current}
@@ -242,6 +283,8 @@ class CustodyChain:
 
     def fee(self, keypair: Keypair, pallet: str, function: str, args: dict[str, Any]) -> int:
         """The fee (rao, no tip) the node quotes for the call signed by `keypair`."""
+
+        _check_call(pallet, function, args)
 
         def work(s: SubstrateInterface) -> int:
             call = s.compose_call(pallet, function, args)

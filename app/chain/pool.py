@@ -1,8 +1,9 @@
 """Exact quotes for a subnet's weighted (Balancer-style) pool, in integer base units.
 
-Pool: TAO reserve y (`tao_in`), alpha reserve x (`alpha_in`), weights w1 (TAO) + w2 (alpha) = 1
-with w2 = `alpha_weight` / 10^18 (`Swap::SwapBalancer`). The fee, `fee_rate / 65535` of the
-input, is taken from the input first (rounded down), then:
+Pool: TAO reserve y (`tao_in`), alpha reserve x (`alpha_in`), weights w1 (base: alpha) + w2
+(quote: TAO) = 1 with w2 = `quote_weight` / 10^18 (`Swap::SwapBalancer`, whose one field is the
+quote weight; subtensor `pallets/swap/src/pallet/balancer.rs`), spot price p = (w1*y)/(w2*x).
+The fee, `fee_rate / 65535` of the input, is taken from the input first (rounded down), then:
 
 - selling dx alpha returns  dy = y * (1 - (x / (x + dx')) ** (w1 / w2))
 - spending dy TAO buys      dx = x * (1 - (y / (y + dy')) ** (w2 / w1))
@@ -30,7 +31,7 @@ class Pool(Protocol):
     @property
     def fee_rate(self) -> int: ...
     @property
-    def alpha_weight(self) -> int: ...
+    def quote_weight(self) -> int: ...
 
 
 def swap_fee(amount: int, fee_rate: int) -> int:
@@ -58,7 +59,7 @@ def quote_sell_alpha(state: Pool, dx: int) -> tuple[int, int]:
     if dx <= 0:
         return 0, 0
     fee = swap_fee(dx, state.fee_rate)
-    w2 = state.alpha_weight
+    w2 = state.quote_weight
     w1 = PERQUINTILL - w2
     out = weighted_out(state.alpha_in, state.tao_in, dx - fee, w1, w2)
     return out, fee
@@ -69,14 +70,14 @@ def quote_buy_alpha(state: Pool, dy: int) -> tuple[int, int]:
     if dy <= 0:
         return 0, 0
     fee = swap_fee(dy, state.fee_rate)
-    w2 = state.alpha_weight
+    w2 = state.quote_weight
     w1 = PERQUINTILL - w2
     out = weighted_out(state.tao_in, state.alpha_in, dy - fee, w2, w1)
     return out, fee
 
 
 def _weights(state: Pool) -> tuple[Decimal, Decimal]:
-    w2 = _CTX.divide(Decimal(state.alpha_weight), Decimal(PERQUINTILL))
+    w2 = _CTX.divide(Decimal(state.quote_weight), Decimal(PERQUINTILL))
     return _CTX.subtract(Decimal(1), w2), w2
 
 

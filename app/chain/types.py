@@ -5,6 +5,7 @@ their raw bits and exposed as exact `Fraction`s.
 """
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from fractions import Fraction
 
 from app.kit.units import RAO_PER_TAO as RAO_PER_TAO  # re-exported for the devnet
@@ -13,11 +14,12 @@ U16_MAX = 65535
 PERQUINTILL = 10**18
 
 
-def spot_price(tao_in: int, alpha_in: int, alpha_weight: int) -> Fraction:
-    """The weighted pool's spot price, TAO per alpha: (w1*y)/(w2*x), w2 in Perquintill parts."""
+def spot_price(tao_in: int, alpha_in: int, quote_weight: int) -> Fraction:
+    """The weighted pool's spot price, TAO per alpha: (w1*y)/(w2*x), w2 the quote (TAO) weight in
+    Perquintill parts and w1 = 1 - w2 the base (alpha) weight (`Balancer::calculate_price`)."""
     if alpha_in == 0:
         return Fraction(0)
-    w2 = Fraction(alpha_weight, PERQUINTILL)
+    w2 = Fraction(quote_weight, PERQUINTILL)
     return (1 - w2) * tao_in / (w2 * alpha_in)
 
 
@@ -54,16 +56,42 @@ class SubnetState:
     alpha_in_emission: int  # SubnetAlphaInEmission
     alpha_out_emission: int  # SubnetAlphaOutEmission
     fee_rate: int  # Swap::FeeRate, fee = fee_rate / 65535 of the input
-    alpha_weight: int  # Swap::SwapBalancer w2 as Perquintill parts (default 0.5 * 10^18)
+    quote_weight: int  # Swap::SwapBalancer: the quote (TAO) weight w2, Perquintill parts
+    # The stateful epoch scheduler (subtensor coinbase/run_coinbase.rs): an epoch runs when
+    # `tempo` blocks have passed since `LastEpochBlock`, or at `PendingEpochAt` (owner-triggered
+    # or deferred by the per-block cap); each consumed slot adds one to `SubnetEpochIndex`.
+    last_epoch_block: int = 0  # LastEpochBlock
+    pending_epoch_at: int = 0  # PendingEpochAt (0: none)
+    epoch_index: int = 0  # SubnetEpochIndex
+    excess_tao: int = 0  # SubnetExcessTao: TAO the chain bought alpha with, last block
+    registration_cost: int = 0  # Burn: TAO (rao) to register a uid on the subnet
+    subtoken_enabled: bool = True  # SubtokenEnabled: staking and transfers allowed
+    transfer_enabled: bool = True  # TransferToggle: alpha transfers between coldkeys allowed
 
     @property
     def moving_price(self) -> Fraction:
         return Fraction(self.moving_price_bits, 2**32)
 
     @property
+    def dynamic(self) -> bool:
+        return self.mechanism == 1
+
+    @property
     def price(self) -> Fraction:
-        """Spot price, TAO per alpha: (w1*y)/(w2*x)."""
-        return spot_price(self.tao_in, self.alpha_in, self.alpha_weight)
+        """Spot price, TAO per alpha: (w1*y)/(w2*x) on a dynamic subnet, 1 on root and any other
+        non-dynamic one (`Swap::current_price`, pallets/swap/src/pallet/impls.rs)."""
+        if not self.dynamic:
+            return Fraction(1)
+        return spot_price(self.tao_in, self.alpha_in, self.quote_weight)
+
+    @property
+    def next_epoch_block(self) -> int | None:
+        """`get_next_epoch_start_block`: min(LastEpochBlock + tempo, PendingEpochAt), None with
+        tempo 0 or on root (no epochs). A deferral can push it a block or two later."""
+        if self.tempo == 0 or self.netuid == 0:
+            return None
+        auto = self.last_epoch_block + self.tempo
+        return min(auto, self.pending_epoch_at) if self.pending_epoch_at else auto
 
     @property
     def price_rao(self) -> int:
@@ -79,6 +107,12 @@ class ValidatorState:
     validator_permit: bool
     take: int  # Delegates, u16: take = take / 65535
     total_alpha: int  # TotalHotkeyAlpha[(hotkey, netuid)]
+    childkey_take: int = 0  # ChildkeyTake[(hotkey, netuid)], u16 / 65535
+    # The last epoch: alpha dividends its nominators got (after the take) and the hotkey's
+    # alpha then (AlphaDividendsPerSubnet, TotalHotkeyAlphaLastEpoch): the yield per epoch.
+    alpha_dividends: int = 0
+    total_alpha_last_epoch: int = 0
+    nominators: int | None = None  # coldkeys staking with it on the subnet (when read)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,3 +142,12 @@ class ChainSnapshot:
     validators: list[ValidatorState] = field(default_factory=list)
     positions: list[StakePosition] = field(default_factory=list)
     rpc_round_trips: int = 0  # how many JSON-RPC requests the snapshot took
+    timestamp_ms: int = 0  # Timestamp.Now at the block: the block's time (ms since the epoch)
+    tao_weight: int = 0  # TaoWeight (u64 parts of u64::MAX): root TAO's weight against alpha
+
+    @property
+    def block_time(self) -> datetime | None:
+        """The block's time as the chain recorded it (`Timestamp.Now`), None if unset."""
+        if not self.timestamp_ms:
+            return None
+        return datetime.fromtimestamp(self.timestamp_ms / 1000, UTC)

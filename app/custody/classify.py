@@ -25,6 +25,35 @@ from app.kit.ss58 import InvalidSS58, ss58_decode
 
 SUBNET_ACCOUNT_PREFIX = b"modlsubtensr"
 
+# Every event field read here: (pallet, event) -> (name, position, Rust type name) per field
+# read (named fields by name, unnamed ones by position; tests/chain/test_conformance.py checks
+# each against finney's recorded metadata, the type name telling TAO from alpha amounts).
+ACCOUNT, BALANCE = "T::AccountId", "T::Balance"
+EVENTS_READ: dict[tuple[str, str], tuple[tuple[str, int, str], ...]] = {
+    ("System", "ExtrinsicSuccess"): (),
+    ("System", "ExtrinsicFailed"): (("dispatch_error", 0, "DispatchError"),),
+    ("Balances", "Transfer"): (("from", 0, ACCOUNT), ("to", 1, ACCOUNT), ("amount", 2, BALANCE)),
+    ("Balances", "Deposit"): (("who", 0, ACCOUNT), ("amount", 1, BALANCE)),
+    ("Balances", "Withdraw"): (("who", 0, ACCOUNT), ("amount", 1, BALANCE)),
+    ("TransactionPayment", "TransactionFeePaid"): (
+        ("who", 0, ACCOUNT),
+        ("actual_fee", 1, "BalanceOf<T>"),
+    ),
+    ("SubtensorModule", "StakeAdded"): (
+        ("coldkey", 0, ACCOUNT),
+        ("hotkey", 1, ACCOUNT),
+        ("alpha", 3, "AlphaCurrency"),
+        ("netuid", 4, "NetUid"),
+    ),
+    ("SubtensorModule", "StakeRemoved"): (
+        ("coldkey", 0, ACCOUNT),
+        ("hotkey", 1, ACCOUNT),
+        ("alpha", 3, "AlphaCurrency"),
+        ("netuid", 4, "NetUid"),
+    ),
+    ("SubtensorModule", "TransactionFeePaidWithAlpha"): (("alpha_fee", 2, "AlphaBalance"),),
+}
+
 
 def is_subnet_account(address: str | None) -> bool:
     if not address:

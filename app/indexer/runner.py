@@ -35,6 +35,7 @@ class IndexerOptions:
     poll_seconds: float = 2.0
     max_catchup_blocks: int = 200  # further behind than this: jump to head (gap logged)
     custody_coldkeys: tuple[str, ...] = ()
+    nominators_every_blocks: int = 300  # count nominators at blocks divisible by this
 
 
 class Indexer:
@@ -77,15 +78,21 @@ class Indexer:
         if target is None:
             return None
         block_hash = head.hash if target == head.number else await self._hash_of(target)
-        snapshot = await self.client.snapshot(block_hash, coldkeys=self.options.custody_coldkeys)
+        every = max(self.options.nominators_every_blocks, 1)
+        snapshot = await self.client.snapshot(
+            block_hash,
+            coldkeys=self.options.custody_coldkeys,
+            include_non_validators=True,  # every registered hotkey, with or without a permit
+            include_nominators=target % every == 0 or last is None,
+        )
         async with self.sessionmaker() as session:
             result = await write_snapshot(
                 session,
                 snapshot,
                 chain=self.options.chain,
                 head_block=head.number,
-                # Indexing time stands in for block time: finalized blocks are seconds old.
-                block_time=datetime.now(UTC),
+                # The block's own time (`Timestamp.Now`); indexing time only if it has none.
+                block_time=snapshot.block_time or datetime.now(UTC),
                 listeners=self.listeners,
             )
             await session.commit()
@@ -190,6 +197,7 @@ async def run_indexer(
             poll_seconds=settings.indexer_poll_seconds,
             max_catchup_blocks=settings.indexer_max_catchup_blocks,
             custody_coldkeys=custody_coldkeys(settings),
+            nominators_every_blocks=settings.indexer_nominators_every_blocks,
         )
         indexer = Indexer(client, engine, options, listeners)
         stop = asyncio.Event()

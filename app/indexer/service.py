@@ -8,10 +8,10 @@ crash at any point leaves either all of a block or none of it.
 import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, literal_column, select
+from sqlalchemy import delete, func, literal_column, select
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,7 +60,14 @@ def _subnet_row(state: SubnetState, block: int) -> dict[str, Any]:
         "alpha_in_emission": state.alpha_in_emission,
         "alpha_out_emission": state.alpha_out_emission,
         "fee_rate": state.fee_rate,
-        "alpha_weight": state.alpha_weight,
+        "quote_weight": state.quote_weight,
+        "last_epoch_block": state.last_epoch_block,
+        "pending_epoch_at": state.pending_epoch_at,
+        "epoch_index": state.epoch_index,
+        "excess_tao": state.excess_tao,
+        "registration_cost": state.registration_cost,
+        "subtoken_enabled": state.subtoken_enabled,
+        "transfer_enabled": state.transfer_enabled,
         "first_seen_block": block,
         "last_block": block,
     }
@@ -111,7 +118,9 @@ async def write_snapshot(
         "last_block": block,
         "last_block_hash": snapshot.block_hash,
         "head_block": max(head_block, block),
-        "synced_at": block_time,
+        # When the indexer synced (staleness is measured by it), not the block's own time.
+        "synced_at": datetime.now(UTC),
+        "tao_weight": snapshot.tao_weight,
     }
     await session.execute(
         insert(IndexerState)
@@ -170,6 +179,8 @@ async def _insert_history(
             "tao_in_emission": s.tao_in_emission,
             "alpha_in_emission": s.alpha_in_emission,
             "alpha_out_emission": s.alpha_out_emission,
+            "epoch_index": s.epoch_index,
+            "last_epoch_block": s.last_epoch_block,
         }
         for s in snapshot.subnets.values()
     ]
@@ -189,6 +200,11 @@ async def _sync_validators(
             "validator_permit": v.validator_permit,
             "take": v.take,
             "total_alpha": v.total_alpha,
+            "childkey_take": v.childkey_take,
+            "alpha_dividends": v.alpha_dividends,
+            "total_alpha_last_epoch": v.total_alpha_last_epoch,
+            "nominators": v.nominators,
+            "nominators_block": block if v.nominators is not None else None,
             "last_block": block,
         }
         for v in snapshot.validators
@@ -196,14 +212,22 @@ async def _sync_validators(
     ]
     if rows:
         stmt = insert(Validator).values(rows)
+        updated = (
+            "uid",
+            "validator_permit",
+            "take",
+            "total_alpha",
+            "childkey_take",
+            "alpha_dividends",
+            "total_alpha_last_epoch",
+            "last_block",
+        )
+        set_: dict[str, Any] = {k: stmt.excluded[k] for k in updated}
+        # Nominators are counted now and then: a snapshot without counts keeps the last ones.
+        for k in ("nominators", "nominators_block"):
+            set_[k] = func.coalesce(stmt.excluded[k], getattr(Validator, k))
         await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["subnet_id", "hotkey"],
-                set_={
-                    k: stmt.excluded[k]
-                    for k in ("uid", "validator_permit", "take", "total_alpha", "last_block")
-                },
-            )
+            stmt.on_conflict_do_update(index_elements=["subnet_id", "hotkey"], set_=set_)
         )
     # Hotkeys no longer registered on a subnet of this snapshot.
     if ids:

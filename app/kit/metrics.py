@@ -2,7 +2,7 @@
 
 import time
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import generate_latest as _generate_latest
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -51,6 +51,17 @@ SEQUENCER_GROUP_SIZE = Histogram(
     "sequencer_group_size",
     "Commands per order-sequencer group.",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+    registry=REGISTRY,
+)
+
+OUTBOX_RELAYED = Gauge(
+    "outbox_relayed_event_id",
+    "The last outbox event the relay has published to NATS JetStream.",
+    registry=REGISTRY,
+)
+OUTBOX_RELAY_FAILURES = Counter(
+    "outbox_relay_failures_total",
+    "Relay attempts that failed (NATS or Postgres unreachable); retried with backoff.",
     registry=REGISTRY,
 )
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
+from starlette.convertors import PathConvertor, register_url_convertor
 
 from app.auth.dependencies import authenticate_request
 from app.auth.scopes import Scope
@@ -144,7 +145,18 @@ async def public_method(method: Method, request: Request, session: Session) -> J
     return await _run(handler, Context(request, session, Params(data), None))
 
 
-@router.post("/0/private/{method:path}", operation_id="kraken_private")
+class _AnyPath(PathConvertor):
+    """Starlette's `path`, but across a newline too (its `.*` stops at one, and such a path
+    would be answered a bare 404 rather than in Kraken's envelope): every path under
+    `/0/private/` reaches the handlers below."""
+
+    regex = "[\\s\\S]*"
+
+
+register_url_convertor("kraken_method", _AnyPath())
+
+
+@router.post("/0/private/{method:kraken_method}", operation_id="kraken_private")
 async def private_method(method: Method, request: Request, session: Session) -> JSONResponse:
     spec = PRIVATE.get(method)
     if spec is None:
@@ -161,7 +173,11 @@ async def private_method(method: Method, request: Request, session: Session) -> 
     return await _run(spec.handler, Context(request, session, Params(data), principal))
 
 
-@router.get("/0/private/{method:path}", operation_id="kraken_private_get", include_in_schema=False)
+@router.get(
+    "/0/private/{method:kraken_method}",
+    operation_id="kraken_private_get",
+    include_in_schema=False,
+)
 async def private_method_get(method: str) -> JSONResponse:
     """Kraken's private methods are POST only; answer a GET in Kraken's envelope too."""
     return envelope([UNKNOWN_METHOD if method not in PRIVATE else INVALID_ARGUMENTS])

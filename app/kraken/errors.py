@@ -68,6 +68,7 @@ NATIVE_TO_KRAKEN: dict[str, str] = {
     "no_liquidity": "EOrder:Insufficient liquidity",
     "invalid_order": "EOrder:Invalid order",
     "sequencer_unavailable": UNAVAILABLE,
+    "not_leader": UNAVAILABLE,
     "service_unavailable": UNAVAILABLE,
     # staking (app/staking), as Earn
     "validator_not_found": "EGeneral:Invalid arguments:strategy_id",

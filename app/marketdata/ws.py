@@ -210,8 +210,11 @@ class MarketDataHub:
                 log.exception("market data dispatch failed")
 
     def dispatch(self, committed: Committed) -> None:
-        for change in committed.books:
-            self._book_update(change)
+        if committed.epoch is not None:  # the books start again (a follower resynchronised)
+            self._book_snapshots()
+        else:
+            for change in committed.books:
+                self._book_update(change)
         by_market: dict[int, list[FillRecord]] = defaultdict(list)
         for fill in committed.fills:
             by_market[fill.market_id].append(fill)
@@ -231,6 +234,33 @@ class MarketDataHub:
                 )
         if self.users:
             self._private(committed)
+
+    def _book_snapshots(self) -> None:
+        for (channel, market_id), conns in list(self.subs.items()):
+            if channel == "book":
+                for conn in list(conns):
+                    self._book_snapshot(conn, market_id, self._symbol(market_id))
+
+    def _book_snapshot(self, conn: Connection, market_id: int, symbol: str) -> None:
+        """The book as the view has it now; later updates have larger sequences, earlier
+        ones are in it."""
+        depth = self.view.depth(market_id)
+        seq = self.view.sequence(market_id)
+        conn.book_from[market_id] = seq
+        self._deliver(
+            conn,
+            _dumps(
+                {
+                    "channel": "book",
+                    "market": symbol,
+                    "type": "snapshot",
+                    "sequence": seq,
+                    "epoch": self.view.epoch,
+                    "bids": [_level(x) for x in depth.bids],
+                    "asks": [_level(x) for x in depth.asks],
+                }
+            ),
+        )
 
     def _book_update(self, change: BookChange) -> None:
         conns = self.subs.get(("book", change.market_id))
@@ -476,23 +506,7 @@ class MarketDataHub:
         if channel == "book":
             # Snapshot and registration in one step of the event loop: every later update
             # has a larger sequence, every earlier one is already in the snapshot.
-            depth = self.view.depth(market.id)
-            seq = self.view.sequence(market.id)
-            conn.book_from[market.id] = seq
-            self._deliver(
-                conn,
-                _dumps(
-                    {
-                        "channel": "book",
-                        "market": market.symbol,
-                        "type": "snapshot",
-                        "sequence": seq,
-                        "epoch": self.view.epoch,
-                        "bids": [_level(x) for x in depth.bids],
-                        "asks": [_level(x) for x in depth.asks],
-                    }
-                ),
-            )
+            self._book_snapshot(conn, market.id, market.symbol)
         elif initial is not None:
             self._deliver(conn, initial)
         self.subs[key].add(conn)

@@ -20,9 +20,12 @@ from app.models.ledger_transfer import LedgerTransfer
 from app.models.listing import Listing
 from app.models.market import Market
 from app.models.order import Order
+from app.models.outbox_event import OutboxEvent
+from app.models.outbox_relay_state import OutboxRelayState
 from app.models.por_audit import PorAudit
 from app.models.por_node import PorNode
 from app.models.reward_distribution import RewardDistribution
+from app.models.sequencer_fence import SequencerFence
 from app.models.staking_allocation import StakingAllocation
 from app.models.staking_allocation_event import StakingAllocationEvent
 from app.models.staking_chain_flow import StakingChainFlow
@@ -60,9 +63,12 @@ __all__ = [
     "Listing",
     "Market",
     "Order",
+    "OutboxEvent",
+    "OutboxRelayState",
     "PorAudit",
     "PorNode",
     "RewardDistribution",
+    "SequencerFence",
     "StakingAllocation",
     "StakingAllocationEvent",
     "StakingChainFlow",

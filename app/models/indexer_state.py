@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, Integer, String
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, Integer, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base
@@ -18,3 +18,5 @@ class IndexerState(Base):
     last_block_hash: Mapped[str] = mapped_column(String(66))
     head_block: Mapped[int] = mapped_column(BigInteger)
     synced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # TaoWeight at the last block (u64 parts of u64::MAX): sets each subnet's root proportion.
+    tao_weight: Mapped[int] = mapped_column(Numeric(20, 0), server_default="0")

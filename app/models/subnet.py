@@ -3,6 +3,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Integer,
     Numeric,
@@ -47,7 +48,16 @@ class Subnet(IdMixin, Base):
     alpha_in_emission: Mapped[int] = mapped_column(BigInteger)
     alpha_out_emission: Mapped[int] = mapped_column(BigInteger)
     fee_rate: Mapped[int] = mapped_column(Integer)
-    alpha_weight: Mapped[int] = mapped_column(BigInteger)  # Perquintill parts
+    # Swap::SwapBalancer: the quote (TAO) weight w2, Perquintill parts; alpha's is 1 - w2
+    quote_weight: Mapped[int] = mapped_column(BigInteger)
+    # The epoch scheduler (LastEpochBlock, PendingEpochAt (0: none), SubnetEpochIndex).
+    last_epoch_block: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    pending_epoch_at: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    epoch_index: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    excess_tao: Mapped[int] = mapped_column(BigInteger, server_default="0")  # SubnetExcessTao
+    registration_cost: Mapped[int] = mapped_column(BigInteger, server_default="0")  # Burn
+    subtoken_enabled: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    transfer_enabled: Mapped[bool] = mapped_column(Boolean, server_default="true")
     first_seen_block: Mapped[int] = mapped_column(BigInteger)
     last_block: Mapped[int] = mapped_column(BigInteger)
     retired_at_block: Mapped[int | None] = mapped_column(BigInteger)

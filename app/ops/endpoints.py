@@ -13,7 +13,15 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready")
+@router.get(
+    "/ready",
+    responses={
+        503: {
+            "description": "Not ready: the same report, with the failing checks",
+            "content": {"application/json": {}},
+        }
+    },
+)
 async def ready(request: Request) -> JSONResponse:
     """Ready to take traffic: database reachable, schema at the migration head, and so on."""
     readiness: Readiness = request.app.state.readiness

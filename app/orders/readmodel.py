@@ -62,6 +62,9 @@ class Committed:
     fills: list[FillRecord]
     orders: list[LiveOrder]
     created: frozenset[int] = frozenset()
+    # Set by a follower's view (`app.bus.feed`) when it starts again from a sequencer's
+    # snapshot: the books' sequences start again in this epoch (readers take a snapshot).
+    epoch: str | None = None
 
 
 CommitListener = Callable[[Committed], None]
@@ -106,11 +109,27 @@ class OrdersView:
         self._symbols[market_id] = symbol
         self._ids[symbol] = market_id
 
-    def publish(self, market_id: int, depth: Depth) -> BookChange:
-        sequence = self._sequence[market_id] = self._sequence.get(market_id, 0) + 1
+    def next_change(self, market_id: int, depth: Depth) -> BookChange:
+        """The change that publishing `depth` will be (nothing is published yet)."""
         before = self._depth.get(market_id) or Depth([], [])
+        return BookChange(market_id, self._sequence.get(market_id, 0) + 1, before, depth)
+
+    def publish(self, market_id: int, depth: Depth) -> BookChange:
+        change = self.next_change(market_id, depth)
+        self._sequence[market_id] = change.sequence
+        self._depth[market_id] = depth
+        return change
+
+    def mirror(self, market_id: int, sequence: int, depth: Depth) -> BookChange:
+        """Publish another view's book as of its `sequence` (a follower's view, fed by the
+        sequencer's events: `app.bus.feed`)."""
+        before = self._depth.get(market_id) or Depth([], [])
+        self._sequence[market_id] = sequence
         self._depth[market_id] = depth
         return BookChange(market_id, sequence, before, depth)
+
+    def symbols(self) -> dict[int, str]:
+        return dict(self._symbols)
 
     def emit(self, committed: Committed) -> None:
         for listener in self._listeners:

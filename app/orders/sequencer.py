@@ -19,6 +19,7 @@ import contextlib
 import copy
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +33,7 @@ from app.markets.fees import volumes
 from app.markets.rules import DELISTED, parse_symbol
 from app.markets.service import StateListener, change_state, get_market, halt_retired
 from app.models import Market
-from app.orders import store
+from app.orders import events, store, wire
 from app.orders.commands import HaltRetiredMarkets, LiveOrder, SequencerCommand, SetMarketState
 from app.orders.core import Funds, Markets, OrderCore, Outcome
 from app.orders.errors import SequencerBusy, SequencerUnavailable
@@ -47,6 +48,7 @@ MAX_GROUP = 256
 class _Pending:
     command: SequencerCommand
     future: asyncio.Future[Any]
+    command_id: str | None = None  # a remote caller's idempotency id (kept in the outbox)
     taken: bool = False  # a group has started it: its answer will come
     abandoned: bool = False  # its submitter gave up before any group started it
 
@@ -59,12 +61,22 @@ class Sequencer:
         *,
         max_queue: int = 10_000,
         admission_timeout: float = 5.0,
+        outbox: bool = False,
+        fence: Callable[[AsyncSession], Awaitable[None]] | None = None,
     ) -> None:
         self.db = engine
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
         self.market_listeners = market_listeners
         self.max_queue = max_queue
         self.admission_timeout = admission_timeout
+        # Write each group's committed event to the outbox (for the relay to NATS), and
+        # call `on_event` after each such commit (the relay's wake-up).
+        self.outbox = outbox
+        self.on_event: Callable[[], None] | None = None
+        # Checked first in every group's transaction (the active sequencer's fencing token):
+        # raises when this sequencer must not commit.
+        self.fence = fence
+        self.last_event_id = 0  # the outbox's last committed event (the books include it)
         self.view = OrdersView()
         self.core = OrderCore(self.clock)
         self.recovering = False
@@ -80,6 +92,7 @@ class Sequencer:
     async def start(self) -> None:
         async with self.sessionmaker() as session:
             self.core.last_id = max(self.core.last_id, await store.last_order_id(session))
+            self.last_event_id = await store.last_event_id(session)
         await self.restore(None)
         self._task = asyncio.create_task(self._run(), name="order-sequencer")
         self.view.running = True
@@ -100,7 +113,7 @@ class Sequencer:
     def running(self) -> bool:
         return self._task is not None and not self._task.done() and not self.recovering
 
-    async def submit(self, command: SequencerCommand) -> Any:
+    async def submit(self, command: SequencerCommand, command_id: str | None = None) -> Any:
         """The command's result once its group has committed. Refused at once (503, nothing
         done) while the order service is down or recovering or its queue is full, and after
         `admission_timeout` if no group has started it by then; once started, its answer
@@ -116,7 +129,7 @@ class Sequencer:
             metrics.SEQUENCER_REFUSED.labels("queue_full").inc()
             raise SequencerBusy("the order service is saturated; retry shortly")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        pending = _Pending(command, future)
+        pending = _Pending(command, future, command_id)
         self._queue.put_nowait(pending)
         try:
             return await asyncio.wait_for(asyncio.shield(future), self.admission_timeout)
@@ -193,6 +206,8 @@ class Sequencer:
         phases = metrics.GroupTimer()
         try:
             async with self.sessionmaker() as session:
+                if self.fence is not None:
+                    await self.fence(session)
                 symbols, ids = self.core.markets_named(commands)
                 symbols |= {
                     parse_symbol(c.symbol) for c in commands if isinstance(c, SetMarketState)
@@ -218,19 +233,36 @@ class Sequencer:
                         results.append(self.core.execute(command, markets, funds, out))
                 phases.lap("decide")
                 await store.write(session, out, phases)
+                depths = {m: self.core.depth(m, PUBLISHED_DEPTH) for m in sorted(out.changed)}
+                event_id = None
+                committed = Committed(
+                    [self.view.next_change(m, d) for m, d in depths.items()],
+                    out.fills,
+                    [copy.copy(o) for o in out.touched.values()],
+                    frozenset(o.id for o in out.touched.values() if o.created),
+                )
+                if self.outbox and (committed.books or committed.fills or committed.orders):
+                    event = events.encode(self.view.epoch, self.view.symbols(), committed)
+                    event["answers"] = {
+                        p.command_id: wire.answer_json(r)
+                        for p, r in zip(batch, results, strict=True)
+                        if p.command_id is not None
+                    }
+                    event_id = await store.write_event(session, event)
                 await session.commit()
                 phases.lap("commit")
         except BaseException:
             self._dirty |= out.changed
             raise
-        created = frozenset(o.id for o in out.touched.values() if o.created)
         store.written(out)
         self.groups_committed += 1
-        changes = [
-            self.view.publish(m, self.core.depth(m, PUBLISHED_DEPTH)) for m in sorted(out.changed)
-        ]
-        touched = [copy.copy(o) for o in out.touched.values()]
-        self.view.emit(Committed(changes, out.fills, touched, created))
+        for market_id, depth in depths.items():
+            self.view.publish(market_id, depth)
+        if event_id is not None:
+            self.last_event_id = event_id
+        self.view.emit(committed)
+        if self.outbox and self.on_event is not None:
+            self.on_event()
         phases.lap("publish")
         metrics.SEQUENCER_GROUP_SIZE.observe(len(batch))
         return [_as_committed(r) for r in results]

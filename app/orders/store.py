@@ -10,6 +10,7 @@
   order rows and fills.
 """
 
+import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -227,6 +228,20 @@ async def write(session: AsyncSession, out: Outcome, timer: metrics.GroupTimer) 
         )
 
     timer.lap("write:orders")
+
+
+async def write_event(session: AsyncSession, event: dict[str, Any]) -> int:
+    """The group's committed event into the outbox, in the group's transaction: its id."""
+    conn = await raw_connection(session)
+    event_id: int = await conn.fetchval(
+        "INSERT INTO outbox_events (payload) VALUES ($1::jsonb) RETURNING id",
+        json.dumps(event, separators=(",", ":")),
+    )
+    return event_id
+
+
+async def last_event_id(session: AsyncSession) -> int:
+    return int(await session.scalar(text("SELECT coalesce(max(id), 0) FROM outbox_events")) or 0)
 
 
 def _volumes(out: Outcome) -> tuple[list[int], list[int]]:

@@ -3,12 +3,16 @@ the `move_stake` plan that would close the gap; the validators view with its APR
 
 APR method: a validator's share price (`TotalHotkeyAlpha / TotalHotkeyShares`, read from the
 indexed custody positions) only moves with emissions: stake added or removed mints or burns
-shares at the current price. So over the last `APR_EPOCHS` epochs,
-`apr = (price_now / price_then - 1) / epochs_elapsed * epochs_per_year`, with
-`epochs_per_year = 2_628_000 / (tempo + 1)` (7,200 blocks a day, 365 days) and
-`epochs_elapsed` the epoch boundaries between the two indexed blocks. A simple (not
-compounded) rate, before the exchange's commission (`net_apr` is after it). null when the
-exchange has no indexed position with that validator or less than one epoch of history.
+shares at the current price. Epochs are the chain's: each indexed block carries the subnet's
+`SubnetEpochIndex` and `LastEpochBlock`. Between a position indexed in epoch `e0` and the
+latest one, in epoch `e1` (at most `APR_EPOCHS` epochs back), the share price grew by what
+the epochs `e0 + 1 .. e1` paid, which accrued over the blocks between their epoch blocks:
+`apr = (price_now / price_then - 1) * 2_628_000 / (last_epoch_block_1 - last_epoch_block_0)`
+(7,200 blocks a day, 365 days), whatever the tempo, owner-triggered or deferred epochs did to
+the spacing. A simple (not compounded) rate, net of the validator's take (stakers' shares grow
+by what is left after it), before the exchange's commission (`net_apr` is after it). null
+when the exchange has no indexed position with that validator or less than one epoch of
+history.
 """
 
 import uuid
@@ -29,10 +33,10 @@ from app.models import (
     StakingOperation,
     StakingUnbonding,
     Subnet,
+    SubnetHistory,
     Validator,
 )
 from app.staking.errors import FlowPeriodClosed, OperationNotFound, OperationNotPlanned
-from app.staking.rewards import epoch_of
 from app.staking.service import current_block
 
 BLOCKS_PER_YEAR = 7200 * 365  # 2,628,000
@@ -100,12 +104,19 @@ async def share_price_apr(
 ) -> tuple[Fraction | None, int]:
     """(apr, epochs measured) from the indexed share price of the hotkey's pool."""
 
-    def price_query() -> Select[int, int, Decimal]:
+    def price_query() -> Select[int, int, Decimal, int, int]:
         return (
             select(
                 CustodyPosition.block_number,
                 CustodyPosition.total_alpha,
                 CustodyPosition.total_shares,
+                SubnetHistory.epoch_index,
+                SubnetHistory.last_epoch_block,
+            )
+            .join(
+                SubnetHistory,
+                (SubnetHistory.subnet_id == CustodyPosition.subnet_id)
+                & (SubnetHistory.block_number == CustodyPosition.block_number),
             )
             .where(
                 CustodyPosition.subnet_id == subnet.id,
@@ -120,24 +131,21 @@ async def share_price_apr(
     ).first()
     if latest is None:
         return None, 0
-    window_start = latest.block_number - epochs * (subnet.tempo + 1)
     earliest = (
         await session.execute(
             price_query()
-            .where(CustodyPosition.block_number >= window_start)
+            .where(SubnetHistory.epoch_index >= latest.epoch_index - epochs)
             .order_by(CustodyPosition.block_number)
         )
     ).first()
     assert earliest is not None
-    elapsed = epoch_of(latest.block_number, subnet.netuid, subnet.tempo) - epoch_of(
-        earliest.block_number, subnet.netuid, subnet.tempo
-    )
-    if elapsed < 1:
+    elapsed = int(latest.epoch_index) - int(earliest.epoch_index)
+    blocks = int(latest.last_epoch_block) - int(earliest.last_epoch_block)
+    if elapsed < 1 or blocks < 1:
         return None, 0
     price_now = Fraction(int(latest.total_alpha)) / Fraction(latest.total_shares)
     price_then = Fraction(int(earliest.total_alpha)) / Fraction(earliest.total_shares)
-    epochs_per_year = Fraction(BLOCKS_PER_YEAR, subnet.tempo + 1)
-    return (price_now / price_then - 1) / elapsed * epochs_per_year, elapsed
+    return (price_now / price_then - 1) * Fraction(BLOCKS_PER_YEAR, blocks), elapsed
 
 
 async def validators_of(session: AsyncSession, market: Market) -> list[ValidatorView]:

@@ -2,10 +2,12 @@
 
 The method, for the custody position with one hotkey on one subnet:
 
-1. An epoch boundary is detected from indexed blocks: `epoch_of(block)` advances (the
-   devnet and subtensor run a subnet's epoch every `tempo + 1` blocks, offset by netuid).
-   The period is `(start, end]`: from the previous distribution's end block to the first
-   indexed block of the new epoch. The first time a position is seen, a `baseline` row
+1. An epoch boundary is detected from indexed blocks: the subnet's `SubnetEpochIndex` (the
+   chain's epoch counter, indexed with every block in `subnet_history.epoch_index`)
+   advances. The runtime schedules epochs with state (`LastEpochBlock + tempo`, owner-
+   triggered and deferred epochs at `PendingEpochAt`), so no formula of the block number
+   can tell. The period is `(start, end]`: from the previous distribution's end block to the
+   first indexed block of the new epoch. The first time a position is seen, a `baseline` row
    opens its series (nothing to pay).
 2. growth = stake(end) - stake(start) - net flow, where stake is the sum over custody
    coldkeys of the indexed `custody_positions.stake`, and net flow is stake the exchange
@@ -56,13 +58,6 @@ from app.staking.service import (
 )
 
 log = logging.getLogger("app.staking")
-
-
-def epoch_of(block: int, netuid: int, tempo: int) -> int:
-    """The epoch a block belongs to: it advances at the block that runs the subnet's epoch
-    ((block + netuid) % (tempo + 1) == 0 on the devnet), so the indexed state of that
-    block already contains the epoch's emission."""
-    return (block + netuid) // (tempo + 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +151,7 @@ async def distribute_block(session: AsyncSession, block: int) -> list[RewardDist
     ends. `block` must be indexed. Idempotent: already-closed epochs are skipped."""
     created: list[RewardDistribution] = []
     rows = await session.execute(
-        select(Market, Subnet)
+        select(Market, Subnet, SubnetHistory.epoch_index)
         .join(Subnet, Subnet.id == Market.subnet_id)
         .join(
             SubnetHistory,
@@ -165,15 +160,16 @@ async def distribute_block(session: AsyncSession, block: int) -> list[RewardDist
         .where(Subnet.status == "active")
         .order_by(Market.netuid)
     )
-    for market, subnet in rows:
-        created += await distribute_subnet(session, market, subnet, block)
+    for market, subnet, epoch in rows:
+        created += await distribute_subnet(session, market, subnet, block, epoch)
     return created
 
 
 async def distribute_subnet(
-    session: AsyncSession, market: Market, subnet: Subnet, block: int
+    session: AsyncSession, market: Market, subnet: Subnet, block: int, epoch: int
 ) -> list[RewardDistribution]:
-    epoch = epoch_of(block, subnet.netuid, subnet.tempo)
+    """`epoch`: the subnet's `SubnetEpochIndex` at `block` (the indexed state of the block
+    that runs an epoch already holds its emission and the advanced index)."""
     stakes = await _stakes_at(session, subnet.id, block)
     latest = await _latest_distributions(session, subnet.id)
     hotkeys = set(stakes) | {h for h, d in latest.items() if d.end_stake > 0}

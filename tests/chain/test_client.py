@@ -12,7 +12,7 @@ from app.chain.client import AsyncChainClient, ChainClient
 from app.chain.devnet.chain import account, ss58
 from app.chain.devnet.server import DevnetThread, run_devnet
 from app.chain.errors import ChainRequestError, ChainUnavailable
-from app.chain.types import ChainSnapshot
+from app.chain.types import ChainSnapshot, spot_price
 from tests.chain.conftest import make_devnet
 
 CUSTODY = ss58(account(99, "custody"))
@@ -28,6 +28,8 @@ def by_key(snap: ChainSnapshot) -> list[tuple[int, str, str, Fraction, Fraction,
 def assert_matches_devnet(snap: ChainSnapshot, devnet: DevnetThread, coldkeys: set[str]) -> None:
     view = devnet.chain.block(snap.block_hash).view
     assert snap.block_number == view.block_number
+    assert snap.timestamp_ms == view.timestamp_ms > 0  # Timestamp.Now: 12 s a block
+    assert snap.block_time is not None and snap.block_time.timestamp() * 1000 == view.timestamp_ms
     assert snap.subnets == view.subnets
     assert snap.validators == [v for v in view.validators if v.validator_permit]
     expected = ChainSnapshot(
@@ -43,7 +45,7 @@ def test_snapshot_matches_devnet_state_exactly(devnet: DevnetThread, client: Cha
     v2_hot, v2_net = next((h, n) for (h, n), p in pools.items() if p.v2 and n != 0)
     chain.seed_stake(CUSTODY, legacy.hotkey, 1, 123_456_789_012)
     chain.seed_stake(CUSTODY, v2_hot, v2_net, 5 * 10**9)
-    chain.set_swap_params(2, fee_rate=655, alpha_weight=4 * 10**17)
+    chain.set_swap_params(2, fee_rate=655, quote_weight=4 * 10**17)
     chain.subnets[4].moving_price_bits = -(3 << 32) - 5  # I96F32 is signed
     chain.produce_blocks(3)
 
@@ -53,9 +55,16 @@ def test_snapshot_matches_devnet_state_exactly(devnet: DevnetThread, client: Cha
 
     # Spot checks of the decoding, independent of the devnet's own view.
     assert len(snap.subnets) == 9 and snap.subnets[0].mechanism == 0
+    root = snap.subnets[0]  # not dynamic: 1.0 whatever its reserves (Swap::current_price)
+    assert root.price == 1 and root.price_rao == 10**9
+    assert spot_price(root.tao_in, root.alpha_in, root.quote_weight) != 1
+    heavy = snap.subnets[2]  # quote (TAO) weight w2 about 0.4: p = (1 - w2) * y / (w2 * x)
+    w2 = Fraction(heavy.quote_weight, 10**18)  # injections re-weight it a little every block
+    assert abs(w2 - Fraction(4, 10)) < Fraction(1, 10**6)
+    assert heavy.price == (1 - w2) / w2 * Fraction(heavy.tao_in, heavy.alpha_in)
     assert snap.subnets[1].symbol == "\u03b1" and snap.subnets[2].symbol == "\u03b2"  # alpha, beta
     assert snap.subnets[4].moving_price_bits < 0 and snap.subnets[4].moving_price < 0
-    assert snap.subnets[2].fee_rate == 655 and snap.subnets[2].alpha_weight == 4 * 10**17
+    assert snap.subnets[2].fee_rate == 655
     bad = snap.subnets[3].identity
     assert bad is not None and "\ufffd" in bad.subnet_name and bad.subnet_name.startswith("Bad ")
     assert snap.subnets[7].identity is None
@@ -260,3 +269,41 @@ def test_raw_json_rpc_errors(devnet: DevnetThread) -> None:
         assert answers[1]["result"] == devnet.chain.finalized.hash
     finally:
         ws.close()
+
+
+def test_trader_fields_and_nominator_counts_match_the_devnet(
+    devnet: DevnetThread, client: ChainClient
+) -> None:
+    chain = devnet.chain
+    chain.produce_blocks(chain.config.tempo + 1)  # an epoch: dividends per validator
+    head = chain.head
+    snap = client.snapshot(block_hash=head.hash, include_nominators=True)
+    view = head.view
+    assert snap.tao_weight == view.tao_weight == 971_718_665_099_567_868
+    for netuid, s in snap.subnets.items():
+        truth = view.subnets[netuid]
+        assert (s.registration_cost, s.subtoken_enabled, s.transfer_enabled) == (
+            truth.registration_cost,
+            truth.subtoken_enabled,
+            truth.transfer_enabled,
+        )
+    assert any(not s.transfer_enabled for s in snap.subnets.values() if s.netuid)
+    by_key = {(v.netuid, v.hotkey): v for v in view.validators}
+    paid = 0
+    for v in snap.validators:
+        truth = by_key[(v.netuid, v.hotkey)]
+        assert (v.childkey_take, v.alpha_dividends, v.total_alpha_last_epoch) == (
+            truth.childkey_take,
+            truth.alpha_dividends,
+            truth.total_alpha_last_epoch,
+        )
+        pool = chain.pools[(account_of(v.hotkey), v.netuid)]
+        assert v.nominators == sum(1 for shares in pool.shares.values() if shares)
+        paid += v.alpha_dividends > 0
+    assert paid and any(v.childkey_take for v in snap.validators)
+
+
+def account_of(address: str) -> bytes:
+    from app.chain.devnet.chain import to_account
+
+    return to_account(address)

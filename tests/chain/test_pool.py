@@ -7,12 +7,12 @@ from app.chain.pool import quote_buy_alpha, quote_sell_alpha, swap_fee
 from app.chain.types import PERQUINTILL, U16_MAX, SubnetState
 
 
-def pool(tao_in: int, alpha_in: int, alpha_weight: int, fee_rate: int = 33) -> SubnetState:
+def pool(tao_in: int, alpha_in: int, quote_weight: int, fee_rate: int = 33) -> SubnetState:
     return SubnetState(
         netuid=1, registered_at=0, mechanism=1, symbol="a", identity=None, owner_coldkey="",
         owner_hotkey="", tempo=360, tao_in=tao_in, alpha_in=alpha_in, alpha_out=0,
         moving_price_bits=0, volume=0, tao_in_emission=0, alpha_in_emission=0,
-        alpha_out_emission=0, fee_rate=fee_rate, alpha_weight=alpha_weight,
+        alpha_out_emission=0, fee_rate=fee_rate, quote_weight=quote_weight,
     )  # fmt: skip
 
 

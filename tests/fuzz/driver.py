@@ -1,5 +1,7 @@
 """Schemathesis over a real server's `/openapi.json`, signed and unsigned: no answer may be a
-5xx, nor Kraken's `EGeneral:Internal error` (its envelope answers HTTP 200).
+5xx, nor Kraken's `EGeneral:Internal error` (its envelope answers HTTP 200), and every answer
+must be one the schema documents for its operation (Schemathesis' `status_code_conformance`
+and `content_type_conformance` checks: the status, and its media type).
 
 Signing is the `before_call` hook below: it puts a fresh `nonce` in the payload (a field of a
 JSON object body; else a query parameter), serializes the request exactly as it will be
@@ -27,6 +29,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import HypothesisException
 from schemathesis import Case, GenerationMode
 from schemathesis.core import NotSet
+from schemathesis.specs.openapi.checks import content_type_conformance, status_code_conformance
 
 from app.auth.signing import sign
 from app.kraken.errors import INTERNAL
@@ -130,6 +133,10 @@ class Report:
     by_code: Counter[tuple[bool, int, str]] = field(default_factory=Counter)  # signed, status
     by_operation: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
+    # (operation, status, media type) -> an example of an answer the schema does not document
+    violations: dict[tuple[str, int, str], str] = field(default_factory=dict)
+    violation_count: int = 0
+    operations: int = 0
     not_generated: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -141,8 +148,12 @@ class Report:
             for (signed, status, code), n in self.by_code.most_common(25)
         )
         return (
-            f"schemathesis: {self.sent} requests in {self.seconds:.1f} s, {fives} 5xx, "
-            f"{len(self.failures)} failures; by status: {statuses}\nmost frequent answers:\n{top}"
+            f"schemathesis: {len(self.by_operation)} of {self.operations} operations, "
+            f"{self.sent} requests in {self.seconds:.1f} s, {fives} 5xx, "
+            f"{len(self.failures)} failures, {self.violation_count} conformance violations "
+            f"(status_code_conformance, content_type_conformance) in "
+            f"{len(self.violations)} (operation, status, media type); by status: {statuses}\n"
+            f"most frequent answers:\n{top}"
         )
 
 
@@ -156,6 +167,18 @@ def server_error(response: requests.Response) -> str | None:
             if isinstance(body, dict) and INTERNAL in (body.get("error") or []):
                 return f"Kraken internal error: {response.text[:300]}"
     return None
+
+
+CONFORMANCE = [status_code_conformance, content_type_conformance]
+REVOKING = frozenset({"DELETE /v1/account/key", "POST /v1/admin/keys/{key_id}/revoke"})
+
+
+def _content_type(response: Any) -> str:
+    for name, value in dict(response.headers).items():
+        if name.lower() == "content-type":
+            value = value[0] if isinstance(value, list) else value
+            return str(value).split(";")[0]
+    return "-"
 
 
 def operation_label(case: Case) -> str:
@@ -187,11 +210,13 @@ def run(
     deadline_seconds: float | None = None,
 ) -> Report:
     """Rounds over every operation x generation mode (positive, negative) x key (None:
-    unsigned), `examples` cases each (Hypothesis may find fewer), a new seed per round, until
-    `requests_wanted` requests were sent (or the deadline passed)."""
+    unsigned), `examples` cases each (Hypothesis may find fewer), a new seed per round: one
+    full round, then until `requests_wanted` requests were sent (or the deadline passed); then, signed, the
+    operations that revoke keys (`REVOKING`). Every answer also goes through the
+    conformance checks (`CONFORMANCE`)."""
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
-    report = Report()
+    report = Report(operations=len(operations))
     session = requests.Session()
     start = time.monotonic()
 
@@ -206,38 +231,68 @@ def run(
             report.failures.append(
                 f"{case.method} {case.formatted_path}: {why}\n  {case.as_curl_command()}"
             )
+        try:
+            case.validate_response(response, checks=CONFORMANCE)
+        except (AssertionError, BaseExceptionGroup) as exc:  # failed checks
+            report.violation_count += 1
+            media = _content_type(response)
+            where = (operation_label(case), response.status_code, media)
+            report.violations.setdefault(where, f"{exc!s:.300}\n  {case.as_curl_command()}")
 
-    for round_no in itertools.count():
-        for operation in operations:
+    def exercise(operation: Any, mode: GenerationMode, key: Key | None, round_no: int) -> None:
+        strategy = operation.as_strategy(generation_mode=mode)
+        for scrub in (False, True):
+            signer = Signer(key, base_url) if key is not None else None
+
+            @settings(
+                max_examples=examples,
+                database=None,
+                deadline=None,
+                phases=[Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
+            @seed(seed_base + round_no)
+            @given(case=strategy)
+            def one(case: Case) -> None:
+                send(case)
+
+            with signing(signer, scrub=scrub):
+                try:
+                    one()
+                except HypothesisException as exc:  # e.g. nothing negative to make
+                    report.not_generated.append(f"{operation.label} {mode}: {exc!r:.100}")
+
+    round_no = 0
+
+    def done() -> bool:
+        """At least one full round (every operation), then until enough were sent."""
+        late = deadline_seconds is not None and time.monotonic() - start > deadline_seconds
+        return round_no > 0 and (report.sent >= requests_wanted or late)
+
+    # Operations that revoke keys run signed only once, at the end: the run's keys would
+    # otherwise be revoked early and most signed requests answered `key_revoked`.
+    ordinary = [op for op in operations if op.label not in REVOKING]
+    revoking = [op for op in operations if op.label in REVOKING]
+    while not done():
+        for operation in ordinary + revoking:
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-                strategy = operation.as_strategy(generation_mode=mode)
-                for key, scrub in itertools.product(keys, (False, True)):
-                    signer = Signer(key, base_url) if key is not None else None
-
-                    @settings(
-                        max_examples=examples,
-                        database=None,
-                        deadline=None,
-                        phases=[Phase.generate],
-                        suppress_health_check=list(HealthCheck),
-                    )
-                    @seed(seed_base + round_no)
-                    @given(case=strategy)
-                    def one(case: Case) -> None:
-                        send(case)
-
-                    with signing(signer, scrub=scrub):
-                        try:
-                            one()
-                        except HypothesisException as exc:  # e.g. nothing negative to make
-                            report.not_generated.append(f"{operation.label} {mode}: {exc!r:.100}")
-                    if report.sent >= requests_wanted:
-                        report.seconds = time.monotonic() - start
-                        return report
-                    if deadline_seconds is not None and time.monotonic() - start > deadline_seconds:
-                        report.seconds = time.monotonic() - start
-                        return report
-    raise AssertionError("unreachable")
+                for key in keys:
+                    if key is None or operation.label not in REVOKING:
+                        exercise(operation, mode, key, round_no)
+                    if done():
+                        break
+                if done():
+                    break
+            if done():
+                break
+        round_no += 1
+    for operation in revoking:
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            for key in keys:
+                if key is not None:
+                    exercise(operation, mode, key, round_no)
+    report.seconds = time.monotonic() - start
+    return report
 
 
 def dumps(report: Report) -> str:

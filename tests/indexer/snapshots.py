@@ -33,7 +33,7 @@ def subnet(netuid: int, **overrides: object) -> SubnetState:
         alpha_in_emission=2 * 10**9,
         alpha_out_emission=3 * 10**9,
         fee_rate=33,
-        alpha_weight=HALF,
+        quote_weight=HALF,
     )
     return dataclasses.replace(base, **overrides)  # type: ignore[arg-type]
 

@@ -61,6 +61,21 @@ async def test_snapshot_in_postgres_matches_the_devnet_exactly(
             )
             assert int(row.volume) == s.volume and row.symbol == s.symbol
             assert row.registered_at == s.registered_at and row.owner_coldkey == s.owner_coldkey
+            assert (row.epoch_index, row.last_epoch_block, row.pending_epoch_at) == (
+                s.epoch_index,
+                s.last_epoch_block,
+                s.pending_epoch_at,
+            )
+        # Block times are the chain's (`Timestamp.Now`), not the indexer's clock.
+        times = (
+            await conn.execute(
+                select(SubnetHistory.block_number, SubnetHistory.block_time).distinct()
+            )
+        ).all()
+        assert times and all(
+            t.timestamp() * 1000 == devnet.chain.block_by_number(b).view.timestamp_ms  # type: ignore[union-attr]
+            for b, t in times
+        )
         vals = (
             await conn.execute(
                 select(Subnet.netuid, Validator.uid, Validator.hotkey, Validator.total_alpha).join(
@@ -68,9 +83,10 @@ async def test_snapshot_in_postgres_matches_the_devnet_exactly(
                 )
             )
         ).all()
-        permitted = [v for v in truth.validators if v.validator_permit]
-        assert permitted and sorted(tuple(v) for v in vals) == sorted(
-            (v.netuid, v.uid, v.hotkey, v.total_alpha) for v in permitted
+        # Every registered hotkey, with a permit or not.
+        assert any(not v.validator_permit for v in truth.validators)
+        assert sorted(tuple(v) for v in vals) == sorted(
+            (v.netuid, v.uid, v.hotkey, v.total_alpha) for v in truth.validators
         )
         pos = (
             await conn.execute(
@@ -228,3 +244,34 @@ async def _until(fetch, done, within: float = 15.0) -> None:  # type: ignore[no-
             return
         assert asyncio.get_running_loop().time() < deadline, f"timed out at {value}"
         await asyncio.sleep(0.05)
+
+
+async def test_trader_figures_from_the_devnet_over_rest(
+    app: FastAPI, client: httpx.AsyncClient, devnet: DevnetThread, chain_client: AsyncChainClient
+) -> None:
+    """What the chain holds reaches the subnet endpoints: the epoch schedule, registration
+    cost, switches, emissions; every hotkey with its nominators counted on the chain."""
+    devnet.chain.produce_blocks(devnet.chain.config.tempo + 2)  # an epoch: dividends
+    await make_indexer(chain_client, app).catch_up()
+    finalized = devnet.chain.finalized
+    truth = finalized.view.subnets[2]
+    s = (await client.get("/v1/subnets/2")).json()
+    assert s["next_epoch_block"] == truth.next_epoch_block
+    assert s["blocks_to_next_epoch"] == truth.next_epoch_block - finalized.number  # type: ignore[operator]
+    assert (s["epoch_index"], s["registration_cost"]) == (
+        truth.epoch_index,
+        str(truth.registration_cost),
+    )
+    assert s["transfer_enabled"] == truth.transfer_enabled
+    assert s["emission_per_day"]["alpha"] == str(truth.alpha_out_emission * 7200)
+    assert s["emission_per_day"]["chain_buys"] == str(truth.excess_tao * 7200)
+    assert 0 < float(s["root_proportion"]) < 1
+    vals = (await client.get("/v1/subnets/2/validators")).json()
+    pools = devnet.chain.pools
+    from app.chain.devnet.chain import to_account
+
+    for v in vals:
+        pool = pools.get((to_account(v["hotkey"]), 2))
+        assert v["nominators"] == (sum(1 for x in pool.shares.values() if x) if pool else 0)
+    assert any(not v["validator_permit"] for v in vals)
+    assert any(v["apy"] is not None and float(v["apy"]) > 0 for v in vals)

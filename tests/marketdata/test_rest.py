@@ -157,21 +157,21 @@ def pool_out(reserve_in: int, reserve_out: int, amount: int, fee_rate: int, num:
     return int(out_d.to_integral_value(rounding=ROUND_FLOOR)), fee
 
 
-@pytest.mark.parametrize("alpha_weight", [5 * 10**17, 3 * 10**17, 62 * 10**16])
+@pytest.mark.parametrize("quote_weight", [5 * 10**17, 3 * 10**17, 62 * 10**16])
 async def test_pool_quote_matches_the_weighted_pool_formula(
     market: Market,
     signed: SignedFactory,
     client: httpx.AsyncClient,
     db: AsyncEngine,
-    alpha_weight: int,
+    quote_weight: int,
 ) -> None:
     async with db.begin() as conn:
-        await conn.execute(text("UPDATE subnets SET alpha_weight = :w"), {"w": alpha_weight})
+        await conn.execute(text("UPDATE subnets SET quote_weight = :w"), {"w": quote_weight})
         row = (
             await conn.execute(text("SELECT tao_in, alpha_in, fee_rate, price_rao FROM subnets"))
         ).one()
     y, x, fee_rate, spot = int(row[0]), int(row[1]), int(row[2]), int(row[3])
-    w2 = alpha_weight
+    w2 = quote_weight
     w1 = 10**18 - w2
     for side, amount in (
         ("buy", 1),

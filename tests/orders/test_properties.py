@@ -60,7 +60,7 @@ async def _setup(engine: AsyncEngine) -> list[int]:
                 "INSERT INTO subnets (netuid, registered_at, status, symbol, name, owner_coldkey, "
                 "owner_hotkey, mechanism, tempo, tao_in, alpha_in, alpha_out, price_rao, "
                 "moving_price_bits, volume, tao_in_emission, alpha_in_emission, alpha_out_emission, "
-                "fee_rate, alpha_weight, first_seen_block, last_block) VALUES (1, 1, 'active', 'a', "
+                "fee_rate, quote_weight, first_seen_block, last_block) VALUES (1, 1, 'active', 'a', "
                 "'n', 'o', 'h', 1, 360, 1, 1, 0, :p, 0, 0, 0, 0, 0, 33, 500000000000000000, 1, 1)"
             ),
             {"p": MID},

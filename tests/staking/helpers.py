@@ -26,12 +26,31 @@ HK = [ss58(account(7, "hotkey", i)) for i in range(4)]
 FOREIGN_HK = ss58(account(7, "foreign"))
 
 
+# The epochs of these synthetic chains, as the runtime's stateful scheduler ran them (tempo 5):
+# every 5 blocks after `LastEpochBlock`, except that the slot due at 60_007 was deferred one
+# block by the per-block cap (`PendingEpochAt = 60_008`), which moved the cycle to 60_008 + 5k.
+DEFERRED = 60_007
+EPOCH_BLOCKS = [60_002 - TEMPO * k for k in range(40, 0, -1)] + [60_002]
+EPOCH_BLOCKS += [DEFERRED + 1 + TEMPO * k for k in range(40)]
+INDEX_AT_60_002 = 10_011
+
+
+def epoch_at(block: int) -> tuple[int, int, int]:
+    """(SubnetEpochIndex, LastEpochBlock, PendingEpochAt) at `block`."""
+    last = max(e for e in EPOCH_BLOCKS if e <= block)
+    index = INDEX_AT_60_002 + EPOCH_BLOCKS.index(last) - EPOCH_BLOCKS.index(60_002)
+    return index, last, DEFERRED + 1 if block == DEFERRED else 0
+
+
 def chain_state(
     block: int, stakes: dict[str, int] | None = None, price: Fraction | None = None
 ) -> ChainSnapshot:
     """Subnet 64 (tempo 5) with validators HK[0..2], subnet 65 with FOREIGN_HK; the custody
-    coldkey's stake per hotkey is `stakes`; `price` is the share price (total_alpha/shares)."""
+    coldkey's stake per hotkey is `stakes`; `price` is the share price (total_alpha/shares);
+    the epoch schedule is `epoch_at(block)`."""
     price = price or Fraction(1)
+    index, last, pending = epoch_at(block)
+    epochs = {"epoch_index": index, "last_epoch_block": last, "pending_epoch_at": pending}
     positions: list[StakePosition] = []
     for hotkey, stake in (stakes or {}).items():
         total_shares = Fraction(10**15)
@@ -44,8 +63,10 @@ def chain_state(
     return snapshot(
         block,
         [
-            subnet(NETUID, registered_at=1, tao_in=DEEP, alpha_in=10**15, tempo=TEMPO),
-            subnet(OTHER_NETUID, registered_at=1, tao_in=DEEP, alpha_in=10**15, tempo=TEMPO),
+            subnet(NETUID, registered_at=1, tao_in=DEEP, alpha_in=10**15, tempo=TEMPO, **epochs),
+            subnet(
+                OTHER_NETUID, registered_at=1, tao_in=DEEP, alpha_in=10**15, tempo=TEMPO, **epochs
+            ),
         ],
         validators=validators,
         positions=positions,

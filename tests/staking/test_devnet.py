@@ -132,6 +132,11 @@ async def test_rewards_on_the_devnet_add_up_and_split_by_time_weight(
     total_growth = 0
     partial_periods: set[int] = set()  # users with a partial-period weight somewhere
     for d in periods:
+        # Closed at the block whose epoch ran, under the chain's epoch counter.
+        ran = devnet.chain.block_by_number(d.end_block)
+        assert ran is not None
+        assert ran.view.subnets[NETUID].last_epoch_block == d.end_block
+        assert ran.view.subnets[NETUID].epoch_index == d.epoch
         assert d.end_stake == _custody_stake(devnet, d.end_block, hotkey)
         assert d.growth == d.end_stake - d.start_stake and d.net_flow == 0
         assert d.commission == d.growth * 1000 // 10_000

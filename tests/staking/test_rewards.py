@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.models import LedgerTransfer, RewardDistribution
-from app.staking.rewards import distribute_block, epoch_of, split_reward
+from app.staking.rewards import distribute_block, split_reward
 from tests.conftest import SignedFactory
 from tests.listings.helpers import index
 from tests.signing import SignedClient
@@ -16,20 +16,54 @@ from tests.staking.helpers import (
     ALPHA,
     HK,
     NETUID,
-    TEMPO,
     assert_books_balance,
     balance,
     chain_state,
     deposit,
+    epoch_at,
     list_market,
 )
 
 START = 1000 * ALPHA
 
 
-def test_epochs_of_subnet_64_with_tempo_5_start_at_60_002() -> None:
-    assert epoch_of(60_001, NETUID, TEMPO) == 10_010
-    assert [epoch_of(b, NETUID, TEMPO) for b in (60_002, 60_007, 60_008)] == [10_011] * 2 + [10_012]
+def test_the_synthetic_schedule_has_a_deferred_epoch() -> None:
+    assert epoch_at(60_001) == (10_010, 59_997, 0)
+    assert epoch_at(60_002) == (10_011, 60_002, 0)
+    assert epoch_at(60_007) == (10_011, 60_002, 60_008)  # due, deferred by the per-block cap
+    assert epoch_at(60_008) == (10_012, 60_008, 0)
+    assert epoch_at(60_013) == (10_013, 60_013, 0)  # the cycle restarted at 60_008
+
+
+async def test_a_deferred_epoch_closes_the_period_at_the_block_that_ran_it(
+    app: FastAPI, signed: SignedFactory, db: AsyncEngine
+) -> None:
+    """At 60_007 the slot was due (`LastEpochBlock + tempo`) but deferred: nothing is paid
+    there, although a schedule computed from the block number would close the period; the
+    epoch that ran at 60_008 closes it, with what it paid."""
+    admin = await signed("admin")
+    alice = await signed("read,trade")
+    await list_market(app, admin, 60_000, stakes={HK[0]: START})
+    await deposit(admin, alice.user_id, 1000 * ALPHA)
+    await index(app, chain_state(60_002, {HK[0]: START}))
+    await _allocate(alice, HK[0], 100 * ALPHA)
+    await index(app, chain_state(60_007, {HK[0]: START}))
+    async with db.connect() as conn:
+        kinds = (await conn.execute(select(RewardDistribution.kind))).scalars().all()
+    assert kinds == ["baseline"]
+    await index(app, chain_state(60_008, {HK[0]: START + 1_000}))
+    rows = (await alice.get("/v1/staking/rewards")).json()["rewards"]
+    assert [(r["epoch"], r["start_block"], r["end_block"], r["amount"]) for r in rows] == [
+        (10_012, 60_002, 60_008, "900")
+    ]
+    # The cycle restarted at 60_008: the next epoch runs at 60_013 (not at a fixed stride).
+    await index(app, chain_state(60_012, {HK[0]: START + 1_000}))
+    await index(app, chain_state(60_013, {HK[0]: START + 3_000}))
+    rows = (await alice.get("/v1/staking/rewards")).json()["rewards"]
+    newest = rows[0]
+    assert (newest["epoch"], newest["start_block"], newest["end_block"]) == (10_013, 60_008, 60_013)
+    assert newest["amount"] == "1800"
+    await assert_books_balance(app)
 
 
 def test_split_is_exact_and_deterministic() -> None:
@@ -161,7 +195,8 @@ async def test_validators_endpoint_reports_custody_stake_and_apr(
     assert first[HK[0]]["custody_stake"] == str(START) and first[HK[0]]["apr"] is None
     assert first[HK[1]]["custody_stake"] == "0" and first[HK[0]]["take_bps"] == 1799
 
-    # Three epochs later the share price grew by 0.1%: a simple rate, 438,000 epochs a year.
+    # Three epochs later (60_002, the deferred 60_008, 60_013) the share price grew by 0.1%,
+    # earned over the 16 blocks from the epoch at 59_997 to the one at 60_013: a simple rate.
     await index(app, chain_state(60_014, {HK[0]: START}, price=Fraction(1001, 1000)))
     v = {
         v["hotkey"]: v
@@ -169,11 +204,11 @@ async def test_validators_endpoint_reports_custody_stake_and_apr(
             await alice.client.get("/v1/staking/validators", params={"market": "SN64-TAO"})
         ).json()["validators"]
     }
-    epochs = epoch_of(60_014, NETUID, TEMPO) - epoch_of(60_000, NETUID, TEMPO)
-    assert epochs == 3 and v[HK[0]]["apr_epochs"] == 3
-    apr = Fraction(1, 1000) / epochs * Fraction(2_628_000, TEMPO + 1)
-    assert apr == 146 and v[HK[0]]["apr"] == "146.000000"
-    assert v[HK[0]]["net_apr"] == "131.400000"
+    (e0, last0, _), (e1, last1, _) = epoch_at(60_000), epoch_at(60_014)
+    assert (e1 - e0, last1 - last0) == (3, 16) and v[HK[0]]["apr_epochs"] == 3
+    apr = Fraction(1, 1000) * Fraction(2_628_000, 16)
+    assert apr == Fraction(16425, 100) and v[HK[0]]["apr"] == "164.250000"
+    assert v[HK[0]]["net_apr"] == "147.825000"
     assert v[HK[1]]["apr"] is None
     r = await alice.client.get("/v1/staking/validators", params={"market": "SN1-TAO"})
     assert (r.status_code, r.json()["code"]) == (404, "market_not_found")

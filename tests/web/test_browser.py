@@ -198,6 +198,11 @@ async def test_market_page_shows_orders_trades_and_candles_live(
     ticker = await api.public("/v1/markets/BETA-TAO/ticker")
     await expect(p.locator("#pool-price")).to_have_attribute("data-price", ticker["pool_price"])
     await expect(p.locator("#pool-price")).to_have_text(shown(int(ticker["pool_price"]), tick))
+    # The subnet as the chain has it: the next epoch as the indexer read it.
+    await expect(p.locator("#subnet-facts")).to_have_attribute(
+        "data-epoch-in", re.compile(r"^\d+$")
+    )
+    await expect(p.locator("#subnet-cap")).to_contain_text("TAO cap")
     await p.evaluate("window.marker = 'no reload'")  # gone if the page reloaded
 
     # A resting sell: the book shows it.

@@ -32,7 +32,7 @@ from typing import TypeVar
 from scalecodec.utils.ss58 import ss58_decode
 
 from app.chain import codec
-from app.chain.devnet import trie
+from app.chain.devnet import coinbase, trie
 from app.chain.devnet.balances import Balances
 from app.chain.devnet.encoding import BLOCK_HASH_PREFIX, StateEncoder
 from app.chain.devnet.encoding import ss58 as ss58  # re-exported: tests and benches use it
@@ -46,6 +46,7 @@ from app.chain.devnet.metadata import (
     call_decoder,
 )
 from app.chain.devnet.runtime import Executive, timestamp_call
+from app.chain.devnet.staking import MAX_PRICE, MIN_PRICE, simulate_buy, simulate_sell
 from app.chain.devnet.state import (
     DEFAULT_TAKE,
     Account,
@@ -56,7 +57,6 @@ from app.chain.devnet.state import (
     subnet_account,
 )
 from app.chain.devnet.txpool import Status, TransactionPool
-from app.chain.pool import quote_buy_alpha, quote_sell_alpha
 from app.chain.types import (
     PERQUINTILL,
     RAO_PER_TAO,
@@ -130,6 +130,26 @@ class DevnetConfig:
     max_subnets: int = MAX_NETUID  # at the limit a registration replaces the cheapest subnet
     immunity_period: int = 100  # blocks a new subnet cannot be deregistered
     ban_blocks: int = 150  # a refused or included transaction hash stays banned this long
+    # Epochs due beyond this many in one block are deferred to the next one
+    # (`MaxEpochsPerBlock`; the runtime's `SubtensorMaxEpochsPerBlock` is 2 in production).
+    max_epochs_per_block: int = 2
+    # `AdminFreezeWindow` (default 10): an owner-triggered epoch fires this many blocks later.
+    admin_freeze_window: int = 10
+    # TAO issued outside the devnet's accounts, counted in the issuance that sets the block
+    # emission (finney had issued about 10.7M TAO by mid-2026).
+    issued_elsewhere: int = 0
+
+
+def should_run_epoch(s: Subnet, block: int) -> bool:
+    """subtensor `should_run_epoch` (coinbase/run_coinbase.rs): a pending (owner-triggered or
+    deferred) epoch whose block has come, or `tempo` blocks since `LastEpochBlock`; never with
+    tempo 0. (The `BlocksSinceLastStep > MAX_TEMPO` safety net never fires here: every due
+    epoch runs within a block or two.)"""
+    if s.tempo == 0:
+        return False
+    if s.pending_epoch_at and block >= s.pending_epoch_at:
+        return True
+    return block - s.last_epoch_block >= s.tempo
 
 
 def account(seed: int, *parts: object) -> bytes:
@@ -404,7 +424,7 @@ class DevnetChain:
         header = parent_bytes + codec.compact(number) + state_root + extrinsics_root + b"\x00"
         block_hash = "0x" + codec.blake2_256(header).hex()
         view = self._encoder.view(
-            self.state, number, block_hash, self._head.view if number else None
+            self.state, number, block_hash, self._head.view if number else None, now
         )
         block = Block(
             number,
@@ -441,61 +461,220 @@ class DevnetChain:
         return changes
 
     def _initialize(self, number: int, events: Events) -> None:
-        """`on_initialize`: emissions, epochs, registrations."""
-        dynamic = [s for s in self.subnets.values() if s.mechanism == 1]
-        total_price = sum(max(s.moving_price_bits, 0) for s in dynamic) or 1
-        for s in dynamic:
-            # Block emission: 1 TAO split by moving price; alpha in keeps the price unchanged.
-            tao = RAO_PER_TAO * max(s.moving_price_bits, 0) // total_price
-            alpha = tao * s.alpha_in // s.tao_in if s.tao_in else 0
-            s.tao_in_emission, s.alpha_in_emission, s.alpha_out_emission = tao, alpha, RAO_PER_TAO
-            s.tao_in += tao
-            s.alpha_in += alpha
-            s.alpha_out += RAO_PER_TAO
-            s.pending_validator_alpha += RAO_PER_TAO * 41 // 100
-            if (number + s.netuid) % (s.tempo + 1) == 0:
-                self._epoch(s)
+        """`on_initialize` (`block_step`, coinbase/block_step.rs): the coinbase, the epochs,
+        the moving prices; then the devnet's simulated registrations."""
+        emitting = self._emitting(number)
+        self._coinbase(emitting)
+        self._drain_pending(number, events)
+        for s in emitting:
+            s.moving_price_bits = coinbase.next_moving_price_bits(
+                s.moving_price_bits, s.price, number - (s.first_emission_block - 1)
+            )
         interval = self.config.registration_interval
         if interval and number % interval == 0:
             self._register_or_replace(events)
 
     def _finalize(self) -> None:
-        """The rest of the block: other users' trades (simulated), the moving prices."""
+        """The rest of the block: other users' trades (simulated)."""
         dynamic = [s for s in self.subnets.values() if s.mechanism == 1]
         for s in self._rng.sample(dynamic, min(self.config.swaps_per_block, len(dynamic))):
             self._random_swap(s)
-        for s in dynamic:
-            price_bits = int(s.price * codec.I96F32_ONE)
-            s.moving_price_bits += (price_bits - s.moving_price_bits) // 50
+
+    def _emitting(self, number: int) -> list[Subnet]:
+        """`get_subnets_to_emit_to` (coinbase/subnet_emissions.rs): not root, emissions started
+        (`FirstEmissionBlockNumber`), subtoken enabled; in netuid order."""
+        return [
+            self.subnets[n]
+            for n in sorted(self.subnets)
+            if n != 0
+            and self.subnets[n].mechanism == 1
+            and self.subnets[n].subtoken_enabled
+            and number >= self.subnets[n].first_emission_block
+        ]
+
+    def total_issuance(self) -> int:
+        """TAO issued: every account (subnet accounts hold the pools' TAO) and what was issued
+        outside the devnet (`issued_elsewhere`); `TotalIssuance` for the emission schedule."""
+        accounts = sum(a.free + a.reserved for a in self.state.accounts.values())
+        pools = sum(self.state.free(subnet_account(n)) for n in self.subnets)
+        return accounts + pools + self.config.issued_elsewhere
+
+    def _coinbase(self, emitting: list[Subnet]) -> None:
+        """`run_coinbase` up to the epochs (coinbase/run_coinbase.rs): the block emission,
+        shared by moving price; per subnet the pool injection, the chain buys and the alpha
+        emission's split into pending amounts. The formulas are in `coinbase.py`."""
+        if not emitting:
+            return
+        emission = coinbase.block_emission_for_issuance(self.total_issuance())
+        moving = {
+            s.netuid: Fraction(max(s.moving_price_bits, 0), codec.I96F32_ONE) for s in emitting
+        }
+        shares = coinbase.emission_shares(moving)
+        sells = coinbase.root_sells(moving)
+        root_tao = self.subnets[0].tao_in
+        for s in emitting:
+            issuance = s.alpha_in + s.alpha_out
+            terms = coinbase.subnet_terms(
+                emission * shares[s.netuid],
+                coinbase.block_emission_for_issuance(issuance),
+                s.price,
+                coinbase.root_proportion(root_tao, issuance),
+            )
+            # `inject_and_maybe_swap`: the weights that keep the price, then the chain buy
+            # (no fee), then the injection.
+            weight = coinbase.weights_for_added_liquidity(
+                s.quote_weight, s.tao_in, s.alpha_in, terms.tao_in, terms.alpha_in
+            )
+            tao_in, alpha_in = (terms.tao_in, terms.alpha_in) if weight is not None else (0, 0)
+            if weight is not None:
+                s.quote_weight = weight
+            s.excess_tao = 0
+            if terms.excess_tao:
+                bought = simulate_buy(s, terms.excess_tao, MAX_PRICE, drop_fees=True)
+                s.tao_in += bought.paid_in
+                s.alpha_in -= bought.paid_out
+                s.alpha_out += bought.paid_out
+                s.protocol_alpha += bought.paid_out
+                s.volume += terms.excess_tao
+                s.excess_tao = bought.paid_in
+                # What the swap did not take (rounding) is recycled, as the unspent credit.
+            s.alpha_in += alpha_in
+            s.tao_in += tao_in
+            s.tao_in_emission, s.alpha_in_emission = tao_in, alpha_in
+            # `emit_to_subnets` step 3: alpha out, the owner cut, miners, validators, root.
+            s.alpha_out_emission = terms.alpha_out
+            s.alpha_out += terms.alpha_out
+            split = coinbase.split_alpha_out(
+                terms.alpha_out, coinbase.root_proportion(root_tao, s.alpha_in + s.alpha_out)
+            )
+            s.pending_owner_cut += split.owner_cut
+            s.pending_server_alpha += split.server
+            s.pending_validator_alpha += split.validator
+            if sells:
+                s.pending_root_alpha += split.root
+            else:
+                s.alpha_out -= split.root  # `recycle_subnet_alpha`
+
+    def _drain_pending(self, number: int, events: Events) -> None:
+        """The stateful epoch scheduler, as subtensor's `drain_pending` (coinbase/
+        run_coinbase.rs): every subnet but root, in netuid order; a due epoch beyond
+        `MaxEpochsPerBlock` is deferred one block (`PendingEpochAt = block + 1`,
+        `EpochDeferred`); a run (or consumed) slot sets `LastEpochBlock = block`,
+        clears `PendingEpochAt` and adds one to `SubnetEpochIndex`."""
+        run = 0
+        for netuid in sorted(self.subnets):
+            s = self.subnets[netuid]
+            if netuid == 0 or not should_run_epoch(s, number):
+                continue
+            if run >= self.config.max_epochs_per_block:
+                s.pending_epoch_at = number + 1
+                events.epoch_deferred(netuid, number, number + 1)
+                continue
+            self._epoch(s)
+            run += 1
+            s.last_epoch_block = number
+            s.pending_epoch_at = 0
+            s.epoch_index += 1
+
+    def trigger_epoch(self, netuid: int) -> int:
+        """The owner's `trigger_epoch` (coinbase/tempo_control.rs `do_trigger_epoch`): the
+        epoch fires `AdminFreezeWindow` blocks after the block that includes the request (the
+        next one), unless one is pending already or the automatic one is closer than that.
+        Returns the block it fires at; `EpochTriggered` comes with the next block."""
+        with self._lock:
+            s = self.subnets.get(netuid)
+            if s is None or netuid == 0 or s.tempo == 0:
+                raise ValueError(f"netuid {netuid} has no epochs")
+            if s.pending_epoch_at:
+                raise ValueError("EpochTriggerAlreadyPending")
+            now = self._next_number
+            window = self.config.admin_freeze_window
+            if s.last_epoch_block + s.tempo - now < window:
+                raise ValueError("AutoEpochAlreadyImminent")
+            fires_at = now + window
+            s.pending_epoch_at = fires_at
+            owner = s.owner_coldkey
+            self._pending_events.append(
+                lambda events: events.epoch_triggered(netuid, owner, fires_at)
+            )
+            return fires_at
 
     def _epoch(self, s: Subnet) -> None:
-        """Distribute the tempo's validator alpha pro rata to stake: every share gains value."""
+        """`distribute_emission` (coinbase/run_coinbase.rs) with dividends pro rata to stake
+        (the devnet's stand-in for Yuma consensus): the owner cut to the owner's stake, the
+        miners' incentives split equally among the uids without a permit, the validators'
+        dividends split into alpha and root parts, each validator keeping its take (staked to
+        its own coldkey) and the rest raising the value of every nominator's shares; the root
+        part, less the take, is held for root stakers to claim."""
+        n = s.netuid
+        owner_cut, s.pending_owner_cut = s.pending_owner_cut, 0
+        server, s.pending_server_alpha = s.pending_server_alpha, 0
+        validator_alpha, s.pending_validator_alpha = s.pending_validator_alpha, 0
+        root_alpha, s.pending_root_alpha = s.pending_root_alpha, 0
+        if owner_cut:
+            pool = self.pools.setdefault((s.owner_hotkey, n), SharePool())
+            self._mint(pool, s.owner_coldkey, s.owner_hotkey, owner_cut)
+        miners = [h for h, p in zip(s.uids, s.permits, strict=True) if not p]
+        for miner in miners:
+            if server // len(miners):
+                pool = self.pools.setdefault((miner, n), SharePool())
+                self._mint(pool, self.state.owners[miner], miner, server // len(miners))
         validators = [h for h, p in zip(s.uids, s.permits, strict=True) if p]
-        if not validators:
-            return
-        pools = [self.pools.setdefault((h, s.netuid), SharePool()) for h in validators]
-        total = sum(p.total_alpha for p in pools)
-        amount, s.pending_validator_alpha = s.pending_validator_alpha, 0
-        for p in pools:
-            p.total_alpha += amount * p.total_alpha // total if total else amount // len(pools)
+        stakes = {
+            h: (
+                self.pools.setdefault((h, n), SharePool()).total_alpha,
+                self.state.root_stakes.get(h, 0),
+            )
+            for h in validators
+        }
+        alpha_divs, root_divs = coinbase.dividend_split(stakes, validator_alpha, root_alpha)
+        for old in [k for k in self.state.alpha_dividends if k[0] == n]:
+            del self.state.alpha_dividends[old]  # `AlphaDividendsPerSubnet::clear_prefix`
+        for hotkey, dividend in alpha_divs.items():
+            take, rest = coinbase.take_split(dividend, self.takes.get(hotkey, DEFAULT_TAKE))
+            pool = self.pools[(hotkey, n)]
+            if take:
+                self._mint(pool, self.state.owners[hotkey], hotkey, take)
+            pool.total_alpha += rest
+            self.state.alpha_dividends[(n, hotkey)] = rest
+            self.state.total_alpha_last_epoch[(hotkey, n)] = pool.total_alpha
+        for hotkey, dividend in root_divs.items():
+            take, rest = coinbase.take_split(dividend, self.takes.get(hotkey, DEFAULT_TAKE))
+            if take:
+                self._mint(self.pools[(hotkey, n)], self.state.owners[hotkey], hotkey, take)
+            key = (hotkey, n)
+            self.state.root_claimable[key] = self.state.root_claimable.get(key, 0) + rest
 
     def _random_swap(self, s: Subnet) -> None:
-        if self._rng.random() < 0.5:
-            dy = int(s.tao_in * self._rng.uniform(0.0001, 0.003))
-            out, _ = quote_buy_alpha(s, dy)
-            if 0 < out < s.alpha_in:
-                s.tao_in += dy
-                s.alpha_in -= out
-                s.alpha_out += out
-                s.volume += dy
-        else:
-            dx = min(int(s.alpha_in * self._rng.uniform(0.0001, 0.003)), s.alpha_out // 10)
-            out, _ = quote_sell_alpha(s, dx)
-            if 0 < out < s.tao_in:
-                s.alpha_in += dx
-                s.alpha_out -= dx
-                s.tao_in -= out
-                s.volume += out
+        """Another user's stake or unstake, through the chain's swap: the fee goes to the block
+        author (`stake_into_subnet` / `unstake_from_subnet`, staking/stake_utils.rs), a sold
+        alpha fee swapped to TAO without a fee first."""
+        author = self.state.accounts.setdefault(self.author, Account())
+        try:
+            if self._rng.random() < 0.5:
+                dy = int(s.tao_in * self._rng.uniform(0.0001, 0.003))
+                buy = simulate_buy(s, dy)
+                if 0 < buy.paid_out < s.alpha_in:
+                    s.tao_in += buy.paid_in
+                    s.alpha_in -= buy.paid_out
+                    s.alpha_out += buy.paid_out
+                    s.volume += dy
+                    author.free += buy.fee
+            else:
+                dx = min(int(s.alpha_in * self._rng.uniform(0.0001, 0.003)), s.alpha_out // 10)
+                sell = simulate_sell(s, dx)
+                if 0 < sell.paid_out < s.tao_in:
+                    s.alpha_in += sell.paid_in
+                    s.alpha_out -= dx
+                    s.tao_in -= sell.paid_out
+                    s.volume += sell.paid_out
+                    if sell.fee:
+                        fee = simulate_sell(s, sell.fee, MIN_PRICE, drop_fees=True)
+                        s.alpha_in += fee.paid_in
+                        s.tao_in -= fee.paid_out
+                        author.free += fee.paid_out
+        except DispatchError:
+            return  # a pool too small for the trade: nobody trades
 
     def _register_or_replace(self, events: Events) -> None:
         dynamic = len([n for n in self.subnets if n != 0])
@@ -519,6 +698,12 @@ class DevnetChain:
     # --- genesis and registration -------------------------------------------------------------
 
     def _add_root(self) -> None:
+        """Root: not dynamic (price 1), no epochs; its TAO (`SubnetTAO[0]`) is the validators'
+        root stake (50k to 400k TAO each, about 5M TAO in all), which sets every subnet's root
+        proportion. Drawn from a generator of its own: the rest of genesis is unchanged."""
+        rng = random.Random(f"{self._seed}:root")
+        for hotkey in self._validator_hotkeys:
+            self.state.root_stakes[hotkey] = rng.randrange(50_000, 400_000) * RAO_PER_TAO
         self.subnets[0] = Subnet(
             netuid=0,
             registered_at=0,
@@ -528,7 +713,7 @@ class DevnetChain:
             owner_coldkey=bytes(32),
             owner_hotkey=bytes(32),
             tempo=self.config.tempo,
-            tao_in=0,
+            tao_in=sum(self.state.root_stakes.values()),
             alpha_in=0,
             alpha_out=0,
             moving_price_bits=codec.I96F32_ONE,
@@ -547,7 +732,7 @@ class DevnetChain:
         *,
         tao_in: int | None = None,
         price: Fraction | None = None,
-        alpha_weight: int | None = None,
+        quote_weight: int | None = None,
         identity: tuple[bytes, ...] | bool | None = True,
     ) -> Subnet:
         rng = self._rng
@@ -557,11 +742,11 @@ class DevnetChain:
             tao_in = int(RAO_PER_TAO * 10 ** rng.uniform(2.5, 5.7))  # ~300 .. 500k TAO
         if price is None:
             price = Fraction(10 ** rng.uniform(-2.5, -0.3)).limit_denominator(10**12)
-        if alpha_weight is None:
-            alpha_weight = PERQUINTILL // 2
+        if quote_weight is None:
+            quote_weight = PERQUINTILL // 2
             if reg % 5 == 0:  # a few pools already moved off 50/50
-                alpha_weight = rng.choice((40, 45, 55, 60)) * PERQUINTILL // 100
-        w2 = Fraction(alpha_weight, PERQUINTILL)
+                quote_weight = rng.choice((40, 45, 55, 60)) * PERQUINTILL // 100
+        w2 = Fraction(quote_weight, PERQUINTILL)
         alpha_in = int((1 - w2) * tao_in / (w2 * price))
         name = GREEK_NAMES[(netuid - 1) % len(GREEK_NAMES)]
         if identity is True:
@@ -581,9 +766,10 @@ class DevnetChain:
                     f"https://{name}.example/logo.png".encode(),
                     b"",
                 )
+        now = self._next_number
         subnet = Subnet(
             netuid=netuid,
-            registered_at=self._next_number,
+            registered_at=now,
             mechanism=1,
             symbol=GREEK[(netuid - 1) % len(GREEK)].encode(),
             identity=identity if isinstance(identity, tuple) else None,
@@ -595,7 +781,14 @@ class DevnetChain:
             alpha_out=int(alpha_in * rng.uniform(0.3, 2.0)),
             moving_price_bits=int(price * codec.I96F32_ONE),
             fee_rate=33,
-            alpha_weight=alpha_weight,
+            quote_weight=quote_weight,
+            # `init_new_network` (subnets/subnet.rs): a per-netuid stagger of the first epoch.
+            last_epoch_block=max(now - netuid % max(self.config.tempo, 1), 0),
+            first_emission_block=now + 1,  # the owner's `start_call` right away
+            # A uid's registration cost, drawn apart from the main generator (0.0005..2 TAO);
+            # a few subnets disable alpha transfers.
+            burn=random.Random(f"{self._seed}:burn:{reg}").randrange(500_000, 2 * RAO_PER_TAO),
+            transfer_enabled=netuid % 7 != 5,
         )
         validators = rng.sample(self._validator_hotkeys, self.config.validators_per_subnet)
         miners = [
@@ -609,8 +802,10 @@ class DevnetChain:
         for i, miner in enumerate(miners):
             owners[miner] = account(self._seed, "miner-cold", reg, i)
         stake_left = subnet.alpha_out // 2
+        childkey = random.Random(f"{self._seed}:childkey:{reg}")
         for i, hotkey in enumerate(validators):
             self.takes.setdefault(hotkey, rng.choice((0, 5898, 9000, DEFAULT_TAKE)))
+            self.state.childkey_takes[(hotkey, netuid)] = childkey.choice((0, 0, 3276, 11796))
             validator_cold = account(self._seed, "validator-cold", hotkey.hex())
             owners.setdefault(hotkey, validator_cold)
             pool = self.pools.setdefault((hotkey, netuid), SharePool(v2=(reg + i) % 3 == 0))
@@ -636,7 +831,7 @@ class DevnetChain:
         netuid: int | None = None,
         tao_in: int | None = None,
         price: Fraction | None = None,
-        alpha_weight: int | None = None,
+        quote_weight: int | None = None,
     ) -> int:
         """Register a dynamic subnet (the lowest free netuid unless given); returns its netuid."""
         with self._lock:
@@ -644,7 +839,7 @@ class DevnetChain:
                 netuid = self._free_netuid()
             if netuid in self.subnets or not 1 <= netuid <= MAX_NETUID:
                 raise ValueError(f"netuid {netuid} is not free")
-            self._new_subnet(netuid, tao_in=tao_in, price=price, alpha_weight=alpha_weight)
+            self._new_subnet(netuid, tao_in=tao_in, price=price, quote_weight=quote_weight)
             return netuid
 
     def deregister_and_reuse(self, netuid: int) -> Subnet:
@@ -694,6 +889,12 @@ class DevnetChain:
         self.state.subnet_extra.pop(netuid, None)  # what is left on the account is recycled
         for key in [k for k in self.pools if k[1] == netuid]:
             del self.pools[key]
+        extra = self.state
+        for table in (extra.childkey_takes, extra.total_alpha_last_epoch, extra.root_claimable):
+            for key in [k for k in table if k[1] == netuid]:
+                del table[key]
+        for dividend_key in [k for k in extra.alpha_dividends if k[0] == netuid]:
+            del extra.alpha_dividends[dividend_key]
         events.network_removed(netuid)
 
     def seed_stake(
@@ -716,14 +917,14 @@ class DevnetChain:
             return minted
 
     def set_swap_params(
-        self, netuid: int, *, fee_rate: int | None = None, alpha_weight: int | None = None
+        self, netuid: int, *, fee_rate: int | None = None, quote_weight: int | None = None
     ) -> None:
         with self._lock:
             s = self.subnets[netuid]
             if fee_rate is not None:
                 s.fee_rate = fee_rate
-            if alpha_weight is not None:
-                s.alpha_weight = alpha_weight
+            if quote_weight is not None:
+                s.quote_weight = quote_weight
 
     # --- encoding -----------------------------------------------------------------------------
 

@@ -36,6 +36,8 @@ from app.chain.types import (
 T = TypeVar("T")
 _SS58: dict[bytes, str] = {}
 
+TAO_WEIGHT_PARTS = 971_718_665_099_567_868  # TaoWeight (`SubtensorInitialTaoWeight`)
+
 
 def ss58(acc: bytes) -> str:
     cached = _SS58.get(acc)
@@ -127,13 +129,27 @@ class StateEncoder:
             put(m, "SubnetAlphaInEmission", codec.u64(s.alpha_in_emission), netuid)
             put(m, "SubnetAlphaOutEmission", codec.u64(s.alpha_out_emission), netuid)
             put(m, "ValidatorPermit", codec.vec_bool(s.permits), netuid)
+            put(m, "LastEpochBlock", codec.u64(s.last_epoch_block), netuid)
+            put(m, "PendingEpochAt", codec.u64(s.pending_epoch_at), netuid)
+            put(m, "SubnetEpochIndex", codec.u64(s.epoch_index), netuid)
+            put(m, "SubnetExcessTao", codec.u64(s.excess_tao), netuid)
+            put(m, "SubnetProtocolAlpha", codec.u64(s.protocol_alpha), netuid)
+            put(m, "Burn", codec.u64(s.burn), netuid)
+            put(m, "TransferToggle", codec.boolean(s.transfer_enabled), netuid)
             for uid, hotkey in enumerate(s.uids):
                 put(m, "Keys", hotkey, netuid, uid)
             if netuid != 0:
                 put("Swap", "FeeRate", codec.u16(s.fee_rate), netuid)
-                put("Swap", "SwapBalancer", codec.u64(s.alpha_weight), netuid)
+                put("Swap", "SwapBalancer", codec.u64(s.quote_weight), netuid)
         for hotkey, take in state.takes.items():
             put(m, "Delegates", codec.u16(take), hotkey)
+        put(m, "TaoWeight", codec.u64(TAO_WEIGHT_PARTS))
+        for (hotkey, netuid), take in state.childkey_takes.items():
+            put(m, "ChildkeyTake", codec.u16(take), hotkey, netuid)
+        for (netuid, hotkey), divs in state.alpha_dividends.items():
+            put(m, "AlphaDividendsPerSubnet", codec.u64(divs), netuid, hotkey)
+        for (hotkey, netuid), alpha in state.total_alpha_last_epoch.items():
+            put(m, "TotalHotkeyAlphaLastEpoch", codec.u64(alpha), hotkey, netuid)
         for (hotkey, netuid), pool in state.pools.items():
             put(m, "TotalHotkeyAlpha", codec.u64(pool.total_alpha), hotkey, netuid)
             if pool.v2:
@@ -153,7 +169,12 @@ class StateEncoder:
         return out
 
     def view(
-        self, state: State, number: int, block_hash: str, prev: ChainSnapshot | None
+        self,
+        state: State,
+        number: int,
+        block_hash: str,
+        prev: ChainSnapshot | None,
+        now: int = 0,
     ) -> ChainSnapshot:
         """The same state as plain values, for tests to compare with what clients read."""
         subnets: dict[int, SubnetState] = {}
@@ -185,7 +206,14 @@ class StateEncoder:
                 alpha_in_emission=s.alpha_in_emission,
                 alpha_out_emission=s.alpha_out_emission,
                 fee_rate=s.fee_rate if netuid != 0 else 33,
-                alpha_weight=s.alpha_weight,
+                quote_weight=s.quote_weight,
+                last_epoch_block=s.last_epoch_block,
+                pending_epoch_at=s.pending_epoch_at,
+                epoch_index=s.epoch_index,
+                excess_tao=s.excess_tao,
+                registration_cost=s.burn,
+                subtoken_enabled=s.subtoken_enabled,
+                transfer_enabled=s.transfer_enabled,
             )
             for uid, (hotkey, permit) in enumerate(zip(s.uids, s.permits, strict=True)):
                 pool = state.pools.get((hotkey, netuid))
@@ -197,6 +225,11 @@ class StateEncoder:
                         validator_permit=permit,
                         take=state.takes.get(hotkey, DEFAULT_TAKE),
                         total_alpha=pool.total_alpha if pool else 0,
+                        childkey_take=state.childkey_takes.get((hotkey, netuid), 0),
+                        alpha_dividends=state.alpha_dividends.get((netuid, hotkey), 0),
+                        total_alpha_last_epoch=state.total_alpha_last_epoch.get(
+                            (hotkey, netuid), 0
+                        ),
                     )
                 )
         positions = [
@@ -220,6 +253,8 @@ class StateEncoder:
             subnets=subnets,
             validators=validators,
             positions=positions,
+            timestamp_ms=now,
+            tao_weight=TAO_WEIGHT_PARTS,
         )
 
 

@@ -227,6 +227,20 @@ class Events:
             codec.u64(tao),
         )
 
+    def epoch_triggered(self, netuid: int, by: bytes, fires_at: int) -> None:
+        self.deposit(
+            "SubtensorModule", "EpochTriggered", codec.u16(netuid), by, codec.u64(fires_at)
+        )
+
+    def epoch_deferred(self, netuid: int, from_block: int, to_block: int) -> None:
+        self.deposit(
+            "SubtensorModule",
+            "EpochDeferred",
+            codec.u16(netuid),
+            codec.u64(from_block),
+            codec.u64(to_block),
+        )
+
     def fee_paid_with_alpha(self, who: bytes, netuid: int, alpha_fee: int, tao_amount: int) -> None:
         self.deposit(
             "SubtensorModule",

@@ -244,9 +244,27 @@ EVENTS: dict[str, list[Variant]] = {
                 ("tao_amount", "u64", "TaoBalance"),
             ],
         ),
+        (
+            131,
+            "EpochTriggered",
+            [("netuid", "u16", "NetUid"), _named_account("by"), ("fires_at", "u64", "u64")],
+        ),
+        (
+            132,
+            "EpochDeferred",
+            [
+                ("netuid", "u16", "NetUid"),
+                ("from_block", "u64", "u64"),
+                ("to_block", "u64", "u64"),
+            ],
+        ),
     ],
 }
-EVENTS_NEWER_THAN_RECORDING = {(M, "TransactionFeePaidWithAlpha")}
+EVENTS_NEWER_THAN_RECORDING = {
+    (M, "TransactionFeePaidWithAlpha"),
+    (M, "EpochTriggered"),
+    (M, "EpochDeferred"),
+}
 
 # SubtensorModule's errors in index order (finney, November 2025).
 SUBTENSOR_ERRORS = (

@@ -14,12 +14,25 @@ from app.chain.devnet.extrinsics import decode
 from app.chain.devnet.metadata import STORAGE_BY_NAME, call_decoder, metadata_hex
 from app.chain.devnet.runtime import call_weight
 
+# Every runtime API the devnet answers (tests/chain/test_conformance.py calls each with inputs
+# encoded as finney's recorded V15 metadata declares them and decodes the answers with its types).
+RUNTIME_APIS = (
+    "AccountNonceApi_account_nonce",
+    "TransactionPaymentApi_query_info",
+    "TransactionPaymentApi_query_fee_details",
+    "Metadata_metadata",
+    "Metadata_metadata_versions",
+    "Metadata_metadata_at_version",
+)
+
 
 class UnknownRuntimeApi(LookupError):
     pass
 
 
 def state_call(chain: DevnetChain, block: Block, method: str, data: bytes) -> bytes:
+    if method not in RUNTIME_APIS:
+        raise UnknownRuntimeApi(method)
     if method == "AccountNonceApi_account_nonce":
         if len(data) != 32:
             raise ValueError("expected an AccountId")

@@ -58,7 +58,7 @@ def current_price(s: Subnet) -> Fraction:
 
 
 def _weights(s: Subnet) -> tuple[int, int]:
-    return PERQUINTILL - s.alpha_weight, s.alpha_weight
+    return PERQUINTILL - s.quote_weight, s.quote_weight
 
 
 def simulate_buy(

@@ -113,15 +113,28 @@ class Subnet:
     alpha_in_emission: int = 0
     alpha_out_emission: int = 0
     fee_rate: int = 33
-    alpha_weight: int = PERQUINTILL // 2
+    quote_weight: int = PERQUINTILL // 2
     uids: list[bytes] = field(default_factory=list)  # hotkey by uid
     permits: list[bool] = field(default_factory=list)
     pending_validator_alpha: int = 0
     subtoken_enabled: bool = True
+    # The stateful epoch scheduler (subtensor `coinbase/run_coinbase.rs`, `drain_pending`).
+    last_epoch_block: int = 0  # LastEpochBlock: the block of the last consumed epoch slot
+    pending_epoch_at: int = 0  # PendingEpochAt: an owner-triggered or deferred epoch (0: none)
+    epoch_index: int = 0  # SubnetEpochIndex: +1 per consumed slot
+    # The coinbase (coinbase.py): what is pending until the epoch, and what the chain bought.
+    first_emission_block: int = 1  # FirstEmissionBlockNumber (start_call + 1)
+    pending_server_alpha: int = 0  # PendingServerEmission
+    pending_owner_cut: int = 0  # PendingOwnerCut
+    pending_root_alpha: int = 0  # PendingRootAlphaDivs
+    protocol_alpha: int = 0  # SubnetProtocolAlpha: alpha the chain buys hold
+    excess_tao: int = 0  # SubnetExcessTao: TAO the chain bought alpha with this block
+    burn: int = 100_000_000  # Burn: a uid's registration cost (`SubtensorInitialBurn`, 0.1 TAO)
+    transfer_enabled: bool = True  # TransferToggle
 
     @property
     def price(self) -> Fraction:
-        return spot_price(self.tao_in, self.alpha_in, self.alpha_weight)
+        return spot_price(self.tao_in, self.alpha_in, self.quote_weight)
 
 
 # The subtensor pallet's id: subnet `n`'s TAO is held by the account "modl" + id + SCALE(n).
@@ -149,6 +162,14 @@ class State:
     staking_hotkeys: dict[bytes, list[bytes]] = field(default_factory=dict)  # `StakingHotkeys`
     takes: dict[bytes, int] = field(default_factory=dict)
     subnet_extra: dict[int, int] = field(default_factory=dict)  # TAO sent to a subnet account
+    root_stakes: dict[bytes, int] = field(default_factory=dict)  # validator hotkey -> root TAO
+    # Root stakers' alpha dividends per (hotkey, netuid), held for them to claim (RootClaimable).
+    root_claimable: dict[tuple[bytes, int], int] = field(default_factory=dict)
+    childkey_takes: dict[tuple[bytes, int], int] = field(default_factory=dict)  # ChildkeyTake
+    # The last epoch's alpha dividends to nominators per (netuid, hotkey) and the hotkey's
+    # alpha then per (hotkey, netuid): AlphaDividendsPerSubnet, TotalHotkeyAlphaLastEpoch.
+    alpha_dividends: dict[tuple[int, bytes], int] = field(default_factory=dict)
+    total_alpha_last_epoch: dict[tuple[bytes, int], int] = field(default_factory=dict)
 
     def stake(self, hotkey: bytes, coldkey: bytes, netuid: int) -> int:
         pool = self.pools.get((hotkey, netuid))

@@ -33,7 +33,7 @@ def test_realistic_genesis() -> None:
     assert sum(0.003 <= p <= 0.5 for p in prices) > 0.8 * len(prices)
     reserves = [s.tao_in / RAO_PER_TAO for s in dynamic]
     assert min(reserves) >= 300 and max(reserves) <= 510_000
-    assert any(s.alpha_weight != PERQUINTILL // 2 for s in dynamic)
+    assert any(s.quote_weight != PERQUINTILL // 2 for s in dynamic)
     assert all(s.symbol for s in dynamic)
 
 
@@ -51,11 +51,19 @@ def test_registrations_fill_up_then_replace_the_cheapest() -> None:
 
 
 def test_epochs_grow_validator_stake_and_keep_shares() -> None:
+    """Nominators' shares stay; their value grows. New shares only go to the validator's own
+    coldkey: its take is staked to it (as `distribute_dividends_and_incentives` does)."""
     chain = DevnetChain(CONFIG)
-    pool = next(p for (h, n), p in chain.pools.items() if n == 1)
-    alpha, shares = pool.total_alpha, pool.total_shares
+    hotkey, pool = next((h, p) for (h, n), p in chain.pools.items() if n == 1)
+    owner = chain.state.owners[hotkey]
+    alpha, before = pool.total_alpha, dict(pool.shares)
+    values = {c: pool.value(c) for c in before if c != owner}
     chain.produce_blocks(CONFIG.tempo * 3)
-    assert pool.total_alpha > alpha and pool.total_shares == shares
+    assert pool.total_alpha > alpha
+    assert {c: s for c, s in pool.shares.items() if c != owner} == {
+        c: s for c, s in before.items() if c != owner
+    }
+    assert all(pool.value(c) > v for c, v in values.items())
 
 
 def test_storage_keys_match_substrate_interface(devnet: DevnetThread) -> None:
@@ -159,6 +167,62 @@ def test_deregistration_pays_stakers_from_the_subnet_account(devnet: DevnetThrea
     assert sum(p["amount"] for p in payouts) <= tao_in
     alice = next(p["amount"] for p in payouts if p["to"] == ss58(DEV_ACCOUNTS["Alice"]))
     assert chain.free_balance(DEV_ACCOUNTS["Alice"]) == alice_before + alice
+
+
+def test_deregistration_payouts_follow_the_runtime_definition(devnet: DevnetThread) -> None:
+    """`destroy_alpha_in_out_stakes`, recomputed here from its definition: the pool's TAO
+    (`SubnetTAO`) is shared by every stake position (hotkey, coldkey) pro rata to the alpha
+    it is worth, the pool's own alpha (`SubnetAlphaIn`) counting as one more holder whose
+    part is recycled; each position gets the floor of its exact share, and what the floors
+    leave (beyond the pool's part) goes one rao each to the largest remainders."""
+    from fractions import Fraction
+    from random import Random
+
+    from substrateinterface import SubstrateInterface
+
+    chain = devnet.chain
+    netuid = max(n for n in chain.subnets if n != 6)  # a dynamic subnet the others leave
+    rng = Random(9)
+    hotkeys = [bytes([200 + i]) * 32 for i in range(3)]
+    coldkeys = [bytes([100 + i]) * 32 for i in range(5)]
+    for cold in coldkeys:
+        for hot in rng.sample(hotkeys, 2):
+            chain.seed_stake(cold, hot, netuid, rng.randint(10**9, 10**12))
+    # The positions as the chain's storage has them: shares of each hotkey's alpha.
+    subnet = chain.subnets[netuid]
+    tao_in, alpha_in = subnet.tao_in, subnet.alpha_in
+    positions = [
+        (cold, pool.total_alpha * Fraction(shares) / pool.total_shares)
+        for (_, n), pool in chain.pools.items()
+        if n == netuid
+        for cold, shares in pool.shares.items()
+    ]
+    worth = [(cold, int(alpha)) for cold, alpha in positions]  # alpha-rao, rounded down
+    total = sum(v for _, v in worth) + alpha_in
+    exact = [(cold, Fraction(tao_in * v, total)) for cold, v in worth]
+    floors = [int(x) for _, x in exact]
+    left = tao_in - sum(floors) - tao_in * alpha_in // total
+    by_remainder = sorted(range(len(exact)), key=lambda i: exact[i][1] - floors[i], reverse=True)
+    for i in by_remainder[:left]:
+        floors[i] += 1
+    expected: dict[str, int] = {}
+    for (cold, _), amount in zip(exact, floors, strict=True):
+        expected[ss58(cold)] = expected.get(ss58(cold), 0) + amount
+
+    chain.deregister_and_reuse(netuid)
+    block = chain.produce_block()
+    with SubstrateInterface(url=devnet.url, ss58_format=42) as substrate:
+        records = [r.value for r in substrate.get_events(block.hash)]
+    paid: dict[str, int] = {}
+    for r in records:
+        if r["event_id"] == "Transfer" and r["attributes"]["from"] == ss58(subnet_account(netuid)):
+            to = r["attributes"]["to"]
+            paid[to] = paid.get(to, 0) + r["attributes"]["amount"]
+    ours = {ss58(c) for c in coldkeys}
+    assert {k: v for k, v in paid.items() if k in ours} == {
+        k: v for k, v in expected.items() if k in ours
+    }
+    assert paid == {k: v for k, v in expected.items() if v}
 
 
 def test_headers_and_bodies_outlive_pruned_state() -> None:

@@ -531,8 +531,12 @@ def test_subnet_accounts_hold_the_pools_tao(
     )
     block = include(dev, substrate, xt)
     tao = substrate.query("SubtensorModule", "SubnetTAO", [3], block_hash=block.hash).value
+    injected = sum(
+        substrate.query("SubtensorModule", item, [3], block_hash=block.hash).value
+        for item in ("SubnetTaoInEmission", "SubnetExcessTao")  # liquidity and the chain buy
+    )
     assert tao == substrate.query("SubtensorModule", "SubnetTAO", [3], block_hash=head).value + (
-        substrate.query("SubtensorModule", "SubnetTaoInEmission", [3], block_hash=block.hash).value
+        injected
     )
     assert free(substrate, account, block.hash) == tao + 10**9
 

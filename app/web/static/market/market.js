@@ -26,6 +26,7 @@ const state = {
   markets: new Map(), // symbol -> market
   tickers: new Map(), // symbol -> ticker
   selected: null, // the selected market
+  subnet: null, // the selected market's subnet (v1/subnets/{netuid})
   interval: "1m",
   unsubscribe: [], // the selected market's feed subscriptions
   book: { bids: new Map(), asks: new Map() },
@@ -124,6 +125,7 @@ async function select(symbol) {
   for (const off of state.unsubscribe) off();
   state.unsubscribe = [];
   state.selected = market;
+  state.subnet = null;
   state.book = { bids: new Map(), asks: new Map() };
   state.trades = [];
   $("#market-empty").hidden = true;
@@ -142,9 +144,32 @@ async function select(symbol) {
 async function refreshTicker() {
   const market = state.selected;
   if (!market) return;
-  const ticker = await getJSON(`v1/markets/${pathSymbol(market.symbol)}/ticker`);
+  const [ticker, subnet] = await Promise.all([
+    getJSON(`v1/markets/${pathSymbol(market.symbol)}/ticker`),
+    getJSON(`v1/subnets/${market.netuid}`).catch(() => null),
+  ]);
   state.tickers.set(ticker.symbol, ticker);
-  if (state.selected === market) renderHead();
+  if (state.selected === market) {
+    state.subnet = subnet;
+    renderHead();
+  }
+}
+
+// The subnet as the chain has it (the indexer's figures): market cap, the pool's 24 h change,
+// the next epoch, the root proportion.
+function renderSubnet() {
+  const s = state.subnet;
+  $("#subnet-cap").textContent = s ? `${units(s.market_cap, { maxFraction: 0 })} TAO cap` : "–";
+  const facts = [];
+  if (s) {
+    const day = s.price_change?.["24h"];
+    if (day !== null && day !== undefined) facts.push(`pool ${Number(day) >= 0 ? "+" : ""}${(Number(day) * 100).toFixed(2)}% 24 h`);
+    if (s.blocks_to_next_epoch !== null) facts.push(`epoch in ${s.blocks_to_next_epoch} blocks`);
+    if (s.root_proportion !== null) facts.push(`root ${(Number(s.root_proportion) * 100).toFixed(1)}%`);
+  }
+  const el = $("#subnet-facts");
+  el.textContent = facts.join(" · ");
+  el.dataset.epochIn = s && s.blocks_to_next_epoch !== null ? String(s.blocks_to_next_epoch) : "";
 }
 
 function renderHead() {
@@ -177,6 +202,7 @@ function renderHead() {
   $("#volume").textContent = `${units(ticker.volume_24h ?? "0", { maxFraction: 3 })} ${market.base}`;
   const trades = ticker.trades_24h ?? 0;
   $("#trades-24h").textContent = `${trades} trade${trades === 1 ? "" : "s"} · ${units(ticker.quote_volume_24h ?? "0", { maxFraction: 3 })} TAO`;
+  renderSubnet();
 }
 
 // ---------------------------------------------------------------------------- book and depth

@@ -111,10 +111,12 @@ async function detail(view, ctx, id) {
   history(chartBox, ranges, note, l.netuid);
 }
 
+// Ranges in chain time: the newest points (history is newest first, stamped with the blocks'
+// own times), so a chain whose clock differs from this browser's still charts.
 const RANGES = [
-  { label: "6 h", hours: 6, resolution: "raw" },
-  { label: "7 d", hours: 24 * 7, resolution: "1h" },
-  { label: "90 d", hours: 24 * 90, resolution: "1d" },
+  { label: "6 h", limit: 6 * 300, resolution: "raw" },
+  { label: "7 d", limit: 24 * 7, resolution: "1h" },
+  { label: "90 d", limit: 90, resolution: "1d" },
 ];
 
 function history(box, ranges, note, netuid) {
@@ -124,10 +126,10 @@ function history(box, ranges, note, netuid) {
   const load = async (range) => {
     clear(ranges, RANGES.map((r) => h("button", { class: r === range ? "active" : "", onclick: () => load(r) }, r.label)));
     try {
-      const from = new Date(Date.now() - range.hours * 3600e3).toISOString();
-      const body = await getJSON(`v1/subnets/${netuid}/history`, { from, resolution: range.resolution }, { fresh: true });
+      const body = await getJSON(`v1/subnets/${netuid}/history`, { limit: range.limit, resolution: range.resolution }, { fresh: true });
+      const oldestFirst = [...body.points].reverse();
       const points = [];
-      for (const p of body.points) {
+      for (const p of oldestFirst) {
         const t = Math.floor(Date.parse(p.time) / 1000);
         if (points.length && t <= points[points.length - 1].time) continue; // one point a second
         points.push({ time: t, value: toNumber(p.price), moving: Number(p.moving_price) });
@@ -136,7 +138,7 @@ function history(box, ranges, note, netuid) {
       moving.setData(points.map((p) => ({ time: p.time, value: p.moving })));
       chart.timeScale().fitContent();
       box.dataset.points = points.length;
-      note.textContent = points.length ? `${points.length} indexed points, TAO per alpha (EMA dashed), from ${time(body.points[0].time)}` : "no indexed history in this range";
+      note.textContent = points.length ? `${points.length} indexed points, TAO per alpha (EMA dashed), from ${time(oldestFirst[0].time)}` : "no indexed history in this range";
     } catch (err) {
       showError(err);
     }

@@ -1,0 +1,178 @@
+"""Order throughput with 1,000 WebSocket subscribers: one process vs the scale-out roles.
+
+Two deployments on the same database server, in the same run:
+- `all`: one `python -m app serve` (HTTP, sequencer and WebSocket fan-out share a process);
+- cluster: an embedded NATS server, one `sequencer`, one `api` and two `gateway`
+  processes; the subscribers connect to the gateways (half each), the orders go to the api.
+
+For each: the order rate of the same flow (`--traders` clients of crossing limit orders,
+about half trade) without subscribers, then with `--subscribers` subscribed to `book` and
+`trades` of SN1/TAO (worker processes of `bench.marketdata_ws`), the ratio of the two, the
+messages delivered and the match -> delivery delay (p50/p99, from each trade's engine
+timestamp to its receipt).
+
+    .venv/bin/python -m bench.scaleout [--subscribers 1000] [--procs 4] [--seconds 10]
+
+Uses DATABASE_URL's server if set, else the embedded Postgres in .data/bench. On one
+two-core machine every process (Postgres, NATS, the roles, the subscribers and the load)
+shares the same cores: the cluster's point, gateways on other machines, shows only partly;
+the last measurement runs the gateways and the subscribers at `nice 19` to stand for
+machines of their own (the order path gets the cores first).
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+
+from app.kit.embedded_nats import EmbeddedNats
+from bench.common import fresh_database, migrate, percentile
+from bench.marketdata_ws import _order_flow, _spawn_workers
+from bench.orders_http import _port, _seed, _start, _wait_ready, start_exchange
+
+
+def _role(
+    role: str, url: str, secret_key: str, nats_url: str, prefix: tuple[str, ...] = ()
+) -> tuple[Any, str]:
+    port = _port()
+    base = f"http://127.0.0.1:{port}"
+    proc = _start(
+        [*prefix, sys.executable, "-m", "app", "serve", "--port", str(port)],
+        {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "DATABASE_URL": url,
+            "NATS_URL": nats_url,
+            "EXCHANGE_ROLE": role,
+            "EXCHANGE_SECRET_KEY": secret_key,
+            "EXCHANGE_INDEXER_ENABLED": "false",
+            "EXCHANGE_LOG_LEVEL": "WARNING",
+            "EXCHANGE_RATE_LIMIT_PER_SECOND": "1000000",
+            "EXCHANGE_RATE_LIMIT_BURST": "1000000",
+        },
+    )
+    _wait_ready(base, "/ready", proc)
+    return proc, base
+
+
+async def _measure(
+    api: str,
+    gateways: list[str],
+    keys: list[tuple[str, str]],
+    args: argparse.Namespace,
+    prefix: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    quiet, _ = await _order_flow(api, keys, args.seconds)
+    workers = []
+    for i, gateway in enumerate(gateways):
+        share = args.subscribers // len(gateways) + (i < args.subscribers % len(gateways))
+        procs = max(1, args.procs // len(gateways))
+        workers += await _spawn_workers(f"{gateway}/v1/ws", share, procs, args.seconds, prefix)
+    for w in workers:
+        w.stdin.write(b"go\n")
+        await w.stdin.drain()
+    loaded, failed = await _order_flow(api, keys, args.seconds)
+    stats = [json.loads((await w.stdout.readline()).decode()) for w in workers]
+    for w in workers:
+        await w.wait()
+    delays = [d / 1e9 for s in stats for d in s["delays"]]
+    return {
+        "quiet": quiet / args.seconds,
+        "loaded": loaded / args.seconds,
+        "failed": failed,
+        "messages": sum(s["messages"] for s in stats) / max(s["elapsed"] for s in stats),
+        "gaps": sum(s["gaps"] for s in stats),
+        "closed": sum(s["closed"] for s in stats),
+        "p50": percentile(delays, 50) * 1000 if delays else float("nan"),
+        "p99": percentile(delays, 99) * 1000 if delays else float("nan"),
+        "trades": len(delays),
+    }
+
+
+async def main(args: argparse.Namespace) -> None:
+    secret_key = Fernet.generate_key().decode()
+    results: dict[str, dict[str, Any]] = {}
+
+    url = await fresh_database("exchange_bench_scaleout_all")
+    await asyncio.to_thread(migrate, url)
+    keys = await _seed(url, args.traders, secret_key)
+    proc, base = start_exchange(url, secret_key)
+    try:
+        results["one process (all)"] = await _measure(
+            base, [base.replace("http", "ws")], keys, args
+        )
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+    for niced in (False, True):
+        name = "cluster (sequencer, api, 2 gateways)"
+        if niced:
+            name += ", gateways and subscribers at nice 19"
+        results[name] = await _cluster(args, secret_key, NICE if niced else ())
+    _report(args, results)
+
+
+NICE = ("nice", "-n", "19")
+
+
+async def _cluster(
+    args: argparse.Namespace, secret_key: str, prefix: tuple[str, ...]
+) -> dict[str, Any]:
+    url = await fresh_database("exchange_bench_scaleout_cluster")
+    await asyncio.to_thread(migrate, url)
+    keys = await _seed(url, args.traders, secret_key)
+    with tempfile.TemporaryDirectory() as tmp:
+        nats = EmbeddedNats(Path(tmp) / "nats")
+        nats.start()
+        procs: list[Any] = []
+        try:
+            sequencer, _ = _role("sequencer", url, secret_key, nats.url)
+            procs.append(sequencer)
+            api, api_base = _role("api", url, secret_key, nats.url)
+            procs.append(api)
+            gateways = []
+            for _ in range(2):
+                gateway, gateway_base = _role("gateway", url, secret_key, nats.url, prefix)
+                procs.append(gateway)
+                gateways.append(gateway_base.replace("http", "ws"))
+            return await _measure(api_base, gateways, keys, args, prefix)
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.wait(15)
+            nats.stop()
+
+
+def _report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> None:
+    print(
+        f"{args.subscribers} subscribers (book + trades of SN1/TAO) in {args.procs} processes; "
+        f"order flow {args.traders} clients, {args.seconds:.0f} s per measurement"
+    )
+    for name, r in results.items():
+        print(f"{name}:")
+        print(
+            f"  orders without subscribers {r['quiet']:7.0f}/s, with them {r['loaded']:7.0f}/s "
+            f"({r['failed']} failed): ratio {r['loaded'] / r['quiet']:.2f}"
+        )
+        print(
+            f"  delivered {r['messages']:9.0f} msg/s ({r['gaps']} sequence gaps, "
+            f"{r['closed']} disconnected); match -> delivery p50 {r['p50']:.1f} ms, "
+            f"p99 {r['p99']:.1f} ms over {r['trades']} trade deliveries"
+        )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--procs", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--traders", type=int, default=8, help="order-flow clients")
+    asyncio.run(main(parser.parse_args()))
