@@ -44,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.scopes import Scope
 from app.auth.service import Principal
+from app.auth.sessions import Sessions
 from app.auth.tokens import TokenIssuer, principal_of
 from app.custody.notices import parse_notice
 from app.kit.dberrors import classify
@@ -82,7 +83,7 @@ from app.marketdata.ws import Connection
 from app.markets.errors import MarketNotFound
 from app.markets.rules import DELISTED
 from app.markets.service import get_market
-from app.models import ApiKey, Asset, Fill, Market
+from app.models import Asset, Fill, Market
 from app.orders import service as orders_service
 from app.orders.commands import LiveOrder
 from app.orders.readmodel import BookChange, Committed, FillRecord, OrdersView
@@ -189,8 +190,8 @@ class KrakenFeed:
         self.heartbeat = heartbeat
         self.refresh = refresh
         self.subs: dict[tuple[str, int], set[KConn]] = defaultdict(set)
-        self.users: dict[int, set[KConn]] = defaultdict(set)
-        self.keys: dict[int, set[KConn]] = defaultdict(set)
+        self.sessions: Sessions[KConn] = Sessions(sessionmaker)
+        self.users = self.sessions.users  # signed-in connections by user
         self.connections: set[KConn] = set()
         self.symbols: dict[int, str] = {}
         self._inbox: asyncio.Queue[Committed] = asyncio.Queue()
@@ -908,17 +909,14 @@ class KrakenFeed:
         finally:
             self._release(conn, key, seen.__contains__)
         # A revocation that committed while this subscription was being set up.
-        if not await self._live_keys([principal.api_key_id]):
+        if not await self.sessions.live([principal.api_key_id]):
             self.key_revoked(principal.api_key_id)
 
     def _bind(self, conn: KConn, principal: Principal) -> None:
         """The connection's private channels are this key's (another user's: dropped)."""
         if conn.user_id is not None and conn.user_id != principal.user_id:
             self._drop_private(conn)
-        self._unregister_key(conn)
-        conn.user_id, conn.key_id = principal.user_id, principal.api_key_id
-        self.users[principal.user_id].add(conn)
-        self.keys[principal.api_key_id].add(conn)
+        self.sessions.bind(conn, principal)
 
     async def _method(
         self, conn: KConn, method: str, params: dict[str, Any], req_id: Any, time_in: str
@@ -968,46 +966,19 @@ class KrakenFeed:
     # ------------------------------------------------------------------ revocations
 
     def key_revoked(self, key_id: int) -> None:
-        for conn in list(self.keys.pop(key_id, ())):
+        for conn in self.sessions.revoked(key_id):
             conn.close(CLOSE_REVOKED, "key revoked")
             self.drop(conn)
 
     async def recheck_keys(self) -> None:
-        held = list(self.keys)
-        if not held:
-            return
-        live = await self._live_keys(held)
-        for key_id in held:
-            if key_id not in live:
-                self.key_revoked(key_id)
-
-    async def _live_keys(self, key_ids: list[int]) -> set[int]:
-        async with self.sessionmaker() as session:
-            rows = await session.scalars(
-                select(ApiKey.id).where(ApiKey.id.in_(key_ids), ApiKey.revoked_at.is_(None))
-            )
-            return set(rows)
-
-    def _unregister_key(self, conn: KConn) -> None:
-        if conn.key_id is not None:
-            conns = self.keys.get(conn.key_id)
-            if conns is not None:
-                conns.discard(conn)
-                if not conns:
-                    del self.keys[conn.key_id]
-            conn.key_id = None
+        for key_id in await self.sessions.dead_keys():
+            self.key_revoked(key_id)
 
     def _drop_private(self, conn: KConn) -> None:
-        self._unregister_key(conn)
         if conn.user_id is not None:
-            conns = self.users.get(conn.user_id)
-            if conns is not None:
-                conns.discard(conn)
-                if not conns:
-                    del self.users[conn.user_id]
             for name in ("executions", "balances", "v1:openOrders", "v1:ownTrades"):
                 self._forget(conn, (name, 0))
-            conn.user_id = None
+        self.sessions.unbind(conn)
 
     def drop(self, conn: KConn) -> None:
         for key in list(conn.subs):

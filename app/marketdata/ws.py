@@ -49,12 +49,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.errors import MissingCredentials, PermissionDenied
 from app.auth.scopes import Scope
 from app.auth.service import Authenticator, Principal
+from app.auth.sessions import Sessions
 from app.auth.tokens import TokenIssuer, principal_of
 from app.custody.notices import parse_notice
 from app.custody.schemas import ChainDepositOut, WithdrawalOut
@@ -72,7 +72,7 @@ from app.marketdata.errors import (
 )
 from app.markets.service import get_market
 from app.matching import DepthLevel
-from app.models import ApiKey, ChainDeposit, Withdrawal
+from app.models import ChainDeposit, Withdrawal
 from app.orders.commands import LiveOrder
 from app.orders.readmodel import BookChange, Committed, FillRecord, OrdersView
 
@@ -164,8 +164,8 @@ class MarketDataHub:
         self.heartbeat = heartbeat
         self.refresh = refresh
         self.subs: dict[tuple[str, int], set[Connection]] = defaultdict(set)
-        self.users: dict[int, set[Connection]] = defaultdict(set)  # authenticated
-        self.keys: dict[int, set[Connection]] = defaultdict(set)  # by API key id
+        self.sessions: Sessions[Connection] = Sessions(sessionmaker)
+        self.users = self.sessions.users  # signed-in connections by user
         self.connections: set[Connection] = set()
         self._inbox: asyncio.Queue[Committed] = asyncio.Queue()
         self._dirty: set[int] = set()  # markets with new trades: ticker/candles to refresh
@@ -444,13 +444,10 @@ class MarketDataHub:
             )
         if conn.user_id is not None and conn.user_id != principal.user_id:
             self._drop_private(conn)
-        self._unregister_key(conn)
-        conn.user_id, conn.key_id = principal.user_id, principal.api_key_id
-        self.users[principal.user_id].add(conn)
-        self.keys[principal.api_key_id].add(conn)
+        self.sessions.bind(conn, principal)
         # A revocation that committed after the key passed `authenticate` but was notified
         # before the line above found nothing to close: look once more, now registered.
-        if not await self._live_keys([principal.api_key_id]):
+        if not await self.sessions.live([principal.api_key_id]):
             self.key_revoked(principal.api_key_id)
             return
         self._reply(conn, {"event": "authenticated", "id": ref, "user_id": principal.user_id})
@@ -520,7 +517,7 @@ class MarketDataHub:
         farewell = _dumps(
             {"event": "error", "code": "key_revoked", "message": "this API key has been revoked"}
         )
-        for conn in list(self.keys.pop(key_id, ())):
+        for conn in self.sessions.revoked(key_id):
             conn.close(CLOSE_REVOKED, "key revoked", farewell)
             self.drop(conn)
             self.revoked_connections += 1
@@ -528,29 +525,8 @@ class MarketDataHub:
     async def recheck_keys(self) -> None:
         """Close the connections whose key is no longer live in `api_keys` (revocation
         notices may have been missed while the listener was disconnected)."""
-        held = list(self.keys)
-        if not held:
-            return
-        live = await self._live_keys(held)
-        for key_id in held:
-            if key_id not in live:
-                self.key_revoked(key_id)
-
-    async def _live_keys(self, key_ids: list[int]) -> set[int]:
-        async with self.sessionmaker() as session:
-            rows = await session.scalars(
-                select(ApiKey.id).where(ApiKey.id.in_(key_ids), ApiKey.revoked_at.is_(None))
-            )
-            return set(rows)
-
-    def _unregister_key(self, conn: Connection) -> None:
-        if conn.key_id is not None:
-            conns = self.keys.get(conn.key_id)
-            if conns is not None:
-                conns.discard(conn)
-                if not conns:
-                    del self.keys[conn.key_id]
-            conn.key_id = None
+        for key_id in await self.sessions.dead_keys():
+            self.key_revoked(key_id)
 
     def _reply(self, conn: Connection, message: dict[str, Any]) -> None:
         self._deliver(conn, _dumps({k: v for k, v in message.items() if v is not None}))
@@ -572,14 +548,9 @@ class MarketDataHub:
         self.connections.discard(conn)
 
     def _drop_private(self, conn: Connection) -> None:
-        self._unregister_key(conn)
         if conn.user_id is not None:
-            conns = self.users.get(conn.user_id)
-            if conns is not None:
-                conns.discard(conn)
-                if not conns:
-                    del self.users[conn.user_id]
             conn.subs -= {(c, 0) for c in PRIVATE}
+        self.sessions.unbind(conn)
 
     # ------------------------------------------------------------------ formatting
 
