@@ -15,9 +15,10 @@ timestamp to its receipt).
 
 Uses DATABASE_URL's server if set, else the embedded Postgres in .data/bench. On one
 two-core machine every process (Postgres, NATS, the roles, the subscribers and the load)
-shares the same cores: the cluster's point, gateways on other machines, shows only partly;
-the last measurement runs the gateways and the subscribers at `nice 19` to stand for
-machines of their own (the order path gets the cores first).
+shares the same cores: the cluster's point, gateways on other machines, shows only partly.
+So each deployment is also measured with the subscribers (the load generator, which would
+be other machines) at `nice 19`, and the cluster once more with its gateways at `nice 19`
+too, standing for gateways on machines of their own (the order path gets the cores first).
 """
 
 import argparse
@@ -99,31 +100,42 @@ async def main(args: argparse.Namespace) -> None:
     secret_key = Fernet.generate_key().decode()
     results: dict[str, dict[str, Any]] = {}
 
+    for clients in ((), NICE):
+        name = "one process (all)" + (", subscribers at nice 19" if clients else "")
+        results[name] = await _one_process(args, secret_key, clients)
+    for gateways, clients in (((), ()), ((), NICE), (NICE, NICE)):
+        name = "cluster (sequencer, api, 2 gateways)"
+        name += {
+            ((), ()): "",
+            ((), NICE): ", subscribers at nice 19",
+            (NICE, NICE): ", gateways and subscribers at nice 19",
+        }[(gateways, clients)]
+        results[name] = await _cluster(args, secret_key, gateways, clients)
+    _report(args, results)
+
+
+async def _one_process(
+    args: argparse.Namespace, secret_key: str, clients: tuple[str, ...]
+) -> dict[str, Any]:
     url = await fresh_database("exchange_bench_scaleout_all")
     await asyncio.to_thread(migrate, url)
     keys = await _seed(url, args.traders, secret_key)
     proc, base = start_exchange(url, secret_key)
     try:
-        results["one process (all)"] = await _measure(
-            base, [base.replace("http", "ws")], keys, args
-        )
+        return await _measure(base, [base.replace("http", "ws")], keys, args, clients)
     finally:
         proc.terminate()
         proc.wait(15)
-
-    for niced in (False, True):
-        name = "cluster (sequencer, api, 2 gateways)"
-        if niced:
-            name += ", gateways and subscribers at nice 19"
-        results[name] = await _cluster(args, secret_key, NICE if niced else ())
-    _report(args, results)
 
 
 NICE = ("nice", "-n", "19")
 
 
 async def _cluster(
-    args: argparse.Namespace, secret_key: str, prefix: tuple[str, ...]
+    args: argparse.Namespace,
+    secret_key: str,
+    prefix: tuple[str, ...],
+    clients: tuple[str, ...],
 ) -> dict[str, Any]:
     url = await fresh_database("exchange_bench_scaleout_cluster")
     await asyncio.to_thread(migrate, url)
@@ -142,7 +154,7 @@ async def _cluster(
                 gateway, gateway_base = _role("gateway", url, secret_key, nats.url, prefix)
                 procs.append(gateway)
                 gateways.append(gateway_base.replace("http", "ws"))
-            return await _measure(api_base, gateways, keys, args, prefix)
+            return await _measure(api_base, gateways, keys, args, clients)
         finally:
             for p in procs:
                 p.terminate()
