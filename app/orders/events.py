@@ -20,7 +20,7 @@ from typing import Any
 
 from app.matching import Depth, DepthLevel
 from app.orders.commands import LiveOrder
-from app.orders.readmodel import BookChange, Committed, FillRecord
+from app.orders.readmodel import Committed, FillRecord
 
 VERSION = 1
 STREAM = "EXCHANGE"
@@ -207,9 +207,3 @@ def fill_from_json(raw: dict[str, Any]) -> FillRecord:
     values["maker"] = order_from_json(values["maker"])
     values["taker"] = order_from_json(values["taker"])
     return FillRecord(**values)
-
-
-def committed(event: Event, books: list[BookChange]) -> Committed:
-    """A decoded event as the `Committed` notice its readers' view emits (`books`: the
-    changes the reader applied)."""
-    return Committed(books, event.fills, event.orders)
