@@ -89,9 +89,13 @@ class Settings(BaseSettings):
     # sweeper inside `serve` (otherwise: `python -m app custody`).
     custody_enabled: bool = True
     custody_signer_enabled: bool = True
-    # The exchange's validator hotkey (SS58): swept alpha is moved there (`move_stake`) and
-    # alpha withdrawals are sent from it. Unset: swept alpha stays with its hotkey.
+    # The exchange's validator hotkey (SS58): the float (alpha users did not allocate to a
+    # validator) is staked there, alpha withdrawals are sent from it; the stake manager keeps
+    # every other hotkey at users' allocations (`move_stake`). Unset: no stake is moved.
     custody_validator_hotkey: str | None = None
+    # A custody position that differs from what it should hold by at least the smallest stake
+    # move for this many blocks is an alert (a log line, the `staking_drift_alerts` gauge).
+    staking_drift_alert_blocks: int = 20
     # The first block scanned when nothing was scanned yet (unset: the finalized head).
     custody_scan_start_block: int | None = None
     custody_poll_seconds: float = 2.0

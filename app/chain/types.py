@@ -9,9 +9,20 @@ from datetime import UTC, datetime
 from fractions import Fraction
 
 from app.kit.units import RAO_PER_TAO as RAO_PER_TAO  # re-exported for the devnet
+from app.kit.units import UNIT
 
 U16_MAX = 65535
 PERQUINTILL = 10**18
+DEFAULT_MIN_STAKE = 2_000_000  # rao of TAO: subtensor's DefaultMinStake; smaller moves fail
+MIN_MOVE_FACTOR = 2  # margin over it: the price moves between planning and inclusion
+
+
+def minimum_stake_move(price_rao: int | None) -> int:
+    """The smallest alpha-rao amount worth moving as stake at `price_rao` (rao of TAO per
+    alpha): twice `DefaultMinStake`'s worth, rounded up. Unknown price: at par."""
+    if not price_rao or price_rao <= 0:
+        return MIN_MOVE_FACTOR * DEFAULT_MIN_STAKE
+    return -(-MIN_MOVE_FACTOR * DEFAULT_MIN_STAKE * UNIT // price_rao)
 
 
 def spot_price(tao_in: int, alpha_in: int, quote_weight: int) -> Fraction:

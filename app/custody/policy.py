@@ -8,7 +8,6 @@ from app.custody.keys import CustodyKeys, CustodySigner, load_keys, load_signer
 TAO = "TAO"
 # Chain rules the custody code respects (subtensor and pallet_balances):
 EXISTENTIAL_DEPOSIT = 500  # rao: an account below it is reaped, a transfer creating one fails
-DEFAULT_MIN_STAKE = 2_000_000  # rao of TAO equivalent: smaller stake moves are refused
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""The custody worker: the scanner, then the signer (with the sweeper), then the scheduled
-proof-of-reserves audit (when due), in one loop.
+"""The custody worker: the scanner, then the signer (withdrawals, the sweeper, the stake
+manager), then the scheduled proof-of-reserves audit (when due), in one loop.
 
 Runs inside `serve` (EXCHANGE_CUSTODY_ENABLED) or alone (`python -m app custody`). One
 worker at a time: a Postgres advisory lock, held on a dedicated connection. The signer runs
@@ -22,6 +22,7 @@ from app.config import Settings
 from app.custody.policy import Policy
 from app.custody.scanner import ScanDiscontinuity, Scanner
 from app.custody.signer import Signer
+from app.custody.stake_manager import DEFAULT_ALERT_BLOCKS, StakeManager
 from app.custody.sweeper import sweep
 from app.models import CustodyScanState
 from app.ops.readiness import CheckResult, ReadinessCheck
@@ -47,6 +48,7 @@ class CustodyWorker:
         rebase_on_discontinuity: bool = False,
         failpoint: str | None = None,
         por_interval_seconds: int = 0,
+        drift_alert_blocks: int = DEFAULT_ALERT_BLOCKS,
     ) -> None:
         self.chain = chain
         self.engine = engine
@@ -60,6 +62,9 @@ class CustodyWorker:
             Signer(chain, self.sessionmaker, policy, failpoint=failpoint)
             if sign and policy.signer is not None
             else None
+        )
+        self.stakes = (
+            StakeManager(self.signer, drift_alert_blocks) if self.signer is not None else None
         )
         # Proof of reserves on a schedule: only where the secret is (every custody key signs).
         self.por = (
@@ -82,6 +87,8 @@ class CustodyWorker:
         if self.signer is not None:
             await self.signer.step()
             await sweep(self.signer)
+        if self.stakes is not None:
+            await self.stakes.step()
         if self.por is not None:
             await self.por.step()
         self.stopped_by = None
@@ -143,6 +150,7 @@ def make_worker(
         rebase_on_discontinuity=is_devnet(settings.chain_url),
         failpoint=settings.custody_failpoint,
         por_interval_seconds=settings.por_interval_seconds,
+        drift_alert_blocks=settings.staking_drift_alert_blocks,
     )
 
 

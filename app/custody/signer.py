@@ -33,7 +33,7 @@ from app.chain.custody import AsyncCustodyChain, Holdings
 from app.custody.policy import EXISTENTIAL_DEPOSIT, TAO, Policy
 from app.custody.transactions import open_transactions
 from app.custody.withdrawals import announce
-from app.models import ChainTransaction, Withdrawal
+from app.models import ChainTransaction, StakingOperation, Withdrawal
 
 log = logging.getLogger("app.custody.signer")
 
@@ -90,9 +90,11 @@ class Signer:
         amount: int | None = None,
         withdrawal_id: int | None = None,
         deposit_address_id: int | None = None,
+        operation_id: int | None = None,
     ) -> ChainTransaction | None:
         """Sign, record and broadcast one transaction; None if it was not recorded (the
-        signer has an open one, or the withdrawal is no longer queued)."""
+        signer has an open one, or the withdrawal or staking operation it carries is no
+        longer waiting for one)."""
         head = await self.chain.finalized_head()
         nonce = await self.chain.account_nonce(keypair.ss58_address, head.hash)
         signed = await self.chain.sign(
@@ -108,6 +110,7 @@ class Signer:
             purpose=purpose,
             withdrawal_id=withdrawal_id,
             deposit_address_id=deposit_address_id,
+            operation_id=operation_id,
             signer=keypair.ss58_address,
             nonce=signed.nonce,
             era_birth=signed.era_birth,
@@ -130,6 +133,11 @@ class Signer:
                     return None
                 w.state = "sending"
                 await announce(session, w)
+            if operation_id is not None:
+                operation = await session.get(StakingOperation, operation_id, with_for_update=True)
+                if operation is None or operation.status != "planned":
+                    return None
+                operation.status = "sending"
             session.add(tx)
             try:
                 await session.commit()

@@ -7,8 +7,8 @@ time, each signed with the address's own key (derived by the signer from the sec
    TAO (alpha only) first gets `custody_sweep_topup` from the omnibus (`transfer_keep_alive`),
    since an account without a balance cannot sign;
 2. then TAO: `transfer_all` to the omnibus, once it is worth more than twice the top-up.
-Then the omnibus moves alpha held under other hotkeys to the exchange's validator
-(`move_stake`), when one is configured.
+Swept alpha keeps its hotkey in the omnibus; the stake manager then moves it where it
+belongs (`app.custody.stake_manager`).
 
 Moves between the exchange's own accounts change no ledger balance; only their fees do
 (network_fees -> custody), so the ledger's custody stays equal to the chain.
@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from app.custody.policy import DEFAULT_MIN_STAKE, EXISTENTIAL_DEPOSIT, TAO
-from app.kit.units import quote_amount
+from app.chain.types import minimum_stake_move
+from app.custody.policy import EXISTENTIAL_DEPOSIT, TAO
 from app.models import DepositAddress, Market, Subnet
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ async def _worth_moving(signer: "Signer", netuid: int, alpha: int) -> bool:
         )
     if not price:
         return True
-    return quote_amount(int(price), alpha) > 2 * DEFAULT_MIN_STAKE
+    return alpha >= minimum_stake_move(int(price))
 
 
 async def sweep(signer: "Signer") -> None:
@@ -62,8 +62,6 @@ async def sweep(signer: "Signer") -> None:
             if address.address in busy:
                 continue
             await _sweep_address(signer, address, head.hash, busy)
-    if signer.policy.validator_hotkey and signer.omnibus.ss58_address not in busy:
-        await _restake(signer)
 
 
 async def _sweep_address(
@@ -137,31 +135,3 @@ async def _sweep_address(
         if row is not None:
             row.sweep_pending = False
             await session.commit()
-
-
-async def _restake(signer: "Signer") -> None:
-    validator = signer.policy.validator_hotkey
-    assert validator is not None
-    omnibus = signer.omnibus.ss58_address
-    head = await signer.chain.finalized_head()
-    holdings = await signer.chain.holdings([omnibus], head.hash)
-    for (hotkey, netuid), alpha in sorted(holdings.stake_of(omnibus).items()):
-        if hotkey == validator or not await _worth_moving(signer, netuid, alpha):
-            continue
-        await signer.send(
-            signer.omnibus,
-            "restake",
-            "SubtensorModule",
-            "move_stake",
-            {
-                "origin_hotkey": hotkey,
-                "destination_hotkey": validator,
-                "origin_netuid": netuid,
-                "destination_netuid": netuid,
-                "alpha_amount": alpha,
-            },
-            netuid=netuid,
-            hotkey=hotkey,
-            amount=alpha,
-        )
-        return

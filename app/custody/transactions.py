@@ -5,16 +5,17 @@ calls `settle` in that block's transaction (exactly once: the row leaves the ope
 or `expire` once the last block its era allowed is finalized without it.
 
 Ledger effects, by purpose (custody mirrors the chain):
-- every fee the exchange pays (sweeps, top-ups, restakes, alpha withdrawals, failed
+- every fee the exchange pays (sweeps, top-ups, stake moves, alpha withdrawals, failed
   attempts) moves network_fees -> custody: the chain holds that much less;
 - a TAO withdrawal posts its hold to custody: the amount sent and the fee the user pays
   (at most the reserve; beyond it the exchange pays), the rest returns to available;
 - an alpha withdrawal consumes from its hold what `StakeAdded` shows arrived; if the chain
   capped it (`transfer_stake` sends at most the stake held under that hotkey), the rest
   goes in another transaction until all of it is sent;
-- moves between the exchange's own accounts (sweeps, top-ups, restakes) change nothing else,
-  but stake moved into, within or out of the omnibus's positions is recorded as staking
-  chain flows, so that reward periods do not count it as emissions.
+- moves between the exchange's own accounts (sweeps, top-ups, the stake manager's moves)
+  change nothing else, but stake moved into, within or out of the omnibus's positions is
+  recorded as staking chain flows, so that reward periods do not count it as emissions; a
+  stake move's operation records what the chain moved, or that it failed or expired.
 """
 
 import logging
@@ -41,6 +42,7 @@ from app.models import (
     Market,
     RewardDistribution,
     StakingChainFlow,
+    StakingOperation,
     Withdrawal,
 )
 from app.models.chain_transaction import OPEN_STATES
@@ -82,7 +84,13 @@ async def book_network_fee(
 
 
 async def _stake_flow(
-    session: AsyncSession, netuid: int, hotkey: str, amount: int, block: int, reason: str
+    session: AsyncSession,
+    netuid: int,
+    hotkey: str,
+    amount: int,
+    block: int,
+    reason: str,
+    operation_id: int | None = None,
 ) -> None:
     """A staking chain flow for the omnibus's position, if the subnet is listed. A flow at or
     before a closed reward period is recorded just after it (never lost)."""
@@ -102,7 +110,12 @@ async def _stake_flow(
     at = block if closed is None or block > closed else closed + 1
     session.add(
         StakingChainFlow(
-            subnet_id=subnet_id, hotkey=hotkey, block_number=at, amount=amount, reason=reason
+            subnet_id=subnet_id,
+            hotkey=hotkey,
+            block_number=at,
+            amount=amount,
+            reason=reason,
+            operation_id=operation_id,
         )
     )
 
@@ -152,13 +165,8 @@ async def settle(
         tx.delivered = outcome.tao_to(tx.signer, policy.keys.omnibus)
     elif tx.purpose == "topup" and outcome.success:
         tx.delivered = outcome.tao_to(tx.signer, str(tx.args.get("dest")))
-    elif tx.purpose == "restake" and outcome.success and tx.netuid is not None:
-        target = str(tx.args.get("destination_hotkey"))
-        moved = outcome.alpha_to(policy.keys.omnibus, tx.netuid, target)
-        tx.delivered = moved
-        if tx.hotkey:
-            await _stake_flow(session, tx.netuid, tx.hotkey, -moved, block_number, "restake")
-        await _stake_flow(session, tx.netuid, target, moved, block_number, f"restake {tx.id}")
+    elif tx.purpose == "stake_move":
+        await _settle_stake_move(session, policy, tx, block_number, outcome)
     if tx.deposit_address_id is not None:
         address = await session.get(DepositAddress, tx.deposit_address_id)
         if address is not None:
@@ -169,6 +177,39 @@ async def settle(
             "transaction failed on chain",
             extra={"tx": tx.id, "purpose": tx.purpose, "error": outcome.dispatch_error},
         )
+
+
+async def _settle_stake_move(
+    session: AsyncSession,
+    policy: Policy,
+    tx: ChainTransaction,
+    block_number: int,
+    outcome: Outcome,
+) -> None:
+    """A stake manager's `move_stake`: what arrived under the destination hotkey (the chain
+    caps a move at the stake held) left the origin; both are stake flows of the period."""
+    operation = (
+        None
+        if tx.operation_id is None
+        else await session.get(StakingOperation, tx.operation_id, with_for_update=True)
+    )
+    origin = str(tx.args.get("origin_hotkey"))
+    destination = str(tx.args.get("destination_hotkey"))
+    moved = 0
+    if outcome.success and tx.netuid is not None:
+        moved = outcome.alpha_to(policy.keys.omnibus, tx.netuid, destination)
+        reason = f"move_stake operation {tx.operation_id}"
+        for hotkey, amount in ((origin, -moved), (destination, moved)):
+            await _stake_flow(
+                session, tx.netuid, hotkey, amount, block_number, reason, tx.operation_id
+            )
+    tx.delivered = moved
+    if operation is not None and operation.status == "sending":
+        operation.status = "executed" if outcome.success else "failed"
+        operation.moved = moved
+        operation.error = outcome.dispatch_error
+        operation.executed_block = block_number
+        operation.executed_at = datetime.now(UTC)
 
 
 async def _settle_withdrawal(
@@ -254,5 +295,10 @@ async def expire(session: AsyncSession, tx: ChainTransaction, block_number: int)
         address = await session.get(DepositAddress, tx.deposit_address_id)
         if address is not None:
             address.sweep_pending = True
+    if tx.operation_id is not None:
+        operation = await session.get(StakingOperation, tx.operation_id, with_for_update=True)
+        if operation is not None and operation.status == "sending":
+            operation.status = "expired"
+            operation.executed_block = block_number
     await session.flush()
     log.warning("transaction expired", extra={"tx": tx.id, "purpose": tx.purpose})

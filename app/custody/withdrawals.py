@@ -16,6 +16,7 @@ from typing_extensions import Unpack
 
 from app.audit import service as audit
 from app.auth.service import Principal
+from app.chain.types import minimum_stake_move
 from app.custody.addresses import is_exchange_address
 from app.custody.deposits import asset_of_netuid
 from app.custody.errors import (
@@ -31,10 +32,9 @@ from app.custody.errors import (
 )
 from app.custody.history import Filters, newest_first
 from app.custody.notices import CUSTODY_EVENTS, notice
-from app.custody.policy import DEFAULT_MIN_STAKE, TAO, Policy
+from app.custody.policy import TAO, Policy
 from app.kit.notify import notify
 from app.kit.ss58 import BITTENSOR_PREFIX, InvalidSS58, ss58_decode
-from app.kit.units import UNIT
 from app.ledger.errors import InvalidAddress, InvalidState, UnknownAsset, WithdrawalNotFound
 from app.ledger.service import asset_decimals, parse_amount, place_hold, post_hold, void_hold
 from app.models import Asset, Market, Subnet, Withdrawal, WithdrawalAddress
@@ -168,7 +168,7 @@ async def minimum_withdrawal(session: AsyncSession, policy: Policy, asset: str) 
         )
         if price:
             # Alpha moves as stake: moves worth less than DefaultMinStake are refused.
-            minimum = max(minimum, -(-2 * DEFAULT_MIN_STAKE * UNIT // int(price)))
+            minimum = max(minimum, minimum_stake_move(int(price)))
     return minimum
 
 

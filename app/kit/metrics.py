@@ -54,6 +54,13 @@ SEQUENCER_GROUP_SIZE = Histogram(
     registry=REGISTRY,
 )
 
+STAKING_DRIFT_ALERTS = Gauge(
+    "staking_drift_alerts",
+    "Custody positions whose stake on chain has differed from users' allocations (plus the "
+    "float) by at least the smallest stake move for longer than the alert threshold.",
+    registry=REGISTRY,
+)
+
 OUTBOX_RELAYED = Gauge(
     "outbox_relayed_event_id",
     "The last outbox event the relay has published to NATS JetStream.",

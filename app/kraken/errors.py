@@ -148,8 +148,6 @@ NATIVE_TO_KRAKEN: dict[str, str] = {
     "invalid_price_band": INVALID_ARGUMENTS,
     "invalid_fee_tiers": INVALID_ARGUMENTS,
     "invalid_staking_setting": INVALID_ARGUMENTS,
-    "operation_not_found": INVALID_ARGUMENTS,
-    "operation_not_planned": INVALID_ARGUMENTS,
     "flow_period_closed": INVALID_ARGUMENTS,
     # custody (app/custody): deposits, withdrawal keys, withdrawals
     "custody_not_configured": UNAVAILABLE,

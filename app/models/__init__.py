@@ -29,6 +29,7 @@ from app.models.sequencer_fence import SequencerFence
 from app.models.staking_allocation import StakingAllocation
 from app.models.staking_allocation_event import StakingAllocationEvent
 from app.models.staking_chain_flow import StakingChainFlow
+from app.models.staking_drift import StakingDrift
 from app.models.staking_operation import StakingOperation
 from app.models.staking_reward import StakingReward
 from app.models.staking_settings import StakingSettings
@@ -72,6 +73,7 @@ __all__ = [
     "StakingAllocation",
     "StakingAllocationEvent",
     "StakingChainFlow",
+    "StakingDrift",
     "StakingOperation",
     "StakingReward",
     "StakingSettings",

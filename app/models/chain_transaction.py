@@ -36,7 +36,7 @@ class ChainTransaction(IdMixin, CreatedAtMixin, Base):
             "state IN ('signed','broadcast','success','failed','expired')", name="known_state"
         ),
         CheckConstraint(
-            "purpose IN ('withdrawal','sweep','topup','restake')", name="known_purpose"
+            "purpose IN ('withdrawal','sweep','topup','stake_move')", name="known_purpose"
         ),
         Index(
             "uq_chain_transactions_open_signer",
@@ -46,12 +46,16 @@ class ChainTransaction(IdMixin, CreatedAtMixin, Base):
         ),
         Index("ix_chain_transactions_state", "state"),
         Index("ix_chain_transactions_withdrawal_id", "withdrawal_id"),
+        Index("ix_chain_transactions_operation_id", "operation_id"),
     )
 
     purpose: Mapped[str] = mapped_column(String(16))
     withdrawal_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("withdrawals.id"))
     deposit_address_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("deposit_addresses.id")
+    )
+    operation_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("staking_operations.id")
     )
     signer: Mapped[str] = mapped_column(String(64))
     nonce: Mapped[int] = mapped_column(BigInteger)

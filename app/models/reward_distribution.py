@@ -22,13 +22,18 @@ class RewardDistribution(IdMixin, CreatedAtMixin, Base):
 
     `baseline` opens the series (first time the position is seen: nothing to pay);
     `reward` paid users; `unclaimed` had growth but no stakers (all of it to fees);
-    `loss` had no positive growth (nothing booked, visible in reconciliation)."""
+    `loss` had no positive growth (nothing booked, visible in reconciliation).
+    `retained` is the part of the growth earned by stake in the position that users had not
+    allocated there (the float under the exchange's own hotkey, commission not moved yet):
+    the exchange's, like the commission."""
 
     __tablename__ = "reward_distributions"
     __table_args__ = (
         UniqueConstraint("subnet_id", "hotkey", "epoch", name="uq_reward_distributions_epoch"),
         CheckConstraint("kind IN ('baseline', 'reward', 'unclaimed', 'loss')", name="known_kind"),
-        CheckConstraint("users_total + commission + rounding = GREATEST(growth, 0)", name="exact"),
+        CheckConstraint(
+            "users_total + commission + rounding + retained = GREATEST(growth, 0)", name="exact"
+        ),
     )
 
     subnet_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("subnets.id"))
@@ -48,4 +53,7 @@ class RewardDistribution(IdMixin, CreatedAtMixin, Base):
     users_total: Mapped[int] = mapped_column(BigInteger)
     rounding: Mapped[int] = mapped_column(BigInteger)
     total_weight: Mapped[int] = mapped_column(SHARES)  # sum of balance x blocks, can exceed i64
+    # The position's own weight: its stake before the period's emissions x blocks.
+    position_weight: Mapped[int] = mapped_column(SHARES, default=0, server_default="0")
+    retained: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     batch_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)

@@ -3,8 +3,9 @@
 from fractions import Fraction
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query, Request
 
+from app.audit import service as audit
 from app.auth.dependencies import AdminPrincipal, ReadPrincipal, TradePrincipal
 from app.kit.deps import Session
 from app.kit.inputs import Canonical, PositiveInt
@@ -21,7 +22,6 @@ from app.staking.schemas import (
     AllocationOut,
     DeallocationIn,
     DeallocationOut,
-    ExecutedIn,
     FlowIn,
     FlowOut,
     MismatchOut,
@@ -176,9 +176,17 @@ async def get_rewards(
 
 
 @admin.get("/reconciliation", response_model=ReconciliationOut)
-async def get_reconciliation(principal: AdminPrincipal, session: Session) -> ReconciliationOut:
-    """Per (subnet, validator): users' allocations versus the custody stake on chain."""
-    gaps = await recon.reconciliation(session)
+async def get_reconciliation(
+    request: Request, principal: AdminPrincipal, session: Session
+) -> ReconciliationOut:
+    """Per (subnet, validator): users' allocations (and the float, under the exchange's own
+    hotkey) versus the custody stake on chain and the stake manager's moves in flight."""
+    policy = getattr(request.app.state, "custody_policy", None)
+    rows = await recon.reconciliation(
+        session,
+        policy.validator_hotkey if policy is not None else None,
+        request.app.state.settings.staking_drift_alert_blocks,
+    )
     mismatches = await service.check_staking(session)
     return ReconciliationOut(
         positions=[
@@ -187,11 +195,16 @@ async def get_reconciliation(principal: AdminPrincipal, session: Session) -> Rec
                 netuid=g.market.netuid,
                 hotkey=g.hotkey,
                 allocated=str(g.allocated),
+                float=str(g.float),
+                target=str(g.target),
                 on_chain=str(g.on_chain),
-                drift=str(g.drift),
+                in_flight=str(g.in_flight),
+                difference=str(g.difference),
                 block=g.block,
+                drifting_since=g.drifting_since,
+                alert=g.alert,
             )
-            for g in gaps
+            for g in rows
         ],
         ledger_mismatches=[
             MismatchOut(
@@ -203,7 +216,7 @@ async def get_reconciliation(principal: AdminPrincipal, session: Session) -> Rec
             )
             for m in mismatches
         ],
-        ok=not mismatches,
+        ok=not mismatches and not any(g.alert for g in rows),
     )
 
 
@@ -219,37 +232,23 @@ def _operation_out(o: StakingOperation) -> OperationOut:
         status=o.status,
         based_on_block=o.based_on_block,
         executed_block=o.executed_block,
+        moved=str(o.moved),
+        error=o.error,
     )
 
 
 @admin.get("/operations", response_model=OperationsOut)
 async def get_operations(principal: AdminPrincipal, session: Session) -> OperationsOut:
-    """The latest stored plan of `move_stake` operations."""
+    """The stake manager's latest plan of `move_stake` operations, with their outcome."""
     return OperationsOut(operations=[_operation_out(o) for o in await recon.latest_plan(session)])
-
-
-@admin.post("/operations/plan", response_model=OperationsOut, status_code=201)
-async def create_plan(principal: AdminPrincipal, session: Session) -> OperationsOut:
-    """Compute and store a new plan from the current reconciliation."""
-    return OperationsOut(
-        operations=[_operation_out(o) for o in await recon.plan_operations(session)]
-    )
-
-
-@admin.post("/operations/{operation_id}/executed", response_model=OperationOut)
-async def operation_executed(
-    operation_id: Annotated[PositiveInt, Path()],
-    body: ExecutedIn,
-    principal: AdminPrincipal,
-    session: Session,
-) -> OperationOut:
-    return _operation_out(await recon.mark_executed(session, operation_id, body.block))
 
 
 @admin.post("/flows", response_model=FlowOut, status_code=201)
 async def create_flow(body: FlowIn, principal: AdminPrincipal, session: Session) -> FlowOut:
-    """Record stake the exchange moved into (+) or out of (-) a custody position on chain,
-    so that reward periods do not count it as emissions."""
+    """A correction: stake that moved into (+) or out of (-) a custody position on chain
+    without the exchange's custody seeing it (the scanner records deposits, withdrawals and
+    the stake manager's moves itself), so that reward periods do not count it as emissions.
+    Audited."""
     market = await get_market(session, body.market)
     raw = body.amount
     negative = isinstance(raw, str) and raw.startswith("-")
@@ -261,6 +260,16 @@ async def create_flow(body: FlowIn, principal: AdminPrincipal, session: Session)
     amount = parse_amount(magnitude)
     flow = await recon.record_flow(
         session, market, body.hotkey, -amount if negative else amount, body.block, body.reason
+    )
+    await audit.record(
+        session,
+        principal,
+        "staking.flow",
+        "staking_chain_flow",
+        flow.id,
+        None,
+        {"netuid": market.netuid, "hotkey": flow.hotkey, "amount": str(flow.amount)},
+        body.reason,
     )
     return FlowOut(
         id=flow.id,

@@ -27,14 +27,6 @@ class InvalidStakingSetting(BadRequest):
     code = "invalid_staking_setting"
 
 
-class OperationNotFound(NotFound):
-    code = "operation_not_found"
-
-
-class OperationNotPlanned(Conflict):
-    code = "operation_not_planned"
-
-
 class InvalidHotkey(BadRequest):
     code = "invalid_hotkey"
 

@@ -1,5 +1,7 @@
-"""What the exchange holds on chain versus what users allocated, per (subnet, validator);
-the `move_stake` plan that would close the gap; the validators view with its APR estimate.
+"""What the exchange holds on chain versus what users allocated, per (subnet, validator),
+with what the stake manager has in flight and how long a difference has lasted; the
+manager's latest plan; corrections of stake flows; the validators view with its APR
+estimate.
 
 APR method: a validator's share price (`TotalHotkeyAlpha / TotalHotkeyShares`, read from the
 indexed custody positions) only moves with emissions: stake added or removed mints or burns
@@ -15,13 +17,11 @@ when the exchange has no indexed position with that validator or less than one e
 history.
 """
 
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import (
@@ -30,14 +30,14 @@ from app.models import (
     RewardDistribution,
     StakingAllocation,
     StakingChainFlow,
+    StakingDrift,
     StakingOperation,
-    StakingUnbonding,
     Subnet,
     SubnetHistory,
     Validator,
 )
-from app.staking.errors import FlowPeriodClosed, OperationNotFound, OperationNotPlanned
-from app.staking.service import current_block
+from app.staking import manager
+from app.staking.errors import FlowPeriodClosed
 
 BLOCKS_PER_YEAR = 7200 * 365  # 2,628,000
 APR_EPOCHS = 20
@@ -50,19 +50,6 @@ class ValidatorView:
     allocated: int
     apr: Fraction | None
     apr_epochs: int
-
-
-@dataclass(frozen=True, slots=True)
-class PositionGap:
-    market: Market
-    hotkey: str
-    allocated: int  # allocations + pending unbondings (still staked on chain)
-    on_chain: int  # latest indexed custody stake
-    block: int | None
-
-    @property
-    def drift(self) -> int:
-        return self.on_chain - self.allocated
 
 
 async def latest_custody_stakes(
@@ -83,20 +70,14 @@ async def latest_custody_stakes(
 
 
 async def allocated_by_hotkey(session: AsyncSession, subnet_id: int) -> dict[str, int]:
-    totals: dict[str, int] = {}
-    for model, condition in (
-        (StakingAllocation, StakingAllocation.subnet_id == subnet_id),
-        (
-            StakingUnbonding,
-            (StakingUnbonding.subnet_id == subnet_id) & (StakingUnbonding.state == "pending"),
-        ),
-    ):
-        rows = await session.execute(
-            select(model.hotkey, func.sum(model.amount)).where(condition).group_by(model.hotkey)
-        )
-        for hotkey, amount in rows:
-            totals[hotkey] = totals.get(hotkey, 0) + int(amount)
-    return totals
+    """hotkey -> users' allocations to it on the subnet (pending unbondings are not: they
+    wait under the float hotkey, earning nothing)."""
+    rows = await session.execute(
+        select(StakingAllocation.hotkey, func.sum(StakingAllocation.amount))
+        .where(StakingAllocation.subnet_id == subnet_id, StakingAllocation.amount > 0)
+        .group_by(StakingAllocation.hotkey)
+    )
+    return {hotkey: int(amount) for hotkey, amount in rows}
 
 
 async def share_price_apr(
@@ -167,78 +148,80 @@ async def validators_of(session: AsyncSession, market: Market) -> list[Validator
     return views
 
 
-async def reconciliation(session: AsyncSession) -> list[PositionGap]:
-    markets = await session.scalars(select(Market).order_by(Market.netuid))
-    gaps: list[PositionGap] = []
-    for market in markets:
+@dataclass(frozen=True, slots=True)
+class PositionRow:
+    """One custody position (subnet, hotkey): what it should hold (users' allocations; the
+    float hotkey also the float), what the chain holds at the last indexed block, what the
+    stake manager has in flight, and for how long a difference has lasted."""
+
+    market: Market
+    hotkey: str
+    allocated: int
+    float: int
+    on_chain: int
+    in_flight: int
+    block: int | None
+    drifting_since: int | None
+    alert: bool
+
+    @property
+    def target(self) -> int:
+        return self.allocated + self.float
+
+    @property
+    def difference(self) -> int:
+        return self.on_chain + self.in_flight - self.target
+
+
+async def in_flight_moves(session: AsyncSession, subnet_id: int) -> dict[str, int]:
+    """hotkey -> stake the manager's sent, not yet settled moves bring (+) or take (-)."""
+    out: dict[str, int] = {}
+    rows = await session.scalars(
+        select(StakingOperation).where(
+            StakingOperation.subnet_id == subnet_id, StakingOperation.status == "sending"
+        )
+    )
+    for op in rows:
+        out[op.origin_hotkey] = out.get(op.origin_hotkey, 0) - op.amount
+        out[op.destination_hotkey] = out.get(op.destination_hotkey, 0) + op.amount
+    return out
+
+
+async def reconciliation(
+    session: AsyncSession, float_hotkey: str | None, alert_blocks: int
+) -> list[PositionRow]:
+    rows: list[PositionRow] = []
+    for market in await session.scalars(select(Market).order_by(Market.netuid)):
         stakes, block = await latest_custody_stakes(session, market.subnet_id)
         allocated = await allocated_by_hotkey(session, market.subnet_id)
-        for hotkey in sorted(set(stakes) | {h for h, a in allocated.items() if a}):
-            gaps.append(
-                PositionGap(market, hotkey, allocated.get(hotkey, 0), stakes.get(hotkey, 0), block)
+        flying = await in_flight_moves(session, market.subnet_id)
+        drift = {
+            d.hotkey: d
+            for d in await session.scalars(
+                select(StakingDrift).where(StakingDrift.subnet_id == market.subnet_id)
             )
-    return gaps
-
-
-def plan_moves(gaps: list[PositionGap]) -> list[tuple[str, str, int]]:
-    """Greedy: the most over-weighted hotkey feeds the most under-weighted one, until one
-    side runs out (origin, destination, amount). Deterministic for equal drifts."""
-    surplus = sorted(
-        ((g.drift, g.hotkey) for g in gaps if g.drift > 0), key=lambda x: (-x[0], x[1])
-    )
-    deficit = sorted(
-        ((-g.drift, g.hotkey) for g in gaps if g.drift < 0), key=lambda x: (-x[0], x[1])
-    )
-    moves: list[tuple[str, str, int]] = []
-    i = j = 0
-    s_left = surplus[0][0] if surplus else 0
-    d_left = deficit[0][0] if deficit else 0
-    while i < len(surplus) and j < len(deficit):
-        amount = min(s_left, d_left)
-        moves.append((surplus[i][1], deficit[j][1], amount))
-        s_left -= amount
-        d_left -= amount
-        if s_left == 0:
-            i += 1
-            s_left = surplus[i][0] if i < len(surplus) else 0
-        if d_left == 0:
-            j += 1
-            d_left = deficit[j][0] if j < len(deficit) else 0
-    return moves
-
-
-async def plan_operations(session: AsyncSession) -> list[StakingOperation]:
-    """Compute and store a fresh plan; planned operations of older plans are superseded."""
-    await session.execute(
-        update(StakingOperation)
-        .where(StakingOperation.status == "planned")
-        .values(status="superseded")
-    )
-    plan_id = uuid.uuid4()
-    gaps = await reconciliation(session)
-    operations: list[StakingOperation] = []
-    by_market: dict[int, list[PositionGap]] = {}
-    for gap in gaps:
-        by_market.setdefault(gap.market.id, []).append(gap)
-    for market_gaps in by_market.values():
-        market = market_gaps[0].market
-        block = max((g.block or 0) for g in market_gaps)
-        for origin, destination, amount in plan_moves(market_gaps):
-            operation = StakingOperation(
-                plan_id=plan_id,
-                subnet_id=market.subnet_id,
-                netuid=market.netuid,
-                operation="move_stake",
-                origin_hotkey=origin,
-                destination_hotkey=destination,
-                amount=amount,
-                status="planned",
-                based_on_block=block,
+        }
+        wanted = manager.targets(stakes, allocated, float_hotkey) if float_hotkey else allocated
+        hotkeys = set(stakes) | set(allocated) | set(flying) | set(drift)
+        if float_hotkey and (stakes or allocated):
+            hotkeys.add(float_hotkey)
+        for hotkey in sorted(hotkeys):
+            d = drift.get(hotkey)
+            own = allocated.get(hotkey, 0)
+            rows.append(
+                PositionRow(
+                    market,
+                    hotkey,
+                    own,
+                    wanted.get(hotkey, 0) - own if hotkey == float_hotkey else 0,
+                    stakes.get(hotkey, 0),
+                    flying.get(hotkey, 0),
+                    block,
+                    d.since_block if d else None,
+                    d is not None and d.checked_block - d.since_block >= alert_blocks,
+                )
             )
-            session.add(operation)
-            operations.append(operation)
-    await session.flush()
-    return operations
+    return rows
 
 
 async def latest_plan(session: AsyncSession) -> list[StakingOperation]:
@@ -273,40 +256,6 @@ async def _require_open_period(
             "later block",
             details={"closed_through_block": closed},
         )
-
-
-async def mark_executed(
-    session: AsyncSession, operation_id: int, block: int | None
-) -> StakingOperation:
-    """The operator executed the move on chain at `block`: record it, and record the stake
-    flows so that reward periods do not count the move as emissions."""
-    operation = await session.get(StakingOperation, operation_id, with_for_update=True)
-    if operation is None:
-        raise OperationNotFound(f"no staking operation {operation_id}")
-    if operation.status != "planned":
-        raise OperationNotPlanned(f"operation {operation_id} is {operation.status}")
-    at = block if block is not None else await current_block(session)
-    for hotkey in (operation.origin_hotkey, operation.destination_hotkey):
-        await _require_open_period(session, operation.subnet_id, hotkey, at)
-    operation.status = "executed"
-    operation.executed_block = at
-    operation.executed_at = datetime.now(UTC)
-    for hotkey, amount in (
-        (operation.origin_hotkey, -operation.amount),
-        (operation.destination_hotkey, operation.amount),
-    ):
-        session.add(
-            StakingChainFlow(
-                subnet_id=operation.subnet_id,
-                hotkey=hotkey,
-                block_number=at,
-                amount=amount,
-                reason=f"move_stake operation {operation.id}",
-                operation_id=operation.id,
-            )
-        )
-    await session.flush()
-    return operation
 
 
 async def record_flow(

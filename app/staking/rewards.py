@@ -72,24 +72,34 @@ class Split:
     commission: int
     payouts: list[Payout]
     rounding: int
+    retained: int = 0  # earned by stake users had not allocated there: the exchange's
 
 
-def split_reward(growth: int, commission_bps: int, weights: dict[int, int]) -> Split:
-    """Pure arithmetic of one distribution (integers only; sums to `growth` exactly)."""
+def split_reward(
+    growth: int, commission_bps: int, weights: dict[int, int], position_weight: int | None = None
+) -> Split:
+    """Pure arithmetic of one distribution (integers only; sums to `growth` exactly).
+
+    `position_weight`: the position's stake x blocks over the period (None: the position is
+    all users'). Users' share of the growth is their weight over it (at most all of it);
+    the rest is `retained`."""
     if growth <= 0:
         return Split(0, [], 0)
-    total = sum(weights.values())
+    total = sum(w for w in weights.values() if w > 0)
     if total <= 0:
         return Split(growth, [], 0)
-    commission = growth * commission_bps // 10_000
-    pool = growth - commission
+    earned = growth
+    if position_weight is not None and position_weight > 0 and total < position_weight:
+        earned = growth * total // position_weight
+    commission = earned * commission_bps // 10_000
+    pool = earned - commission
     payouts = [
         Payout(user_id, weight, pool * weight // total)
         for user_id, weight in sorted(weights.items())
         if weight > 0
     ]
     rounding = pool - sum(p.amount for p in payouts)
-    return Split(commission, payouts, rounding)
+    return Split(commission, payouts, rounding, growth - earned)
 
 
 async def time_weights(
@@ -221,7 +231,10 @@ async def _distribute(
     growth = end_stake - previous.end_stake - net_flow
     settings = await staking_settings(session, market.id)
     weights = await time_weights(session, subnet.id, hotkey, start, block)
-    split = split_reward(growth, settings.commission_bps, weights)
+    # On chain, a period's emissions go to the stake the position held when the epoch ran:
+    # its stake before them (start + flows), for the whole period.
+    position_weight = max(0, previous.end_stake + net_flow) * (block - start)
+    split = split_reward(growth, settings.commission_bps, weights, position_weight)
     if growth <= 0:
         kind = "loss"
     elif not split.payouts:
@@ -249,6 +262,7 @@ async def _distribute(
         commission_bps=settings.commission_bps,
         split=split,
         total_weight=sum(weights.values()),
+        position_weight=position_weight,
     )
 
 
@@ -273,11 +287,12 @@ async def _insert_distribution(
     commission_bps: int,
     split: Split,
     total_weight: int,
+    position_weight: int = 0,
 ) -> RewardDistribution:
     asset = market.base_asset
     batch_id = None
     still_allocated: set[int] = set()
-    if split.payouts or split.commission or split.rounding:
+    if split.payouts or split.commission or split.rounding or split.retained:
         custody = await system_account_id(session, asset, "custody")
         if split.payouts:
             still_allocated = set(
@@ -312,13 +327,16 @@ async def _insert_distribution(
         for leg, amount, code in (
             ("fees", split.commission, "stake_commission"),
             ("rounding", split.rounding, "stake_rounding"),
+            ("retained", split.retained, "stake_retained"),
         ):
             if amount:
                 specs.append(
                     TransferSpec(
                         reward_transfer_id(subnet.netuid, hotkey, epoch, leg),
                         custody,
-                        await system_account_id(session, asset, leg),
+                        await system_account_id(
+                            session, asset, "fees" if leg == "retained" else leg
+                        ),
                         amount,
                         code,
                         reference,
@@ -343,7 +361,9 @@ async def _insert_distribution(
         commission=split.commission,
         users_total=sum(p.amount for p in split.payouts),
         rounding=split.rounding,
+        retained=split.retained,
         total_weight=total_weight,
+        position_weight=position_weight,
         batch_id=batch_id,
     )
     session.add(distribution)

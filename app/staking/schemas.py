@@ -99,10 +99,17 @@ class ReconciliationRow(BaseModel):
     market: str
     netuid: int
     hotkey: str
-    allocated: str
-    on_chain: str
-    drift: str = Field(description="on_chain - allocated")
+    allocated: str = Field(description="users' allocations to the hotkey")
+    float: str = Field(description="the float hotkey only: the rest of the custody stake")
+    target: str = Field(description="allocated + float: what the position should hold")
+    on_chain: str = Field(description="the custody stake at the last indexed block")
+    in_flight: str = Field(description="what the stake manager's sent moves bring (-: take)")
+    difference: str = Field(description="on_chain + in_flight - target")
     block: int | None
+    drifting_since: int | None = Field(
+        description="the block since which the difference is at least the smallest stake move"
+    )
+    alert: bool = Field(description="the difference has lasted the alert threshold")
 
 
 class MismatchOut(BaseModel):
@@ -130,14 +137,12 @@ class OperationOut(BaseModel):
     status: str
     based_on_block: int
     executed_block: int | None
+    moved: str = Field(description="what the chain moved")
+    error: str | None
 
 
 class OperationsOut(BaseModel):
     operations: list[OperationOut]
-
-
-class ExecutedIn(BaseModel):
-    block: Annotated[int, Canonical(0, 2**62)] | None = None
 
 
 class FlowIn(BaseModel):

@@ -139,7 +139,6 @@ async def test_rewards_on_the_devnet_add_up_and_split_by_time_weight(
         assert ran.view.subnets[NETUID].epoch_index == d.epoch
         assert d.end_stake == _custody_stake(devnet, d.end_block, hotkey)
         assert d.growth == d.end_stake - d.start_stake and d.net_flow == 0
-        assert d.commission == d.growth * 1000 // 10_000
         total_growth += d.growth
         # Reference: time-weighted balances replayed from the test's log (rewards compound
         # into the allocation of users still allocated when the period closes).
@@ -150,7 +149,14 @@ async def test_rewards_on_the_devnet_add_up_and_split_by_time_weight(
             if weight > 0:
                 weights[user.user_id] = weight
         total = sum(weights.values())
-        pool = d.growth - d.commission
+        # Users earn for their part of the position (1000 SN2 seeded, at most 500 allocated):
+        # the rest of the growth is earned by stake nobody allocated, the exchange's.
+        position_weight = d.start_stake * (d.end_block - d.start_block)
+        assert int(d.position_weight) == position_weight and total < position_weight
+        earned = d.growth * total // position_weight
+        assert d.retained == d.growth - earned
+        assert d.commission == earned * 1000 // 10_000
+        pool = earned - d.commission
         expected = {u: pool * w // total for u, w in weights.items()} if total else {}
         got = {u: amount for (did, u), amount in paid.items() if did == d.id}
         assert got == expected, (d.end_block, got, expected)
@@ -158,7 +164,7 @@ async def test_rewards_on_the_devnet_add_up_and_split_by_time_weight(
             held_at_end = sum(delta for b, u, delta in log if u == user_id and b < d.end_block)
             if weight != held_at_end * (d.end_block - d.start_block):
                 partial_periods.add(user_id)
-        assert sum(got.values()) + d.commission + d.rounding == d.growth
+        assert sum(got.values()) + d.commission + d.rounding + d.retained == d.growth
         assert 0 <= d.rounding < max(1, len(got))
         for user_id, amount in got.items():
             allocated_then = sum(delta for b, u, delta in log if u == user_id and b < d.end_block)
@@ -169,7 +175,8 @@ async def test_rewards_on_the_devnet_add_up_and_split_by_time_weight(
     assert partial_periods == {alice.user_id, bob.user_id, carol.user_id}
     assert len({len([k for k in paid if k[0] == d.id]) for d in rewarded}) > 1
 
-    # The ledger: user rewards + fees + rounding = growth; custody mirrors chain holdings.
+    # The ledger: user rewards + fees (commission, retained) + rounding = growth; custody
+    # mirrors chain holdings.
     users_total = sum(paid.values())
     assert (
         users_total

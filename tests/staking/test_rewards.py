@@ -25,6 +25,10 @@ from tests.staking.helpers import (
 )
 
 START = 1000 * ALPHA
+# Positions that hold exactly what users allocated there, as the stake manager keeps them:
+# all of their growth is the users'.
+ALLOCATED = 100 * ALPHA  # alice's 100
+ALLOCATED_ALL = 300 * ALPHA  # 1800 alpha-blocks over the 6 blocks of the period
 
 
 def test_the_synthetic_schedule_has_a_deferred_epoch() -> None:
@@ -43,25 +47,27 @@ async def test_a_deferred_epoch_closes_the_period_at_the_block_that_ran_it(
     epoch that ran at 60_008 closes it, with what it paid."""
     admin = await signed("admin")
     alice = await signed("read,trade")
-    await list_market(app, admin, 60_000, stakes={HK[0]: START})
+    await list_market(app, admin, 60_000, stakes={HK[0]: ALLOCATED})
     await deposit(admin, alice.user_id, 1000 * ALPHA)
-    await index(app, chain_state(60_002, {HK[0]: START}))
+    await index(app, chain_state(60_002, {HK[0]: ALLOCATED}))
     await _allocate(alice, HK[0], 100 * ALPHA)
-    await index(app, chain_state(60_007, {HK[0]: START}))
+    await index(app, chain_state(60_007, {HK[0]: ALLOCATED}))
     async with db.connect() as conn:
         kinds = (await conn.execute(select(RewardDistribution.kind))).scalars().all()
     assert kinds == ["baseline"]
-    await index(app, chain_state(60_008, {HK[0]: START + 1_000}))
+    await index(app, chain_state(60_008, {HK[0]: ALLOCATED + 1_000}))
     rows = (await alice.get("/v1/staking/rewards")).json()["rewards"]
     assert [(r["epoch"], r["start_block"], r["end_block"], r["amount"]) for r in rows] == [
         (10_012, 60_002, 60_008, "900")
     ]
     # The cycle restarted at 60_008: the next epoch runs at 60_013 (not at a fixed stride).
-    await index(app, chain_state(60_012, {HK[0]: START + 1_000}))
-    await index(app, chain_state(60_013, {HK[0]: START + 3_000}))
+    await index(app, chain_state(60_012, {HK[0]: ALLOCATED + 1_000}))
+    await index(app, chain_state(60_013, {HK[0]: ALLOCATED + 3_000}))
     rows = (await alice.get("/v1/staking/rewards")).json()["rewards"]
     newest = rows[0]
     assert (newest["epoch"], newest["start_block"], newest["end_block"]) == (10_013, 60_008, 60_013)
+    # Alice's allocation is 100 alpha + 900 rao; the position also holds the 100 rao of
+    # commission, whose share of the growth (1 rao) the exchange keeps.
     assert newest["amount"] == "1800"
     await assert_books_balance(app)
 
@@ -96,21 +102,21 @@ async def test_rewards_are_time_weighted_and_add_up_exactly(
 ) -> None:
     admin = await signed("admin")
     alice, bob, carol = [await signed("read,trade") for _ in range(3)]
-    await list_market(app, admin, 60_000, stakes={HK[0]: START})
+    await list_market(app, admin, 60_000, stakes={HK[0]: ALLOCATED_ALL})
     for user in (alice, bob, carol):
         await deposit(admin, user.user_id, 1000 * ALPHA)
 
     # 60_002 opens epoch 10_011: the first period's baseline.
-    await index(app, chain_state(60_002, {HK[0]: START}))
+    await index(app, chain_state(60_002, {HK[0]: ALLOCATED_ALL}))
     await _allocate(alice, HK[0], 100 * ALPHA)  # stamped 60_002: 6 blocks
-    await index(app, chain_state(60_005, {HK[0]: START}))
+    await index(app, chain_state(60_005, {HK[0]: ALLOCATED_ALL}))
     await _allocate(bob, HK[0], 300 * ALPHA)  # stamped 60_005: 3 blocks
-    await index(app, chain_state(60_006, {HK[0]: START}))
+    await index(app, chain_state(60_006, {HK[0]: ALLOCATED_ALL}))
     await _allocate(carol, HK[0], 200 * ALPHA)  # stamped 60_006: 2 blocks
     await _allocate(alice, HK[0], 50 * ALPHA, "deallocations")  # alice leaves half for 2 blocks
     # The epoch at 60_008 grows the position by 10_000_007 rao.
     growth = 10_000_007
-    await index(app, chain_state(60_008, {HK[0]: START + growth}))
+    await index(app, chain_state(60_008, {HK[0]: ALLOCATED_ALL + growth}))
 
     weights = {alice.user_id: 500 * ALPHA, bob.user_id: 900 * ALPHA, carol.user_id: 400 * ALPHA}
     pool = growth - growth // 10
@@ -139,7 +145,7 @@ async def test_rewards_are_time_weighted_and_add_up_exactly(
     async with app.state.sessionmaker() as session:
         assert await distribute_block(session, 60_008) == []
         await session.commit()
-    await index(app, chain_state(60_008, {HK[0]: START + growth}))  # skipped: already indexed
+    await index(app, chain_state(60_008, {HK[0]: ALLOCATED_ALL + growth}))  # skipped: already indexed
     assert await _transfer_count(db) == transfers
 
     # Next epoch: the operator moved 5 alpha into the position at 60_010 (a recorded flow);
@@ -158,7 +164,7 @@ async def test_rewards_are_time_weighted_and_add_up_exactly(
     late = {"market": "SN64-TAO", "hotkey": HK[0], "amount": "-7", "block": 60_008, "reason": "x"}
     r = await admin.post("/v1/admin/staking/flows", late)
     assert (r.status_code, r.json()["code"]) == (409, "flow_period_closed")
-    await index(app, chain_state(60_014, {HK[0]: START + growth + 5 * ALPHA + 999}))
+    await index(app, chain_state(60_014, {HK[0]: ALLOCATED_ALL + growth + 5 * ALPHA + 999}))
     async with db.connect() as conn:
         last = (
             await conn.execute(select(RewardDistribution).order_by(RewardDistribution.id.desc()))
@@ -214,7 +220,7 @@ async def test_validators_endpoint_reports_custody_stake_and_apr(
     assert (r.status_code, r.json()["code"]) == (404, "market_not_found")
 
 
-async def test_reconciliation_and_move_stake_plan(
+async def test_reconciliation_shows_allocated_on_chain_and_difference(
     app: FastAPI, signed: SignedFactory, db: AsyncEngine
 ) -> None:
     admin = await signed("admin")
@@ -228,33 +234,34 @@ async def test_reconciliation_and_move_stake_plan(
     r = await admin.get("/v1/admin/staking/reconciliation")
     assert r.status_code == 200, r.text
     rows = {row["hotkey"]: row for row in r.json()["positions"]}
-    assert r.json()["ok"] is True
+    assert r.json()["ok"] is True  # no drift watched yet: nothing is an alert
     assert (rows[HK[0]]["on_chain"], rows[HK[0]]["allocated"]) == (
         str(500 * ALPHA),
         str(100 * ALPHA),
     )
-    assert rows[HK[0]]["drift"] == str(400 * ALPHA)
-    assert rows[HK[1]]["drift"] == str(-300 * ALPHA)
-    assert rows[HK[2]]["drift"] == str(-50 * ALPHA)
-    assert (await alice.get("/v1/admin/staking/reconciliation")).status_code == 403
-
-    assert (await admin.get("/v1/admin/staking/operations")).json()["operations"] == []
-    r = await admin.post("/v1/admin/staking/operations/plan")
-    assert r.status_code == 201, r.text
-    ops = r.json()["operations"]
-    assert [(o["origin_hotkey"], o["destination_hotkey"], o["amount"]) for o in ops] == [
-        (HK[0], HK[1], str(300 * ALPHA)),
-        (HK[0], HK[2], str(50 * ALPHA)),
+    # No float hotkey configured here: every position should hold its allocations.
+    assert [rows[h]["difference"] for h in HK[:3]] == [
+        str(400 * ALPHA),
+        str(-300 * ALPHA),
+        str(-50 * ALPHA),
     ]
-    assert (await admin.get("/v1/admin/staking/operations")).json()["operations"] == ops
+    assert all(rows[h]["in_flight"] == "0" and rows[h]["alert"] is False for h in HK[:3])
+    assert (await alice.get("/v1/admin/staking/reconciliation")).status_code == 403
+    assert (await admin.get("/v1/admin/staking/operations")).json()["operations"] == []
+    # The admin no longer plans nor marks moves: the stake manager does (on the devnet).
+    assert (await admin.post("/v1/admin/staking/operations/plan")).status_code in (404, 405)
 
-    r = await admin.post(f"/v1/admin/staking/operations/{ops[0]['id']}/executed", {"block": 60_001})
-    assert r.status_code == 200 and r.json()["status"] == "executed", r.text
-    r = await admin.post(f"/v1/admin/staking/operations/{ops[0]['id']}/executed", {"block": 60_001})
-    assert (r.status_code, r.json()["code"]) == (409, "operation_not_planned")
-    r = await admin.post("/v1/admin/staking/operations/999999/executed", {})
-    assert (r.status_code, r.json()["code"]) == (404, "operation_not_found")
-    # A new plan supersedes what was left planned.
-    await admin.post("/v1/admin/staking/operations/plan")
-    statuses = (await admin.get("/v1/admin/staking/operations")).json()["operations"]
-    assert all(o["status"] == "planned" for o in statuses)
+
+def test_users_earn_only_for_their_part_of_the_position() -> None:
+    # The float hotkey holds 600 of users' allocations and 400 unallocated: users earn 60%.
+    split = split_reward(1_000_003, 1000, {1: 200 * 6, 2: 400 * 6}, position_weight=1000 * 6)
+    assert split.retained == 1_000_003 - 600_001
+    assert split.commission == 60_000
+    assert [p.amount for p in split.payouts] == [180_000, 360_000]
+    assert split.rounding == 1
+    assert sum(p.amount for p in split.payouts) + split.commission + split.rounding + (
+        split.retained
+    ) == 1_000_003
+    # More allocated than the position held (a move still in flight): all of it, no more.
+    capped = split_reward(1000, 0, {1: 5000}, position_weight=4000)
+    assert (capped.retained, [p.amount for p in capped.payouts]) == (0, [1000])
