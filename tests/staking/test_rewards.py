@@ -145,7 +145,9 @@ async def test_rewards_are_time_weighted_and_add_up_exactly(
     async with app.state.sessionmaker() as session:
         assert await distribute_block(session, 60_008) == []
         await session.commit()
-    await index(app, chain_state(60_008, {HK[0]: ALLOCATED_ALL + growth}))  # skipped: already indexed
+    await index(
+        app, chain_state(60_008, {HK[0]: ALLOCATED_ALL + growth})
+    )  # skipped: already indexed
     assert await _transfer_count(db) == transfers
 
     # Next epoch: the operator moved 5 alpha into the position at 60_010 (a recorded flow);
@@ -259,9 +261,10 @@ def test_users_earn_only_for_their_part_of_the_position() -> None:
     assert split.commission == 60_000
     assert [p.amount for p in split.payouts] == [180_000, 360_000]
     assert split.rounding == 1
-    assert sum(p.amount for p in split.payouts) + split.commission + split.rounding + (
-        split.retained
-    ) == 1_000_003
+    assert (
+        sum(p.amount for p in split.payouts) + split.commission + split.rounding + (split.retained)
+        == 1_000_003
+    )
     # More allocated than the position held (a move still in flight): all of it, no more.
     capped = split_reward(1000, 0, {1: 5000}, position_weight=4000)
     assert (capped.retained, [p.amount for p in capped.payouts]) == (0, [1000])
