@@ -32,6 +32,7 @@ from app.custody.policy import Policy
 from app.kit.errors import ServiceUnavailable
 from app.kit.notify import notify
 from app.models import ChainDeposit, ChainTransaction, CustodyScanState, Withdrawal
+from app.staking.rewards import distribute_ready
 
 log = logging.getLogger("app.custody.scanner")
 
@@ -202,6 +203,9 @@ class Scanner:
             )
         )
         await session.flush()
+        # Reward periods of blocks the indexer has already processed can close now that
+        # this block's stake flows are recorded.
+        await distribute_ready(session)
         return result
 
 

@@ -29,6 +29,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.custody.policy import EXISTENTIAL_DEPOSIT
 from app.kit.metrics import STAKING_DRIFT_ALERTS
 from app.models import CustodyScanState, Market, StakingDrift, StakingOperation, Subnet
 from app.staking import manager
@@ -103,7 +104,7 @@ class StakeManager:
             first = await _record_plan(session, plans, scanned.last_block)
             await session.commit()
         if first is not None:
-            await self._send(first)
+            await self._send(first, holdings.free.get(omnibus, 0))
 
     async def _watch(
         self,
@@ -153,7 +154,7 @@ class StakeManager:
                     },
                 )
 
-    async def _send(self, operation: StakingOperation) -> None:
+    async def _send(self, operation: StakingOperation, free: int) -> None:
         args: dict[str, Any] = {
             "origin_hotkey": operation.origin_hotkey,
             "destination_hotkey": operation.destination_hotkey,
@@ -161,6 +162,15 @@ class StakeManager:
             "destination_netuid": operation.netuid,
             "alpha_amount": operation.amount,
         }
+        fee = await self.signer.chain.fee(
+            self.signer.omnibus, "SubtensorModule", "move_stake", args
+        )
+        if free < fee + EXISTENTIAL_DEPOSIT:
+            log.warning(
+                "the omnibus cannot pay a stake move's fee: waiting for TAO",
+                extra={"free": free, "fee": fee},
+            )
+            return
         await self.signer.send(
             self.signer.omnibus,
             "stake_move",

@@ -37,6 +37,7 @@ from app.ledger.service import (
     system_account_id,
 )
 from app.models import (
+    ChainDeposit,
     ChainTransaction,
     DepositAddress,
     Market,
@@ -159,8 +160,27 @@ async def settle(
         await _settle_withdrawal(session, policy, tx, withdrawal, outcome)
     elif tx.purpose == "sweep" and outcome.success and tx.netuid is not None and tx.hotkey:
         moved = outcome.alpha_to(policy.keys.omnibus, tx.netuid, tx.hotkey)
+        earned = moved - await _swept_deposits(session, tx, moved)
         tx.delivered = moved
         await _stake_flow(session, tx.netuid, tx.hotkey, moved, block_number, f"sweep {tx.id}")
+        if earned > 0 and alpha_asset is not None:
+            # What the stake earned at the deposit address before the sweep: the exchange's
+            # (the user was credited what arrived), booked so custody mirrors the chain.
+            custody = await system_account_id(session, alpha_asset, "custody")
+            fees = await system_account_id(session, alpha_asset, "fees")
+            await apply_batch(
+                session,
+                [
+                    TransferSpec(
+                        f"sweep-earnings:{tx.extrinsic_hash}",
+                        custody,
+                        fees,
+                        earned,
+                        "deposit_earnings",
+                        f"tx:{tx.id}",
+                    )
+                ],
+            )
     elif tx.purpose == "sweep" and outcome.success:
         tx.delivered = outcome.tao_to(tx.signer, policy.keys.omnibus)
     elif tx.purpose == "topup" and outcome.success:
@@ -177,6 +197,35 @@ async def settle(
             "transaction failed on chain",
             extra={"tx": tx.id, "purpose": tx.purpose, "error": outcome.dispatch_error},
         )
+
+
+async def _swept_deposits(session: AsyncSession, tx: ChainTransaction, moved: int) -> int:
+    """The deposits a sweep of `moved` alpha carries: what the scanner recorded arriving at
+    the address under that hotkey, less what earlier sweeps carried. The rest is what the
+    stake earned at the deposit address before it was swept."""
+    where = (
+        ChainDeposit.deposit_address_id == tx.deposit_address_id,
+        ChainDeposit.netuid == tx.netuid,
+        ChainDeposit.hotkey == tx.hotkey,
+    )
+    recorded = int(
+        await session.scalar(select(func.coalesce(func.sum(ChainDeposit.amount), 0)).where(*where))
+        or 0
+    )
+    before = int(
+        await session.scalar(
+            select(func.coalesce(func.sum(ChainTransaction.delivered), 0)).where(
+                ChainTransaction.purpose == "sweep",
+                ChainTransaction.state == "success",
+                ChainTransaction.deposit_address_id == tx.deposit_address_id,
+                ChainTransaction.netuid == tx.netuid,
+                ChainTransaction.hotkey == tx.hotkey,
+                ChainTransaction.id != tx.id,
+            )
+        )
+        or 0
+    )
+    return min(before + moved, recorded) - min(before, recorded)
 
 
 async def _settle_stake_move(

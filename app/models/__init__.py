@@ -32,6 +32,7 @@ from app.models.staking_chain_flow import StakingChainFlow
 from app.models.staking_drift import StakingDrift
 from app.models.staking_operation import StakingOperation
 from app.models.staking_reward import StakingReward
+from app.models.staking_reward_state import StakingRewardState
 from app.models.staking_settings import StakingSettings
 from app.models.staking_unbonding import StakingUnbonding
 from app.models.subnet import Subnet
@@ -76,6 +77,7 @@ __all__ = [
     "StakingDrift",
     "StakingOperation",
     "StakingReward",
+    "StakingRewardState",
     "StakingSettings",
     "StakingUnbonding",
     "Subnet",

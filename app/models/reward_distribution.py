@@ -53,7 +53,7 @@ class RewardDistribution(IdMixin, CreatedAtMixin, Base):
     users_total: Mapped[int] = mapped_column(BigInteger)
     rounding: Mapped[int] = mapped_column(BigInteger)
     total_weight: Mapped[int] = mapped_column(SHARES)  # sum of balance x blocks, can exceed i64
-    # The position's own weight: its stake before the period's emissions x blocks.
+    # The position's weight: its stake before the period's emission (start + flows) x blocks.
     position_weight: Mapped[int] = mapped_column(SHARES, default=0, server_default="0")
     retained: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     batch_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)

@@ -35,18 +35,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, text
-from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.indexer.service import SyncResult
 from app.ledger.service import TransferSpec, apply_batch, get_account_id, system_account_id
 from app.models import (
     CustodyPosition,
+    CustodyScanState,
+    IndexerState,
     Market,
     RewardDistribution,
     StakingAllocation,
     StakingChainFlow,
     StakingReward,
+    StakingRewardState,
     Subnet,
     SubnetHistory,
 )
@@ -188,26 +191,39 @@ async def distribute_subnet(
         previous = latest.get(hotkey)
         end_stake = stakes.get(hotkey, 0)
         if previous is None:
-            created.append(
-                await _insert_distribution(
-                    session,
-                    market,
-                    subnet,
-                    hotkey,
-                    epoch=epoch,
-                    kind="baseline",
-                    start_block=block,
-                    end_block=block,
-                    start_stake=end_stake,
-                    end_stake=end_stake,
-                    net_flow=0,
-                    growth=0,
-                    commission_bps=0,
-                    split=Split(0, [], 0),
-                    total_weight=0,
+            # A position first seen: its series opens at the block before, when the indexer
+            # saw the subnet then (the stake it held, 0 if none: what moved in at this block
+            # is a flow, what it earned at a deposit address before a sweep is growth);
+            # else at this block.
+            before = await session.scalar(
+                select(SubnetHistory.epoch_index).where(
+                    SubnetHistory.subnet_id == subnet.id, SubnetHistory.block_number == block - 1
                 )
             )
-            continue
+            at = block if before is None else block - 1
+            stake = (
+                end_stake
+                if before is None
+                else (await _stakes_at(session, subnet.id, at)).get(hotkey, 0)
+            )
+            previous = await _insert_distribution(
+                session,
+                market,
+                subnet,
+                hotkey,
+                epoch=epoch if before is None else int(before),
+                kind="baseline",
+                start_block=at,
+                end_block=at,
+                start_stake=stake,
+                end_stake=stake,
+                net_flow=0,
+                growth=0,
+                commission_bps=0,
+                split=Split(0, [], 0),
+                total_weight=0,
+            )
+            created.append(previous)
         if epoch <= previous.epoch or block <= previous.end_block:
             continue
         created.append(
@@ -231,8 +247,9 @@ async def _distribute(
     growth = end_stake - previous.end_stake - net_flow
     settings = await staking_settings(session, market.id)
     weights = await time_weights(session, subnet.id, hotkey, start, block)
-    # On chain, a period's emissions go to the stake the position held when the epoch ran:
-    # its stake before them (start + flows), for the whole period.
+    # The chain pays a period's emission at its epoch block, pro rata to the stake held
+    # then: the position earned for what it held before the emission (start + flows). Users
+    # are owed their time-weighted allocations' share of that; the rest is the exchange's.
     position_weight = max(0, previous.end_stake + net_flow) * (block - start)
     split = split_reward(growth, settings.commission_bps, weights, position_weight)
     if growth <= 0:
@@ -399,13 +416,56 @@ async def _insert_distribution(
     return distribution
 
 
+async def distribute_ready(
+    session: AsyncSession, indexed_block: int | None = None
+) -> list[RewardDistribution]:
+    """Close the reward periods of every indexed block, in order, that the custody scanner
+    has also processed: a period's growth needs the positions (indexer) and the stake flows
+    of its blocks (scanner: sweeps, withdrawals, the stake manager's moves), and the two
+    follow the chain independently. Called by both after each block, in its transaction;
+    whichever comes second closes it (the other one skips while it holds the state row).
+    Without a custody scanner, the indexed blocks alone."""
+    await session.execute(
+        insert(StakingRewardState)
+        .values(id=1, last_block=-1)
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+    state = await session.scalar(select(StakingRewardState).with_for_update(skip_locked=True))
+    if state is None:
+        return []  # the other follower is closing periods now
+    indexed = indexed_block
+    if indexed is None:
+        indexed = await session.scalar(select(IndexerState.last_block))
+    scanned = await session.scalar(select(CustodyScanState.last_block))
+    ready = indexed if scanned is None or indexed is None else min(indexed, scanned)
+    if ready is None or ready <= state.last_block:
+        return []
+    since = state.last_block if state.last_block >= 0 else ready - 1
+    blocks = await session.scalars(
+        select(SubnetHistory.block_number)
+        .where(
+            SubnetHistory.subnet_id.in_(select(Market.subnet_id)),
+            SubnetHistory.block_number > since,
+            SubnetHistory.block_number <= ready,
+        )
+        .distinct()
+        .order_by(SubnetHistory.block_number)
+    )
+    created: list[RewardDistribution] = []
+    for block in list(blocks):
+        created += await distribute_block(session, block)
+    state.last_block = ready
+    await session.flush()
+    return created
+
+
 async def staking_sync_listener(session: AsyncSession, result: SyncResult) -> None:
     """Indexer listener: inside each indexed block's transaction, release due unbondings
-    and close the reward periods that this block's epoch boundary ends."""
+    and close the reward periods that are ready (`distribute_ready`)."""
     if result.skipped:
         return
     await release_due_unbondings(session, result.block_number)
-    await distribute_block(session, result.block_number)
+    await distribute_ready(session, result.block_number)
 
 
 async def user_rewards(

@@ -1,5 +1,7 @@
 """the stake manager: staking operations are executed on chain (a chain transaction carries
-one), their outcome recorded; differences between allocations and the chain are watched
+one), their outcome recorded; differences between allocations and the chain are watched;
+rewards split by the users' part of a position; reward periods close once both the indexer
+and the custody scanner have processed their block
 
 Revision ID: 0020
 Revises: 0019
@@ -68,6 +70,13 @@ def upgrade() -> None:
         "users_total + commission + rounding + retained = GREATEST(growth, 0)",
     )
     op.create_table(
+        "staking_reward_state",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("last_block", sa.BigInteger(), nullable=False),
+        sa.CheckConstraint("id = 1", name=op.f("ck_staking_reward_state_single_row")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_staking_reward_state")),
+    )
+    op.create_table(
         "staking_drift",
         sa.Column("subnet_id", sa.BigInteger(), nullable=False),
         sa.Column("hotkey", sa.String(length=64), nullable=False),
@@ -93,6 +102,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("staking_drift")
+    op.drop_table("staking_reward_state")
     op.drop_constraint(op.f("ck_reward_distributions_exact"), "reward_distributions", type_="check")
     op.execute("UPDATE reward_distributions SET commission = commission + retained")
     op.create_check_constraint(
