@@ -10,6 +10,7 @@ and the ledger's custody equals the chain. Rewards paid per user equal an indepe
 computation from the devnet's share prices (`TotalHotkeyAlpha / TotalHotkeyShares` at the
 epoch blocks)."""
 
+import logging
 from collections.abc import Iterator
 from fractions import Fraction
 from typing import Any
@@ -26,6 +27,7 @@ from app.chain.devnet.server import DevnetThread
 from app.chain.types import minimum_stake_move
 from app.custody.runner import CustodyWorker
 from app.indexer.runner import Indexer, IndexerOptions
+from app.kit.metrics import STAKING_DRIFT_ALERTS
 from app.models import (
     AuditEntry,
     RewardDistribution,
@@ -37,7 +39,7 @@ from app.models import (
 )
 from app.staking.service import check_staking
 from tests.conftest import SignedFactory, fast_devnet
-from tests.custody.conftest import ALPHA, SIGNER, TAO, make_worker, validator
+from tests.custody.conftest import ALICE, ALPHA, SIGNER, TAO, make_worker, send, validator
 from tests.custody.test_deposits import deposit_address
 from tests.custody.test_signer import deposit_both
 from tests.orders.conftest import ledger_ok
@@ -364,3 +366,79 @@ async def _executed(sessions: Any) -> list[StakingOperation]:
                 .order_by(StakingOperation.id)
             )
         )
+
+
+async def test_a_lasting_difference_is_an_alert_until_the_manager_closes_it(
+    app: FastAPI,
+    signed: SignedFactory,
+    admin: SignedClient,
+    devnet: DevnetThread,
+    wallet: SubstrateInterface,
+    custody_chain: AsyncCustodyChain,
+    chain_client: AsyncChainClient,
+    listed: str,
+    db: AsyncEngine,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    r = await admin.client.get("/v1/staking/validators", params={"market": "SN1-TAO"})
+    float_hotkey, va = [v["hotkey"] for v in r.json()["validators"] if v["validator_permit"]][:2]
+    # The omnibus holds 100 SN1 with the float hotkey (and no TAO to pay fees with); the
+    # ledger owes it to a user.
+    devnet.chain.seed_stake(OMNIBUS, float_hotkey, NETUID, 100 * ALPHA)
+    devnet.chain.produce_block()
+    user = await signed("read,trade")
+    r = await admin.post(
+        "/v1/admin/deposits",
+        {"user_id": user.user_id, "asset": "SN1", "amount": str(100 * ALPHA), "external_ref": "s"},
+    )
+    assert r.status_code == 201, r.text
+    worker = make_worker(app, custody_chain, validator_hotkey=float_hotkey)
+    assert worker.stakes is not None
+    worker.stakes.alert_blocks = 5
+    options = IndexerOptions(chain="devnet", poll_seconds=0.05, custody_coldkeys=(OMNIBUS,))
+    indexer = Indexer(chain_client, app.state.engine, options, app.state.sync_listeners)
+    ex = Exchange(devnet, worker, indexer, db)
+    await worker.scanner.scan()
+
+    async def va_row() -> dict[str, Any]:
+        r = await admin.get("/v1/admin/staking/reconciliation")
+        assert r.status_code == 200, r.text
+        return next(p for p in r.json()["positions"] if p["hotkey"] == va)
+
+    await stake_call(user, "allocations", va, 40 * ALPHA)
+    with caplog.at_level(logging.INFO, logger="app.custody.stake_manager"):
+        await ex.blocks(3)
+        row = await va_row()
+        assert (row["difference"], row["in_flight"], row["alert"]) == (str(-40 * ALPHA), "0", False)
+        assert row["drifting_since"] is not None and STAKING_DRIFT_ALERTS._value.get() == 0
+        await ex.blocks(25)  # past both thresholds (the worker's 5, the API's default 20)
+        # Both sides of the missing move: va short of 40 SN1, the float hotkey 40 over.
+        assert STAKING_DRIFT_ALERTS._value.get() == 2
+        assert (await va_row())["alert"] is True
+        assert (await admin.get("/v1/admin/staking/reconciliation")).json()["ok"] is False
+        alerts = [r for r in caplog.records if r.getMessage().startswith("custody stake differs")]
+        assert sorted(r.__dict__["hotkey"] for r in alerts) == sorted([va, float_hotkey])
+        assert {r.levelname for r in alerts} == {"ERROR"}  # once each, not every block
+        assert any("cannot pay a stake move's fee" in r.getMessage() for r in caplog.records)
+
+        # TAO for the fees arrives: the manager moves the stake, the alert ends.
+        send(
+            devnet,
+            wallet,
+            ALICE,
+            "Balances",
+            "transfer_keep_alive",
+            {"dest": OMNIBUS, "value": TAO},
+        )
+        await ex.settle()
+    row = await va_row()
+    assert (row["difference"], row["in_flight"], row["alert"], row["drifting_since"]) == (
+        "0",
+        "0",
+        False,
+        None,
+    )
+    assert STAKING_DRIFT_ALERTS._value.get() == 0
+    assert devnet.chain.stake_of(va, OMNIBUS, NETUID) == 40 * ALPHA
+    assert any("back in line" in r.getMessage() for r in caplog.records)
+    await ledger_ok(db)
