@@ -25,6 +25,8 @@ from app.staking.schemas import (
     FlowIn,
     FlowOut,
     MismatchOut,
+    MoveIn,
+    MoveOut,
     OperationOut,
     OperationsOut,
     PositionsOut,
@@ -130,6 +132,22 @@ async def create_deallocation(
         allocation=_allocation_out(result.allocation, market),
         amount=str(result.amount),
         unbonding=_unbonding_out(result.unbonding, market) if result.unbonding else None,
+    )
+
+
+@router.post("/moves", response_model=MoveOut)
+async def create_move(body: MoveIn, principal: TradePrincipal, session: Session) -> MoveOut:
+    """Re-delegate an allocation (or part of it) to another validator of the subnet: it
+    stays staked and keeps earning (no unbonding); the stake manager moves the alpha on
+    chain (one `move_stake`, netted with other users' changes)."""
+    result = await service.move(
+        session, principal.user_id, body.market, body.from_hotkey, body.to_hotkey, body.amount
+    )
+    market = await get_market(session, body.market)
+    return MoveOut(
+        origin=_allocation_out(result.origin, market),
+        destination=_allocation_out(result.destination, market),
+        amount=str(result.amount),
     )
 
 

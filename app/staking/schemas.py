@@ -25,6 +25,13 @@ class DeallocationIn(BaseModel):
     amount: Amount | None = amount_field("default: the whole allocation", default=None)
 
 
+class MoveIn(BaseModel):
+    market: str = Field(examples=["SN64-TAO"], max_length=32)
+    from_hotkey: str = Field(description="the validator the alpha leaves", max_length=64)
+    to_hotkey: str = Field(description="the validator it backs from now on", max_length=64)
+    amount: Amount | None = amount_field("default: the whole allocation", default=None)
+
+
 class AllocationOut(BaseModel):
     market: str
     asset: str
@@ -48,6 +55,12 @@ class DeallocationOut(BaseModel):
     allocation: AllocationOut
     amount: str
     unbonding: UnbondingOut | None
+
+
+class MoveOut(BaseModel):
+    origin: AllocationOut
+    destination: AllocationOut
+    amount: str
 
 
 class PositionsOut(BaseModel):

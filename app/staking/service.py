@@ -297,6 +297,88 @@ async def deallocate(
     return DeallocationResult(allocation, value, unbonding)
 
 
+@dataclass(frozen=True, slots=True)
+class MoveResult:
+    origin: StakingAllocation
+    destination: StakingAllocation
+    amount: int
+
+
+async def move(
+    session: AsyncSession,
+    user_id: int,
+    symbol: str,
+    from_hotkey: object,
+    to_hotkey: object,
+    amount: object | None,
+) -> MoveResult:
+    """Re-delegate `amount` (default: all) of an allocation to another validator of the same
+    subnet: it stays staked (no unbonding, as `move_stake` on chain), the stake manager
+    moves the alpha. Refused on halted and delisted markets, like a new allocation."""
+    origin_key = _check_hotkey(from_hotkey)
+    destination_key = _check_hotkey(to_hotkey)
+    if origin_key == destination_key:
+        raise InvalidHotkey("from_hotkey and to_hotkey are the same validator")
+    market = await get_market(session, symbol)
+    _require_stakeable(market)
+    await require_validator(session, market, destination_key)
+    await session.execute(
+        insert(StakingAllocation)
+        .values(
+            user_id=user_id,
+            market_id=market.id,
+            subnet_id=market.subnet_id,
+            asset=market.base_asset,
+            hotkey=destination_key,
+            amount=0,
+        )
+        .on_conflict_do_nothing(constraint="uq_staking_allocations_owner")
+    )
+    # Both rows locked, in hotkey order (the lock order of every staking write).
+    rows = {
+        a.hotkey: a
+        for a in await session.scalars(
+            select(StakingAllocation)
+            .where(
+                StakingAllocation.user_id == user_id,
+                StakingAllocation.subnet_id == market.subnet_id,
+                StakingAllocation.hotkey.in_([origin_key, destination_key]),
+            )
+            .order_by(StakingAllocation.hotkey)
+            .with_for_update()
+        )
+    }
+    origin = rows.get(origin_key)
+    if origin is None or origin.amount == 0:
+        raise AllocationNotFound(f"nothing allocated to {origin_key} in {market.symbol}")
+    value = origin.amount if amount is None else parse_amount(amount)
+    if value > origin.amount:
+        raise AllocationExceeded(
+            f"only {origin.amount} allocated to {origin_key}",
+            details={"allocated": str(origin.amount)},
+        )
+    destination = rows[destination_key]
+    block = await current_block(session)
+    origin.amount -= value
+    destination.amount += value
+    for hotkey, delta, kind in (
+        (origin_key, -value, "deallocate"),
+        (destination_key, value, "allocate"),
+    ):
+        await _record_event(
+            session,
+            user_id=user_id,
+            subnet_id=market.subnet_id,
+            hotkey=hotkey,
+            kind=kind,
+            delta=delta,
+            block=block,
+            transfer_id=None,
+        )
+    await session.flush()
+    return MoveResult(origin, destination, value)
+
+
 async def release_due_unbondings(session: AsyncSession, block: int) -> int:
     """Return every unbonding whose period ended at or before `block` to `available`
     (idempotent: one transfer id per unbonding). Returns how many were released."""

@@ -261,8 +261,11 @@ async def test_custody_stake_follows_allocations_and_rewards_come_from_the_chain
         assert grown == kept_after.get(hotkey, 0) - kept.get(hotkey, 0) >= 0, hotkey
 
     # u1 moves 50 SN1 from va to vb: one move_stake va -> vb, netted (not through the float).
-    await stake_call(u1, "deallocations", va, 50 * ALPHA)
-    await stake_call(u1, "allocations", vb, 50 * ALPHA)
+    r = await u1.post(
+        "/v1/staking/moves",
+        {"market": "SN1-TAO", "from_hotkey": va, "to_hotkey": vb, "amount": str(50 * ALPHA)},
+    )
+    assert r.status_code == 200, r.text
     before = {op.id for op in await _executed(sessions)}
     await ex.settle()
     [netted] = [op for op in await _executed(sessions) if op.id not in before]

@@ -215,3 +215,60 @@ async def test_concurrent_allocations_never_overspend(
     assert await balance(db, alice.user_id, "staked") == 9 * ALPHA
     assert await balance(db, alice.user_id, "available") == ALPHA
     await assert_books_balance(app)
+
+
+async def test_a_move_re_delegates_without_unbonding_and_keeps_the_alpha_staked(
+    app: FastAPI, signed: SignedFactory, db: AsyncEngine
+) -> None:
+    admin = await signed("admin")
+    alice = await signed("read,trade")
+    market = await list_market(app, admin)
+    await deposit(admin, alice.user_id, 100 * ALPHA)
+    r = await admin.put(f"/v1/admin/staking/settings/{market}", {"unbonding_blocks": 100})
+    assert r.status_code == 200, r.text
+    r = await alice.post(
+        "/v1/staking/allocations", {"market": market, "hotkey": HK[0], "amount": str(60 * ALPHA)}
+    )
+    assert r.status_code == 201, r.text
+    before = await counts(db)
+
+    refused = [
+        ({"from_hotkey": HK[0], "to_hotkey": HK[0]}, 400, "invalid_hotkey"),
+        ({"from_hotkey": HK[1], "to_hotkey": HK[0]}, 404, "allocation_not_found"),
+        ({"from_hotkey": HK[0], "to_hotkey": "5Unknown"}, 404, "validator_not_found"),
+        ({"from_hotkey": HK[0], "to_hotkey": FOREIGN_HK}, 400, "validator_wrong_subnet"),
+        (
+            {"from_hotkey": HK[0], "to_hotkey": HK[1], "amount": str(61 * ALPHA)},
+            400,
+            "allocation_exceeded",
+        ),
+        ({"from_hotkey": HK[0], "to_hotkey": HK[1], "amount": "0"}, 400, "non_positive_amount"),
+    ]
+    for body, status, code in refused:
+        r = await alice.post("/v1/staking/moves", {"market": market, **body})
+        assert (r.status_code, r.json()["code"]) == (status, code), (body, r.text)
+    assert await counts(db) == before  # nothing written
+
+    r = await alice.post(
+        "/v1/staking/moves",
+        {"market": market, "from_hotkey": HK[0], "to_hotkey": HK[1], "amount": str(25 * ALPHA)},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["amount"] == str(25 * ALPHA)
+    assert (r.json()["origin"]["amount"], r.json()["destination"]["amount"]) == (
+        str(35 * ALPHA),
+        str(25 * ALPHA),
+    )
+    # The rest, without an amount: all of it.
+    r = await alice.post(
+        "/v1/staking/moves", {"market": market, "from_hotkey": HK[0], "to_hotkey": HK[1]}
+    )
+    assert r.status_code == 200 and r.json()["amount"] == str(35 * ALPHA), r.text
+    positions = (await alice.get("/v1/staking/positions")).json()
+    assert [(p["hotkey"], p["amount"]) for p in positions["allocations"]] == [
+        (HK[1], str(60 * ALPHA))
+    ]
+    assert positions["unbonding"] == []  # a move does not unbond
+    assert await balance(db, alice.user_id, "staked") == 60 * ALPHA
+    assert await balance(db, alice.user_id, "available") == 40 * ALPHA
+    await assert_books_balance(app)
