@@ -7,27 +7,34 @@ The method, for the custody position with one hotkey on one subnet:
    advances. The runtime schedules epochs with state (`LastEpochBlock + tempo`, owner-
    triggered and deferred epochs at `PendingEpochAt`), so no formula of the block number
    can tell. The period is `(start, end]`: from the previous distribution's end block to the
-   first indexed block of the new epoch. The first time a position is seen, a `baseline` row
-   opens its series (nothing to pay).
+   first indexed block of the new epoch. A block's periods close once both the indexer (the
+   positions) and the custody scanner (the stake flows) have processed it
+   (`distribute_ready`). A position seen for the first time opens its series with a
+   `baseline` row at the block before (the stake it held then; 0 if none).
 2. growth = stake(end) - stake(start) - net flow, where stake is the sum over custody
    coldkeys of the indexed `custody_positions.stake`, and net flow is stake the exchange
-   itself moved in or out on chain in the period (`staking_chain_flows`: executed
-   `move_stake` operations, recorded deposits/withdrawals). Growth <= 0 books nothing
-   (`loss`; reconciliation shows the drift).
-3. commission = growth * commission_bps // 10000 to the `fees` account.
-4. The rest goes to the users allocated to the hotkey pro rata to their time-weighted
-   balance: weight = sum over the period of balance x blocks held (an allocation event
-   stamped at block b counts from b+1), so users who joined or left mid-epoch get a partial
-   share. Each user gets floor(pool * weight / total); the remainder (< number of users
-   rao) goes to the `rounding` account. users + commission + rounding == growth, exactly.
-   No stakers in the period: the whole growth goes to `fees` (`unclaimed`).
+   itself moved in or out on chain in the period (`staking_chain_flows`, from the scanner:
+   sweeps, alpha withdrawals, the stake manager's moves, fees in alpha; admin corrections).
+   Growth <= 0 books nothing (`loss`).
+3. Users earn for their part of the position: the chain pays the emission pro rata to the
+   stake held when the epoch runs, i.e. to what the position held before it
+   (start + net flow) over the period (`position_weight`). Users' share is their total
+   time-weighted allocation over it (at most all); the rest is `retained` (earned by stake
+   nobody allocated there: the float, the exchange's own earnings) and goes to `fees`.
+4. commission = earned * commission_bps // 10000 to the `fees` account. The rest goes to the
+   users allocated to the hotkey pro rata to their time-weighted balance: weight = sum over
+   the period of balance x blocks held (an allocation event stamped at block b counts from
+   b+1). Each user gets floor(pool * weight / total); the remainder (< number of users rao)
+   goes to the `rounding` account. users + commission + rounding + retained == growth,
+   exactly. No stakers in the period: the whole growth goes to `fees` (`unclaimed`).
 5. A user's reward is credited to their `staked` account and added to their allocation
    with that hotkey (it compounds, as on chain), or to `available` if they no longer hold
    an allocation with it. Every leg debits the asset's `custody` account, which mirrors
    the alpha held on chain.
 6. One `apply_batch` per distribution with deterministic transfer ids
-   `reward:{netuid}:{hotkey}:{epoch}:{user_id}` (and `:fees`, `:rounding`), and a unique
-   (subnet, hotkey, epoch) row: re-running a block or the whole indexer never pays twice.
+   `reward:{netuid}:{hotkey}:{epoch}:{user_id}` (and `:fees`, `:rounding`, `:retained`), and
+   a unique (subnet, hotkey, epoch) row: re-running a block or the whole indexer never pays
+   twice.
 """
 
 import logging
