@@ -180,7 +180,7 @@ async def allocate(clients: Clients, float_hotkey: str) -> str:
     r = await clients.user.client.get("/v1/staking/validators", params={"market": "SN1-TAO"})
     assert r.status_code == 200, r.text
     permitted = [v["hotkey"] for v in r.json()["validators"] if v["validator_permit"]]
-    target = next(h for h in permitted if h != float_hotkey)
+    target: str = next(h for h in permitted if h != float_hotkey)
     r = await clients.user.post(
         "/v1/staking/allocations",
         {"market": "SN1-TAO", "hotkey": target, "amount": str(ALLOCATED)},
