@@ -23,6 +23,7 @@ from substrateinterface import Keypair, SubstrateInterface
 
 from app.chain.client import AsyncChainClient
 from app.chain.custody import AsyncCustodyChain
+from app.chain.devnet.pallets import SUBTENSOR_ERRORS
 from app.chain.devnet.server import DevnetThread
 from app.chain.types import minimum_stake_move
 from app.custody.runner import CustodyWorker
@@ -30,6 +31,7 @@ from app.indexer.runner import Indexer, IndexerOptions
 from app.kit.metrics import STAKING_DRIFT_ALERTS
 from app.models import (
     AuditEntry,
+    ChainTransaction,
     RewardDistribution,
     StakingAllocationEvent,
     StakingChainFlow,
@@ -445,3 +447,62 @@ async def test_a_lasting_difference_is_an_alert_until_the_manager_closes_it(
     assert devnet.chain.stake_of(va, OMNIBUS, NETUID) == 40 * ALPHA
     assert any("back in line" in r.getMessage() for r in caplog.records)
     await ledger_ok(db)
+
+
+async def test_a_move_the_chain_refuses_is_retried_then_waits(
+    app: FastAPI,
+    signed: SignedFactory,
+    admin: SignedClient,
+    devnet: DevnetThread,
+    wallet: SubstrateInterface,
+    custody_chain: AsyncCustodyChain,
+    chain_client: AsyncChainClient,
+    listed: str,
+    db: AsyncEngine,
+) -> None:
+    """The float hotkey is misconfigured (no such hotkey on chain): every move to it fails
+    on chain (`HotKeyAccountNotExists`). Each failure is recorded with its error and its fee;
+    nothing moves, nothing is credited; after three the manager stops trying for a while."""
+    origin = validator(devnet, NETUID)
+    nowhere = Keypair.create_from_uri("//Devnet//Tests//no-such-hotkey").ss58_address
+    devnet.chain.seed_stake(OMNIBUS, origin, NETUID, 100 * ALPHA)
+    send(devnet, wallet, ALICE, "Balances", "transfer_keep_alive", {"dest": OMNIBUS, "value": TAO})
+    user = await signed("read,trade")
+    r = await admin.post(
+        "/v1/admin/deposits",
+        {"user_id": user.user_id, "asset": "SN1", "amount": str(100 * ALPHA), "external_ref": "f"},
+    )
+    assert r.status_code == 201, r.text
+    worker = make_worker(app, custody_chain, validator_hotkey=nowhere)
+    options = IndexerOptions(chain="devnet", poll_seconds=0.05, custody_coldkeys=(OMNIBUS,))
+    indexer = Indexer(chain_client, app.state.engine, options, app.state.sync_listeners)
+    ex = Exchange(devnet, worker, indexer, db)
+    await worker.scanner.scan()
+    sessions = async_sessionmaker(db, expire_on_commit=False)
+
+    await ex.blocks(30)
+    async with sessions() as s:
+        sent = list(
+            await s.scalars(
+                select(StakingOperation)
+                .where(StakingOperation.status != "superseded")
+                .order_by(StakingOperation.id)
+            )
+        )
+        txs = list(
+            await s.scalars(
+                select(ChainTransaction).where(ChainTransaction.purpose == "stake_move")
+            )
+        )
+    assert [(o.status, o.moved) for o in sent] == [("failed", 0)] * 3
+    not_exists = SUBTENSOR_ERRORS.index("HotKeyAccountNotExists")
+    assert {o.error for o in sent} == {
+        f"{{'Module': {{'index': 7, 'error': '0x{not_exists:02x}000000'}}}}"
+    }
+    assert {t.state for t in txs} == {"failed"} and all(t.fee > 0 for t in txs)
+    assert devnet.chain.stake_of(origin, OMNIBUS, NETUID) >= 100 * ALPHA  # nothing moved out
+    r = await admin.get("/v1/admin/staking/reconciliation")
+    rows = {p["hotkey"]: p for p in r.json()["positions"]}
+    assert rows[origin]["difference"] == rows[origin]["on_chain"] and rows[origin]["alert"] is True
+    assert int(rows[origin]["on_chain"]) >= 100 * ALPHA
+    await ledger_ok(db)  # the fees were booked (network_fees -> custody), nothing else
