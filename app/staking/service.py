@@ -225,6 +225,21 @@ async def allocate(
     return allocation
 
 
+def _taken(
+    allocation: StakingAllocation | None, amount: object | None, hotkey: str, market: Market
+) -> tuple[StakingAllocation, int]:
+    """The allocation and how much of it to take (`amount`; None: all of it)."""
+    if allocation is None or allocation.amount == 0:
+        raise AllocationNotFound(f"nothing allocated to {hotkey} in {market.symbol}")
+    value = allocation.amount if amount is None else parse_amount(amount)
+    if value > allocation.amount:
+        raise AllocationExceeded(
+            f"only {allocation.amount} allocated to {hotkey}",
+            details={"allocated": str(allocation.amount)},
+        )
+    return allocation, value
+
+
 async def deallocate(
     session: AsyncSession, user_id: int, symbol: str, hotkey: object, amount: object | None
 ) -> DeallocationResult:
@@ -241,14 +256,7 @@ async def deallocate(
         )
         .with_for_update()
     )
-    if allocation is None or allocation.amount == 0:
-        raise AllocationNotFound(f"nothing allocated to {hotkey} in {market.symbol}")
-    value = allocation.amount if amount is None else parse_amount(amount)
-    if value > allocation.amount:
-        raise AllocationExceeded(
-            f"only {allocation.amount} allocated to {hotkey}",
-            details={"allocated": str(allocation.amount)},
-        )
+    allocation, value = _taken(allocation, amount, hotkey, market)
     settings = await staking_settings(session, market.id)
     block = await current_block(session)
     unbonding: StakingUnbonding | None = None
@@ -348,15 +356,7 @@ async def move(
             .with_for_update()
         )
     }
-    origin = rows.get(origin_key)
-    if origin is None or origin.amount == 0:
-        raise AllocationNotFound(f"nothing allocated to {origin_key} in {market.symbol}")
-    value = origin.amount if amount is None else parse_amount(amount)
-    if value > origin.amount:
-        raise AllocationExceeded(
-            f"only {origin.amount} allocated to {origin_key}",
-            details={"allocated": str(origin.amount)},
-        )
+    origin, value = _taken(rows.get(origin_key), amount, origin_key, market)
     destination = rows[destination_key]
     block = await current_block(session)
     origin.amount -= value

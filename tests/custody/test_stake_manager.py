@@ -65,6 +65,24 @@ class Exchange:
     ) -> None:
         self.devnet, self.worker, self.indexer, self.db = devnet, worker, indexer, db
 
+    @classmethod
+    async def start(
+        cls,
+        app: FastAPI,
+        devnet: DevnetThread,
+        chain: AsyncCustodyChain,
+        client: AsyncChainClient,
+        db: AsyncEngine,
+        float_hotkey: str,
+    ) -> "Exchange":
+        """The worker with `float_hotkey` as the exchange's validator, scanning from the
+        head; the indexer following the omnibus's positions."""
+        worker = make_worker(app, chain, validator_hotkey=float_hotkey)
+        options = IndexerOptions(chain="devnet", poll_seconds=0.05, custody_coldkeys=(OMNIBUS,))
+        indexer = Indexer(client, app.state.engine, options, app.state.sync_listeners)
+        await worker.scanner.scan()
+        return cls(devnet, worker, indexer, db)
+
     async def block(self) -> None:
         await self.worker.step()
         self.devnet.chain.produce_block()
@@ -162,10 +180,7 @@ async def test_custody_stake_follows_allocations_and_rewards_come_from_the_chain
     assert deposited in permitted
     float_hotkey, vb = [h for h in permitted if h != deposited][:2]
     va = deposited
-    worker = make_worker(app, custody_chain, validator_hotkey=float_hotkey)
-    options = IndexerOptions(chain="devnet", poll_seconds=0.05, custody_coldkeys=(OMNIBUS,))
-    indexer = Indexer(chain_client, app.state.engine, options, app.state.sync_listeners)
-    ex = Exchange(devnet, worker, indexer, db)
+    ex = await Exchange.start(app, devnet, custody_chain, chain_client, db, float_hotkey)
     sessions = async_sessionmaker(db, expire_on_commit=False)
     async with sessions() as s:
         price = await s.scalar(select(Subnet.price_rao).where(Subnet.netuid == NETUID))
@@ -175,7 +190,6 @@ async def test_custody_stake_follows_allocations_and_rewards_come_from_the_chain
     # the stake manager moves the alpha from the depositor's hotkey to the float hotkey.
     u1, u2, u3 = [await signed("read,trade,withdraw") for _ in range(3)]
     addresses = [await deposit_address(u) for u in (u1, u2, u3)]
-    await worker.scanner.scan()
     for address, alpha in zip(addresses, (300, 200, 100), strict=True):
         await deposit_both(devnet, wallet, address, 5 * TAO, alpha * ALPHA)
     await ex.settle()
@@ -397,13 +411,9 @@ async def test_a_lasting_difference_is_an_alert_until_the_manager_closes_it(
         {"user_id": user.user_id, "asset": "SN1", "amount": str(100 * ALPHA), "external_ref": "s"},
     )
     assert r.status_code == 201, r.text
-    worker = make_worker(app, custody_chain, validator_hotkey=float_hotkey)
-    assert worker.stakes is not None
-    worker.stakes.alert_blocks = 5
-    options = IndexerOptions(chain="devnet", poll_seconds=0.05, custody_coldkeys=(OMNIBUS,))
-    indexer = Indexer(chain_client, app.state.engine, options, app.state.sync_listeners)
-    ex = Exchange(devnet, worker, indexer, db)
-    await worker.scanner.scan()
+    ex = await Exchange.start(app, devnet, custody_chain, chain_client, db, float_hotkey)
+    assert ex.worker.stakes is not None
+    ex.worker.stakes.alert_blocks = 5
 
     async def va_row() -> dict[str, Any]:
         r = await admin.get("/v1/admin/staking/reconciliation")
@@ -473,11 +483,7 @@ async def test_a_move_the_chain_refuses_is_retried_then_waits(
         {"user_id": user.user_id, "asset": "SN1", "amount": str(100 * ALPHA), "external_ref": "f"},
     )
     assert r.status_code == 201, r.text
-    worker = make_worker(app, custody_chain, validator_hotkey=nowhere)
-    options = IndexerOptions(chain="devnet", poll_seconds=0.05, custody_coldkeys=(OMNIBUS,))
-    indexer = Indexer(chain_client, app.state.engine, options, app.state.sync_listeners)
-    ex = Exchange(devnet, worker, indexer, db)
-    await worker.scanner.scan()
+    ex = await Exchange.start(app, devnet, custody_chain, chain_client, db, nowhere)
     sessions = async_sessionmaker(db, expire_on_commit=False)
 
     await ex.blocks(30)
