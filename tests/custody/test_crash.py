@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from substrateinterface import Keypair, SubstrateInterface
 
-from app.chain.devnet.chain import DevnetConfig
 from app.chain.devnet.server import DevnetThread
 from app.models import ChainTransaction, Withdrawal
+from tests.conftest import fast_devnet
 from tests.custody.conftest import ALICE, CONFIG, SIGNER, TAO
 from tests.custody.server import CustodyServer
 from tests.custody.test_ccxt_end_to_end import make_key
@@ -28,10 +28,7 @@ OMNIBUS = SIGNER.omnibus.ss58_address
 
 @pytest.fixture
 def devnet() -> Iterator[DevnetThread]:
-    config = DevnetConfig(block_time=None, finality_lag=1, registration_interval=0, **CONFIG)
-    with DevnetThread(config) as dev:
-        dev.chain.produce_blocks(2)
-        yield dev
+    yield from fast_devnet(**CONFIG)
 
 
 @pytest.fixture
