@@ -9,6 +9,8 @@ server process whose indexer follows a devnet.
 - The market page: the book, the trades and a candle that test orders create appear live,
   without a reload, beside the on-chain pool price.
 - CORS: a browser app on an allowed origin reads the API; on another it cannot.
+- The console's Staking page: a user's allocation, what the chain holds there, the
+  difference.
 
 Screenshots of each step are saved (see conftest.py). Nothing here sleeps: every step waits
 for what it expects to see.
@@ -379,3 +381,40 @@ async def test_the_pages_sign_and_count_as_the_api_does(exchange: Exchange, page
         }"""
     )
     assert refused == ["refused"] * 4
+
+
+async def test_console_staking_page_shows_positions_and_differences(
+    exchange: Exchange, page: Watched
+) -> None:
+    """A user allocates to one of a listed subnet's validators: the Staking page shows the
+    position with its allocation, what the chain holds there (nothing: this server's custody
+    has no float hotkey, so no stake manager moves it) and the difference; no moves."""
+    api = Api(exchange.url, exchange.admin)
+    found = await until(lambda: candidates(api, 1), "a listing candidate")
+    listing = min(found, key=lambda c: c["netuid"])
+    approved = await api.post(
+        f"/v1/admin/listings/{listing['id']}/approve",
+        {"ticker": "GAMMA", "override_reason": "devnet: young on purpose"},
+    )
+    base = approved["market"]["base"]
+    validators = (await api.public("/v1/staking/validators", market="GAMMA-TAO"))["validators"]
+    hotkey = next(v["hotkey"] for v in validators if v["validator_permit"])
+    dana = await trader(api, "dana@example.com", base)
+    allocated = await Api(exchange.url, dana).post(
+        "/v1/staking/allocations",
+        {"market": "GAMMA-TAO", "hotkey": hotkey, "amount": str(25 * ALPHA)},
+    )
+    assert allocated["amount"] == str(25 * ALPHA)
+    p = page.page
+    await sign_in(p, exchange)
+
+    await p.click('#nav a[data-page="staking"]')
+    row = p.locator(f'#staking-positions tr[data-hotkey="{hotkey}"]')
+    await expect(row).to_have_attribute("data-market", "GAMMA/TAO")
+    await expect(row).to_have_attribute("data-difference", str(-25 * ALPHA))
+    await expect(row).to_contain_text("-25")  # the difference, in alpha
+    await expect(row).to_have_attribute("data-alert", "false")
+    await expect(p.locator("#staking-moves")).to_contain_text("no moves planned")
+    await screenshot(p, "console-10-staking", full_page=True)
+    assert await page.problems() == []
+    await api.close()

@@ -1,5 +1,5 @@
 // The admin console: sign in with an admin API key (kept in memory only), then pages for
-// listings, markets, users and keys, funding and the audit log. Routing is by hash
+// listings, markets, users and keys, funding, staking and the audit log. Routing is by hash
 // (#/listings/3), so the server serves one page.
 
 import { $, clear, h } from "../common/dom.js";
@@ -9,11 +9,12 @@ import * as audit from "./pages/audit.js";
 import * as funding from "./pages/funding.js";
 import * as listings from "./pages/listings.js";
 import * as markets from "./pages/markets.js";
+import * as staking from "./pages/staking.js";
 import * as users from "./pages/users.js";
 import { importSecret, webCryptoAvailable } from "./signing.js";
 import { clearMessages, showError, showNotice } from "./ui.js";
 
-const PAGES = { listings, markets, users, funding, audit };
+const PAGES = { listings, markets, users, funding, staking, audit };
 let session = null; // {api, account}
 let notice = null; // shown once the next page has rendered
 let rendering = 0; // the latest route's number: an older one that ends late is dropped
