@@ -82,8 +82,6 @@ class StakeManager:
             for subnet_id, netuid, price in markets:
                 held = {h: v for (h, n), v in held_all.items() if n == netuid}
                 allocated = await allocated_by_hotkey(session, subnet_id)
-                if not held and not allocated:
-                    continue
                 wanted = manager.targets(held, allocated, float_hotkey)
                 flying = await in_flight_moves(session, subnet_id)
                 minimum = manager.minimum_stake_move(int(price) if price else None)
