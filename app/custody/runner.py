@@ -85,10 +85,19 @@ class CustodyWorker:
                 raise
             await self._rebase(exc)
         if self.signer is not None:
-            await self.signer.step()
+            # The omnibus sends one transaction at a time: withdrawals and stake moves take
+            # turns when both wait (the stake manager goes first after a withdrawal), so
+            # neither starves the other.
+            await self.signer.rebroadcast()
+            stakes_first = self.stakes is not None and await self.signer.last_purpose() == (
+                "withdrawal"
+            )
+            if stakes_first and self.stakes is not None:
+                await self.stakes.step()
+            await self.signer.send_withdrawals()
             await sweep(self.signer)
-        if self.stakes is not None:
-            await self.stakes.step()
+            if not stakes_first and self.stakes is not None:
+                await self.stakes.step()
         if self.por is not None:
             await self.por.step()
         self.stopped_by = None

@@ -21,7 +21,6 @@ from finalized blocks.
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -58,19 +57,23 @@ class Signer:
         self.policy = policy
         self.keys = policy.signer
         self.failpoint = failpoint
-        self.after_step: list[Callable[[], Awaitable[None]]] = []
 
     @property
     def omnibus(self) -> Keypair:
         return self.keys.omnibus
 
-    async def step(self) -> None:
-        """Re-broadcast what is open, then start the withdrawals that are due (the custody
-        worker runs the sweeper after it: `app.custody.sweeper`)."""
-        await self.rebroadcast()
-        await self.send_withdrawals()
-
     # --- the primitive --------------------------------------------------------------------------
+
+    async def last_purpose(self) -> str | None:
+        """What the omnibus's latest transaction was for (None: it has sent none)."""
+        async with self.sessionmaker() as session:
+            purpose: str | None = await session.scalar(
+                select(ChainTransaction.purpose)
+                .where(ChainTransaction.signer == self.omnibus.ss58_address)
+                .order_by(ChainTransaction.id.desc())
+                .limit(1)
+            )
+        return purpose
 
     async def open_signers(self) -> set[str]:
         async with self.sessionmaker() as session:

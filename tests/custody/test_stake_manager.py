@@ -512,3 +512,48 @@ async def test_a_move_the_chain_refuses_is_retried_then_waits(
     assert rows[origin]["difference"] == rows[origin]["on_chain"] and rows[origin]["alert"] is True
     assert int(rows[origin]["on_chain"]) >= 100 * ALPHA
     await ledger_ok(db)  # the fees were booked (network_fees -> custody), nothing else
+
+
+async def test_withdrawals_and_stake_moves_take_turns(
+    app: FastAPI,
+    signed: SignedFactory,
+    admin: SignedClient,
+    devnet: DevnetThread,
+    wallet: SubstrateInterface,
+    custody_chain: AsyncCustodyChain,
+    chain_client: AsyncChainClient,
+    listed: str,
+    db: AsyncEngine,
+) -> None:
+    """The omnibus sends one transaction at a time: with withdrawals queued and a move due,
+    the stake manager gets every other turn (a stream of withdrawals cannot starve it)."""
+    r = await admin.client.get("/v1/staking/validators", params={"market": "SN1-TAO"})
+    float_hotkey, va = [v["hotkey"] for v in r.json()["validators"] if v["validator_permit"]][:2]
+    devnet.chain.seed_stake(OMNIBUS, float_hotkey, NETUID, 100 * ALPHA)
+    send(devnet, wallet, ALICE, "Balances", "transfer_keep_alive", {"dest": OMNIBUS, "value": TAO})
+    user = await signed("read,trade,withdraw")
+    r = await admin.post(
+        "/v1/admin/deposits",
+        {"user_id": user.user_id, "asset": "SN1", "amount": str(100 * ALPHA), "external_ref": "t"},
+    )
+    assert r.status_code == 201, r.text
+    ex = await Exchange.start(app, devnet, custody_chain, chain_client, db, float_hotkey)
+    r = await user.post("/v1/withdrawal-addresses", {"name": "dave", "address": DESTINATION})
+    assert r.status_code == 201, r.text
+    for key in ("w1", "w2"):
+        body = {"asset": "SN1", "amount": str(10 * ALPHA), "address_name": "dave"}
+        r = await user.post("/v1/withdrawals", {**body, "idempotency_key": key})
+        assert r.status_code == 201, r.text
+    await stake_call(user, "allocations", va, 40 * ALPHA)
+    await ex.settle()
+    async with async_sessionmaker(db)() as s:
+        purposes = list(
+            await s.scalars(
+                select(ChainTransaction.purpose)
+                .where(ChainTransaction.signer == OMNIBUS)
+                .order_by(ChainTransaction.id)
+            )
+        )
+    assert purposes == ["withdrawal", "stake_move", "withdrawal"]
+    assert devnet.chain.stake_of(va, OMNIBUS, NETUID) >= 40 * ALPHA  # and its rewards since
+    await ledger_ok(db)
