@@ -79,11 +79,13 @@ class StakeManager:
                     .order_by(Market.netuid)
                 )
             ).all()
+            allocations = await allocated_by_hotkey(session)
+            in_flight = await in_flight_moves(session)
             for subnet_id, netuid, price in markets:
                 held = {h: v for (h, n), v in held_all.items() if n == netuid}
-                allocated = await allocated_by_hotkey(session, subnet_id)
+                allocated = allocations.get(subnet_id, {})
                 wanted = manager.targets(held, allocated, float_hotkey)
-                flying = await in_flight_moves(session, subnet_id)
+                flying = in_flight.get(subnet_id, {})
                 minimum = manager.minimum_stake_move(int(price) if price else None)
                 gaps = manager.differences(held, wanted, flying)
                 await self._watch(session, subnet_id, netuid, gaps, minimum, scanned.last_block)

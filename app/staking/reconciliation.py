@@ -69,15 +69,22 @@ async def latest_custody_stakes(
     return {h: int(s) for h, s in rows}, int(block)
 
 
-async def allocated_by_hotkey(session: AsyncSession, subnet_id: int) -> dict[str, int]:
-    """hotkey -> users' allocations to it on the subnet (pending unbondings are not: they
-    wait under the float hotkey, earning nothing)."""
+async def allocated_by_hotkey(session: AsyncSession) -> dict[int, dict[str, int]]:
+    """subnet id -> hotkey -> users' allocations to it (pending unbondings are not: they
+    wait under the float hotkey, earning nothing). One query for every subnet."""
     rows = await session.execute(
-        select(StakingAllocation.hotkey, func.sum(StakingAllocation.amount))
-        .where(StakingAllocation.subnet_id == subnet_id, StakingAllocation.amount > 0)
-        .group_by(StakingAllocation.hotkey)
+        select(
+            StakingAllocation.subnet_id,
+            StakingAllocation.hotkey,
+            func.sum(StakingAllocation.amount),
+        )
+        .where(StakingAllocation.amount > 0)
+        .group_by(StakingAllocation.subnet_id, StakingAllocation.hotkey)
     )
-    return {hotkey: int(amount) for hotkey, amount in rows}
+    out: dict[int, dict[str, int]] = {}
+    for subnet_id, hotkey, amount in rows:
+        out.setdefault(int(subnet_id), {})[hotkey] = int(amount)
+    return out
 
 
 async def share_price_apr(
@@ -133,7 +140,7 @@ async def validators_of(session: AsyncSession, market: Market) -> list[Validator
     subnet = await session.get(Subnet, market.subnet_id)
     assert subnet is not None
     stakes, _ = await latest_custody_stakes(session, subnet.id)
-    allocated = await allocated_by_hotkey(session, subnet.id)
+    allocated = (await allocated_by_hotkey(session)).get(subnet.id, {})
     validators = await session.scalars(
         select(Validator)
         .where(Validator.subnet_id == subnet.id)
@@ -173,17 +180,16 @@ class PositionRow:
         return self.on_chain + self.in_flight - self.target
 
 
-async def in_flight_moves(session: AsyncSession, subnet_id: int) -> dict[str, int]:
-    """hotkey -> stake the manager's sent, not yet settled moves bring (+) or take (-)."""
-    out: dict[str, int] = {}
-    rows = await session.scalars(
-        select(StakingOperation).where(
-            StakingOperation.subnet_id == subnet_id, StakingOperation.status == "sending"
-        )
-    )
-    for op in rows:
-        out[op.origin_hotkey] = out.get(op.origin_hotkey, 0) - op.amount
-        out[op.destination_hotkey] = out.get(op.destination_hotkey, 0) + op.amount
+async def in_flight_moves(session: AsyncSession) -> dict[int, dict[str, int]]:
+    """subnet id -> hotkey -> stake the manager's sent, not yet settled moves bring (+) or
+    take (-). One query for every subnet."""
+    out: dict[int, dict[str, int]] = {}
+    for op in await session.scalars(
+        select(StakingOperation).where(StakingOperation.status == "sending")
+    ):
+        flying = out.setdefault(op.subnet_id, {})
+        flying[op.origin_hotkey] = flying.get(op.origin_hotkey, 0) - op.amount
+        flying[op.destination_hotkey] = flying.get(op.destination_hotkey, 0) + op.amount
     return out
 
 
@@ -191,10 +197,12 @@ async def reconciliation(
     session: AsyncSession, float_hotkey: str | None, alert_blocks: int
 ) -> list[PositionRow]:
     rows: list[PositionRow] = []
+    allocations = await allocated_by_hotkey(session)
+    moves = await in_flight_moves(session)
     for market in await session.scalars(select(Market).order_by(Market.netuid)):
         stakes, block = await latest_custody_stakes(session, market.subnet_id)
-        allocated = await allocated_by_hotkey(session, market.subnet_id)
-        flying = await in_flight_moves(session, market.subnet_id)
+        allocated = allocations.get(market.subnet_id, {})
+        flying = moves.get(market.subnet_id, {})
         drift = {
             d.hotkey: d
             for d in await session.scalars(

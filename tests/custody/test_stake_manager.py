@@ -160,6 +160,33 @@ async def stake_call(user: SignedClient, path: str, hotkey: str, amount: int | N
     assert r.status_code in (200, 201), r.text
 
 
+async def permitted_validators(admin: SignedClient) -> list[str]:
+    r = await admin.client.get("/v1/staking/validators", params={"market": "SN1-TAO"})
+    return [v["hotkey"] for v in r.json()["validators"] if v["validator_permit"]]
+
+
+async def omnibus_holds(
+    devnet: DevnetThread,
+    wallet: SubstrateInterface,
+    admin: SignedClient,
+    user: SignedClient,
+    hotkey: str,
+    *,
+    fee_money: bool,
+) -> None:
+    """The omnibus holds 100 SN1 with `hotkey` (and, if `fee_money`, 1 TAO to pay fees
+    with); the ledger owes the SN1 to `user` (an admin credit)."""
+    devnet.chain.seed_stake(OMNIBUS, hotkey, NETUID, 100 * ALPHA)
+    if fee_money:
+        transfer = {"dest": OMNIBUS, "value": TAO}
+        send(devnet, wallet, ALICE, "Balances", "transfer_keep_alive", transfer)
+    else:
+        devnet.chain.produce_block()
+    credit = {"user_id": user.user_id, "asset": "SN1", "amount": str(100 * ALPHA)}
+    r = await admin.post("/v1/admin/deposits", {**credit, "external_ref": f"seed-{user.user_id}"})
+    assert r.status_code == 201, r.text
+
+
 async def test_custody_stake_follows_allocations_and_rewards_come_from_the_chain(
     app: FastAPI,
     signed: SignedFactory,
@@ -173,8 +200,7 @@ async def test_custody_stake_follows_allocations_and_rewards_come_from_the_chain
 ) -> None:
     r = await admin.put("/v1/admin/staking/settings/SN1-TAO", {"commission_bps": 0})
     assert r.status_code == 200, r.text
-    r = await admin.client.get("/v1/staking/validators", params={"market": "SN1-TAO"})
-    permitted = [v["hotkey"] for v in r.json()["validators"] if v["validator_permit"]]
+    permitted = await permitted_validators(admin)
     assert len(permitted) >= 3, permitted
     deposited = validator(devnet, NETUID)  # where //Alice's stake (the deposits) is
     assert deposited in permitted
@@ -399,18 +425,10 @@ async def test_a_lasting_difference_is_an_alert_until_the_manager_closes_it(
     db: AsyncEngine,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    r = await admin.client.get("/v1/staking/validators", params={"market": "SN1-TAO"})
-    float_hotkey, va = [v["hotkey"] for v in r.json()["validators"] if v["validator_permit"]][:2]
-    # The omnibus holds 100 SN1 with the float hotkey (and no TAO to pay fees with); the
-    # ledger owes it to a user.
-    devnet.chain.seed_stake(OMNIBUS, float_hotkey, NETUID, 100 * ALPHA)
-    devnet.chain.produce_block()
+    float_hotkey, va = (await permitted_validators(admin))[:2]
     user = await signed("read,trade")
-    r = await admin.post(
-        "/v1/admin/deposits",
-        {"user_id": user.user_id, "asset": "SN1", "amount": str(100 * ALPHA), "external_ref": "s"},
-    )
-    assert r.status_code == 201, r.text
+    # No TAO to pay fees with.
+    await omnibus_holds(devnet, wallet, admin, user, float_hotkey, fee_money=False)
     ex = await Exchange.start(app, devnet, custody_chain, chain_client, db, float_hotkey)
     assert ex.worker.stakes is not None
     ex.worker.stakes.alert_blocks = 5
@@ -475,14 +493,8 @@ async def test_a_move_the_chain_refuses_is_retried_then_waits(
     nothing moves, nothing is credited; after three the manager stops trying for a while."""
     origin = validator(devnet, NETUID)
     nowhere = Keypair.create_from_uri("//Devnet//Tests//no-such-hotkey").ss58_address
-    devnet.chain.seed_stake(OMNIBUS, origin, NETUID, 100 * ALPHA)
-    send(devnet, wallet, ALICE, "Balances", "transfer_keep_alive", {"dest": OMNIBUS, "value": TAO})
     user = await signed("read,trade")
-    r = await admin.post(
-        "/v1/admin/deposits",
-        {"user_id": user.user_id, "asset": "SN1", "amount": str(100 * ALPHA), "external_ref": "f"},
-    )
-    assert r.status_code == 201, r.text
+    await omnibus_holds(devnet, wallet, admin, user, origin, fee_money=True)
     ex = await Exchange.start(app, devnet, custody_chain, chain_client, db, nowhere)
     sessions = async_sessionmaker(db, expire_on_commit=False)
 
@@ -527,16 +539,9 @@ async def test_withdrawals_and_stake_moves_take_turns(
 ) -> None:
     """The omnibus sends one transaction at a time: with withdrawals queued and a move due,
     the stake manager gets every other turn (a stream of withdrawals cannot starve it)."""
-    r = await admin.client.get("/v1/staking/validators", params={"market": "SN1-TAO"})
-    float_hotkey, va = [v["hotkey"] for v in r.json()["validators"] if v["validator_permit"]][:2]
-    devnet.chain.seed_stake(OMNIBUS, float_hotkey, NETUID, 100 * ALPHA)
-    send(devnet, wallet, ALICE, "Balances", "transfer_keep_alive", {"dest": OMNIBUS, "value": TAO})
+    float_hotkey, va = (await permitted_validators(admin))[:2]
     user = await signed("read,trade,withdraw")
-    r = await admin.post(
-        "/v1/admin/deposits",
-        {"user_id": user.user_id, "asset": "SN1", "amount": str(100 * ALPHA), "external_ref": "t"},
-    )
-    assert r.status_code == 201, r.text
+    await omnibus_holds(devnet, wallet, admin, user, float_hotkey, fee_money=True)
     ex = await Exchange.start(app, devnet, custody_chain, chain_client, db, float_hotkey)
     r = await user.post("/v1/withdrawal-addresses", {"name": "dave", "address": DESTINATION})
     assert r.status_code == 201, r.text
