@@ -148,6 +148,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from app.kit.migrate import upgrade
+    from app.kit.wsframes import FramingWebSocketProtocol
     from app.main import create_app
 
     if args.role:
@@ -164,6 +165,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         access_log=False,
         # Compressing each small feed message for each subscriber costs more CPU than it
         # saves bandwidth: the WebSocket fan-out would compete with the order path for it.
+        ws=FramingWebSocketProtocol,  # feed messages written once for all subscribers
         ws_per_message_deflate=settings.ws_compression,
         ws_max_size=settings.max_body_bytes,  # a WebSocket message is bounded like a body
         timeout_graceful_shutdown=10,

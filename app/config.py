@@ -136,6 +136,11 @@ class Settings(BaseSettings):
     # before its refusals are answered late (a tarpit of up to 1 s); 0 = off.
     refusal_rate_per_connection: float = 20.0
     ws_compression: bool = False  # permessage-deflate on /v1/ws
+    # /v1/ws gathers a market's book changes and trades over this many milliseconds into one
+    # `book` update (sequences `first` to `sequence`) and one `trades` message (0: one per
+    # committed group). Each message is a write to every subscriber: with many of them, a
+    # few groups per message saves most of the fan-out's CPU, for that much delay.
+    ws_batch_ms: float = Field(default=0.0, ge=0, le=1000)
     # Browser apps on these origins may call the API (CORS), e.g.
     # EXCHANGE_CORS_ORIGINS='["https://trade.example.com"]'; "*" for any origin. Empty: none.
     cors_origins: list[str] = []

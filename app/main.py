@@ -148,7 +148,11 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             stack.push_async_callback(switch.stop)
             app.state.deadman = switch
             hub = MarketDataHub(
-                path.view, sessionmaker, app.state.authenticator, app.state.ws_tokens
+                path.view,
+                sessionmaker,
+                app.state.authenticator,
+                app.state.ws_tokens,
+                batch=settings.ws_batch_ms / 1000,
             )
             await hub.start()
             stack.push_async_callback(hub.stop)

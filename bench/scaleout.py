@@ -23,6 +23,7 @@ too, standing for gateways on machines of their own (the order path gets the cor
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -35,7 +36,15 @@ from cryptography.fernet import Fernet
 from app.kit.embedded_nats import EmbeddedNats
 from bench.common import fresh_database, migrate, percentile
 from bench.marketdata_ws import _order_flow, _spawn_workers
-from bench.orders_http import _port, _seed, _start, _wait_ready, start_exchange
+from bench.orders_http import (
+    _cpu_seconds,
+    _port,
+    _postgres_pids,
+    _seed,
+    _start,
+    _wait_ready,
+    start_exchange,
+)
 
 
 def _role(
@@ -62,14 +71,30 @@ def _role(
     return proc, base
 
 
+def _cpu(pids: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds so far per group of processes (a process that ended counts 0)."""
+    out: dict[str, float] = {}
+    for name, group in pids.items():
+        total = 0.0
+        for pid in group:
+            with contextlib.suppress(OSError):
+                total += _cpu_seconds(pid)
+        out[name] = total
+    return out
+
+
 async def _measure(
     api: str,
     gateways: list[str],
     keys: list[tuple[str, str]],
     args: argparse.Namespace,
     prefix: tuple[str, ...] = (),
+    pids: dict[str, list[int]] | None = None,
 ) -> dict[str, Any]:
+    pids = {**(pids or {}), "load": [os.getpid()], "postgres": _postgres_pids()}
+    before = _cpu(pids)
     quiet, _ = await _order_flow(api, keys, args.seconds)
+    quiet_cpu = {k: v - before[k] for k, v in _cpu(pids).items()}
     workers = []
     for i, gateway in enumerate(gateways):
         share = args.subscribers // len(gateways) + (i < args.subscribers % len(gateways))
@@ -78,7 +103,10 @@ async def _measure(
     for w in workers:
         w.stdin.write(b"go\n")
         await w.stdin.drain()
+    pids["subscribers"] = [w.pid for w in workers]
+    before = _cpu(pids)
     loaded, failed = await _order_flow(api, keys, args.seconds)
+    loaded_cpu = {k: v - before[k] for k, v in _cpu(pids).items()}
     stats = [json.loads((await w.stdout.readline()).decode()) for w in workers]
     for w in workers:
         await w.wait()
@@ -93,6 +121,7 @@ async def _measure(
         "p50": percentile(delays, 50) * 1000 if delays else float("nan"),
         "p99": percentile(delays, 99) * 1000 if delays else float("nan"),
         "trades": len(delays),
+        "cpu": {k: (quiet_cpu.get(k, 0.0), v) for k, v in loaded_cpu.items()},
     }
 
 
@@ -102,7 +131,8 @@ async def main(args: argparse.Namespace) -> None:
 
     for clients in ((), NICE):
         name = "one process (all)" + (", subscribers at nice 19" if clients else "")
-        results[name] = await _one_process(args, secret_key, clients)
+        if args.only in name:
+            results[name] = await _one_process(args, secret_key, clients)
     for gateways, clients in (((), ()), ((), NICE), (NICE, NICE)):
         name = "cluster (sequencer, api, 2 gateways)"
         name += {
@@ -110,7 +140,8 @@ async def main(args: argparse.Namespace) -> None:
             ((), NICE): ", subscribers at nice 19",
             (NICE, NICE): ", gateways and subscribers at nice 19",
         }[(gateways, clients)]
-        results[name] = await _cluster(args, secret_key, gateways, clients)
+        if args.only in name:
+            results[name] = await _cluster(args, secret_key, gateways, clients)
     _report(args, results)
 
 
@@ -122,7 +153,9 @@ async def _one_process(
     keys = await _seed(url, args.traders, secret_key)
     proc, base = start_exchange(url, secret_key)
     try:
-        return await _measure(base, [base.replace("http", "ws")], keys, args, clients)
+        return await _measure(
+            base, [base.replace("http", "ws")], keys, args, clients, {"exchange": [proc.pid]}
+        )
     finally:
         proc.terminate()
         proc.wait(15)
@@ -154,7 +187,13 @@ async def _cluster(
                 gateway, gateway_base = _role("gateway", url, secret_key, nats.url, prefix)
                 procs.append(gateway)
                 gateways.append(gateway_base.replace("http", "ws"))
-            return await _measure(api_base, gateways, keys, args, clients)
+            roles = {
+                "sequencer": [sequencer.pid],
+                "api": [api.pid],
+                "gateways": [p.pid for p in procs[2:]],
+                "nats": [nats.process.pid] if nats.process else [],
+            }
+            return await _measure(api_base, gateways, keys, args, clients, roles)
         finally:
             for p in procs:
                 p.terminate()
@@ -177,8 +216,11 @@ def _report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> Non
         print(
             f"  delivered {r['messages']:9.0f} msg/s ({r['gaps']} sequence gaps, "
             f"{r['closed']} disconnected); match -> delivery p50 {r['p50']:.1f} ms, "
-            f"p99 {r['p99']:.1f} ms over {r['trades']} trade deliveries"
+            f"p99 {r['p99']:.1f} ms over {r['trades']} trade deliveries (every 10th "
+            "subscriber's)"
         )
+        cpu = ", ".join(f"{k} {q:.1f} -> {v:.1f}" for k, (q, v) in r["cpu"].items())
+        print(f"  CPU s without -> with subscribers: {cpu}")
 
 
 if __name__ == "__main__":
@@ -187,4 +229,5 @@ if __name__ == "__main__":
     parser.add_argument("--procs", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--traders", type=int, default=8, help="order-flow clients")
+    parser.add_argument("--only", default="", help="the deployments whose name has this")
     asyncio.run(main(parser.parse_args()))

@@ -51,6 +51,7 @@ from app.kit.dberrors import classify
 from app.kit.errors import AppError
 from app.kit.inputs import parse_json
 from app.kit.units import UNIT
+from app.kit.wsframes import Flusher
 from app.kraken import private
 from app.kraken.context import Context
 from app.kraken.errors import INTERNAL, KrakenError, kraken_error
@@ -129,8 +130,8 @@ def ws_error(error: str) -> str:
 class KConn(Connection):
     """One client of Kraken's WebSocket: its subscriptions and what is held for it."""
 
-    def __init__(self, websocket: WebSocket, queue_size: int) -> None:
-        super().__init__(websocket, queue_size)
+    def __init__(self, websocket: WebSocket, queue_size: int, flusher: Flusher) -> None:
+        super().__init__(websocket, queue_size, flusher)
         self.depths: dict[int, int] = {}  # market id -> subscribed book depth
         self.bbo: set[int] = set()  # markets whose ticker is sent on best bid/ask changes
         self.holding: dict[tuple[str, int], list[tuple[str | None, str]]] = {}
@@ -187,6 +188,7 @@ class KrakenFeed:
         self.sessionmaker = sessionmaker
         self.tokens = tokens
         self.queue_size = queue_size
+        self.flusher = Flusher()
         self.heartbeat = heartbeat
         self.refresh = refresh
         self.subs: dict[tuple[str, int], set[KConn]] = defaultdict(set)
@@ -1404,7 +1406,7 @@ async def serve(
     handle: Callable[[KConn, str], Awaitable[None]],
 ) -> None:
     await websocket.accept()
-    conn = KConn(websocket, feed.queue_size)
+    conn = KConn(websocket, feed.queue_size, feed.flusher)
     feed.connections.add(conn)
     greet(conn)
 

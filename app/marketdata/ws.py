@@ -13,16 +13,22 @@ Protocol (JSON text frames):
 - server -> client: `{"event": "subscribed" | "unsubscribed" | "authenticated" | "pong" |
   "heartbeat" | "error", ...}` and data messages `{"channel": C, "market": M, ...}`.
 
-Book: a `snapshot` (sequence = the book's `sequence`, and the service's `epoch`), then one
-`update` per committed change of that market with `sequence` = previous + 1 (a gap means:
-resubscribe; another `epoch` in a new snapshot means the service restarted and the
-sequence began again). Levels are `[price, qty, orders]`; qty "0" removes the level. Only
-committed state is published: the order service's read model hands each committed group
-to `MarketDataHub.on_commit` (enqueue only), and the hub's own task fans out.
+Book: a `snapshot` (sequence = the book's `sequence`, and the service's `epoch`), then
+`update`s carrying the changes of sequences `first` to `sequence`, where `first` is the
+previous message's `sequence` + 1 (anything else is a gap: resubscribe; another `epoch` in a
+new snapshot means the service restarted and the sequence began again). With
+`EXCHANGE_WS_BATCH_MS` = 0 every committed change is its own update (`first` ==
+`sequence`); above 0, a market's changes over that long are one update, and its trades one
+`trades` message. Levels are `[price, qty, orders]` as they are after `sequence`; qty "0"
+removes the level. Only committed state is published: the order service's read model
+hands each committed group to `MarketDataHub.on_commit` (enqueue only), and the hub's own
+task fans out.
 
-Slow consumers: each connection has a bounded outbound queue; when it overflows the
-connection is closed with code 4008 and reason "slow consumer" (it may reconnect and
-resubscribe). The engine and the other connections never wait for it.
+Sending: a message for many connections is encoded once (`app.kit.wsframes`); what a
+connection was sent during one step of the event loop leaves in one write. Slow consumers:
+what a connection has not taken is bounded (messages waiting, or KiB the kernel did not
+take); past that it is closed with code 4008 and reason "slow consumer" (it may reconnect
+and resubscribe). The engine and the other connections never wait for it.
 
 Revoked keys: when the key a connection authenticated with (signed, or by a token of that
 key) is revoked (by any process: the
@@ -61,6 +67,7 @@ from app.custody.schemas import ChainDepositOut, WithdrawalOut
 from app.kit.dberrors import classify
 from app.kit.errors import AppError, InternalError
 from app.kit.inputs import MalformedJson, parse_json
+from app.kit.wsframes import Flusher, Frame, sink_of
 from app.ledger.statement import user_balances
 from app.marketdata import service
 from app.marketdata.errors import (
@@ -92,12 +99,25 @@ def _dumps(message: dict[str, Any]) -> str:
     return json.dumps(message, separators=(",", ":"))
 
 
-class Connection:
-    """One client: a bounded outbound queue drained by `pump`."""
+def _frame(message: dict[str, Any]) -> Frame:
+    """A message for several connections: encoded once."""
+    return Frame(_dumps(message))
 
-    def __init__(self, websocket: WebSocket, queue_size: int) -> None:
+
+class Connection:
+    """One client. Its messages leave in the order they were sent: written to its socket once
+    per step of the event loop where the server offers a `FrameSink`, else through ASGI by
+    `pump`. What it has not taken is bounded (`queue_size` messages waiting, or that many KiB
+    the kernel has not taken): past that it is closed as a slow consumer."""
+
+    def __init__(self, websocket: WebSocket, queue_size: int, flusher: Flusher) -> None:
         self.ws = websocket
+        # The ASGI path's messages; with a sink, only the close.
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(queue_size)
+        self.queue_size = queue_size
+        self.sink = sink_of(websocket.scope)
+        self.flusher = flusher
+        self.pending: list[bytes] = []  # frames for the sink, written by `flush`
         self.user_id: int | None = None
         self.key_id: int | None = None  # the API key it authenticated with
         self.book_from: dict[int, int] = {}  # market id -> snapshot sequence
@@ -106,16 +126,34 @@ class Connection:
         self.farewell: str | None = None  # the last message, sent before the close frame
         self.last_sent = time.monotonic()
 
-    def send(self, text: str) -> bool:
+    def send(self, message: str | Frame) -> bool:
         """Enqueue without waiting; False (and the connection closes) when it is full."""
         if self.closing is not None:
             return False
-        try:
-            self.queue.put_nowait(text)
-            return True
-        except asyncio.QueueFull:
+        if self.sink is None:
+            try:
+                self.queue.put_nowait(message if isinstance(message, str) else message.text)
+                return True
+            except asyncio.QueueFull:
+                self.close(CLOSE_SLOW, "slow consumer: outbound queue overflow")
+                return False
+        if not self.pending:  # the first since the last write: how much is still unread?
+            if self.sink.buffered() > self.queue_size << 10:
+                self.close(CLOSE_SLOW, "slow consumer: outbound queue overflow")
+                return False
+            self.flusher.mark(self.flush)
+        elif len(self.pending) >= self.queue_size:
             self.close(CLOSE_SLOW, "slow consumer: outbound queue overflow")
             return False
+        self.pending.append((message if isinstance(message, Frame) else Frame(message)).data)
+        return True
+
+    def flush(self) -> None:
+        """Write what was sent since the last flush (the sink path), in one write."""
+        if self.pending and self.closing is None and self.sink is not None:
+            self.sink.write(b"".join(self.pending))
+            self.last_sent = time.monotonic()
+        self.pending.clear()
 
     def close(self, code: int, reason: str, farewell: str | None = None) -> None:
         """Drop everything still queued and close, after `farewell` if given."""
@@ -123,6 +161,7 @@ class Connection:
             return
         self.closing = (code, reason)
         self.farewell = farewell
+        self.pending.clear()
         while not self.queue.empty():
             self.queue.get_nowait()
         self.queue.put_nowait(_CLOSE)
@@ -141,6 +180,19 @@ class Connection:
             self.last_sent = time.monotonic()
 
 
+class _Pending:
+    """A market's book changes not yet published: from `first` (its depth before: `before`)
+    to `last`."""
+
+    __slots__ = ("before", "first", "last", "market_id")
+
+    def __init__(self, change: BookChange) -> None:
+        self.market_id = change.market_id
+        self.first = change.sequence
+        self.before = change.before
+        self.last = change
+
+
 class MarketDataHub:
     """Fans committed order-path events out to WebSocket connections."""
 
@@ -152,6 +204,7 @@ class MarketDataHub:
         tokens: TokenIssuer | None = None,
         *,
         queue_size: int = 2000,
+        batch: float = 0.0,
         heartbeat: float = 15.0,
         refresh: float = 0.5,
     ) -> None:
@@ -161,6 +214,7 @@ class MarketDataHub:
         self.authenticator = authenticator
         self.tokens = tokens
         self.queue_size = queue_size
+        self.flusher = Flusher()
         self.heartbeat = heartbeat
         self.refresh = refresh
         self.subs: dict[tuple[str, int], set[Connection]] = defaultdict(set)
@@ -169,6 +223,10 @@ class MarketDataHub:
         self.connections: set[Connection] = set()
         self._inbox: asyncio.Queue[Committed] = asyncio.Queue()
         self._dirty: set[int] = set()  # markets with new trades: ticker/candles to refresh
+        self.batch = batch  # seconds over which book and trades messages are gathered
+        self._books: dict[int, _Pending] = {}  # market -> its book changes not yet published
+        self._trades: dict[int, list[FillRecord]] = defaultdict(list)  # fills not yet published
+        self._publishing = False
         self._balances: set[tuple[int, str]] = set()  # (user, asset) changed
         self._custody: set[tuple[str, int, int]] = set()  # (kind, user, row id) changed
         self._tasks: list[asyncio.Task[None]] = []
@@ -211,29 +269,43 @@ class MarketDataHub:
 
     def dispatch(self, committed: Committed) -> None:
         if committed.epoch is not None:  # the books start again (a follower resynchronised)
+            self._books.clear()  # the snapshots below hold them
             self._book_snapshots()
         else:
             for change in committed.books:
-                self._book_update(change)
-        by_market: dict[int, list[FillRecord]] = defaultdict(list)
+                pending = self._books.get(change.market_id)
+                if pending is None:
+                    pending = self._books[change.market_id] = _Pending(change)
+                pending.last = change
         for fill in committed.fills:
-            by_market[fill.market_id].append(fill)
-        for market_id, fills in by_market.items():
-            self._dirty.add(market_id)
-            conns = self.subs.get(("trades", market_id))
-            if conns:
-                self._fanout(
-                    conns,
-                    _dumps(
-                        {
-                            "channel": "trades",
-                            "market": self._symbol(market_id),
-                            "data": [_trade(f) for f in fills],
-                        }
-                    ),
-                )
+            self._trades[fill.market_id].append(fill)
+            self._dirty.add(fill.market_id)
         if self.users:
             self._private(committed)
+        if self.batch > 0:
+            if not self._publishing:
+                self._publishing = True
+                asyncio.get_running_loop().call_later(self.batch, self._publish)
+        else:
+            self._publish()
+
+    def _publish(self) -> None:
+        """One `book` update per market of what changed since the last (sequences `first` to
+        `sequence`), one `trades` message per market."""
+        self._publishing = False
+        books, self._books = self._books, {}
+        trades, self._trades = self._trades, defaultdict(list)
+        for pending in books.values():
+            self._book_update(pending)
+        for market_id, fills in trades.items():
+            conns = self.subs.get(("trades", market_id))
+            if conns:
+                message = {
+                    "channel": "trades",
+                    "market": self._symbol(market_id),
+                    "data": [_trade(f) for f in fills],
+                }
+                self._fanout(conns, _frame(message))
 
     def _book_snapshots(self) -> None:
         for (channel, market_id), conns in list(self.subs.items()):
@@ -262,23 +334,28 @@ class MarketDataHub:
             ),
         )
 
-    def _book_update(self, change: BookChange) -> None:
-        conns = self.subs.get(("book", change.market_id))
+    def _book_update(self, pending: "_Pending") -> None:
+        market_id, first, last = pending.market_id, pending.first, pending.last
+        conns = self.subs.get(("book", market_id))
         if not conns:
             return
-        message = _dumps(
+        message = _frame(
             {
                 "channel": "book",
-                "market": self._symbol(change.market_id),
+                "market": self._symbol(market_id),
                 "type": "update",
-                "sequence": change.sequence,
-                "bids": _diff(change.before.bids, change.after.bids, reverse=True),
-                "asks": _diff(change.before.asks, change.after.asks, reverse=False),
+                "first": first,
+                "sequence": last.sequence,
+                "bids": _diff(pending.before.bids, last.after.bids, reverse=True),
+                "asks": _diff(pending.before.asks, last.after.asks, reverse=False),
             }
         )
         for conn in list(conns):
-            if conn.book_from.get(change.market_id, 0) < change.sequence:
+            start = conn.book_from.get(market_id, 0)
+            if start < first:
                 self._deliver(conn, message)
+            elif start < last.sequence:  # its snapshot fell within these changes: a new one
+                self._book_snapshot(conn, market_id, self._symbol(market_id))
 
     def _private(self, committed: Committed) -> None:
         for order in committed.orders:
@@ -300,11 +377,13 @@ class MarketDataHub:
     def _private_conns(self, user_id: int, channel: str) -> Iterable[Connection]:
         return [c for c in self.users.get(user_id, ()) if (channel, 0) in c.subs]
 
-    def _fanout(self, conns: Iterable[Connection], message: str) -> None:
+    def _fanout(self, conns: Iterable[Connection], message: str | Frame) -> None:
+        if not isinstance(message, Frame):
+            message = Frame(message)
         for conn in list(conns):
             self._deliver(conn, message)
 
-    def _deliver(self, conn: Connection, message: str) -> None:
+    def _deliver(self, conn: Connection, message: str | Frame) -> None:
         if conn.send(message):
             self.delivered += 1
         elif conn.closing is not None and conn.closing[0] == CLOSE_SLOW:
@@ -316,7 +395,7 @@ class MarketDataHub:
         while True:
             await asyncio.sleep(min(self.heartbeat / 3, 1.0))
             idle = time.monotonic() - self.heartbeat
-            message = _dumps({"event": "heartbeat", "time": time.time_ns()})
+            message = _frame({"event": "heartbeat", "time": time.time_ns()})
             for conn in [c for c in self.connections if c.last_sent < idle]:
                 conn.last_sent = time.monotonic()
                 self._deliver(conn, message)
@@ -502,7 +581,11 @@ class MarketDataHub:
         )
         if channel == "book":
             # Snapshot and registration in one step of the event loop: every later update
-            # has a larger sequence, every earlier one is already in the snapshot.
+            # has a larger sequence, every earlier one is already in the snapshot (what was
+            # gathered for the market goes out first, to the others).
+            pending = self._books.pop(market.id, None)
+            if pending is not None:
+                self._book_update(pending)
             self._book_snapshot(conn, market.id, market.symbol)
         elif initial is not None:
             self._deliver(conn, initial)
@@ -639,7 +722,7 @@ async def _balances_message(session: AsyncSession, user_id: int, assets: set[str
 async def websocket_feed(websocket: WebSocket) -> None:
     hub: MarketDataHub = websocket.app.state.marketdata
     await websocket.accept()
-    conn = Connection(websocket, hub.queue_size)
+    conn = Connection(websocket, hub.queue_size, hub.flusher)
     hub.connections.add(conn)
 
     async def receive() -> None:

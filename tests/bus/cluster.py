@@ -15,6 +15,8 @@ class Node(ServeProcess):
             EXCHANGE_ROLE=role,
             EXCHANGE_INDEXER_ENABLED="false",
             EXCHANGE_CUSTODY_ENABLED="false",
+            # Gateways batch book changes as docker-compose runs them (a batch = one update).
+            EXCHANGE_WS_BATCH_MS="50" if role == "gateway" else "0",
         )
         self.role = role
         self.log = logs / f"{role}-{self.port}.log"

@@ -68,7 +68,8 @@ class BookFeed:
                     self.asks = {int(p): int(q) for p, q, _ in msg["asks"]}
                     self.sequences = [msg["sequence"]]
                     continue
-                assert msg["sequence"] == self.sequences[-1] + 1, "a gap in the book's sequence"
+                assert msg["first"] == self.sequences[-1] + 1, "a gap in the book's sequence"
+                assert msg["sequence"] >= msg["first"]
                 self.sequences.append(msg["sequence"])
                 for side, levels in (("bids", self.bids), ("asks", self.asks)):
                     for p, q, _ in msg[side]:

@@ -15,6 +15,7 @@ import websockets
 from fastapi import FastAPI
 
 from app.auth.signing import sign
+from app.kit.wsframes import FramingWebSocketProtocol
 from tests.orders.conftest import PRICE, TICK, market  # noqa: F401  (fixture)
 from tests.signing import SignedClient, next_nonce
 
@@ -25,11 +26,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-async def ws_url(app: FastAPI) -> AsyncIterator[str]:
+async def _serve(app: FastAPI, **config: Any) -> AsyncIterator[str]:
     port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, lifespan="off", log_level="warning", **config
+        )
+    )
     task = asyncio.create_task(server.serve())
     for _ in range(1000):
         if server.started:
@@ -38,6 +41,20 @@ async def ws_url(app: FastAPI) -> AsyncIterator[str]:
     yield f"ws://127.0.0.1:{port}/v1/ws"
     server.should_exit = True
     await task
+
+
+@pytest.fixture
+async def ws_url(app: FastAPI) -> AsyncIterator[str]:
+    """The app served as `serve` runs it: feed frames written straight to the sockets."""
+    async for url in _serve(app, ws=FramingWebSocketProtocol):
+        yield url
+
+
+@pytest.fixture
+async def asgi_ws_url(app: FastAPI) -> AsyncIterator[str]:
+    """The app under plain uvicorn: every message through ASGI's `send`."""
+    async for url in _serve(app):
+        yield url
 
 
 class WsClient:

@@ -34,14 +34,16 @@ def rest_levels(body: dict[str, Any]) -> Book:
     }
 
 
-async def test_book_replay_equals_rest_book(
-    market: Market, signed: SignedFactory, ws_url: str
-) -> None:
+async def _book_replay(
+    market: Market, signed: SignedFactory, url: str, *, batched: bool = False
+) -> int:
+    """Orders flow; the feed's snapshot and updates rebuild the REST book exactly, every
+    update following the last. Returns how many updates it took."""
     traders = [await market.trader(signed) for _ in range(4)]
     # Something resting before the subscription: the snapshot must carry it.
     r = await traders[0].post("/v1/orders", limit("sell", PRICE + 500_000, 3 * ALPHA))
     assert r.status_code == 201
-    ws = await connect(ws_url)
+    ws = await connect(url)
     ack = await ws.request({"op": "subscribe", "channel": "book", "market": "SN1-TAO", "id": 7})
     assert ack == {"event": "subscribed", "id": 7, "channel": "book", "market": "SN1/TAO"}
     snapshot = await ws.recv()
@@ -52,15 +54,88 @@ async def test_book_replay_equals_rest_book(
 
     await random_flow(traders, 120, seed=1)
     rest = (await traders[0].client.get("/v1/markets/SN1-TAO/book?depth=1000")).json()
+    updates = 0
     while seq < rest["sequence"]:
         update = await ws.recv()
         assert update["channel"] == "book" and update["type"] == "update"
-        assert update["sequence"] == seq + 1, "sequence gap"
+        assert update["first"] == seq + 1, "sequence gap"
+        if not batched:
+            assert update["sequence"] == update["first"], "one update per change"
         seq = update["sequence"]
         apply(book, update)
+        updates += 1
     assert seq == rest["sequence"] and snapshot["epoch"] == rest["epoch"]
     assert book == rest_levels(rest)
     assert book["bids"] and book["asks"]
+    await ws.nothing_more()
+    await ws.conn.close()
+    return updates
+
+
+async def test_book_replay_equals_rest_book(
+    market: Market, signed: SignedFactory, ws_url: str
+) -> None:
+    await _book_replay(market, signed, ws_url)
+
+
+async def test_book_replay_through_plain_asgi(
+    market: Market, signed: SignedFactory, asgi_ws_url: str
+) -> None:
+    """Without the server's frame sink (another ASGI server, or compression): the same."""
+    await _book_replay(market, signed, asgi_ws_url)
+
+
+async def test_batched_book_replay_equals_rest_book(
+    market: Market, signed: SignedFactory, ws_url: str
+) -> None:
+    hub: MarketDataHub = market.app.state.marketdata
+    hub.batch = 0.02
+    await _book_replay(market, signed, ws_url, batched=True)
+
+
+async def test_a_batch_is_one_update_of_the_net_change(market: Market, ws_url: str) -> None:
+    """Changes gathered over the batch interval: one `book` update (`first` to `sequence`,
+    the levels as they end)."""
+    hub: MarketDataHub = market.app.state.marketdata
+    hub.batch = 0.05
+    ws = await connect(ws_url)
+    await ws.request({"op": "subscribe", "channel": "book", "market": "SN1/TAO"})
+    snapshot = await ws.recv()
+    market_id = next(iter(hub.symbols))
+    seq = snapshot["sequence"]
+    a, b, c = (DepthLevel(PRICE - i * 10_000, ALPHA, 1) for i in range(3))
+    steps = [Depth([a], []), Depth([a, b], []), Depth([b], []), Depth([b, c], [])]
+    before = Depth([], [])
+    for i, after in enumerate(steps, 1):
+        hub.dispatch(Committed([BookChange(market_id, seq + i, before, after)], [], []))
+        before = after
+    update = await ws.recv()
+    assert update["first"] == seq + 1 and update["sequence"] == seq + 4
+    # a was added then removed: not there at all; b and c added.
+    assert update["bids"] == [[str(b.price), str(ALPHA), 1], [str(c.price), str(ALPHA), 1]]
+    await ws.nothing_more()
+    await ws.conn.close()
+
+
+async def test_a_snapshot_within_a_batch_is_followed_by_a_new_snapshot(
+    market: Market, ws_url: str
+) -> None:
+    """A connection whose snapshot fell among the changes of a batch (the view ran ahead of
+    the hub) cannot apply the batch's net change: it gets a fresh snapshot instead."""
+    hub: MarketDataHub = market.app.state.marketdata
+    hub.batch = 0.05
+    ws = await connect(ws_url)
+    await ws.request({"op": "subscribe", "channel": "book", "market": "SN1/TAO"})
+    snapshot = await ws.recv()
+    market_id = next(iter(hub.symbols))
+    seq = snapshot["sequence"]
+    (conn,) = hub.subs[("book", market_id)]
+    level = Depth([DepthLevel(PRICE, ALPHA, 1)], [])
+    hub.dispatch(Committed([BookChange(market_id, seq + 1, Depth([], []), level)], [], []))
+    hub.dispatch(Committed([BookChange(market_id, seq + 2, level, Depth([], []))], [], []))
+    conn.book_from[market_id] = seq + 1  # as if its snapshot was taken between the two
+    again = await ws.recv()
+    assert again["type"] == "snapshot" and again["sequence"] == hub.view.sequence(market_id)
     await ws.nothing_more()
     await ws.conn.close()
 

@@ -81,7 +81,8 @@ export class Feed {
     }
     const last = this.sequences.get(market);
     if (last === undefined) return false; // before its snapshot
-    if (message.sequence !== last + 1) {
+    // An update carries sequences `first` to `sequence` (one change, or a batch of them).
+    if ((message.first ?? message.sequence) !== last + 1) {
       // A gap: start again from a fresh snapshot.
       this.sequences.delete(market);
       this.send({ op: "unsubscribe", channel: "book", market });
