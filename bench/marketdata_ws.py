@@ -64,8 +64,15 @@ class _Subscriber(asyncio.Protocol):
         self.buf = b""
         self.open = False
         self.seq: int | None = None
+        self.opened = asyncio.get_running_loop().create_future()
         self.done = asyncio.get_running_loop().create_future()
         self.transport: asyncio.Transport | None = None
+
+    def subscription(self, op: str) -> None:
+        """Subscribe to (or unsubscribe from) `book` and `trades` of SN1/TAO."""
+        self.seq = None  # a subscription starts with a snapshot
+        for channel in ("book", "trades"):
+            self.send_text(json.dumps({"op": op, "channel": channel, "market": "SN1/TAO"}))
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -93,10 +100,7 @@ class _Subscriber(asyncio.Protocol):
                 return
             assert buf.startswith(b"HTTP/1.1 101"), buf[:200]
             self.open, buf = True, buf[end + 4 :]
-            for channel in ("book", "trades"):
-                self.send_text(
-                    json.dumps({"op": "subscribe", "channel": channel, "market": "SN1/TAO"})
-                )
+            self.opened.set_result(None)
         at, now, started = 0, time.time_ns(), self.started.is_set()
         while len(buf) - at >= 2:
             opcode, n, head = buf[at] & 0x0F, buf[at + 1] & 0x7F, 2
@@ -139,42 +143,104 @@ class _Subscriber(asyncio.Protocol):
             self.done.set_result(None)
 
 
-async def _subscriber_worker(url: str, count: int, seconds: float) -> None:
-    """Connect `count` subscribers, report "ready", count messages until stdin says go and
-    `seconds` pass, then print one JSON line of statistics."""
+async def _subscriber_worker(url: str, count: int) -> None:
+    """Connect `count` subscribers and say "ready"; then obey stdin, a command a line:
+    `subscribe` / `unsubscribe` (every connection, then "ok"), `go` (start counting),
+    `stop` (print one JSON line of statistics since `go`), `exit` (or end of input)."""
     delays: list[int] = []
     counts = {"messages": 0, "gaps": 0, "closed": 0}
     started = asyncio.Event()
     host, port = url.removeprefix("ws://").partition("/")[0].split(":")
     loop = asyncio.get_running_loop()
-
-    async def one(sample: bool) -> None:
-        _, sub = await loop.create_connection(
-            lambda: _Subscriber(url, counts, delays if sample else None, started), host, int(port)
-        )
-        await sub.done
-
-    tasks = []
+    subs: list[_Subscriber] = []
     for i in range(count):
         # Every tenth subscriber times its trades (a sample: decoding them all costs the
         # load generator more than the delivery costs the exchange).
-        tasks.append(asyncio.create_task(one(i % 10 == 0)))
-        await asyncio.sleep(0.002)
-    await asyncio.sleep(1.0)
+        _, sub = await loop.create_connection(
+            lambda s=i % 10 == 0: _Subscriber(url, counts, delays if s else None, started),
+            host,
+            int(port),
+        )
+        await sub.opened
+        subs.append(sub)
     print("ready", flush=True)
-    await asyncio.to_thread(sys.stdin.readline)  # "go"
-    started.set()
     t0 = time.perf_counter()
-    await asyncio.sleep(seconds)
-    elapsed = time.perf_counter() - t0
-    started.clear()
-    snapshot = dict(counts)
-    for t in tasks:
-        t.cancel()
-    errors = [r for r in await asyncio.gather(*tasks, return_exceptions=True) if r is not None]
-    for e in {repr(e) for e in errors if not isinstance(e, asyncio.CancelledError)}:
-        print(f"subscriber failed: {e}", file=sys.stderr)
-    print(json.dumps({**snapshot, "elapsed": elapsed, "delays": delays}), flush=True)
+    while True:
+        command = (await asyncio.to_thread(sys.stdin.readline)).strip()
+        if command in ("subscribe", "unsubscribe"):
+            for sub in subs:
+                sub.subscription(command)
+            print("ok", flush=True)
+        elif command == "go":
+            counts.update(messages=0, gaps=0)
+            delays.clear()
+            started.set()
+            t0 = time.perf_counter()
+        elif command == "stop":
+            elapsed = time.perf_counter() - t0
+            started.clear()
+            print(json.dumps({**counts, "elapsed": elapsed, "delays": delays}), flush=True)
+        else:
+            break
+    for sub in subs:
+        if sub.transport is not None:
+            sub.transport.close()
+
+
+class Subscribers:
+    """Worker processes holding `subscribers` connections to `url`, split over `procs`.
+    `prefix`: a command the workers run under (e.g. `nice -n 19`)."""
+
+    def __init__(self) -> None:
+        self.workers: list[Any] = []
+
+    @classmethod
+    async def start(
+        cls, url: str, subscribers: int, procs: int, prefix: tuple[str, ...] = ()
+    ) -> "Subscribers":
+        pool = cls()
+        per = [subscribers // procs + (1 if i < subscribers % procs else 0) for i in range(procs)]
+        for n in per:
+            pool.workers.append(
+                await asyncio.create_subprocess_exec(
+                    *prefix,
+                    sys.executable,
+                    "-m",
+                    "bench.marketdata_ws",
+                    "--worker",
+                    url,
+                    "--subscribers",
+                    str(n),
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    limit=2**30,  # the statistics line carries every delay
+                )
+            )
+        for w in pool.workers:
+            line = await asyncio.wait_for(w.stdout.readline(), 300)
+            assert line.strip() == b"ready", line
+        return pool
+
+    @property
+    def pids(self) -> list[int]:
+        return [w.pid for w in self.workers]
+
+    async def tell(self, command: str, answer: bool = False) -> list[bytes]:
+        for w in self.workers:
+            w.stdin.write(command.encode() + b"\n")
+            await w.stdin.drain()
+        return [await w.stdout.readline() for w in self.workers] if answer else []
+
+    async def subscribe(self, op: str = "subscribe") -> None:
+        assert all(line.strip() == b"ok" for line in await self.tell(op, answer=True))
+
+    async def stats(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in await self.tell("stop", answer=True)]
+
+    async def close(self) -> None:
+        await self.tell("exit")
+        for w in self.workers:
+            await w.wait()
 
 
 # ---------------------------------------------------------------------------- driver
@@ -192,36 +258,6 @@ async def _rest_rate(base: str, path: str, clients: int, seconds: float) -> tupl
 
     ok, failed, _ = await _load(clients, seconds, get, base)
     return ok / seconds, failed
-
-
-async def _spawn_workers(
-    url: str, subscribers: int, procs: int, seconds: float, prefix: tuple[str, ...] = ()
-) -> list[Any]:
-    """`prefix`: a command the workers run under (e.g. `nice -n 19`)."""
-    workers = []
-    per = [subscribers // procs + (1 if i < subscribers % procs else 0) for i in range(procs)]
-    for n in per:
-        workers.append(
-            await asyncio.create_subprocess_exec(
-                *prefix,
-                sys.executable,
-                "-m",
-                "bench.marketdata_ws",
-                "--worker",
-                url,
-                "--subscribers",
-                str(n),
-                "--seconds",
-                str(seconds),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                limit=2**30,  # the statistics line carries every delay
-            )
-        )
-    for w in workers:
-        line = await asyncio.wait_for(w.stdout.readline(), 300)
-        assert line.strip() == b"ready", line
-    return workers
 
 
 async def main(subscribers: int, procs: int, seconds: float, clients: int, traders: int) -> None:
@@ -248,14 +284,12 @@ async def main(subscribers: int, procs: int, seconds: float, clients: int, trade
     try:
         quiet_ok, _ = await _order_flow(base, keys, seconds)  # no subscribers: reference
         ws_url = f"ws://127.0.0.1:{port}/v1/ws"
-        workers = await _spawn_workers(ws_url, subscribers, procs, seconds)
-        for w in workers:
-            w.stdin.write(b"go\n")
-            await w.stdin.drain()
+        pool = await Subscribers.start(ws_url, subscribers, procs)
+        await pool.subscribe()
+        await pool.tell("go")
         orders_ok, orders_failed = await _order_flow(base, keys, seconds)
-        stats = [json.loads((await w.stdout.readline()).decode()) for w in workers]
-        for w in workers:
-            await w.wait()
+        stats = await pool.stats()
+        await pool.close()
         trades = (await httpx.AsyncClient(base_url=base).get("/v1/tickers")).json()[0]
         book_rate, book_failed = await _rest_rate(
             base, "/v1/markets/SN1-TAO/book", clients, seconds
@@ -310,6 +344,6 @@ if __name__ == "__main__":
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        asyncio.run(_subscriber_worker(args.worker, args.subscribers, args.seconds))
+        asyncio.run(_subscriber_worker(args.worker, args.subscribers))
     else:
         asyncio.run(main(args.subscribers, args.procs, args.seconds, args.clients, args.traders))

@@ -6,12 +6,20 @@ Two deployments on the same database server, in the same run:
   processes; the subscribers connect to the gateways (half each), the orders go to the api.
 
 For each: the order rate of the same flow (`--traders` clients of crossing limit orders,
-about half trade) without subscribers, then with `--subscribers` subscribed to `book` and
-`trades` of SN1/TAO (worker processes of `bench.marketdata_ws`), the ratio of the two, the
-messages delivered and the match -> delivery delay (p50/p99, from each trade's engine
-timestamp to its receipt).
+about half trade) without subscribers (the mean of a window before and one after), and
+with `--subscribers` subscribed to `book` and
+`trades` of SN1/TAO (worker processes of `bench.marketdata_ws`: raw WebSocket clients that
+parse frame headers and check book sequences, every tenth also timing its trades), the
+ratio of the two, the messages delivered, the match -> delivery delay (p50/p99, from each
+trade's engine timestamp to its receipt) and the CPU seconds of each group of processes
+(roles, NATS, Postgres, the order flow's load generator, the subscribers) in both windows.
+
+The feed runs with an update per committed group (`EXCHANGE_WS_BATCH_MS=0`, the single
+process's default), and with batches of `--batch-ms` (the gateways' setting in
+docker-compose.yml): a market's changes over that interval as one update.
 
     .venv/bin/python -m bench.scaleout [--subscribers 1000] [--procs 4] [--seconds 10]
+        [--batch-ms 100] [--only SUBSTRING]
 
 Uses DATABASE_URL's server if set, else the embedded Postgres in .data/bench. On one
 two-core machine every process (Postgres, NATS, the roles, the subscribers and the load)
@@ -24,7 +32,6 @@ too, standing for gateways on machines of their own (the order path gets the cor
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import sys
 import tempfile
@@ -35,7 +42,7 @@ from cryptography.fernet import Fernet
 
 from app.kit.embedded_nats import EmbeddedNats
 from bench.common import fresh_database, migrate, percentile
-from bench.marketdata_ws import _order_flow, _spawn_workers
+from bench.marketdata_ws import Subscribers, _order_flow
 from bench.orders_http import (
     _cpu_seconds,
     _port,
@@ -48,7 +55,12 @@ from bench.orders_http import (
 
 
 def _role(
-    role: str, url: str, secret_key: str, nats_url: str, prefix: tuple[str, ...] = ()
+    role: str,
+    url: str,
+    secret_key: str,
+    nats_url: str,
+    prefix: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
 ) -> tuple[Any, str]:
     port = _port()
     base = f"http://127.0.0.1:{port}"
@@ -65,22 +77,27 @@ def _role(
             "EXCHANGE_LOG_LEVEL": "WARNING",
             "EXCHANGE_RATE_LIMIT_PER_SECOND": "1000000",
             "EXCHANGE_RATE_LIMIT_BURST": "1000000",
+            **(env or {}),
         },
     )
     _wait_ready(base, "/ready", proc)
     return proc, base
 
 
-def _cpu(pids: dict[str, list[int]]) -> dict[str, float]:
-    """CPU seconds so far per group of processes (a process that ended counts 0)."""
-    out: dict[str, float] = {}
-    for name, group in pids.items():
-        total = 0.0
+def _cpu(pids: dict[str, list[int]], since: dict[int, float] | None = None) -> dict[Any, float]:
+    """CPU seconds of every process so far (pid -> seconds); with `since`, what each group
+    used after it (a process that ended since is left out, one that started counts whole)."""
+    now: dict[int, float] = {}
+    for group in pids.values():
         for pid in group:
             with contextlib.suppress(OSError):
-                total += _cpu_seconds(pid)
-        out[name] = total
-    return out
+                now[pid] = _cpu_seconds(pid)
+    if since is None:
+        return now
+    return {
+        name: sum(now[p] - since.get(p, 0.0) for p in group if p in now)
+        for name, group in pids.items()
+    }
 
 
 async def _measure(
@@ -91,37 +108,59 @@ async def _measure(
     prefix: tuple[str, ...] = (),
     pids: dict[str, list[int]] | None = None,
 ) -> dict[str, Any]:
-    pids = {**(pids or {}), "load": [os.getpid()], "postgres": _postgres_pids()}
-    before = _cpu(pids)
-    quiet, _ = await _order_flow(api, keys, args.seconds)
-    quiet_cpu = {k: v - before[k] for k, v in _cpu(pids).items()}
-    workers = []
+    """Windows of the order flow, alternately without and with the subscribers subscribed
+    (connected all along), `--rounds` of each, beginning and ending without: the rate
+    drifts as the book and the tables grow, and every window sees the same history around
+    it."""
+    pools = []
     for i, gateway in enumerate(gateways):
         share = args.subscribers // len(gateways) + (i < args.subscribers % len(gateways))
         procs = max(1, args.procs // len(gateways))
-        workers += await _spawn_workers(f"{gateway}/v1/ws", share, procs, args.seconds, prefix)
-    for w in workers:
-        w.stdin.write(b"go\n")
-        await w.stdin.drain()
-    pids["subscribers"] = [w.pid for w in workers]
-    before = _cpu(pids)
-    loaded, failed = await _order_flow(api, keys, args.seconds)
-    loaded_cpu = {k: v - before[k] for k, v in _cpu(pids).items()}
-    stats = [json.loads((await w.stdout.readline()).decode()) for w in workers]
-    for w in workers:
-        await w.wait()
+        pools.append(await Subscribers.start(f"{gateway}/v1/ws", share, procs, prefix))
+    pids = {
+        **(pids or {}),
+        "load": [os.getpid()],
+        "postgres": _postgres_pids(),
+        "subscribers": [pid for pool in pools for pid in pool.pids],
+    }
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    cpu: dict[bool, dict[str, float]] = {False: {}, True: {}}
+    failed = 0
+    stats: list[dict[str, Any]] = []
+    for loaded in [False, True] * args.rounds + [False]:
+        if loaded:
+            for pool in pools:
+                await pool.subscribe()
+                await pool.tell("go")
+        before = _cpu(pids)
+        ok, bad = await _order_flow(api, keys, args.seconds)
+        for name, seconds in _cpu(pids, before).items():
+            cpu[loaded][name] = cpu[loaded].get(name, 0.0) + seconds
+        rates[loaded].append(ok / args.seconds)
+        if loaded:
+            failed += bad
+            for pool in pools:
+                stats += await pool.stats()
+                await pool.subscribe("unsubscribe")
+    for pool in pools:
+        await pool.close()
     delays = [d / 1e9 for s in stats for d in s["delays"]]
+    windows = {k: len(v) for k, v in rates.items()}
     return {
-        "quiet": quiet / args.seconds,
-        "loaded": loaded / args.seconds,
+        "quiet": sum(rates[False]) / len(rates[False]),
+        "loaded": sum(rates[True]) / len(rates[True]),
+        "windows": rates,
         "failed": failed,
-        "messages": sum(s["messages"] for s in stats) / max(s["elapsed"] for s in stats),
+        "messages": sum(s["messages"] for s in stats) / (windows[True] * args.seconds),
         "gaps": sum(s["gaps"] for s in stats),
         "closed": sum(s["closed"] for s in stats),
         "p50": percentile(delays, 50) * 1000 if delays else float("nan"),
         "p99": percentile(delays, 99) * 1000 if delays else float("nan"),
         "trades": len(delays),
-        "cpu": {k: (quiet_cpu.get(k, 0.0), v) for k, v in loaded_cpu.items()},
+        "cpu": {  # per window
+            k: (cpu[False].get(k, 0.0) / windows[False], v / windows[True])
+            for k, v in cpu[True].items()
+        },
     }
 
 
@@ -129,29 +168,40 @@ async def main(args: argparse.Namespace) -> None:
     secret_key = Fernet.generate_key().decode()
     results: dict[str, dict[str, Any]] = {}
 
-    for clients in ((), NICE):
-        name = "one process (all)" + (", subscribers at nice 19" if clients else "")
-        if args.only in name:
-            results[name] = await _one_process(args, secret_key, clients)
-    for gateways, clients in (((), ()), ((), NICE), (NICE, NICE)):
-        name = "cluster (sequencer, api, 2 gateways)"
-        name += {
-            ((), ()): "",
-            ((), NICE): ", subscribers at nice 19",
-            (NICE, NICE): ", gateways and subscribers at nice 19",
-        }[(gateways, clients)]
-        if args.only in name:
-            results[name] = await _cluster(args, secret_key, gateways, clients)
+    batch = f"batches of {args.batch_ms:g} ms"
+    runs: list[tuple[str, bool, float, tuple[str, ...], tuple[str, ...]]] = [
+        # name, cluster?, batch ms, gateways' prefix, subscribers' prefix
+        ("one process (all), an update per group", False, 0, (), ()),
+        (f"one process (all), {batch}", False, args.batch_ms, (), ()),
+        (f"one process (all), {batch}, subscribers at nice 19", False, args.batch_ms, (), NICE),
+        (f"cluster (sequencer, api, 2 gateways), {batch}", True, args.batch_ms, (), ()),
+        (
+            f"cluster (sequencer, api, 2 gateways), {batch}, subscribers at nice 19",
+            True, args.batch_ms, (), NICE,
+        ),
+        (
+            f"cluster (sequencer, api, 2 gateways), {batch}, gateways and subscribers at nice 19",
+            True, args.batch_ms, NICE, NICE,
+        ),
+    ]  # fmt: skip
+    for name, cluster, batch_ms, gateways, clients in runs:
+        if args.only not in name:
+            continue
+        env = {"EXCHANGE_WS_BATCH_MS": f"{batch_ms:g}"}
+        if cluster:
+            results[name] = await _cluster(args, secret_key, gateways, clients, env)
+        else:
+            results[name] = await _one_process(args, secret_key, clients, env)
     _report(args, results)
 
 
 async def _one_process(
-    args: argparse.Namespace, secret_key: str, clients: tuple[str, ...]
+    args: argparse.Namespace, secret_key: str, clients: tuple[str, ...], env: dict[str, str]
 ) -> dict[str, Any]:
     url = await fresh_database("exchange_bench_scaleout_all")
     await asyncio.to_thread(migrate, url)
     keys = await _seed(url, args.traders, secret_key)
-    proc, base = start_exchange(url, secret_key)
+    proc, base = start_exchange(url, secret_key, **env)
     try:
         return await _measure(
             base, [base.replace("http", "ws")], keys, args, clients, {"exchange": [proc.pid]}
@@ -169,6 +219,7 @@ async def _cluster(
     secret_key: str,
     prefix: tuple[str, ...],
     clients: tuple[str, ...],
+    env: dict[str, str],
 ) -> dict[str, Any]:
     url = await fresh_database("exchange_bench_scaleout_cluster")
     await asyncio.to_thread(migrate, url)
@@ -184,7 +235,7 @@ async def _cluster(
             procs.append(api)
             gateways = []
             for _ in range(2):
-                gateway, gateway_base = _role("gateway", url, secret_key, nats.url, prefix)
+                gateway, gateway_base = _role("gateway", url, secret_key, nats.url, prefix, env)
                 procs.append(gateway)
                 gateways.append(gateway_base.replace("http", "ws"))
             roles = {
@@ -210,7 +261,9 @@ def _report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> Non
     for name, r in results.items():
         print(f"{name}:")
         print(
-            f"  orders without subscribers {r['quiet']:7.0f}/s, with them {r['loaded']:7.0f}/s "
+            f"  orders/s without subscribers {r['quiet']:5.0f} "
+            f"({' '.join(f'{x:.0f}' for x in r['windows'][False])}), "
+            f"with them {r['loaded']:5.0f} ({' '.join(f'{x:.0f}' for x in r['windows'][True])}) "
             f"({r['failed']} failed): ratio {r['loaded'] / r['quiet']:.2f}"
         )
         print(
@@ -220,7 +273,7 @@ def _report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> Non
             "subscriber's)"
         )
         cpu = ", ".join(f"{k} {q:.1f} -> {v:.1f}" for k, (q, v) in r["cpu"].items())
-        print(f"  CPU s without -> with subscribers: {cpu}")
+        print(f"  CPU s per window without -> with subscribers: {cpu}")
 
 
 if __name__ == "__main__":
@@ -230,4 +283,8 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--traders", type=int, default=8, help="order-flow clients")
     parser.add_argument("--only", default="", help="the deployments whose name has this")
+    parser.add_argument("--rounds", type=int, default=3, help="windows with subscribers")
+    parser.add_argument(
+        "--batch-ms", type=float, default=100.0, help="EXCHANGE_WS_BATCH_MS of the batched runs"
+    )
     asyncio.run(main(parser.parse_args()))
