@@ -65,14 +65,18 @@ class _Subscriber(asyncio.Protocol):
         self.open = False
         self.seq: int | None = None
         self.opened = asyncio.get_running_loop().create_future()
+        self.acks, self.acked = 0, self.opened
         self.done = asyncio.get_running_loop().create_future()
         self.transport: asyncio.Transport | None = None
 
-    def subscription(self, op: str) -> None:
-        """Subscribe to (or unsubscribe from) `book` and `trades` of SN1/TAO."""
+    def subscription(self, op: str) -> "asyncio.Future[None]":
+        """Subscribe to (or unsubscribe from) `book` and `trades` of SN1/TAO; done when the
+        server acknowledged both."""
         self.seq = None  # a subscription starts with a snapshot
+        self.acks, self.acked = 2, asyncio.get_running_loop().create_future()
         for channel in ("book", "trades"):
             self.send_text(json.dumps({"op": op, "channel": channel, "market": "SN1/TAO"}))
+        return self.acked
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -85,11 +89,14 @@ class _Subscriber(asyncio.Protocol):
         )
 
     def send_text(self, text: str) -> None:
-        assert self.transport is not None
-        payload, mask = text.encode(), os.urandom(4)
+        self._send(0x1, text.encode())
+
+    def _send(self, opcode: int, payload: bytes) -> None:
+        """A client frame (masked, as clients must); payloads under 126 bytes."""
+        assert self.transport is not None and len(payload) < 126
+        mask = os.urandom(4)
         masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        assert len(payload) < 126
-        self.transport.write(bytes((0x81, 0x80 | len(payload))) + mask + masked)
+        self.transport.write(bytes((0x80 | opcode, 0x80 | len(payload))) + mask + masked)
 
     def data_received(self, data: bytes) -> None:
         buf = self.buf + data
@@ -121,11 +128,18 @@ class _Subscriber(asyncio.Protocol):
                 assert self.transport is not None
                 self.transport.close()
                 break
+            if opcode == 9:  # the server's keepalive ping: pong, or it closes
+                self._send(0xA, payload)
+                continue
             if opcode != 1:
                 continue
             if started:
                 self.counts["messages"] += 1
-            if payload.startswith(b'{"channel":"trades"'):
+            if payload.startswith((b'{"event":"subscribed"', b'{"event":"unsubscribed"')):
+                self.acks -= 1
+                if self.acks == 0:
+                    self.acked.set_result(None)
+            elif payload.startswith(b'{"channel":"trades"'):
                 if started and self.delays is not None:
                     self.delays.extend(now - t["ts"] for t in json.loads(payload)["data"])
             elif payload.startswith(b'{"channel":"book"'):
@@ -168,8 +182,7 @@ async def _subscriber_worker(url: str, count: int) -> None:
     while True:
         command = (await asyncio.to_thread(sys.stdin.readline)).strip()
         if command in ("subscribe", "unsubscribe"):
-            for sub in subs:
-                sub.subscription(command)
+            await asyncio.gather(*(sub.subscription(command) for sub in subs))
             print("ok", flush=True)
         elif command == "go":
             counts.update(messages=0, gaps=0)

@@ -108,10 +108,11 @@ async def _measure(
     prefix: tuple[str, ...] = (),
     pids: dict[str, list[int]] | None = None,
 ) -> dict[str, Any]:
-    """Windows of the order flow, alternately without and with the subscribers subscribed
-    (connected all along), `--rounds` of each, beginning and ending without: the rate
-    drifts as the book and the tables grow, and every window sees the same history around
-    it."""
+    """Windows of the order flow, after a warm-up, alternately without and with the
+    subscribers subscribed (connected all along; each switch waits for the server's
+    acknowledgements), `--rounds` of each, beginning and ending without: the rate drifts as
+    the book and the tables grow, and both kinds of window see the same history around
+    them on average."""
     pools = []
     for i, gateway in enumerate(gateways):
         share = args.subscribers // len(gateways) + (i < args.subscribers % len(gateways))
@@ -127,6 +128,7 @@ async def _measure(
     cpu: dict[bool, dict[str, float]] = {False: {}, True: {}}
     failed = 0
     stats: list[dict[str, Any]] = []
+    await _order_flow(api, keys, args.seconds)  # a warm-up: the first seconds run fastest
     for loaded in [False, True] * args.rounds + [False]:
         if loaded:
             for pool in pools:

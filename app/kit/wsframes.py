@@ -64,6 +64,11 @@ class FrameSink:
         if self.open:
             self._protocol.transport.write(data)
 
+    def abort(self) -> None:
+        """Drop the connection at once (a reader that stopped reading would never take a
+        close frame; waiting for it would keep its backlog)."""
+        self._protocol.transport.abort()
+
 
 class FramingWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O WebSocket protocol that also offers the application a

@@ -107,8 +107,9 @@ def _frame(message: dict[str, Any]) -> Frame:
 class Connection:
     """One client. Its messages leave in the order they were sent: written to its socket once
     per step of the event loop where the server offers a `FrameSink`, else through ASGI by
-    `pump`. What it has not taken is bounded (`queue_size` messages waiting, or that many KiB
-    the kernel has not taken): past that it is closed as a slow consumer."""
+    `pump`. What it has not taken is bounded: past `queue_size` messages waiting it is closed
+    as a slow consumer (code 4008); past that many KiB written that the kernel could not
+    hand on (it stopped reading) it is dropped at once."""
 
     def __init__(self, websocket: WebSocket, queue_size: int, flusher: Flusher) -> None:
         self.ws = websocket
@@ -138,8 +139,9 @@ class Connection:
                 self.close(CLOSE_SLOW, "slow consumer: outbound queue overflow")
                 return False
         if not self.pending:  # the first since the last write: how much is still unread?
-            if self.sink.buffered() > self.queue_size << 10:
+            if self.sink.buffered() > self.queue_size << 10:  # it stopped reading
                 self.close(CLOSE_SLOW, "slow consumer: outbound queue overflow")
+                self.sink.abort()
                 return False
             self.flusher.mark(self.flush)
         elif len(self.pending) >= self.queue_size:

@@ -347,3 +347,38 @@ async def test_heartbeat_when_idle(market: Market, ws_url: str) -> None:
     raw = await asyncio.wait_for(ws.conn.recv(), 5)
     assert '"event":"heartbeat"' in raw
     await ws.conn.close()
+
+
+async def test_a_client_that_stops_reading_is_dropped_others_unaffected(
+    market: Market, ws_url: str
+) -> None:
+    """Frames go to the kernel at once; a client that stopped reading is dropped once what
+    the kernel could not take passes `queue_size` KiB. A reading client gets everything."""
+    hub: MarketDataHub = market.app.state.marketdata
+    hub.queue_size = 16
+    fast = await connect(ws_url)
+    await fast.request({"op": "subscribe", "channel": "trades", "market": "SN1/TAO"})
+    host, port = ws_url.removeprefix("ws://").split("/")[0].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"GET /v1/ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+    conns = set(hub.connections)
+    stalled = next(c for c in conns if c.subs == set())
+    big = "x" * 60_000
+    sent = 0
+    while hub.dropped_connections == 0:
+        assert sent < 256 << 20, "never dropped"
+        hub._fanout(conns, big)  # the same message to both; only one of them reads
+        sent += len(big)
+        await asyncio.sleep(0)  # written at the end of this step
+    assert stalled.closing is not None and stalled.closing[0] == 4008
+    assert stalled not in hub.connections
+    # The reading client got every one of them, in order, and stays connected.
+    for _ in range(sent // len(big)):
+        assert await asyncio.wait_for(fast.conn.recv(), 10) == big
+    assert (await fast.request({"op": "ping"}))["event"] == "pong"
+    writer.close()
+    await fast.conn.close()
