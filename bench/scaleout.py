@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -168,6 +169,12 @@ async def _measure(
 
 async def main(args: argparse.Namespace) -> None:
     secret_key = Fernet.generate_key().decode()
+    print(
+        f"{args.subscribers} subscribers (book + trades of SN1/TAO) in {args.procs} processes; "
+        f"order flow {args.traders} clients; windows of {args.seconds:.0f} s after a warm-up: "
+        f"{args.rounds + 1} without and {args.rounds} with subscribers, alternately",
+        flush=True,
+    )
     results: dict[str, dict[str, Any]] = {}
 
     batch = f"batches of {args.batch_ms:g} ms"
@@ -194,7 +201,7 @@ async def main(args: argparse.Namespace) -> None:
             results[name] = await _cluster(args, secret_key, gateways, clients, env)
         else:
             results[name] = await _one_process(args, secret_key, clients, env)
-    _report(args, results)
+        _report(args, {name: results[name]})  # as it comes: a run takes minutes
 
 
 async def _one_process(
@@ -210,7 +217,7 @@ async def _one_process(
         )
     finally:
         proc.terminate()
-        proc.wait(15)
+        _stop(proc)
 
 
 NICE = ("nice", "-n", "19")
@@ -251,15 +258,21 @@ async def _cluster(
             for p in procs:
                 p.terminate()
             for p in procs:
-                p.wait(15)
+                _stop(p)
             nats.stop()
 
 
+def _stop(proc: Any) -> None:
+    """Wait for a SIGTERMed role; one that has not stopped within 30 s is killed (said)."""
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        print(f"  ({' '.join(proc.args[-4:])} did not stop within 30 s: killed)", flush=True)
+        proc.kill()
+        proc.wait()
+
+
 def _report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> None:
-    print(
-        f"{args.subscribers} subscribers (book + trades of SN1/TAO) in {args.procs} processes; "
-        f"order flow {args.traders} clients, {args.seconds:.0f} s per measurement"
-    )
     for name, r in results.items():
         print(f"{name}:")
         print(
@@ -275,7 +288,7 @@ def _report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> Non
             "subscriber's)"
         )
         cpu = ", ".join(f"{k} {q:.1f} -> {v:.1f}" for k, (q, v) in r["cpu"].items())
-        print(f"  CPU s per window without -> with subscribers: {cpu}")
+        print(f"  CPU s per window without -> with subscribers: {cpu}", flush=True)
 
 
 if __name__ == "__main__":
