@@ -2,7 +2,7 @@
 `book` / `ticker` requests per second beside a hello-world FastAPI baseline (same run).
 
 The exchange runs as a real `python -m app serve` process. The subscribers live in separate
-worker processes (`--procs`, the `websockets` client), each subscribed to `book` and
+worker processes (`--procs`, raw WebSocket clients: `_Subscriber`), each subscribed to `book` and
 `trades` of SN1/TAO; the order flow and the REST load come from this process.
 
 - delivered messages/s: every message received by every subscriber during the flow window;

@@ -51,7 +51,7 @@ from app.kit.dberrors import classify
 from app.kit.errors import AppError
 from app.kit.inputs import parse_json
 from app.kit.units import UNIT
-from app.kit.wsframes import Flusher
+from app.kit.wsframes import Flusher, Frame
 from app.kraken import private
 from app.kraken.context import Context
 from app.kraken.errors import INTERNAL, KrakenError, kraken_error
@@ -233,7 +233,7 @@ class KrakenFeed:
 
     # ------------------------------------------------------------------ sending
 
-    def _deliver(self, conn: KConn, text: str) -> None:
+    def _deliver(self, conn: KConn, text: str | Frame) -> None:
         if not conn.send(text):
             self.drop(conn)
 
@@ -375,7 +375,7 @@ class KrakenFeed:
         if not conns:
             return
         stamp = rfc3339()
-        texts: dict[int, str | None] = {}
+        texts: dict[int, Frame | None] = {}  # by depth: encoded once for its subscribers
         for conn in list(conns):
             if conn.book_from.get(m, 0) >= change.sequence:
                 continue
@@ -392,7 +392,8 @@ class KrakenFeed:
                         "checksum": crc,
                         "timestamp": stamp,
                     }
-                    texts[depth] = dumps({"channel": "book", "type": "update", "data": [data]})
+                    message = {"channel": "book", "type": "update", "data": [data]}
+                    texts[depth] = Frame(dumps(message))
             text = texts[depth]
             if text is not None:
                 self._deliver(conn, text)
