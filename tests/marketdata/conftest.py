@@ -50,10 +50,12 @@ async def ws_url(app: FastAPI) -> AsyncIterator[str]:
         yield url
 
 
-@pytest.fixture
-async def asgi_ws_url(app: FastAPI) -> AsyncIterator[str]:
-    """The app under plain uvicorn: every message through ASGI's `send`."""
-    async for url in _serve(app):
+@pytest.fixture(params=["frames", "asgi"])
+async def each_ws_url(app: FastAPI, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """Both ways a connection is sent to: as `serve` runs it (frames), and under plain
+    uvicorn, every message through ASGI's `send` (as with compression on)."""
+    config = {"ws": FramingWebSocketProtocol} if request.param == "frames" else {}
+    async for url in _serve(app, **config):
         yield url
 
 
