@@ -207,10 +207,22 @@ async def executed(db: AsyncEngine, devnet: DevnetThread, operation_id: int | No
     async def done() -> bool:
         if (await operation(db, operation_id)).status == "executed":
             return True
-        devnet.chain.produce_block()
+        # No block while the recorded move waits for a restarted server to broadcast it:
+        # blocks made meanwhile would only age its era (16 blocks here) until it expired.
+        if devnet.chain.pending_extrinsics() or await _sent(db, operation_id):
+            devnet.chain.produce_block()
         return False
 
     await until(done, "the move to be executed")
+
+
+async def _sent(db: AsyncEngine, operation_id: int | None) -> bool:
+    """The operation's transaction reached the node (or a block), as the signer knows it."""
+    async with async_sessionmaker(db)() as s:
+        states = await s.scalars(
+            select(ChainTransaction.state).where(ChainTransaction.operation_id == operation_id)
+        )
+        return any(state != "signed" for state in states)
 
 
 async def moved_once(
