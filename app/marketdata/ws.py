@@ -287,9 +287,15 @@ class MarketDataHub:
         if self.batch > 0:
             if not self._publishing:
                 self._publishing = True
-                asyncio.get_running_loop().call_later(self.batch, self._publish)
+                asyncio.get_running_loop().call_later(self.batch, self._publish_batch)
         else:
             self._publish()
+
+    def _publish_batch(self) -> None:
+        try:
+            self._publish()
+        except Exception:
+            log.exception("market data dispatch failed")
 
     def _publish(self) -> None:
         """One `book` update per market of what changed since the last (sequences `first` to
@@ -336,7 +342,7 @@ class MarketDataHub:
             ),
         )
 
-    def _book_update(self, pending: "_Pending") -> None:
+    def _book_update(self, pending: _Pending) -> None:
         market_id, first, last = pending.market_id, pending.first, pending.last
         conns = self.subs.get(("book", market_id))
         if not conns:
