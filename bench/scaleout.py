@@ -85,16 +85,20 @@ def _role(
     return proc, base
 
 
-def _cpu(pids: dict[str, list[int]], since: dict[int, float] | None = None) -> dict[Any, float]:
-    """CPU seconds of every process so far (pid -> seconds); with `since`, what each group
-    used after it (a process that ended since is left out, one that started counts whole)."""
+def _cpu_now(pids: dict[str, list[int]]) -> dict[int, float]:
+    """CPU seconds so far of every process in the groups that is still running."""
     now: dict[int, float] = {}
     for group in pids.values():
         for pid in group:
             with contextlib.suppress(OSError):
                 now[pid] = _cpu_seconds(pid)
-    if since is None:
-        return now
+    return now
+
+
+def _cpu_since(pids: dict[str, list[int]], since: dict[int, float]) -> dict[str, float]:
+    """What each group used after `since` (a process that ended meanwhile is left out, one
+    that started counts whole)."""
+    now = _cpu_now(pids)
     return {
         name: sum(now[p] - since.get(p, 0.0) for p in group if p in now)
         for name, group in pids.items()
@@ -135,9 +139,9 @@ async def _measure(
             for pool in pools:
                 await pool.subscribe()
                 await pool.tell("go")
-        before = _cpu(pids)
+        before = _cpu_now(pids)
         ok, bad = await _order_flow(api, keys, args.seconds)
-        for name, seconds in _cpu(pids, before).items():
+        for name, seconds in _cpu_since(pids, before).items():
             cpu[loaded][name] = cpu[loaded].get(name, 0.0) + seconds
         rates[loaded].append(ok / args.seconds)
         if loaded:
