@@ -37,11 +37,22 @@ class Pool:
     size: int
     overflow: int
     statement_timeout_seconds: float
+    # Plans by key only: no sequential scan, hash or merge join (see `KEY_PLANS`).
+    key_plans: bool = False
 
+
+# A hot path's statements touch a few rows by key, in batches of arrays (`unnest`). Their
+# prepared plans are made once per connection, from the statistics of that moment: on tables
+# that were still small then (a new database; before autovacuum's next analyze), Postgres
+# picks a hash join over a sequential scan and keeps it, so every batch then reads the whole
+# table: a group's write slowed from 5 to 11 ms over the first minute of a bench. Ruling out
+# the scan-based methods for these pools' sessions leaves index lookups, whatever the
+# statistics say (tables without a usable index are still scanned).
+KEY_PLANS = {"enable_seqscan": "off", "enable_hashjoin": "off", "enable_mergejoin": "off"}
 
 # Fixed small pools for the single-task workers; requests get theirs from the settings.
-SEQUENCER_POOL = Pool(2, 0, 60.0)  # one group at a time, plus a rebuild
-AUTH_POOL = Pool(2, 2, 10.0)  # key lookups and the group-committed nonce writes
+SEQUENCER_POOL = Pool(2, 0, 60.0, key_plans=True)  # one group at a time, plus a rebuild
+AUTH_POOL = Pool(2, 2, 10.0, key_plans=True)  # key lookups and the group-committed nonces
 INDEXER_POOL = Pool(2, 1, 120.0)  # one block's transaction at a time
 CUSTODY_POOL = Pool(2, 1, 60.0)  # the custody worker: one block or one transaction at a time
 CLI_POOL = Pool(2, 2, 0)  # no statement timeout for operator commands
@@ -59,6 +70,8 @@ def create_engine(url: str, settings: Settings, pool: Pool | None = None) -> Asy
     (server side, and on the client as a backstop), an idle transaction within a minute."""
     pool = pool or request_pool(settings)
     server_settings = {"idle_in_transaction_session_timeout": "60000"}
+    if pool.key_plans:
+        server_settings |= KEY_PLANS
     if pool.statement_timeout_seconds:
         server_settings["statement_timeout"] = str(int(pool.statement_timeout_seconds * 1000))
     return create_async_engine(

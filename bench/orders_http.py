@@ -350,6 +350,24 @@ def _print_profile(path: Path, top: int = 25) -> None:
             print(f"  {100 * n / total:5.1f}%  {frame}")
 
 
+async def _vacuums(url: str, since: float) -> str:
+    """Which tables autovacuum processed during the run, and when (s after its start): the
+    order rate's steps often line up with them."""
+    engine = create_async_engine(url)
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT relname, extract(epoch FROM last_autovacuum)::float8 "
+                    "FROM pg_stat_user_tables WHERE last_autovacuum IS NOT NULL "
+                    "ORDER BY last_autovacuum"
+                )
+            )
+        ).all()
+    await engine.dispose()
+    return ", ".join(f"{name} {at - since:.0f}" for name, at in rows if at >= since) or "none"
+
+
 async def main(clients: int, seconds: float, baseline_seconds: float, profile: bool) -> None:
     wrk.require_wrk()
     secret_key = Fernet.generate_key().decode()
@@ -375,6 +393,7 @@ async def main(clients: int, seconds: float, baseline_seconds: float, profile: b
             stop = asyncio.Event()
             sampler = asyncio.create_task(_sample_metrics(base, stop))
             server_cpu, pg_cpu = _cpu_seconds(proc.pid), _postgres_cpu()
+            started = time.time()
             profiling = (
                 asyncio.create_task(_profile(proc.pid, seconds - 2, PROFILE)) if profile else None
             )
@@ -398,6 +417,7 @@ async def main(clients: int, seconds: float, baseline_seconds: float, profile: b
         text=True,
     )
     acked = orders.count(201)
+    vacuumed = await _vacuums(orders_url, started)
     key = 'http_requests_total{method="POST",route="/v1/orders",status="201"}'
     counts = [int(x.get(key, 0)) for x in samples]
     per_second = [b - a for a, b in itertools.pairwise(counts)]
@@ -416,8 +436,10 @@ async def main(clients: int, seconds: float, baseline_seconds: float, profile: b
         print(f"per second: first 10 s {sum(first) / len(first):.0f}/s, last 10 s "
               f"{sum(last) / len(last):.0f}/s ({decay:.2f} of the first)")  # fmt: skip
         print("per second: " + " ".join(str(n) for n in per_second))
-        print(f"sequencer, first 10 s: {_window(samples, 0, min(10, len(samples) - 1))}")
-        print(f"sequencer, last 10 s:  {_window(samples, max(0, len(samples) - 11), -1)}")
+        for start in range(0, len(samples) - 1, 10):
+            end = min(start + 10, len(samples) - 1)
+            print(f"sequencer {start:3d}-{end:3d} s: {_window(samples, start, end)}")
+    print(f"autovacuum during the run (s after its start): {vacuumed}")
     if acked:
         pg = f"{pg_cpu / acked * 1e6:.0f} us" if _postgres_pids() or pg_cpu else "n/a (external)"
         print(f"CPU per order: server {server_cpu / acked * 1e6:.0f} us, Postgres {pg}")
