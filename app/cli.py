@@ -147,6 +147,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from app.kit.heap import settled_after
     from app.kit.migrate import upgrade
     from app.kit.wsframes import FramingWebSocketProtocol
     from app.main import create_app
@@ -157,6 +158,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if settings.database_url:  # the embedded one is already migrated
         upgrade(url)
     app = create_app(settings, database_url=url)
+    app.router.lifespan_context = settled_after(app.router.lifespan_context)
     uvicorn.run(
         app,
         host=args.host or settings.host,
