@@ -47,8 +47,16 @@ class Pool:
 # picks a hash join over a sequential scan and keeps it, so every batch then reads the whole
 # table: a group's write slowed from 5 to 11 ms over the first minute of a bench. Ruling out
 # the scan-based methods for these pools' sessions leaves index lookups, whatever the
-# statistics say (tables without a usable index are still scanned).
-KEY_PLANS = {"enable_seqscan": "off", "enable_hashjoin": "off", "enable_mergejoin": "off"}
+# statistics say (tables without a usable index are still scanned). A disabled method still
+# counts in a plan's cost, which then passes JIT compilation's threshold on a server built
+# with LLVM (Debian's Postgres: 160 ms of compiling per group read): no JIT either (these
+# statements run in well under a millisecond).
+KEY_PLANS = {
+    "enable_seqscan": "off",
+    "enable_hashjoin": "off",
+    "enable_mergejoin": "off",
+    "jit": "off",
+}
 
 # Fixed small pools for the single-task workers; requests get theirs from the settings.
 SEQUENCER_POOL = Pool(2, 0, 60.0, key_plans=True)  # one group at a time, plus a rebuild

@@ -63,3 +63,25 @@ async def test_the_request_pool_plans_as_postgres_likes(
     itself on small tables (the reason for `key_plans`)."""
     plan = await _generic_plan(database_url, settings, request_pool(settings), _ORDERS_SQL)
     assert re.search(r"Seq Scan on orders|Hash Join", plan), plan
+
+
+@pytest.mark.parametrize("pool", [SEQUENCER_POOL, AUTH_POOL], ids=["sequencer", "auth"])
+async def test_hot_pools_never_compile_plans(
+    database_url: str, settings: Settings, db: AsyncEngine, pool: Pool
+) -> None:
+    """A disabled scan still counts in a plan's cost: the group read's passes the JIT
+    threshold, and a server with LLVM (Debian's) would compile it on every group."""
+    plan = await _generic_plan(database_url, settings, pool, _READ_SQL)
+    cost = float(re.search(r"cost=[\d.]+\.\.([\d.]+)", plan).group(1))  # type: ignore[union-attr]
+    engine = create_engine(database_url, settings, pool)
+    try:
+        async with engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert raw is not None
+            threshold = float(await raw.fetchval("SHOW jit_above_cost"))
+            jit = await raw.fetchval("SHOW jit")
+    finally:
+        await engine.dispose()
+    if pool is SEQUENCER_POOL:
+        assert cost > threshold
+    assert jit == "off"
