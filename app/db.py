@@ -1,6 +1,7 @@
 """Database engine and sessions. Services flush; the request or job boundary commits."""
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,6 +115,15 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
         else:
             await session.commit()
+
+
+@asynccontextmanager
+async def autocommit_driver(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """A pooled connection's asyncpg connection outside any transaction: a statement
+    commits by itself, so a one-statement write is one round trip (no BEGIN, no COMMIT)."""
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        yield raw.driver_connection
 
 
 async def driver(session: AsyncSession) -> Any:

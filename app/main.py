@@ -119,7 +119,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         server_key = load_server_key(settings)
         app.state.secret_box = SecretBox(server_key)
         app.state.authenticator = Authenticator(
-            create_sessionmaker(auth_engine),
+            auth_engine,
             app.state.secret_box,
             TokenBucketLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
         )

@@ -23,8 +23,7 @@ STATEMENTS = {
     "group read": (SEQUENCER_POOL, _READ_SQL),
     "ledger legs": (SEQUENCER_POOL, _WRITE_SQL),
     "orders and fills": (SEQUENCER_POOL, _ORDERS_SQL),
-    # SQLAlchemy's named parameters as the server sees them
-    "nonces": (AUTH_POOL, str(_NONCE_SQL).replace(":ids", "$1").replace(":nonces", "$2")),
+    "nonces": (AUTH_POOL, _NONCE_SQL),
 }
 
 

@@ -7,8 +7,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.auth.errors import (
     InvalidEmail,
@@ -25,6 +25,7 @@ from app.auth.principal import Principal as Principal  # re-exported
 from app.auth.revocation import notify_revoked
 from app.auth.scopes import Scope
 from app.auth.signing import signature_matches
+from app.db import autocommit_driver
 from app.kit.crypto import SecretBox
 from app.kit.errors import AppError, RateLimited
 from app.kit.inputs import MAX_INT, canonical_int
@@ -221,13 +222,9 @@ class Authenticator:
     a key read as revoked is refused at once and never cached.
     """
 
-    def __init__(
-        self,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        box: SecretBox,
-        limiter: TokenBucketLimiter,
-    ) -> None:
-        self._sessionmaker = sessionmaker
+    def __init__(self, engine: AsyncEngine, box: SecretBox, limiter: TokenBucketLimiter) -> None:
+        self._engine = engine
+        self._sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
         self._box = box
         self._limiter = limiter
         self._cache: dict[str, _CachedKey] = {}
@@ -351,21 +348,17 @@ class Authenticator:
         """One statement for the whole batch: each nonce within its key's window and not
         used before is recorded (`api_key_nonces`, unique per key) and raises the key's
         `last_nonce`; those the window has passed are pruned. Returns the refused ones."""
-        async with self._sessionmaker() as session:
-            rows = await session.execute(
-                _NONCE_SQL,
-                {"ids": [k for k, _ in nonces], "nonces": [n for _, n in nonces]},
+        async with autocommit_driver(self._engine) as conn:
+            rows = await conn.fetch(_NONCE_SQL, [k for k, _ in nonces], [n for _, n in nonces])
+        refused: dict[tuple[int, int], AppError] = {}
+        for key_id, nonce, revoked, accepted in rows:
+            if accepted:
+                continue
+            refused[(key_id, nonce)] = (
+                KeyRevoked("this API key has been revoked")
+                if revoked
+                else InvalidNonce(_NONCE_RULE)
             )
-            refused: dict[tuple[int, int], AppError] = {}
-            for key_id, nonce, revoked, accepted in rows:
-                if accepted:
-                    continue
-                refused[(key_id, nonce)] = (
-                    KeyRevoked("this API key has been revoked")
-                    if revoked
-                    else InvalidNonce(_NONCE_RULE)
-                )
-            await session.commit()
         return refused
 
 
@@ -393,8 +386,8 @@ def nonce_time(nonce: int) -> int | None:
     return value if value <= MAX_NONCE else None
 
 
-_NONCE_SQL = text(
-    "WITH v AS (SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:nonces AS bigint[])) "
+_NONCE_SQL = (
+    "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::bigint[]) "
     "  AS v(id, nonce)), "
     "ok AS (SELECT v.id, v.nonce FROM v JOIN api_keys k ON k.id = v.id "
     "  WHERE k.revoked_at IS NULL "
@@ -405,7 +398,7 @@ _NONCE_SQL = text(
     "  FROM (SELECT api_key_id, max(nonce) AS top FROM ins GROUP BY api_key_id) m "
     "  WHERE k.id = m.api_key_id AND k.last_nonce < m.top RETURNING k.id), "
     "pruned AS (DELETE FROM api_key_nonces n USING api_keys k "
-    "  WHERE n.api_key_id = k.id AND k.id = ANY(CAST(:ids AS bigint[])) "
+    "  WHERE n.api_key_id = k.id AND k.id = ANY($1::bigint[]) "
     "  AND n.nonce <= k.last_nonce - k.nonce_window_ms * CAST(1000000 AS bigint) "
     "  RETURNING 1) "
     "SELECT v.id, v.nonce, k.revoked_at IS NOT NULL AS revoked, "

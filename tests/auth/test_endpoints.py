@@ -171,7 +171,7 @@ async def test_concurrent_requests_within_the_nonce_window_are_each_accepted_onc
     # Each once: a replay of any of them is refused, here and in a fresh process.
     assert await asyncio.gather(*(call(n) for n in nonces[:20])) == [401] * 20
     old: Authenticator = app.state.authenticator
-    app.state.authenticator = Authenticator(old._sessionmaker, old._box, old._limiter)
+    app.state.authenticator = Authenticator(old._engine, old._box, old._limiter)
     try:
         assert await asyncio.gather(*(call(n) for n in nonces[:20])) == [401] * 20
         assert await call(base + 1) == 200
