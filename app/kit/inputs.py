@@ -82,8 +82,24 @@ def parse_json(raw: bytes | str) -> Any:
         raise JsonTooDeep(f"JSON nested more than {MAX_JSON_DEPTH} deep") from None
     except ValueError:  # JSONDecodeError and UnicodeDecodeError (invalid UTF-8)
         raise MalformedJson("request body is not valid JSON") from None
+    if not _may_be_unclean(raw):
+        return value
     _check_tree(value)
     return value
+
+
+def _may_be_unclean(raw: bytes | str) -> bool:
+    """False when the parsed document cannot break a rule, seen from its text alone (most
+    bodies: the walk over every string costs more than the parse). In ASCII text without a
+    NUL (no surrogate; not UTF-16 or -32, which `json.loads` would detect), JSON refuses raw
+    control characters in strings, so a bad character can only come from a `\\u` escape; and a
+    document cannot nest deeper than its number of brackets."""
+    if isinstance(raw, str):
+        escape, brackets = "\\u" in raw, raw.count("{") + raw.count("[")
+    else:
+        escape = b"\\u" in raw or b"\x00" in raw
+        brackets = raw.count(b"{") + raw.count(b"[")
+    return not raw.isascii() or escape or brackets > MAX_JSON_DEPTH
 
 
 def _check_tree(root: Any) -> None:

@@ -22,6 +22,7 @@ from app.kit.inputs import (
     JsonTooDeep,
     MalformedJson,
     Timestamp,
+    _check_tree,
     canonical_int,
     check_time,
     parse_json,
@@ -207,6 +208,44 @@ def test_parse_json_is_json_loads_or_a_refusal(value: Any) -> None:
     except (JsonTooDeep, InvalidText):
         return  # deep, or text with a control character or lone surrogate
     assert parsed == json.loads(raw)
+
+
+def _verdict(parse: Any, raw: Any) -> Any:
+    try:
+        return ("ok", parse(raw))
+    except (MalformedJson, JsonTooDeep, InvalidText) as exc:
+        return ("refused", exc.code)
+
+
+def _walk_everything(raw: Any) -> Any:
+    """parse_json without its shortcut: every string walked, every depth measured."""
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise JsonTooDeep("deep") from None
+    except ValueError:
+        raise MalformedJson("malformed") from None
+    _check_tree(value)
+    return value
+
+
+def _encodings(value: Any) -> list[str | bytes]:
+    """The same document as a client may send it: escaped or not, str, UTF-8, UTF-16."""
+    out: list[str | bytes] = []
+    for ascii_only in (True, False):
+        text = json.dumps(value, ensure_ascii=ascii_only)
+        out.append(text)
+        for codec in ("utf-8", "utf-16", "utf-16-le", "utf-16-be", "utf-32-le"):
+            with contextlib.suppress(UnicodeEncodeError):
+                out.append(text.encode(codec))
+    return out
+
+
+@NO_DEADLINE
+@given(json_values | st.lists(st.sampled_from(["\x00", "\ud800", "\x1f", "é", "a"])))
+def test_the_shortcut_never_changes_a_verdict(value: Any) -> None:
+    for raw in _encodings(value):
+        assert _verdict(parse_json, raw) == _verdict(_walk_everything, raw), raw
 
 
 @NO_DEADLINE
