@@ -1,6 +1,8 @@
 """Prometheus metrics: requests by route template, and the order sequencer's work."""
 
+import functools
 import time
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import generate_latest as _generate_latest
@@ -89,8 +91,15 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(method, route, str(status)).inc()
-    LATENCY.labels(method, route).observe(seconds)
+    counter, latency = _request_series(method, route, status)
+    counter.inc()
+    latency.observe(seconds)
+
+
+@functools.lru_cache(maxsize=4096)  # routes x methods x statuses: bounded
+def _request_series(method: str, route: str, status: int) -> tuple[Any, Any]:
+    """A request's two series, looked up once (`labels` takes a lock and builds a key)."""
+    return REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route)
 
 
 def render() -> bytes:

@@ -16,7 +16,6 @@ itself when it answers again. A command waits at most `admission_timeout` to be 
 
 import asyncio
 import contextlib
-import copy
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -235,10 +234,12 @@ class Sequencer:
                 await store.write(session, out, phases)
                 depths = {m: self.core.depth(m, PUBLISHED_DEPTH) for m in sorted(out.changed)}
                 event_id = None
+                # The orders as this group commits them, for the feeds and the answers.
+                snapshots = {o.id: o.snapshot() for o in out.touched.values()}
                 committed = Committed(
                     [self.view.next_change(m, d) for m, d in depths.items()],
                     out.fills,
-                    [copy.copy(o) for o in out.touched.values()],
+                    list(snapshots.values()),
                     frozenset(o.id for o in out.touched.values() if o.created),
                 )
                 if self.outbox and (committed.books or committed.fills or committed.orders):
@@ -265,7 +266,7 @@ class Sequencer:
             self.on_event()
         phases.lap("publish")
         metrics.SEQUENCER_GROUP_SIZE.observe(len(batch))
-        return [_as_committed(r) for r in results]
+        return [_as_committed(r, snapshots) for r in results]
 
     async def _set_state(
         self,
@@ -404,14 +405,14 @@ class Sequencer:
                 pending.future.set_exception(_unavailable())
 
 
-def _as_committed(result: Any) -> Any:
-    """A command's answer as its group committed it: copies of its orders, which the next
+def _as_committed(result: Any, snapshots: dict[int, LiveOrder]) -> Any:
+    """A command's answer as its group committed it: snapshots of its orders, which the next
     groups go on changing in memory (an answer serialized later must not show a fill that
     has not committed yet)."""
     if isinstance(result, LiveOrder):
-        return copy.copy(result)
+        return snapshots.get(result.id) or result.snapshot()
     if isinstance(result, list):
-        return [copy.copy(r) if isinstance(r, LiveOrder) else r for r in result]
+        return [_as_committed(r, snapshots) if isinstance(r, LiveOrder) else r for r in result]
     return result
 
 
