@@ -15,14 +15,27 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.auth.service import _NONCE_SQL
 from app.config import Settings
 from app.db import AUTH_POOL, SEQUENCER_POOL, Pool, create_engine, request_pool
-from app.ledger.service import _WRITE_SQL
-from app.orders.store import _ORDERS_SQL, _READ_SQL
+from app.kit.sql import Part, combine
+from app.ledger.service import _WRITE_CTES
+from app.orders.store import _ORDERS_CTES, _ORDERS_SELECT, _READ_SQL
+
+
+def _params(sql: str) -> int:
+    return max(int(n) for n in re.findall(r"\$(\d+)", sql))
+
+
+# The group's write as the sequencer sends it: the ledger's part, then the orders'.
+_GROUP_WRITE, _ = combine(
+    [
+        Part(_WRITE_CTES, [None] * _params(_WRITE_CTES), "(SELECT count(*) FROM ins)"),
+        Part(_ORDERS_CTES, [None] * _params(_ORDERS_CTES), _ORDERS_SELECT),
+    ]
+)
 
 BIG_TABLES = ("orders", "ledger_holds", "ledger_transfers", "ledger_accounts", "api_key_nonces")
 STATEMENTS = {
     "group read": (SEQUENCER_POOL, _READ_SQL),
-    "ledger legs": (SEQUENCER_POOL, _WRITE_SQL),
-    "orders and fills": (SEQUENCER_POOL, _ORDERS_SQL),
+    "group write": (SEQUENCER_POOL, _GROUP_WRITE),
     "nonces": (AUTH_POOL, _NONCE_SQL),
 }
 
@@ -36,7 +49,7 @@ async def _generic_plan(url: str, settings: Settings, pool: Pool, sql: str) -> s
             assert raw is not None
             await raw.execute("SET plan_cache_mode = force_generic_plan")
             await raw.execute("PREPARE hot AS " + sql)
-            params = max(int(n) for n in re.findall(r"\$(\d+)", sql))
+            params = _params(sql)
             rows = await raw.fetch(f"EXPLAIN EXECUTE hot({', '.join(['NULL'] * params)})")
             await raw.execute("DEALLOCATE hot")
             return "\n".join(r[0] for r in rows)
@@ -60,7 +73,7 @@ async def test_the_request_pool_plans_as_postgres_likes(
 ) -> None:
     """What the pools above rule out is what Postgres chooses for the same statement by
     itself on small tables (the reason for `key_plans`)."""
-    plan = await _generic_plan(database_url, settings, request_pool(settings), _ORDERS_SQL)
+    plan = await _generic_plan(database_url, settings, request_pool(settings), _GROUP_WRITE)
     assert re.search(r"Seq Scan on orders|Hash Join", plan), plan
 
 

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session as SyncSession
 
 from app.db import driver as raw_connection
 from app.kit.errors import AppError
+from app.kit.sql import Part
 from app.kit.units import MAX_AMOUNT, MIN_AMOUNT
 from app.ledger.errors import (
     AmountTooLarge,
@@ -317,8 +318,8 @@ _HOLDS_SQL = text(
     "state, reference FROM ledger_holds WHERE id = ANY(CAST(:ids AS text[]))"
 )
 
-_WRITE_SQL = """
-    WITH nh AS (
+_WRITE_CTES = """
+    nh AS (
         INSERT INTO ledger_holds
             (id, user_id, asset, account_id, available_account_id, amount, reference,
              consumed, released, state, resolved_at)
@@ -352,6 +353,9 @@ _WRITE_SQL = """
             $21::text[], $22::bigint[], $23::text[], $24::text[], $25::text[]) AS v
         RETURNING 1
     )
+"""
+_WRITE_SQL = f"""
+    WITH {_WRITE_CTES}
     SELECT (SELECT count(*) FROM bal) AS bal, (SELECT count(*) FROM hl) AS hl,
            (SELECT count(*) FROM ins) AS ins, (SELECT count(*) FROM nh) AS nh
 """
@@ -374,7 +378,7 @@ async def _lock(
     return rows, (int(records[0][4]) if records else 0)
 
 
-def _constraint_error(exc: Exception) -> AppError | None:
+def constraint_error(exc: Exception) -> AppError | None:
     """Map a violated ledger constraint to its domain error (None: not ours)."""
     cause: Any = exc
     if isinstance(exc, DBAPIError):
@@ -511,7 +515,7 @@ async def _apply(
     try:
         counts = await driver.fetchrow(_WRITE_SQL, *args)
     except Exception as exc:
-        mapped = _constraint_error(exc)
+        mapped = constraint_error(exc)
         if mapped is None:
             raise
         raise mapped from exc
@@ -743,19 +747,32 @@ class SequencedHold(NamedTuple):
     reference: str | None
 
 
-async def apply_sequenced_group(
-    session: AsyncSession,
+@dataclass(frozen=True, slots=True)
+class SequencedWrite:
+    """A sequenced group's ledger writes as a part of the group's one statement
+    (`app.kit.sql`): `check` its result row after it ran, `constraint_error` what it raised."""
+
+    part: Part
+    holds: int  # existing holds it changes: each must have been pending
+    transfers: int
+
+    def check(self, row: Mapping[str, Any]) -> None:
+        if row["ledger_hl"] != self.holds or row["ledger_ins"] != self.transfers:
+            raise InvalidState("a hold of the group was not pending; roll back")
+
+
+def sequenced_write(
     transfers: Sequence[SequencedTransfer],
     *,
     new_holds: Sequence[SequencedHold] = (),
     resolve: Mapping[str, str] | None = None,
     batch_id: uuid.UUID | None = None,
-) -> None:
-    """`apply_group` for the order sequencer, in ONE statement: the sequencer has decided
-    every leg against balances it locked and holds it tracks, so nothing is read first (no
-    account lock, no idempotency count, no hold read: its transfer and hold ids are new by
-    construction; a hold is placed by a transfer with code `hold` and the hold's id). The
-    database stays the safety net: positive amounts, non-negative balances, holds never
+) -> SequencedWrite:
+    """`apply_group` for the order sequencer, as part of ONE statement: the sequencer has
+    decided every leg against balances it locked and holds it tracks, so nothing is read
+    first (no account lock, no idempotency count, no hold read: its transfer and hold ids are
+    new by construction; a hold is placed by a transfer with code `hold` and the hold's id).
+    The database stays the safety net: positive amounts, non-negative balances, holds never
     over-consumed and resolved exactly once, unique ids: a violation raises (the group fails
     and the sequencer restores its books)."""
     resolve = resolve or {}
@@ -800,16 +817,8 @@ async def apply_sequenced_group(
         *(list(c) for c in columns),  # id, debit, credit, asset, amount, code, ref, hold
         [topped.get(h, 0) for h in existing],
     )
-    driver = await raw_connection(session)
-    try:
-        counts = await driver.fetchrow(_WRITE_SQL, *args)
-    except Exception as exc:
-        mapped = _constraint_error(exc)
-        if mapped is None:
-            raise
-        raise mapped from exc
-    if counts["hl"] != len(existing) or counts["ins"] != len(transfers):
-        raise InvalidState("a hold of the group was not pending; roll back")
+    select = "(SELECT count(*) FROM hl) AS ledger_hl, (SELECT count(*) FROM ins) AS ledger_ins"
+    return SequencedWrite(Part(_WRITE_CTES, args, select), len(existing), len(transfers))
 
 
 async def get_hold(session: AsyncSession, hold_id: str) -> Hold:

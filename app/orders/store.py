@@ -5,9 +5,9 @@
 - `read_group`: what one group reads at its start, in one round trip: the rules of the
   markets its commands name, and the available balances it may spend, locked (`FOR NO KEY
   UPDATE`, in id order) until it commits, so nobody else spends them meanwhile.
-- `write`: a group's `Outcome` in its transaction, in two statements: the ledger legs and
-  holds (`apply_sequenced_group`; accounts resolved once per group), then new and changed
-  order rows and fills.
+- `write`: a group's `Outcome` in its transaction, in ONE statement (`app.kit.sql`): the
+  ledger's legs and holds (`sequenced_write`; accounts resolved once per group), new and
+  changed order rows, fills and volumes.
 """
 
 import json
@@ -21,12 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import driver as raw_connection
 from app.kit import metrics
+from app.kit.sql import Part, combine
 from app.ledger.service import (
     SequencedHold,
     SequencedTransfer,
-    apply_sequenced_group,
+    constraint_error,
     get_account_id,
     hold_transfer_id,
+    sequenced_write,
 )
 from app.ledger.settlement import AccountRef
 from app.markets.fees import tiers_of
@@ -209,25 +211,39 @@ async def write(session: AsyncSession, out: Outcome, timer: metrics.GroupTimer) 
         )
         for leg in out.legs
     )  # fmt: skip
+    parts: list[Part] = []
+    ledger = None
     if transfers or out.resolve:
-        await apply_sequenced_group(
-            session, transfers, new_holds=holds, resolve=out.resolve, batch_id=uuid.uuid4()
+        ledger = sequenced_write(
+            transfers, new_holds=holds, resolve=out.resolve, batch_id=uuid.uuid4()
         )
-    timer.lap("write:ledger")
+        parts.append(ledger.part)
     created = [o for o in out.touched.values() if o.created]
     updated = [o for o in out.touched.values() if not o.created]
     if created or updated or out.fills:
-        conn = await raw_connection(session)
-        await conn.fetchrow(
-            _ORDERS_SQL,
+        args = [
             *_orders_args(created, updated, out.fills),
             *_volumes(out),
             [o.trail_offset for o in created],
             [o.trail_bps for o in created],
             [o.trigger_price for o in updated],
-        )
-
-    timer.lap("write:orders")
+        ]
+        parts.append(Part(_ORDERS_CTES, args, _ORDERS_SELECT))
+    if not parts:
+        return
+    sql, args = combine(parts)
+    timer.lap("write:prepare")
+    conn = await raw_connection(session)
+    try:
+        row = await conn.fetchrow(sql, *args)
+    except Exception as exc:
+        mapped = constraint_error(exc)
+        if mapped is None:
+            raise
+        raise mapped from exc
+    if ledger is not None:
+        ledger.check(row)
+    timer.lap("write")
 
 
 async def write_event(session: AsyncSession, event: dict[str, Any]) -> int:
@@ -278,8 +294,10 @@ def _ref_key(ref: AccountRef) -> tuple[int, str, str]:
     return (-1 if user is None else user, asset, kind)
 
 
-_ORDERS_SQL = """
-    WITH ins AS (
+# The group's order rows, fills and volumes: CTEs of the group's one statement, after the
+# ledger's (their names differ from the ledger's).
+_ORDERS_CTES = """
+    o_ins AS (
         INSERT INTO orders (id, user_id, market_id, client_order_id, side, type, time_in_force,
             post_only, stp, price, qty, quote_budget, filled_qty, filled_quote, fee, status,
             cancel_reason, hold_id, hold_amount, priority_ts, created_at, closed_at, trigger,
@@ -291,7 +309,7 @@ _ORDERS_SQL = """
             $22::timestamptz[], $45::text[], $46::bigint[], $47::timestamptz[], $52::bigint[],
             $53::int[])
         RETURNING 1
-    ), upd AS (
+    ), o_upd AS (
         UPDATE orders o SET price = v.price, qty = v.qty, filled_qty = v.fq,
             filled_quote = v.fquote, fee = v.fee, status = v.status, cancel_reason = v.reason,
             priority_ts = v.pts, updated_at = now(), closed_at = v.closed,
@@ -303,23 +321,25 @@ _ORDERS_SQL = """
                  trigger_price)
         WHERE o.id = v.id
         RETURNING 1
-    ), fil AS (
+    ), o_fil AS (
         INSERT INTO fills (market_id, match_id, maker_order_id, taker_order_id, maker_user_id,
             taker_user_id, taker_side, price, qty, quote, maker_fee, taker_fee)
         SELECT * FROM unnest($33::bigint[], $34::bigint[], $35::bigint[], $36::bigint[],
             $37::bigint[], $38::bigint[], $39::text[], $40::bigint[], $41::bigint[],
             $42::bigint[], $43::bigint[], $44::bigint[])
         RETURNING 1
-    ), vol AS (  -- each user's traded quote today: the fee tiers' 30-day volume
+    ), o_vol AS (  -- each user's traded quote today: the fee tiers' 30-day volume
         INSERT INTO user_volume_daily (user_id, day, quote)
         SELECT u, (now() AT TIME ZONE 'UTC')::date, q FROM unnest($50::bigint[], $51::bigint[])
             AS v(u, q)
         ON CONFLICT (user_id, day) DO UPDATE SET quote = user_volume_daily.quote + EXCLUDED.quote
         RETURNING 1
     )
-    SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM upd), (SELECT count(*) FROM fil),
-           (SELECT count(*) FROM vol)
 """
+_ORDERS_SELECT = (
+    "(SELECT count(*) FROM o_ins) AS orders_ins, (SELECT count(*) FROM o_upd) AS orders_upd, "
+    "(SELECT count(*) FROM o_fil) AS orders_fil, (SELECT count(*) FROM o_vol) AS orders_vol"
+)
 
 
 def _orders_args(
