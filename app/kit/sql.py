@@ -4,6 +4,7 @@ data-modifying CTEs over its own `$1..$n` and the values it selects to check aft
 cannot read each other's rows, but foreign keys and other constraints are checked at the
 end of the statement, across all of them."""
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,5 +32,6 @@ def combine(parts: Sequence[Part]) -> tuple[str, list[Any]]:
     return "WITH " + ",\n".join(ctes) + "\nSELECT " + ", ".join(selects), args
 
 
+@functools.lru_cache(maxsize=256)  # the parts' SQL is constant: a few combinations
 def _shifted(sql: str, offset: int) -> str:
     return _PARAM.sub(lambda m: f"${int(m.group(1)) + offset}", sql)
