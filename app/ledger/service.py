@@ -378,7 +378,19 @@ async def _lock(
     return rows, (int(records[0][4]) if records else 0)
 
 
-def constraint_error(exc: Exception) -> AppError | None:
+async def fetch_writing(driver: Any, sql: str, *args: Any) -> Any:
+    """The row a statement that writes ledger rows returns; a ledger constraint it violates
+    raises its domain error (`_constraint_error`)."""
+    try:
+        return await driver.fetchrow(sql, *args)
+    except Exception as exc:
+        mapped = _constraint_error(exc)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
+def _constraint_error(exc: Exception) -> AppError | None:
     """Map a violated ledger constraint to its domain error (None: not ours)."""
     cause: Any = exc
     if isinstance(exc, DBAPIError):
@@ -512,13 +524,7 @@ async def _apply(
         [t.hold_id for t in transfers],
         [h[4] for h in hold_updates],
     )
-    try:
-        counts = await driver.fetchrow(_WRITE_SQL, *args)
-    except Exception as exc:
-        mapped = constraint_error(exc)
-        if mapped is None:
-            raise
-        raise mapped from exc
+    counts = await fetch_writing(driver, _WRITE_SQL, *args)
     if counts["hl"] != len(hold_updates):  # pragma: no cover - guarded by the locks above
         raise InvalidState("a hold changed state concurrently; roll back")
     balances = {a: accounts[a].balance + deltas.get(a, 0) for a in account_ids}
@@ -723,7 +729,7 @@ async def apply_group(
 
 
 class SequencedTransfer(NamedTuple):
-    """One leg of an order-sequencer group, accounts resolved (see `apply_sequenced_group`)."""
+    """One leg of an order-sequencer group, accounts resolved (see `sequenced_write`)."""
 
     id: str
     debit_account_id: int
@@ -750,7 +756,7 @@ class SequencedHold(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class SequencedWrite:
     """A sequenced group's ledger writes as a part of the group's one statement
-    (`app.kit.sql`): `check` its result row after it ran, `constraint_error` what it raised."""
+    (`app.kit.sql`): run it with `fetch_writing`, then `check` its result row."""
 
     part: Part
     holds: int  # existing holds it changes: each must have been pending

@@ -25,7 +25,7 @@ from app.kit.sql import Part, combine
 from app.ledger.service import (
     SequencedHold,
     SequencedTransfer,
-    constraint_error,
+    fetch_writing,
     get_account_id,
     hold_transfer_id,
     sequenced_write,
@@ -233,14 +233,7 @@ async def write(session: AsyncSession, out: Outcome, timer: metrics.GroupTimer) 
         return
     sql, args = combine(parts)
     timer.lap("write:prepare")
-    conn = await raw_connection(session)
-    try:
-        row = await conn.fetchrow(sql, *args)
-    except Exception as exc:
-        mapped = constraint_error(exc)
-        if mapped is None:
-            raise
-        raise mapped from exc
+    row = await fetch_writing(await raw_connection(session), sql, *args)
     if ledger is not None:
         ledger.check(row)
     timer.lap("write")
