@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.auth.errors import (
     InvalidEmail,
@@ -25,7 +25,7 @@ from app.auth.principal import Principal as Principal  # re-exported
 from app.auth.revocation import notify_revoked
 from app.auth.scopes import Scope
 from app.auth.signing import signature_matches
-from app.db import autocommit_driver
+from app.db import autocommit_driver, create_sessionmaker
 from app.kit.crypto import SecretBox
 from app.kit.errors import AppError, RateLimited
 from app.kit.inputs import MAX_INT, canonical_int
@@ -224,7 +224,7 @@ class Authenticator:
 
     def __init__(self, engine: AsyncEngine, box: SecretBox, limiter: TokenBucketLimiter) -> None:
         self._engine = engine
-        self._sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self._sessionmaker = create_sessionmaker(engine)
         self._box = box
         self._limiter = limiter
         self._cache: dict[str, _CachedKey] = {}
