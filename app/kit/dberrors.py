@@ -27,14 +27,18 @@ class InvalidValue(BadRequest):
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
+    """`exc` and what it came from: the driver's error under SQLAlchemy's (`orig`), causes,
+    contexts and the members of exception groups (a task group's), nearest first."""
     seen: list[BaseException] = []
     todo: list[BaseException | None] = [exc]
-    while todo:
-        e = todo.pop()
-        if e is None or any(e is s for s in seen) or len(seen) > 16:
+    while todo and len(seen) < 64:
+        e = todo.pop(0)
+        if e is None or any(e is s for s in seen):
             continue
         seen.append(e)
         todo.extend([getattr(e, "orig", None), e.__cause__, e.__context__])
+        if isinstance(e, BaseExceptionGroup):
+            todo.extend(e.exceptions)
     return seen
 
 
@@ -68,11 +72,21 @@ def unavailable(exc: BaseException) -> ServiceUnavailable | None:
                 return DatabaseBusy("the database did not answer in time; retry", retry_after=1)
             if state.startswith(_UNAVAILABLE_PREFIXES):
                 return DatabaseUnavailable("the database is unavailable; retry", retry_after=2)
-        if isinstance(e, asyncpg.PostgresConnectionError | OSError) or (
-            # "connection is closed"; not a ValueError (bad input, e.g. a lone surrogate)
-            isinstance(e, asyncpg.InterfaceError)
-            and not isinstance(e, ValueError)
-            and "closed" in str(e)
-        ):
+        if _connection_failed(e):
             return DatabaseUnavailable("the database is unavailable; retry", retry_after=2)
     return None
+
+
+def _connection_failed(e: BaseException) -> bool:
+    """The way to the database failed: refused or reset (OSError), closed by the server
+    (asyncpg's connection errors, its "connection is closed"; not its ValueErrors, which are
+    bad input such as a lone surrogate), or left in a state the driver cannot go on from
+    (InternalClientError: a message it did not expect, such as a backend's FATAL at a
+    shutdown or termination read before the socket's close)."""
+    if isinstance(e, asyncpg.PostgresConnectionError | OSError | asyncpg.InternalClientError):
+        return True
+    return (
+        isinstance(e, asyncpg.InterfaceError)
+        and not isinstance(e, ValueError)
+        and "closed" in str(e)
+    )

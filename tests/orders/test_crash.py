@@ -8,8 +8,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -48,19 +50,28 @@ class Server:
             "EXCHANGE_LOG_LEVEL": "WARNING",
         }
         self.proc: subprocess.Popen[bytes] | None = None
+        # The server's log (warnings and errors), for a failing test to show.
+        fd, name = tempfile.mkstemp(prefix="exchange-server-", suffix=".log")
+        os.close(fd)
+        self.log_path = Path(name)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def log(self, last: int = 4000) -> str:
+        """The end of what the server (every start of it) wrote to stderr."""
+        return self.log_path.read_text(errors="replace")[-last:]
+
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--port", str(self.port)],
-            env=self.env,
-            cwd=PROJECT_ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "app", "serve", "--port", str(self.port)],
+                env=self.env,
+                cwd=PROJECT_ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, "server exited"
@@ -81,6 +92,7 @@ class Server:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+        self.log_path.unlink(missing_ok=True)
 
 
 @pytest.fixture
