@@ -27,10 +27,11 @@ from substrateinterface.exceptions import (
     SubstrateRequestException,
 )
 from substrateinterface.storage import StorageKey
-from websocket import WebSocketException
+from websocket import WebSocketException, create_connection
 
 from app.chain import codec
 from app.chain.errors import ChainError, ChainRequestError, ChainUnavailable
+from app.chain.scale_lock import SCALECODEC
 from app.chain.types import (
     PERQUINTILL,
     ChainSnapshot,
@@ -147,7 +148,11 @@ class _CountingSubstrate(SubstrateInterface):  # type: ignore[misc]
 
     def rpc_request(self, method: str, params: Any, result_handler: Any = None) -> Any:
         self.round_trips += 1
-        response = super().rpc_request(method, params, result_handler=result_handler)
+        if result_handler is None:  # a handler decodes as messages come: it keeps the lock
+            with SCALECODEC.released():
+                response = super().rpc_request(method, params)
+        else:
+            response = super().rpc_request(method, params, result_handler=result_handler)
         if not isinstance(response, dict):
             raise TypeError(f"{method}: a JSON-RPC response must be an object")
         return response
@@ -205,10 +210,11 @@ class ChainClient:
 
     def _connect(self) -> _CountingSubstrate:
         if self._substrate is None:
+            with SCALECODEC.released():  # the handshake is a wait on the network
+                ws = create_connection(self.url, timeout=self.timeout, skip_utf8_validation=True)
             substrate = _CountingSubstrate(
-                url=self.url,
+                websocket=ws,
                 ss58_format=SS58_FORMAT,
-                ws_options={"timeout": self.timeout, "skip_utf8_validation": True},
                 cache_region=self._cache,
                 auto_reconnect=False,  # we reconnect (with backoff) ourselves
             )
@@ -235,8 +241,9 @@ class ChainClient:
         self.close()
 
     def _run(self, what: str, work: Callable[[_CountingSubstrate], T]) -> T:
-        """Run `work(substrate)`, reconnecting with backoff on transport or garbage failures."""
-        with self._lock:
+        """Run `work(substrate)`, reconnecting with backoff on transport or garbage failures.
+        The work holds `SCALECODEC` but while it waits for the endpoint."""
+        with self._lock, SCALECODEC.held():
             delay = self.backoff
             last: BaseException | None = None
             for attempt in range(1, self.max_attempts + 1):
@@ -258,7 +265,8 @@ class ChainClient:
                     self._drop()
                     self.reconnects += 1
                     if attempt < self.max_attempts:
-                        time.sleep(delay)
+                        with SCALECODEC.released():
+                            time.sleep(delay)
                         delay = min(delay * 2, self.max_backoff)
             raise ChainUnavailable(
                 f"chain endpoint {self.url} unavailable ({what}): {last!r}"[:500]

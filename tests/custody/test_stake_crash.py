@@ -16,12 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from substrateinterface import SubstrateInterface
 
 from app.chain.devnet.server import DevnetThread
-from app.models import ChainTransaction, CustodyScanState, StakingOperation
+from app.models import ChainTransaction, CustodyPosition, CustodyScanState, StakingOperation
 from tests.conftest import fast_devnet
 from tests.custody.conftest import ALICE, ALPHA, CONFIG, SIGNER, TAO, validator
 from tests.custody.server import CustodyServer
@@ -194,6 +194,15 @@ async def scanned_to_head(db: AsyncEngine, devnet: DevnetThread) -> None:
         await until(_scanned(db, devnet.chain.finalized.number), "the scanner at the head")
 
 
+def _indexed(db: AsyncEngine, head: int) -> Any:
+    async def caught_up() -> bool:
+        async with async_sessionmaker(db)() as s:
+            block = await s.scalar(select(func.max(CustodyPosition.block_number)))
+        return block is not None and block >= head
+
+    return caught_up
+
+
 def _scanned(db: AsyncEngine, head: int) -> Any:
     async def caught_up() -> bool:
         async with async_sessionmaker(db)() as s:
@@ -253,6 +262,8 @@ async def moved_once(
     assert len(await stake_moves(db)) == 1
     assert [o.id for o in await operations(db) if o.status != "superseded"] == [op.id]
     assert stakes(devnet, float_hotkey, target) == [DEPOSIT - ALLOCATED, ALLOCATED]
+    # The reconciliation compares with the custody stake the indexer last recorded.
+    await until(_indexed(db, devnet.chain.finalized.number), "the indexer at the head")
     r = await admin.get("/v1/admin/staking/reconciliation")
     assert r.status_code == 200, r.text
     body = r.json()

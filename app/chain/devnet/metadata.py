@@ -11,7 +11,6 @@ real runtime because scalecodec picks its decoders (accounts, eras, calls, event
 module declares the storage, assembles and encodes the metadata, and decodes calls with it.
 """
 
-import threading
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -42,6 +41,7 @@ from app.chain.devnet.pallets import (
 )
 from app.chain.devnet.runtime_types import build_registry
 from app.chain.devnet.scale_info import TypeRegistry
+from app.chain.scale_lock import SCALECODEC
 
 __all__ = [
     "BLOCK_HASH_COUNT",
@@ -232,31 +232,33 @@ def _base_config() -> RuntimeConfigurationObject:
 @cache
 def metadata_hex() -> str:
     """SCALE-encoded metadata, as `state_getMetadata` returns it."""
-    obj = _base_config().create_scale_object("MetadataVersioned")
-    data = obj.encode(metadata_value())
+    with SCALECODEC.held():
+        obj = _base_config().create_scale_object("MetadataVersioned")
+        data = obj.encode(metadata_value())
     return "0x" + bytes(data.data).hex()
 
 
 def decode_metadata(hex_data: str) -> Any:
     """Decode a `state_getMetadata` result (about a second for the real chain's)."""
-    obj = _base_config().create_scale_object("MetadataVersioned", data=ScaleBytes(hex_data))
-    obj.decode()
+    with SCALECODEC.held():
+        obj = _base_config().create_scale_object("MetadataVersioned", data=ScaleBytes(hex_data))
+        obj.decode()
     return obj
 
 
 class CallDecoder:
     """The devnet's own metadata with a scalecodec configuration that decodes calls as a client
-    would. One is shared (`call_decoder()`); decoding is serialised by its lock."""
+    would. One is shared (`call_decoder()`); scalecodec work holds `SCALECODEC`."""
 
     def __init__(self) -> None:
         self.metadata = decode_metadata(metadata_hex())
-        self.config = _base_config()
-        self.config.add_portable_registry(self.metadata)
-        self._lock = threading.Lock()
+        with SCALECODEC.held():
+            self.config = _base_config()
+            self.config.add_portable_registry(self.metadata)
 
     def decode_call(self, data: bytes) -> tuple[dict[str, Any], int]:
         """A call's module, function and arguments, and the number of bytes it took."""
-        with self._lock:
+        with SCALECODEC.held():
             obj = self.config.create_scale_object(
                 "Call", data=ScaleBytes(data), metadata=self.metadata
             )
