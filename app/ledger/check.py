@@ -8,6 +8,9 @@
    its consumptions and releases (a pending hold may release part of itself: an order
    amended down).
 5. Every `held` account holds exactly what its pending holds have left.
+6. Every reference holds: a transfer's accounts exist and are of its asset, its hold exists
+   and is of its asset; a hold is between its user's `held` and `available` accounts of its
+   asset (what the statement triggers of migration 0021 enforce on every insert).
 """
 
 from dataclasses import dataclass, field
@@ -108,6 +111,24 @@ _QUERIES: list[tuple[str, str]] = [
                    FROM ledger_holds GROUP BY account_id) h ON h.account_id = a.id
         WHERE a.kind = 'held' AND a.balance <> COALESCE(h.left_, 0)
         ORDER BY a.id
+        """,
+    ),
+    (
+        "references",
+        """
+        SELECT 'transfer' AS row_kind, t.id FROM ledger_transfers t
+        LEFT JOIN ledger_accounts d ON d.id = t.debit_account_id AND d.asset = t.asset
+        LEFT JOIN ledger_accounts c ON c.id = t.credit_account_id AND c.asset = t.asset
+        LEFT JOIN ledger_holds h ON h.id = t.hold_id AND h.asset = t.asset
+        WHERE d.id IS NULL OR c.id IS NULL OR (t.hold_id IS NOT NULL AND h.id IS NULL)
+        UNION ALL
+        SELECT 'hold', h.id FROM ledger_holds h
+        LEFT JOIN ledger_accounts a ON a.id = h.account_id AND a.user_id = h.user_id
+            AND a.asset = h.asset AND a.kind = 'held'
+        LEFT JOIN ledger_accounts v ON v.id = h.available_account_id AND v.user_id = h.user_id
+            AND v.asset = h.asset AND v.kind = 'available'
+        WHERE a.id IS NULL OR v.id IS NULL
+        ORDER BY 1, 2
         """,
     ),
 ]

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, String
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, CreatedAtMixin
@@ -10,7 +10,9 @@ class LedgerHold(CreatedAtMixin, Base):
     """Funds reserved from `available` into `held` (a two-phase transfer). Transfers that
     reference the hold consume it (`consumed`), the remainder returns to `available` when it
     is resolved (`released`), exactly once: posted or voided. The CHECKs make over-consumption
-    impossible, and a trigger (see the migration) makes a resolved hold immutable."""
+    impossible, and a trigger (see the migration) makes a resolved hold immutable. Its accounts
+    are its user's `held` and `available` of its asset, checked once per statement by a
+    trigger (migration 0021), not per row by foreign keys."""
 
     __tablename__ = "ledger_holds"
     __table_args__ = (
@@ -23,11 +25,11 @@ class LedgerHold(CreatedAtMixin, Base):
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"), index=True)
-    asset: Mapped[str] = mapped_column(String(16), ForeignKey("assets.code"))
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    asset: Mapped[str] = mapped_column(String(16))
     # The `held` account that holds the funds and the `available` account they return to.
-    account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("ledger_accounts.id"))
-    available_account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("ledger_accounts.id"))
+    account_id: Mapped[int] = mapped_column(BigInteger)
+    available_account_id: Mapped[int] = mapped_column(BigInteger)
     amount: Mapped[int] = mapped_column(BigInteger)
     consumed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     released: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
