@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, UniqueConstraint, func
+from sqlalchemy import BigInteger, DateTime, Index, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, IdMixin
@@ -8,7 +8,9 @@ from app.models.base import Base, IdMixin
 
 class Fill(IdMixin, Base):
     """One match between a resting (maker) and an incoming (taker) order, at the maker's
-    price. `quote` = floor(price * qty / 10^9); fees are in the asset each side receives."""
+    price. `quote` = floor(price * qty / 10^9); fees are in the asset each side receives.
+    Its orders (of its market, its maker's and its taker's) are checked once per statement by
+    a trigger (migration 0022), not per row by foreign keys."""
 
     __tablename__ = "fills"
     __table_args__ = (
@@ -23,10 +25,10 @@ class Fill(IdMixin, Base):
         Index("ix_fills_taker_order_id", "taker_order_id"),
     )
 
-    market_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("markets.id"))
+    market_id: Mapped[int] = mapped_column(BigInteger)
     match_id: Mapped[int] = mapped_column(BigInteger)  # the engine's, per market
-    maker_order_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("orders.id"))
-    taker_order_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("orders.id"))
+    maker_order_id: Mapped[int] = mapped_column(BigInteger)
+    taker_order_id: Mapped[int] = mapped_column(BigInteger)
     maker_user_id: Mapped[int] = mapped_column(BigInteger)
     taker_user_id: Mapped[int] = mapped_column(BigInteger)
     taker_side: Mapped[str] = mapped_column(String(4))

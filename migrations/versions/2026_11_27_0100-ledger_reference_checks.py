@@ -91,7 +91,7 @@ UPGRADE = [
 
     -- What the checks rely on: the rows they find stay (nothing in the exchange deletes an
     -- account or a hold) and keep the keys and owners they were found with.
-    CREATE FUNCTION ledger_rows_kept() RETURNS trigger LANGUAGE plpgsql AS $$
+    CREATE FUNCTION rows_kept() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         RAISE EXCEPTION '% rows are never deleted, truncated or re-keyed', TG_TABLE_NAME
             USING ERRCODE = 'restrict_violation', CONSTRAINT = TG_TABLE_NAME || '_kept';
@@ -100,20 +100,20 @@ UPGRADE = [
     """
     CREATE TRIGGER ledger_accounts_kept
         BEFORE DELETE OR UPDATE OF id, user_id, asset, kind ON ledger_accounts
-        FOR EACH ROW EXECUTE FUNCTION ledger_rows_kept()
+        FOR EACH ROW EXECUTE FUNCTION rows_kept()
     """,
     """
     CREATE TRIGGER ledger_accounts_kept_truncate BEFORE TRUNCATE ON ledger_accounts
-        FOR EACH STATEMENT EXECUTE FUNCTION ledger_rows_kept()
+        FOR EACH STATEMENT EXECUTE FUNCTION rows_kept()
     """,
     """
     CREATE TRIGGER ledger_holds_kept
         BEFORE DELETE OR UPDATE OF id, user_id, asset, account_id, available_account_id
-        ON ledger_holds FOR EACH ROW EXECUTE FUNCTION ledger_rows_kept()
+        ON ledger_holds FOR EACH ROW EXECUTE FUNCTION rows_kept()
     """,
     """
     CREATE TRIGGER ledger_holds_kept_truncate BEFORE TRUNCATE ON ledger_holds
-        FOR EACH STATEMENT EXECUTE FUNCTION ledger_rows_kept()
+        FOR EACH STATEMENT EXECUTE FUNCTION rows_kept()
     """,
 ]
 
@@ -131,7 +131,7 @@ DOWNGRADE = [
     DROP TRIGGER ledger_accounts_kept ON ledger_accounts
     """,
     """
-    DROP FUNCTION ledger_rows_kept()
+    DROP FUNCTION rows_kept()
     """,
     """
     DROP TRIGGER ledger_holds_references ON ledger_holds
