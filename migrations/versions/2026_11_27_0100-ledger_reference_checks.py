@@ -4,6 +4,10 @@ set-based query over the statement's new rows instead of a foreign-key trigger p
 reference (three per transfer, four per hold: most of the order path's write time); the
 rows they name can no longer be deleted, truncated or re-keyed
 
+Each check is a nested loop of index lookups, one per new row and reference, whatever the
+tables' statistics say: PL/pgSQL keeps a query's plan, and one made while a table was small
+(a fresh database) hashed a full scan of it, a cost that grew with the table's history.
+
 Revision ID: 0021
 Revises: 0020
 Create Date: 2026-11-27 01:00:00.000000+00:00
@@ -35,17 +39,16 @@ HOLD_FKS = [
 
 UPGRADE = [
     """
-    CREATE FUNCTION ledger_transfers_references() RETURNS trigger LANGUAGE plpgsql AS $$
+    CREATE FUNCTION ledger_transfers_references() RETURNS trigger LANGUAGE plpgsql
+        SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $$
     DECLARE
         bad text;
     BEGIN
         SELECT n.id INTO bad FROM new_rows n
-        WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts a
-                          WHERE a.id = n.debit_account_id AND a.asset = n.asset)
-           OR NOT EXISTS (SELECT 1 FROM ledger_accounts a
-                          WHERE a.id = n.credit_account_id AND a.asset = n.asset)
-           OR (n.hold_id IS NOT NULL AND NOT EXISTS (
-                SELECT 1 FROM ledger_holds h WHERE h.id = n.hold_id AND h.asset = n.asset))
+        LEFT JOIN ledger_accounts d ON d.id = n.debit_account_id AND d.asset = n.asset
+        LEFT JOIN ledger_accounts c ON c.id = n.credit_account_id AND c.asset = n.asset
+        LEFT JOIN ledger_holds h ON h.id = n.hold_id AND h.asset = n.asset
+        WHERE d.id IS NULL OR c.id IS NULL OR (n.hold_id IS NOT NULL AND h.id IS NULL)
         LIMIT 1;
         IF FOUND THEN
             RAISE EXCEPTION 'ledger transfer % names an account or a hold that does not exist '
@@ -62,17 +65,17 @@ UPGRADE = [
         FOR EACH STATEMENT EXECUTE FUNCTION ledger_transfers_references()
     """,
     """
-    CREATE FUNCTION ledger_holds_references() RETURNS trigger LANGUAGE plpgsql AS $$
+    CREATE FUNCTION ledger_holds_references() RETURNS trigger LANGUAGE plpgsql
+        SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $$
     DECLARE
         bad text;
     BEGIN
         SELECT n.id INTO bad FROM new_rows n
-        WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts a
-                          WHERE a.id = n.account_id AND a.user_id = n.user_id
-                            AND a.asset = n.asset AND a.kind = 'held')
-           OR NOT EXISTS (SELECT 1 FROM ledger_accounts a
-                          WHERE a.id = n.available_account_id AND a.user_id = n.user_id
-                            AND a.asset = n.asset AND a.kind = 'available')
+        LEFT JOIN ledger_accounts h ON h.id = n.account_id AND h.user_id = n.user_id
+            AND h.asset = n.asset AND h.kind = 'held'
+        LEFT JOIN ledger_accounts a ON a.id = n.available_account_id AND a.user_id = n.user_id
+            AND a.asset = n.asset AND a.kind = 'available'
+        WHERE h.id IS NULL OR a.id IS NULL
         LIMIT 1;
         IF FOUND THEN
             RAISE EXCEPTION 'ledger hold % must be between its user''s held and available '

@@ -29,7 +29,8 @@ KEPT = {"users": "id", "markets": "id", "orders": "id, user_id, market_id"}
 
 UPGRADE = [
     """
-    CREATE FUNCTION orders_references() RETURNS trigger LANGUAGE plpgsql AS $$
+    CREATE FUNCTION orders_references() RETURNS trigger LANGUAGE plpgsql
+        SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $$
     DECLARE
         bad bigint;
     BEGIN
@@ -50,7 +51,8 @@ UPGRADE = [
         FOR EACH STATEMENT EXECUTE FUNCTION orders_references()
     """,
     """
-    CREATE FUNCTION fills_references() RETURNS trigger LANGUAGE plpgsql AS $$
+    CREATE FUNCTION fills_references() RETURNS trigger LANGUAGE plpgsql
+        SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $$
     DECLARE
         bad bigint;
     BEGIN
