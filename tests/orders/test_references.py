@@ -6,7 +6,7 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tests.conftest import SignedFactory
 from tests.orders.conftest import ALPHA, PRICE, TAO, Market, counts, ledger_ok
@@ -23,6 +23,17 @@ async def _refused(db: AsyncEngine, *statements: str) -> asyncpg.PostgresError:
     cause = caught.value.orig.__cause__
     assert isinstance(cause, asyncpg.PostgresError)
     return cause
+
+
+async def _seq_scans(conn: AsyncConnection) -> list[int]:
+    """Whole-table scans of the tables the checks read, so far in this transaction."""
+    rows = await conn.execute(
+        text(
+            "SELECT seq_scan FROM pg_stat_xact_user_tables "
+            "WHERE relname IN ('orders', 'users', 'markets') ORDER BY relname"
+        )
+    )
+    return [int(n) for n in rows.scalars()]
 
 
 def _copy(table: str, row_id: int, changes: str) -> tuple[str, ...]:
@@ -59,10 +70,13 @@ async def test_orders_and_fills_must_name_what_exists_and_belongs_to_them(
         assert (error.sqlstate, error.constraint_name) == ("23503", "fills_references"), changes
     assert await counts(db) == before
 
-    # A correct copy of the fill (another match of the same orders) is written.
+    # A correct copy of the fill (another match of the same orders) is written, checked by
+    # index lookups: no scan of a whole table (a cost that would grow with history).
     async with db.begin() as conn:
+        scans = await _seq_scans(conn)
         for sql in _copy("fills", fill, "id = id + 100, match_id = match_id + 100"):
             await conn.execute(text(sql))
+        assert await _seq_scans(conn) == scans
     assert (await counts(db))["fills"] == before["fills"] + 1
 
 
