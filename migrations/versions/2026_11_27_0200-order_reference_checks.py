@@ -2,7 +2,8 @@
 order's user and market, a fill's market and both orders (of that market, owned by the
 fill's maker and taker), by one set-based query over the statement's new rows instead of
 five foreign-key triggers per order and fill; the users, markets and orders they name are
-kept (never deleted, truncated or re-keyed)
+kept (never deleted, truncated or re-keyed); like 0021's, each check is a nested loop of
+index lookups whatever the statistics
 
 Revision ID: 0022
 Revises: 0021
@@ -35,8 +36,9 @@ UPGRADE = [
         bad bigint;
     BEGIN
         SELECT n.id INTO bad FROM new_rows n
-        WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = n.user_id)
-           OR NOT EXISTS (SELECT 1 FROM markets m WHERE m.id = n.market_id)
+        LEFT JOIN users u ON u.id = n.user_id
+        LEFT JOIN markets m ON m.id = n.market_id
+        WHERE u.id IS NULL OR m.id IS NULL
         LIMIT 1;
         IF FOUND THEN
             RAISE EXCEPTION 'order % names a user or a market that does not exist', bad
@@ -57,12 +59,11 @@ UPGRADE = [
         bad bigint;
     BEGIN
         SELECT n.id INTO bad FROM new_rows n
-        WHERE NOT EXISTS (SELECT 1 FROM orders o
-                          WHERE o.id = n.maker_order_id AND o.market_id = n.market_id
-                            AND o.user_id = n.maker_user_id)
-           OR NOT EXISTS (SELECT 1 FROM orders o
-                          WHERE o.id = n.taker_order_id AND o.market_id = n.market_id
-                            AND o.user_id = n.taker_user_id)
+        LEFT JOIN orders m ON m.id = n.maker_order_id AND m.market_id = n.market_id
+            AND m.user_id = n.maker_user_id
+        LEFT JOIN orders t ON t.id = n.taker_order_id AND t.market_id = n.market_id
+            AND t.user_id = n.taker_user_id
+        WHERE m.id IS NULL OR t.id IS NULL
         LIMIT 1;
         IF FOUND THEN
             RAISE EXCEPTION 'fill % names an order that does not exist, is of another market '
