@@ -4,9 +4,10 @@ set-based query over the statement's new rows instead of a foreign-key trigger p
 reference (three per transfer, four per hold: most of the order path's write time); the
 rows they name can no longer be deleted, truncated or re-keyed
 
-Each check is a nested loop of index lookups, one per new row and reference, whatever the
-tables' statistics say: PL/pgSQL keeps a query's plan, and one made while a table was small
-(a fresh database) hashed a full scan of it, a cost that grew with the table's history.
+Each check looks up what a row names by its key: a nested loop of primary-key lookups, one
+per new row and reference, whatever the tables' statistics say (PL/pgSQL keeps a query's
+plan, and one made while a table was small, on a fresh database, hashed a full scan of it:
+a cost that grew with the table's history).
 
 Revision ID: 0021
 Revises: 0020
@@ -45,10 +46,11 @@ UPGRADE = [
         bad text;
     BEGIN
         SELECT n.id INTO bad FROM new_rows n
-        LEFT JOIN ledger_accounts d ON d.id = n.debit_account_id AND d.asset = n.asset
-        LEFT JOIN ledger_accounts c ON c.id = n.credit_account_id AND c.asset = n.asset
-        LEFT JOIN ledger_holds h ON h.id = n.hold_id AND h.asset = n.asset
-        WHERE d.id IS NULL OR c.id IS NULL OR (n.hold_id IS NOT NULL AND h.id IS NULL)
+        LEFT JOIN ledger_accounts d ON d.id = n.debit_account_id
+        LEFT JOIN ledger_accounts c ON c.id = n.credit_account_id
+        LEFT JOIN ledger_holds h ON h.id = n.hold_id
+        WHERE d.id IS NULL OR d.asset <> n.asset OR c.id IS NULL OR c.asset <> n.asset
+           OR (n.hold_id IS NOT NULL AND (h.id IS NULL OR h.asset <> n.asset))
         LIMIT 1;
         IF FOUND THEN
             RAISE EXCEPTION 'ledger transfer % names an account or a hold that does not exist '
@@ -71,11 +73,12 @@ UPGRADE = [
         bad text;
     BEGIN
         SELECT n.id INTO bad FROM new_rows n
-        LEFT JOIN ledger_accounts h ON h.id = n.account_id AND h.user_id = n.user_id
-            AND h.asset = n.asset AND h.kind = 'held'
-        LEFT JOIN ledger_accounts a ON a.id = n.available_account_id AND a.user_id = n.user_id
-            AND a.asset = n.asset AND a.kind = 'available'
-        WHERE h.id IS NULL OR a.id IS NULL
+        LEFT JOIN ledger_accounts h ON h.id = n.account_id
+        LEFT JOIN ledger_accounts a ON a.id = n.available_account_id
+        WHERE h.id IS NULL OR h.user_id IS DISTINCT FROM n.user_id OR h.asset <> n.asset
+           OR h.kind <> 'held'
+           OR a.id IS NULL OR a.user_id IS DISTINCT FROM n.user_id OR a.asset <> n.asset
+           OR a.kind <> 'available'
         LIMIT 1;
         IF FOUND THEN
             RAISE EXCEPTION 'ledger hold % must be between its user''s held and available '

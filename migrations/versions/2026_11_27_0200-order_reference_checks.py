@@ -2,8 +2,10 @@
 order's user and market, a fill's market and both orders (of that market, owned by the
 fill's maker and taker), by one set-based query over the statement's new rows instead of
 five foreign-key triggers per order and fill; the users, markets and orders they name are
-kept (never deleted, truncated or re-keyed); like 0021's, each check is a nested loop of
-index lookups whatever the statistics
+kept (never deleted, truncated or re-keyed); like 0021's, each check looks up what a row
+names by its key (nested loops of primary-key lookups, whatever the statistics: a plan
+made on a fresh database once found a fill's orders through the user's orders index, which
+reads more of them as history grows)
 
 Revision ID: 0022
 Revises: 0021
@@ -59,11 +61,10 @@ UPGRADE = [
         bad bigint;
     BEGIN
         SELECT n.id INTO bad FROM new_rows n
-        LEFT JOIN orders m ON m.id = n.maker_order_id AND m.market_id = n.market_id
-            AND m.user_id = n.maker_user_id
-        LEFT JOIN orders t ON t.id = n.taker_order_id AND t.market_id = n.market_id
-            AND t.user_id = n.taker_user_id
-        WHERE m.id IS NULL OR t.id IS NULL
+        LEFT JOIN orders m ON m.id = n.maker_order_id
+        LEFT JOIN orders t ON t.id = n.taker_order_id
+        WHERE m.id IS NULL OR m.market_id <> n.market_id OR m.user_id <> n.maker_user_id
+           OR t.id IS NULL OR t.market_id <> n.market_id OR t.user_id <> n.taker_user_id
         LIMIT 1;
         IF FOUND THEN
             RAISE EXCEPTION 'fill % names an order that does not exist, is of another market '
