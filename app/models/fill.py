@@ -10,7 +10,7 @@ class Fill(IdMixin, Base):
     """One match between a resting (maker) and an incoming (taker) order, at the maker's
     price. `quote` = floor(price * qty / 10^9); fees are in the asset each side receives.
     Its orders (of its market, its maker's and its taker's) are checked once per statement by
-    a trigger (migration 0022), not per row by foreign keys."""
+    a trigger (migration 0021), not per row by foreign keys."""
 
     __tablename__ = "fills"
     __table_args__ = (

@@ -19,7 +19,7 @@ from app.models.base import Base
 class Order(Base):
     """An order as the sequencer last committed it. Open orders, in `priority_ts` order per
     price level, are exactly the books: start-up rebuilds the engines from them. Its user and
-    market are checked once per statement by a trigger (migration 0022), not per row by
+    market are checked once per statement by a trigger (migration 0021), not per row by
     foreign keys."""
 
     __tablename__ = "orders"

@@ -1,4 +1,4 @@
-"""Orders' and fills' references, checked once per statement (migration 0022): an order's
+"""Orders' and fills' references, checked once per statement (migration 0021): an order's
 user and market; a fill's orders, of its market and owned by its maker and taker. A write
 that breaks one is refused whole; the users, markets and orders they name are kept."""
 
