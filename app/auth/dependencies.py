@@ -8,17 +8,18 @@ What is signed is what is acted on: every byte that can choose what a request do
 the signature, so nobody on the way can add or change one.
 - A request with a body is signed over its body only: it must carry no query string
   (400 `unsigned_parameters`), or a route could act on unsigned query parameters.
-- The signed path is `request.url.path`, which must be exactly the path routing matches
-  (`scope["path"]`: the deployment's root_path included) and exactly the bytes sent
-  (`raw_path`): a path with percent-escapes has two spellings, one signed and another
-  routed, and is refused (400 `non_canonical_path`). Every id and symbol in the API's
-  paths is URL-safe (`SN1-TAO`), so no client needs an escape.
+- The signed path is the path routing matches (`scope["path"]`: the deployment's root_path
+  included), which must be exactly the bytes sent (`raw_path`) and made only of characters
+  that need no escape: a path with percent-escapes has two spellings, one signed and
+  another routed, and is refused (400 `non_canonical_path`). Every id and symbol in the
+  API's paths is URL-safe (`SN1-TAO`), so no client needs an escape.
 - A route that reads no body (GET, DELETE) refuses a body that sets anything but the nonce
   (400 `unexpected_body`): it would sign parameters the route then ignores.
 These checks run before the key is even looked up: a refused request does nothing, it does
 not even use up its nonce.
 """
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import parse_qs
@@ -58,11 +59,19 @@ def _nonce_of(fields: dict[str, Any]) -> str | None:
     return str(value) if isinstance(value, int | str) and not isinstance(value, bool) else None
 
 
+# A path's characters that need no escape (RFC 3986's unreserved, sub-delims, ":", "@"
+# and "/"): a path of only these is routed, signed and read back (`request.url.path`) the
+# same, whatever the server.
+_CANONICAL_PATH = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/]*")
+
+
 def signed_path(request: Request) -> str:
-    """The path the request must be signed over, which is also the one routing matched."""
-    path = request.url.path
+    """The path the request must be signed over, which is also the one routing matched
+    (read from the scope: building `request.url` parses the Host header, a cost on every
+    signed request)."""
+    path: str = request.scope["path"]
     raw = request.scope.get("raw_path")
-    if path != request.scope["path"] or (raw is not None and raw != path.encode()):
+    if not _CANONICAL_PATH.fullmatch(path) or (raw is not None and raw != path.encode()):
         raise NonCanonicalPath(
             "send the path without percent-escapes: it is signed and routed exactly as sent"
         )

@@ -337,3 +337,37 @@ async def test_a_signed_body_on_a_route_that_reads_none_is_refused_and_nothing_h
     assert r.status_code == 200, r.text
     assert {o["id"] for o in r.json()["cancelled"]} == {o["id"] for o in placed}
     await ledger_ok(db)
+
+
+@pytest.mark.parametrize(
+    ("path", "raw", "refused"),
+    [
+        ("/v1/orders/12", b"/v1/orders/12", False),
+        ("/base/v1/markets/SN1-TAO", b"/base/v1/markets/SN1-TAO", False),  # under a root_path
+        ("/v1/orders/12", None, False),  # a server that gives no raw path
+        ("/v1/orders/12", b"/v1/orders/%312", True),  # escaped: two spellings
+        ("/v1/orders/1\\2", b"/v1/orders/1\\2", True),  # read back as %5C
+        ("/v1/orders/1#2", b"/v1/orders/1#2", True),  # read back as %23
+        ("/v1/orders/1\t2", b"/v1/orders/1\t2", True),  # dropped when read back as a URL
+        ("/v1/orders/1 2", b"/v1/orders/1 2", True),
+        ("/v1/orders/%", b"/v1/orders/%", True),
+        ("/v1/orders/\u00e9", "/v1/orders/\u00e9".encode(), True),
+    ],
+)
+def test_the_signed_path_is_the_routed_one_spelled_one_way(
+    path: str, raw: bytes | None, refused: bool
+) -> None:
+    from starlette.requests import Request
+
+    from app.auth.dependencies import signed_path
+    from app.auth.errors import NonCanonicalPath
+
+    scope: dict[str, Any] = {"type": "http", "path": path, "headers": [(b"host", b"x")]}
+    if raw is not None:
+        scope["raw_path"] = raw
+    request = Request(scope)
+    if refused:
+        with pytest.raises(NonCanonicalPath):
+            signed_path(request)
+    else:
+        assert signed_path(request) == path == request.url.path
