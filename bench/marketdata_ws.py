@@ -35,10 +35,10 @@ from bench.common import fresh_database, migrate, percentile
 from bench.orders_http import (
     _load,
     _port,
-    _seed,
     _start,
     _wait_ready,
     order_placer,
+    seed_market,
     start_exchange,
 )
 
@@ -277,7 +277,7 @@ async def main(subscribers: int, procs: int, seconds: float, clients: int, trade
     secret_key = Fernet.generate_key().decode()
     url = await fresh_database("exchange_bench_marketdata")
     await asyncio.to_thread(migrate, url)
-    keys = await _seed(url, traders, secret_key)
+    keys = await seed_market(url, traders, secret_key)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
     # Baseline: hello world through the same stack (FastAPI + uvicorn).

@@ -65,7 +65,7 @@ def _wait_ready(url: str, path: str, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit("server not ready")
 
 
-async def _seed(url: str, clients: int, secret_key: str) -> list[tuple[str, str]]:
+async def seed_market(url: str, clients: int, secret_key: str) -> list[tuple[str, str]]:
     """A trading market SN1/TAO and `clients` funded users with a key each."""
     engine = create_async_engine(url)
     box = SecretBox(secret_key.encode())
@@ -204,7 +204,7 @@ def _start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
 # ---------------------------------------------------------------------------- the wrk bench
 
 
-def _limit_near_mid(spread_ticks: int) -> Callable[[int, int], wrk.RequestSpec]:
+def limit_near_mid(spread_ticks: int) -> Callable[[int, int], wrk.RequestSpec]:
     """Connection i's n-th order: a limit within `spread_ticks` of the mid, buys and sells
     alike (so about half of them trade)."""
 
@@ -374,7 +374,7 @@ async def main(clients: int, seconds: float, baseline_seconds: float, profile: b
     orders_url = await fresh_database("exchange_bench_orders")
     baseline_url = await fresh_database("exchange_bench_baseline")
     await asyncio.to_thread(migrate, orders_url)
-    keys = await _seed(orders_url, clients, secret_key)
+    keys = await seed_market(orders_url, clients, secret_key)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         hello = await _baseline(
@@ -387,7 +387,7 @@ async def main(clients: int, seconds: float, baseline_seconds: float, profile: b
         )  # fmt: skip
         # Enough pre-signed orders for the run at up to 3,000 orders/s.
         per_connection = int(seconds * 3000 / clients) + 100
-        wrk.write_requests(folder / "orders", keys, per_connection, _limit_near_mid(5))
+        wrk.write_requests(folder / "orders", keys, per_connection, limit_near_mid(5))
         proc, base = start_exchange(orders_url, secret_key)
         try:
             stop = asyncio.Event()

@@ -27,7 +27,7 @@ from cryptography.fernet import Fernet
 from app.auth.signing import sign
 from bench import wrk
 from bench.common import fresh_database, migrate
-from bench.orders_http import LOT, MID, TICK, _seed, start_exchange
+from bench.orders_http import LOT, MID, TICK, seed_market, start_exchange
 
 POISONS: list[dict[str, object]] = [
     {"market": "SN1\x00/TAO"},
@@ -101,7 +101,7 @@ async def main(seconds: float, resting: int, rounds: int, flood: str) -> None:
     secret_key = Fernet.generate_key().decode()
     url = await fresh_database("exchange_bench_poison")
     await asyncio.to_thread(migrate, url)
-    keys = await _seed(url, 5, secret_key)  # maker, honest x3 (one per run), poison
+    keys = await seed_market(url, 5, secret_key)  # maker, honest x3 (one per run), poison
     proc, base = start_exchange(url, secret_key)
     try:
         await _deep_book(base, keys[0], resting)

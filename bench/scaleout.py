@@ -48,9 +48,9 @@ from bench.orders_http import (
     _cpu_seconds,
     _port,
     _postgres_pids,
-    _seed,
     _start,
     _wait_ready,
+    seed_market,
     start_exchange,
 )
 
@@ -213,7 +213,7 @@ async def _one_process(
 ) -> dict[str, Any]:
     url = await fresh_database("exchange_bench_scaleout_all")
     await asyncio.to_thread(migrate, url)
-    keys = await _seed(url, args.traders, secret_key)
+    keys = await seed_market(url, args.traders, secret_key)
     proc, base = start_exchange(url, secret_key, **env)
     try:
         return await _measure(
@@ -236,7 +236,7 @@ async def _cluster(
 ) -> dict[str, Any]:
     url = await fresh_database("exchange_bench_scaleout_cluster")
     await asyncio.to_thread(migrate, url)
-    keys = await _seed(url, args.traders, secret_key)
+    keys = await seed_market(url, args.traders, secret_key)
     with tempfile.TemporaryDirectory() as tmp:
         nats = EmbeddedNats(Path(tmp) / "nats")
         nats.start()

@@ -15,7 +15,6 @@ Uses DATABASE_URL's server if set, else the embedded Postgres in .data/bench.
 
 import argparse
 import asyncio
-import random
 import resource
 import time
 
@@ -30,7 +29,7 @@ from app.orders.commands import PlaceOrders
 from app.orders.schemas import OrderIn
 from app.orders.sequencer import Sequencer
 from bench.common import fresh_database, migrate
-from bench.orders_http import LOT, MID, TICK, _seed
+from bench.orders_http import limit_near_mid, seed_market
 
 TASKS = 32
 WINDOW = 10.0
@@ -73,20 +72,17 @@ async def _orders(url: str, seconds: float) -> tuple[float, list[float], float, 
     done = 0
     stop = time.monotonic() + seconds
 
+    make = limit_near_mid(5)
+
     async def trader(user_id: int) -> None:
         nonlocal done
-        rng = random.Random(user_id)
+        n = 0
         while time.monotonic() < stop:
-            body = OrderIn.model_validate(
-                {
-                    "market": "SN1/TAO",
-                    "side": rng.choice(["buy", "sell"]),
-                    "price": str(MID + rng.randint(-5, 5) * TICK),
-                    "qty": str(rng.randint(1, 50) * LOT),
-                }
-            )
-            await sequencer.submit(PlaceOrders(user_id, [body.to_request()]))
+            _, _, body = make(user_id, n)
+            order = OrderIn.model_validate(body)
+            await sequencer.submit(PlaceOrders(user_id, [order.to_request()]))
             done += 1
+            n += 1
 
     windows: list[float] = []
 
@@ -125,7 +121,7 @@ async def main(seconds: float, baseline_seconds: float) -> None:
     baseline_url = await fresh_database("exchange_bench_sequencer_baseline")
     url = await fresh_database("exchange_bench_sequencer")
     await asyncio.to_thread(migrate, url)
-    await _seed(url, TASKS, Fernet.generate_key().decode())
+    await seed_market(url, TASKS, Fernet.generate_key().decode())
     insert = await _baseline(baseline_url, baseline_seconds)
     rate, windows, cpu, phases = await _orders(url, seconds)
     engine = create_async_engine(url)

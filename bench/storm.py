@@ -25,7 +25,7 @@ from app.auth.service import create_api_key
 from app.auth.signing import sign
 from app.kit.crypto import SecretBox
 from bench.common import fresh_database, migrate
-from bench.orders_http import MID, TICK, _seed, start_exchange
+from bench.orders_http import MID, TICK, seed_market, start_exchange
 
 Key = tuple[str, str]
 _nonce = [time.time_ns()]
@@ -95,7 +95,7 @@ async def main() -> None:
     secret_key = Fernet.generate_key().decode()
     url = await fresh_database("exchange_bench_storm")
     await asyncio.to_thread(migrate, url)
-    await _seed(url, 2, secret_key)  # users b0@x (storm 1) and b1@x (storm 2), 10^15 rao each
+    await seed_market(url, 2, secret_key)  # users b0@x (storm 1) and b1@x (storm 2), 10^15 rao each
     storm1 = await _keys(url, secret_key, "b0@x", 60)
     storm2 = await _keys(url, secret_key, "b1@x", 200)
     proc, base = start_exchange(url, secret_key)

@@ -35,9 +35,6 @@ class LedgerAccount(IdMixin, CreatedAtMixin, Base):
         ),
         CheckConstraint("NOT allow_negative OR user_id IS NULL", name="only_system_negative"),
         UniqueConstraint("user_id", "asset", "kind", name="uq_ledger_accounts_owner_asset_kind"),
-        # (id, asset): how a transfer's accounts are found with its asset (the statement
-        # check of migration 0021 makes a transfer between two assets impossible).
-        UniqueConstraint("id", "asset", name="uq_ledger_accounts_id_asset"),
         Index(
             "uq_ledger_accounts_system",
             "asset",

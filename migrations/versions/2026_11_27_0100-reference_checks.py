@@ -45,6 +45,9 @@ FKS = [
     ("fills", "fk_fills_taker_order_id_orders", "(taker_order_id)", "orders (id)"),
 ]  # fmt: skip
 
+# The target of the transfers' composite foreign keys, (id, asset).
+ACCOUNT_ASSET = "uq_ledger_accounts_id_asset"
+
 # (table, joins and condition of a bad new row `n`, what the error says of it)
 CHECKS = [
     (
@@ -131,6 +134,8 @@ def _check(table: str, where: str, says: str) -> list[str]:
 def upgrade() -> None:
     for table, name, _, _ in FKS:
         op.drop_constraint(name, table, type_="foreignkey")
+    # Only the transfers' composite foreign keys needed it: the primary key makes it so.
+    op.drop_constraint(ACCOUNT_ASSET, "ledger_accounts", type_="unique")
     for table, where, says in CHECKS:
         for statement in _check(table, where, says):
             op.execute(statement)
@@ -162,6 +167,7 @@ def downgrade() -> None:
     for table, _, _ in CHECKS:
         op.execute(f"DROP TRIGGER {table}_references ON {table}")
         op.execute(f"DROP FUNCTION {table}_references()")
+    op.create_unique_constraint(ACCOUNT_ASSET, "ledger_accounts", ["id", "asset"])
     for table, name, columns, target in FKS:
         op.execute(
             f"ALTER TABLE {table} ADD CONSTRAINT {name} FOREIGN KEY {columns} REFERENCES {target}"
