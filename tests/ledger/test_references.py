@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.ledger import service as L
 from app.ledger.check import check_ledger
 from tests.ledger.conftest import MakeUser
+from tests.pgstats import postgres_error, rows_read
 
 pytestmark = pytest.mark.usefixtures("assets")
 
@@ -43,20 +44,7 @@ async def _refused(
         with pytest.raises(DBAPIError) as caught:
             await s.execute(text(sql), params)
         await s.rollback()
-    cause = caught.value.orig.__cause__
-    assert isinstance(cause, asyncpg.PostgresError)
-    return cause
-
-
-async def _rows_read(s: AsyncSession) -> int:
-    """Rows of the holds read so far in this transaction (by scans and by index lookups)."""
-    n = await s.scalar(
-        text(
-            "SELECT seq_tup_read + idx_tup_fetch FROM pg_stat_xact_user_tables "
-            "WHERE relname = 'ledger_holds'"
-        )
-    )
-    return int(n or 0)
+    return postgres_error(caught.value)
 
 
 async def _counts(s: AsyncSession) -> tuple[int, int]:
@@ -102,14 +90,14 @@ async def test_a_transfer_must_name_accounts_of_its_asset_and_a_hold_that_exists
             "WHERE h.id = 'h'"
         )
     )
-    read = await _rows_read(session)
+    read = await rows_read(session, "ledger_holds")
     await session.execute(text(TRANSFER), {**good, "hold": "h", "id": "ok-h"})
     await session.execute(
         text(HOLD), {"id": "h2", "u": acc["user"], "asset": "TAO", "held": acc["held"],
                      "available": acc["available"]}
     )  # fmt: skip
     # The one hold named, give or take versions earlier tests left (not the 500).
-    assert await _rows_read(session) - read < 50
+    assert await rows_read(session, "ledger_holds") - read < 50
     await session.rollback()
     # The same transfer alone is written.
     await session.execute(text(TRANSFER), good)

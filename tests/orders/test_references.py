@@ -6,11 +6,12 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import SignedFactory
 from tests.orders.conftest import ALPHA, PRICE, TAO, Market, counts, ledger_ok
 from tests.orders.test_endpoints import limit
+from tests.pgstats import postgres_error, rows_read
 
 
 async def _refused(db: AsyncEngine, *statements: str) -> asyncpg.PostgresError:
@@ -20,20 +21,7 @@ async def _refused(db: AsyncEngine, *statements: str) -> asyncpg.PostgresError:
             for sql in statements:
                 await conn.execute(text(sql))
         await conn.rollback()
-    cause = caught.value.orig.__cause__
-    assert isinstance(cause, asyncpg.PostgresError)
-    return cause
-
-
-async def _rows_read(conn: AsyncConnection) -> int:
-    """Rows of `orders` read so far in this transaction, by scans and by index lookups."""
-    n = await conn.scalar(
-        text(
-            "SELECT seq_tup_read + idx_tup_fetch FROM pg_stat_xact_user_tables "
-            "WHERE relname = 'orders'"
-        )
-    )
-    return int(n or 0)
+    return postgres_error(caught.value)
 
 
 def _copy(table: str, row_id: int, changes: str) -> tuple[str, ...]:
@@ -82,11 +70,11 @@ async def test_orders_and_fills_must_name_what_exists_and_belongs_to_them(
             ),
             {"id": int(ask["id"])},
         )
-        read = await _rows_read(conn)
+        read = await rows_read(conn, "orders")
         for sql in _copy("fills", fill, "id = id + 100, match_id = match_id + 100"):
             await conn.execute(text(sql))
         # Its two orders, give or take versions earlier tests left (not the 500).
-        assert await _rows_read(conn) - read < 50
+        assert await rows_read(conn, "orders") - read < 50
         await conn.rollback()
     async with db.begin() as conn:
         for sql in _copy("fills", fill, "id = id + 100, match_id = match_id + 100"):
