@@ -22,6 +22,9 @@ import asyncpg
 from cryptography.fernet import Fernet
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
+from app.config import Settings
+from app.db import SEQUENCER_POOL, create_engine
+
 from app.kit import metrics
 from app.kit.heap import settle
 from app.ledger.check import check_ledger
@@ -65,7 +68,7 @@ async def _baseline(url: str, seconds: float) -> float:
 
 async def _orders(url: str, seconds: float) -> tuple[float, list[float], float, dict[str, float]]:
     """Orders per second, per window, CPU per order, ms per group by phase."""
-    engine = create_async_engine(url, pool_size=5)
+    engine = create_engine(url, Settings(), SEQUENCER_POOL)  # the app's sequencer pool
     sequencer = Sequencer(engine, [])
     await sequencer.start()
     settle()
