@@ -24,7 +24,6 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from app.config import Settings
 from app.db import SEQUENCER_POOL, create_engine
-
 from app.kit import metrics
 from app.kit.heap import settle
 from app.ledger.check import check_ledger

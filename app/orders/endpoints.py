@@ -5,6 +5,7 @@ from fastapi import APIRouter, Path, Query, Request
 from app.auth.dependencies import ReadPrincipal, TradePrincipal
 from app.kit.deps import Session
 from app.kit.inputs import Canonical, PositiveInt, Timestamp
+from app.kit.leanroute import LeanRoute
 from app.orders import deadman, service
 from app.orders.commands import AmendOrder, CancelOrders, LiveOrder, OrderService, PlaceOrders
 from app.orders.readmodel import OrdersView
@@ -38,7 +39,6 @@ def _outs(request: Request, orders: list[LiveOrder]) -> list[OrderOut]:
     return [OrderOut.of(o, view.symbol(o.market_id) or "") for o in orders]
 
 
-@router.post("/orders", response_model=OrderOut, status_code=201)
 async def place_order(body: OrderIn, principal: TradePrincipal, request: Request) -> OrderOut:
     """Place one order. Answered only once the order, its fills and ledger entries are
     committed. A retry with the same `client_order_id` returns the original open order."""
@@ -47,13 +47,31 @@ async def place_order(body: OrderIn, principal: TradePrincipal, request: Request
     return _outs(request, placed)[0]
 
 
-@router.post("/orders/batch", response_model=list[OrderOut], status_code=201)
 async def place_orders(
     body: OrderBatchIn, principal: TradePrincipal, request: Request
 ) -> list[OrderOut]:
     """Up to 15 orders, validated and funded all or nothing, then placed in order."""
     command = PlaceOrders(principal.user_id, [o.to_request() for o in body.orders])
     return _outs(request, await _orders(request).submit(command))
+
+
+# The hot routes: served lean (`app.kit.leanroute`), documented and answered as any other.
+router.add_api_route(
+    "/orders",
+    place_order,
+    methods=["POST"],
+    response_model=OrderOut,
+    status_code=201,
+    route_class_override=LeanRoute,
+)
+router.add_api_route(
+    "/orders/batch",
+    place_orders,
+    methods=["POST"],
+    response_model=list[OrderOut],
+    status_code=201,
+    route_class_override=LeanRoute,
+)
 
 
 @router.delete("/orders/{order_id}", response_model=OrderOut)

@@ -1,0 +1,144 @@
+"""A lean route answers every request exactly as the same endpoint on a FastAPI route does."""
+
+from typing import Annotated, Literal
+
+import httpx
+import pytest
+from fastapi import APIRouter, Depends, FastAPI, Request
+from pydantic import BaseModel, Field
+
+from app.kit.errors import AppError
+from app.kit.http import install_error_handlers
+from app.kit.leanroute import LeanRoute
+
+
+class Denied(AppError):
+    status_code = 401
+    code = "test_denied"
+
+
+class Item(BaseModel):
+    name: str = Field(max_length=8)
+    side: Literal["buy", "sell"]
+    qty: int = 1
+    tags: list[str] = []
+
+
+class Answer(BaseModel):
+    user: str
+    item: Item
+    total: int
+
+
+async def caller(request: Request) -> str:
+    user = request.headers.get("x-user")
+    if not user:
+        raise Denied("who are you?")
+    return user
+
+
+Caller = Annotated[str, Depends(caller)]
+
+
+async def endpoint(body: Item, user: Caller, request: Request) -> Answer:
+    return Answer(user=user, item=body, total=body.qty * 2 + len(request.headers["x-user"]))
+
+
+async def many(body: Item, user: Caller, request: Request) -> list[Answer]:
+    return [Answer(user=user, item=body, total=n) for n in range(body.qty)]
+
+
+def _app() -> FastAPI:
+    app = FastAPI()
+    install_error_handlers(app)
+    router = APIRouter(prefix="/v1")
+    for path, route_class in (("/fastapi", None), ("/lean", LeanRoute)):
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=["POST"],
+            response_model=Answer,
+            status_code=201,
+            route_class_override=route_class,
+        )
+        router.add_api_route(
+            path + "/many",
+            many,
+            methods=["POST"],
+            response_model=list[Answer],
+            status_code=201,
+            route_class_override=route_class,
+        )
+    app.include_router(router)
+    return app
+
+
+JSON = {"content-type": "application/json"}
+CASES = [
+    ("valid", JSON, b'{"name": "a", "side": "buy", "qty": 3, "tags": ["x"]}', True),
+    ("defaults", {"content-type": "application/json; charset=utf-8"}, b'{"name":"b","side":"sell"}', True),
+    ("json suffix", {"content-type": "application/vnd.x+json"}, b'{"name":"b","side":"sell"}', True),
+    ("unknown field", JSON, b'{"name":"b","side":"sell","extra":1}', True),
+    ("field errors", JSON, b'{"name":"far too long","side":"hold","qty":"x"}', True),
+    ("nested error", JSON, b'{"name":"a","side":"buy","tags":[1]}', True),
+    ("not an object", JSON, b"[1, 2]", True),
+    ("null", JSON, b"null", True),
+    ("empty body", JSON, b"", True),
+    ("no content type", {}, b'{"name":"a","side":"buy"}', True),
+    ("form", {"content-type": "application/x-www-form-urlencoded"}, b"name=a&side=buy", True),
+    ("text", {"content-type": "text/plain"}, b'{"name":"a","side":"buy"}', True),
+    ("no caller", JSON, b'{"name":"far too long"}', False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "headers", "body", "signed"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("path", ["", "/many"])
+async def test_the_lean_route_answers_as_fastapi(
+    case: str, headers: dict[str, str], body: bytes, signed: bool, path: str
+) -> None:
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=_app()), base_url="http://t")
+    answers = []
+    for route in ("/v1/fastapi", "/v1/lean"):
+        sent = {**headers, **({"x-user": "ann"} if signed else {})}
+        response = await client.post(route + path, content=body, headers=sent)
+        answers.append((response.status_code, response.headers["content-type"], response.text))
+    assert answers[0] == answers[1], case
+    if case == "valid":
+        assert answers[1][0] == 201
+    elif case == "no caller":
+        assert answers[1][0] == 401 and '"test_denied"' in answers[1][2]
+    elif case not in ("defaults", "json suffix", "unknown field"):
+        assert answers[1][0] == 422 and '"validation_error"' in answers[1][2]
+
+
+async def _with_query(body: Item, limit: int = 3) -> Answer:
+    return Answer(user="-", item=body, total=limit)
+
+
+async def _two_bodies(body: Item, other: Item) -> Answer:
+    return Answer(user="-", item=body, total=0)
+
+
+async def _no_model(body: dict[str, int]) -> Answer:
+    return Answer(user="-", item=Item(name="x", side="buy"), total=0)
+
+
+@pytest.mark.parametrize("wrong", [_with_query, _two_bodies, _no_model])
+def test_endpoints_of_another_shape_are_refused_when_declared(wrong: object) -> None:
+    router = APIRouter()
+    with pytest.raises(TypeError, match="lean route"):
+        router.add_api_route(
+            "/x", wrong, methods=["POST"], response_model=Answer, route_class_override=LeanRoute
+        )  # type: ignore[arg-type]
+
+
+async def test_a_lean_route_cannot_be_included_with_dependencies() -> None:
+    router = APIRouter()
+    router.add_api_route(
+        "/x", endpoint, methods=["POST"], response_model=Answer, route_class_override=LeanRoute
+    )
+    app = FastAPI()
+    app.include_router(router, dependencies=[Depends(caller)])
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+    with pytest.raises(TypeError, match="included without dependencies"):
+        await client.post("/x", json={"name": "a", "side": "buy"}, headers={"x-user": "a"})
