@@ -5,7 +5,6 @@ import logging
 import math
 import os
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
