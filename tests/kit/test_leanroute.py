@@ -7,14 +7,9 @@ import pytest
 from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel, Field
 
-from app.kit.errors import AppError
+from app.auth.errors import MissingCredentials
 from app.kit.http import install_error_handlers
 from app.kit.leanroute import LeanRoute
-
-
-class Denied(AppError):
-    status_code = 401
-    code = "test_denied"
 
 
 class Item(BaseModel):
@@ -33,7 +28,7 @@ class Answer(BaseModel):
 async def caller(request: Request) -> str:
     user = request.headers.get("x-user")
     if not user:
-        raise Denied("who are you?")
+        raise MissingCredentials("who are you?")
     return user
 
 
@@ -106,7 +101,7 @@ async def test_the_lean_route_answers_as_fastapi(
     if case == "valid":
         assert answers[1][0] == 201
     elif case == "no caller":
-        assert answers[1][0] == 401 and '"test_denied"' in answers[1][2]
+        assert answers[1][0] == 401 and '"missing_credentials"' in answers[1][2]
     elif case not in ("defaults", "json suffix", "unknown field"):
         assert answers[1][0] == 422 and '"validation_error"' in answers[1][2]
 
