@@ -2,6 +2,7 @@
 
 import asyncio
 import base64
+import heapq
 import re
 import secrets
 from dataclasses import dataclass
@@ -37,6 +38,10 @@ MAX_NONCE = MAX_INT
 # accepted once), in milliseconds: concurrent requests of one key need not arrive in order.
 DEFAULT_NONCE_WINDOW_MS = 10_000
 MAX_NONCE_WINDOW_MS = 86_400_000
+# How many accepted nonces per key are remembered in memory (a replay of one is refused
+# without a database round trip); older ones are refused by the database, which keeps every
+# nonce within the window.
+REMEMBERED_NONCES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,8 +227,15 @@ class Authenticator:
     a key read as revoked is refused at once and never cached.
     """
 
-    def __init__(self, engine: AsyncEngine, box: SecretBox, limiter: TokenBucketLimiter) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        box: SecretBox,
+        limiter: TokenBucketLimiter,
+        remembered_nonces: int = REMEMBERED_NONCES,
+    ) -> None:
         self._engine = engine
+        self._remembered = remembered_nonces
         self._sessionmaker = create_sessionmaker(engine)
         self._box = box
         self._limiter = limiter
@@ -311,15 +323,20 @@ class Authenticator:
         highest = self._highest.get(key_id, 0)
         if value <= highest - window or value in seen:
             raise InvalidNonce(_NONCE_RULE)
-        if len(seen) > 4096:  # forget what the window has passed (the database keeps it)
-            seen.difference_update({n for n in seen if n <= highest - window})
         seen.add(value)
+        if len(seen) > 2 * self._remembered:  # once per `_remembered` nonces: amortized
+            self._seen[key_id] = set(heapq.nlargest(self._remembered, seen))
         self._highest[key_id] = max(highest, value)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((key_id, value, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_nonces())
         await future
+
+    def remembered(self, key_id: int) -> int:
+        """How many of a key's nonces this process remembers (at most twice
+        `remembered_nonces`)."""
+        return len(self._seen.get(key_id, ()))
 
     def _relearn(self, key_id: int) -> None:
         """Forget what this process knows of a key's nonces: the database decides."""

@@ -1,6 +1,7 @@
 """Signed requests end to end: every way to fail has its own status and code."""
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from app.auth.service import revoke_api_key
@@ -177,3 +178,37 @@ async def test_concurrent_requests_within_the_nonce_window_are_each_accepted_onc
         assert await call(base + 1) == 200
     finally:
         app.state.authenticator = old
+
+
+async def test_nonce_memory_stays_bounded_and_forgotten_nonces_are_still_refused(
+    app: FastAPI, signed: SignedFactory
+) -> None:
+    """A key used with counter nonces (never older than the window): this process keeps
+    only its latest nonces in memory (each request used to scan all it had seen, so requests
+    slowed as a key's history grew); a replay of a forgotten one is refused by the
+    database."""
+    import asyncio
+
+    from app.auth.errors import InvalidNonce
+    from app.auth.service import Authenticator
+
+    alice = await signed("read")
+    old: Authenticator = app.state.authenticator
+    authenticator = Authenticator(old._engine, old._box, old._limiter, remembered_nonces=16)
+    key_id = (await authenticator._lookup(alice.key)).id
+
+    async def use(nonce: int) -> None:
+        payload = f"nonce={nonce}"
+        signature = sign(alice.secret, "/v1/account", str(nonce), payload)
+        await authenticator.authenticate(
+            alice.key, signature, "/v1/account", str(nonce), payload.encode(), None
+        )
+
+    for start in range(1, 201, 20):  # counters 1..200, 20 at a time
+        await asyncio.gather(*(use(n) for n in range(start, start + 20)))
+        assert authenticator.remembered(key_id) <= 2 * 16
+    assert authenticator.remembered(key_id) >= 16
+    for replay in (1, 57, 200):  # forgotten (refused by the database), remembered
+        with pytest.raises(InvalidNonce):
+            await use(replay)
+    await use(201)  # a new one is still accepted
