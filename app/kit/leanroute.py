@@ -1,7 +1,7 @@
 """A lean route class for the hot JSON endpoints (placing orders): the endpoint is declared
 and documented like any FastAPI route, and answers exactly as FastAPI would, but each request
 is served without FastAPI's general machinery (dependency solving, body re-parsing, response
-validation): about 50 us less per request, a tenth of an order's whole cost in the server.
+validation): 50-70 us less per request, about a sixth of an order's cost in the server.
 
 It serves endpoints of one shape only, checked when the route is made:
 
@@ -16,6 +16,7 @@ It serves endpoints of one shape only, checked when the route is made:
   the route's status code.
 """
 
+import inspect
 import json
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -53,6 +54,8 @@ class LeanRoute(APIRoute):
                 raise TypeError(f"{path}: a lean route's dependencies are named functions")
             if sub.request_param_name is None or sub.path_params or sub.query_params:
                 raise TypeError(f"{path}: a lean route's dependencies take the request alone")
+            if not inspect.iscoroutinefunction(sub.call):
+                raise TypeError(f"{path}: a lean route's dependencies are async functions")
             self._dependencies.append((sub.name, sub.call))
         self._answer = TypeAdapter(self.response_model)
 

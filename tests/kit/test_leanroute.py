@@ -118,7 +118,15 @@ async def _no_model(body: dict[str, int]) -> Answer:
     return Answer(user="-", item=Item(name="x", side="buy"), total=0)
 
 
-@pytest.mark.parametrize("wrong", [_with_query, _two_bodies, _no_model])
+def _sync_caller(request: Request) -> str:
+    return "-"
+
+
+async def _sync_dependency(body: Item, user: Annotated[str, Depends(_sync_caller)]) -> Answer:
+    return Answer(user=user, item=body, total=0)
+
+
+@pytest.mark.parametrize("wrong", [_with_query, _two_bodies, _no_model, _sync_dependency])
 def test_endpoints_of_another_shape_are_refused_when_declared(wrong: object) -> None:
     router = APIRouter()
     with pytest.raises(TypeError, match="lean route"):
