@@ -20,7 +20,7 @@ not even use up its nonce.
 """
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
@@ -79,11 +79,16 @@ def signed_path(request: Request) -> str:
 
 
 async def authenticate_request(
-    request: Request, required: Scope | None, *, reads_body: bool | None = None
+    request: Request,
+    required: Scope | None,
+    *,
+    reads_body: bool | None = None,
+    defer_nonce: bool = False,
 ) -> Principal:
     """`reads_body`: whether the route acts on its body (default: whether it declares one).
     A route that reads none refuses a body that sets anything but the nonce (400
-    `unexpected_body`): a signed parameter it would ignore must not seem to be obeyed."""
+    `unexpected_body`): a signed parameter it would ignore must not seem to be obeyed.
+    `defer_nonce`: see `Authenticator.authenticate`."""
     key = request.headers.get("api-key")
     signature = request.headers.get("api-sign")
     if not key or not signature:
@@ -116,6 +121,7 @@ async def authenticate_request(
         nonce=_nonce_of(fields),
         payload=payload,
         required=required,
+        defer_nonce=defer_nonce,
     )
 
 
@@ -124,6 +130,28 @@ def require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
         return await authenticate_request(request, scope)
 
     dependency.__name__ = f"require_{scope.value}"
+    return dependency
+
+
+def require_recording_nonce(
+    scope: Scope, defers: Callable[[Request], bool]
+) -> Callable[[Request], AsyncIterator[Principal]]:
+    """A dependency: the principal of a request whose nonce what it does records in its own
+    transaction where `defers(request)` (`Principal.nonce`: the order sequencer records it in
+    the order's group, which commits anyway). Whatever else becomes of the request (refused
+    before or by the sequencer, a bad body), its nonce is recorded before the answer
+    leaves, as for any signed request."""
+
+    async def dependency(request: Request) -> AsyncIterator[Principal]:
+        principal = await authenticate_request(request, scope, defer_nonce=defers(request))
+        try:
+            yield principal
+        finally:
+            if principal.nonce is not None:
+                authenticator: Authenticator = request.app.state.authenticator
+                await authenticator.settle(principal.nonce)
+
+    dependency.__name__ = f"require_{scope.value}_recording_nonce"
     return dependency
 
 

@@ -5,8 +5,10 @@ import base64
 import heapq
 import re
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -22,6 +24,7 @@ from app.auth.errors import (
     UserExists,
     UserNotFound,
 )
+from app.auth.principal import NonceClaim
 from app.auth.principal import Principal as Principal  # re-exported
 from app.auth.revocation import notify_revoked
 from app.auth.scopes import Scope
@@ -31,6 +34,7 @@ from app.kit.crypto import SecretBox
 from app.kit.errors import AppError, RateLimited
 from app.kit.inputs import MAX_INT, canonical_int
 from app.kit.ratelimit import TokenBucketLimiter
+from app.kit.sql import Part, combine
 from app.models import ApiKey, User
 
 MAX_NONCE = MAX_INT
@@ -90,7 +94,6 @@ async def create_api_key(
         secret_encrypted=box.seal(secret.encode()),
         scopes=sorted({s.value for s in scopes}),
         label=label,
-        last_nonce=0,
         nonce_window_ms=nonce_window_ms,
     )
     session.add(api_key)
@@ -220,9 +223,10 @@ class _CachedKey:
 class Authenticator:
     """Verifies Kraken-style signed requests.
 
-    Decrypted secrets are cached in memory (keys are immutable but for revocation); the
-    nonce advance is one conditional UPDATE, in its own committed transaction, that also
-    refuses revoked keys, so a revocation takes effect on the very next request. Revoked
+    Decrypted secrets are cached in memory (keys are immutable but for revocation); a
+    request's nonce is recorded (`NonceWrite`) before its answer leaves, in its own
+    committed transaction or in that of what the request does (an order's group), and the
+    write refuses revoked keys, so a revocation takes effect on the very next request. Revoked
     keys are also dropped from the cache when their revocation is announced (`forget`), and
     a key read as revoked is refused at once and never cached.
     """
@@ -245,7 +249,7 @@ class Authenticator:
         # its window (as times: `nonce_time`), and the pending writes.
         self._highest: dict[int, int] = {}
         self._seen: dict[int, set[int]] = {}
-        self._pending: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._pending: list[tuple[NonceClaim, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
     async def _lookup(self, key: str) -> _CachedKey:
@@ -288,7 +292,12 @@ class Authenticator:
         nonce: str | None,
         payload: bytes,
         required: Scope | None,
+        *,
+        defer_nonce: bool = False,
     ) -> Principal:
+        """The request's principal, once its nonce is recorded; with `defer_nonce`, at once,
+        its nonce still to be recorded (`Principal.nonce`): the caller records it with what
+        the request does, or `settle`s it, before answering."""
         if len(key) > 128:
             raise InvalidKey("unknown API key")
         entry = await self._lookup(key)
@@ -301,20 +310,26 @@ class Authenticator:
         # Canonical: the digits signed are exactly str(value).
         if not signature_matches(entry.secret, path, str(value), payload, signature):
             raise InvalidSignature("signature does not match")
-        await self._advance_nonce(entry.id, entry.nonce_window_ms, value)
-        if required is not None and required.value not in entry.scopes:
-            raise PermissionDenied(f"this API key lacks the '{required.value}' scope")
-        retry_after = self._limiter.acquire(entry.id)
-        if retry_after is not None:
-            raise RateLimited("rate limit exceeded for this API key", retry_after=retry_after)
-        return Principal(entry.user_id, entry.id, entry.scopes)
+        claim = self._claim(entry.id, entry.nonce_window_ms, value)
+        try:
+            if required is not None and required.value not in entry.scopes:
+                raise PermissionDenied(f"this API key lacks the '{required.value}' scope")
+            retry_after = self._limiter.acquire(entry.id)
+            if retry_after is not None:
+                raise RateLimited("rate limit exceeded for this API key", retry_after=retry_after)
+        except AppError:
+            await self.settle(claim)  # a refused request's nonce is used up all the same
+            raise
+        if not defer_nonce:
+            await self.settle(claim)
+        return Principal(entry.user_id, entry.id, entry.scopes, claim if defer_nonce else None)
 
-    async def _advance_nonce(self, key_id: int, window_ms: int, nonce: int) -> None:
+    def _claim(self, key_id: int, window_ms: int, nonce: int) -> NonceClaim:
         """Accept `nonce` at most once, and only within the key's window below the highest
-        nonce seen (`nonce_window_ms`, on the time line of `nonce_time`); only once it is
-        persisted (so a replay is refused after a restart, and by every process: the
-        accepted nonces within the window are rows). Concurrent requests share one
-        statement: the writes are group-committed like orders are."""
+        nonce seen (`nonce_window_ms`, on the time line of `nonce_time`), as far as this
+        process knows; the database decides when it is recorded (so a replay is refused
+        after a restart, and by every process: the accepted nonces within the window are
+        rows)."""
         value = nonce_time(nonce)
         if value is None:
             raise InvalidNonce(f"nonce too large: at most {MAX_NONCE_MS} in milliseconds")
@@ -327,8 +342,16 @@ class Authenticator:
         if len(seen) > 2 * self._remembered:  # once per `_remembered` nonces: amortized
             self._seen[key_id] = set(heapq.nlargest(self._remembered, seen))
         self._highest[key_id] = max(highest, value)
+        return NonceClaim(key_id, value)
+
+    async def settle(self, claim: NonceClaim) -> None:
+        """Record a claimed nonce unless that is done: refused (`InvalidNonce`,
+        `KeyRevoked`) if the database knows it, or its key is revoked. Concurrent requests
+        share one statement: the writes are group-committed like orders are."""
+        if claim.recorded:
+            return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((key_id, value, future))
+        self._pending.append((claim, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_nonces())
         await future
@@ -346,37 +369,65 @@ class Authenticator:
     async def _write_nonces(self) -> None:
         while self._pending:
             batch, self._pending = self._pending, []
+            claims = [claim for claim, _ in batch]
             try:
-                refused = await self._persist([(k, n) for k, n, _ in batch])
+                refused = await self._persist(claims)
             except Exception as exc:  # the database is down: nobody gets in
-                for key_id, _, future in batch:
-                    self._relearn(key_id)
+                for claim, future in batch:
+                    self._relearn(claim.key_id)
                     future.set_exception(exc)
                 continue
-            for key_id, nonce, future in batch:
-                error = refused.get((key_id, nonce))
+            for claim, future in batch:
+                error = refused.get((claim.key_id, claim.value))
                 if error is None:
+                    claim.recorded = True
                     future.set_result(None)
                 else:
-                    self._relearn(key_id)
+                    self._relearn(claim.key_id)
                     future.set_exception(error)
 
-    async def _persist(self, nonces: list[tuple[int, int]]) -> dict[tuple[int, int], AppError]:
-        """One statement for the whole batch: each nonce within its key's window and not
-        used before is recorded (`api_key_nonces`, unique per key) and raises the key's
-        `last_nonce`; those the window has passed are pruned. Returns the refused ones."""
+    async def _persist(self, claims: list[NonceClaim]) -> dict[tuple[int, int], AppError]:
+        """One statement for the whole batch (`NonceWrite`): the refused nonces."""
+        write = NonceWrite(claims)
+        sql, args = combine([write.part])
         async with autocommit_driver(self._engine) as conn:
-            rows = await conn.fetch(_NONCE_SQL, [k for k, _ in nonces], [n for _, n in nonces])
-        refused: dict[tuple[int, int], AppError] = {}
-        for key_id, nonce, revoked, accepted in rows:
-            if accepted:
-                continue
-            refused[(key_id, nonce)] = (
-                KeyRevoked("this API key has been revoked")
-                if revoked
-                else InvalidNonce(_NONCE_RULE)
-            )
-        return refused
+            row = await conn.fetchrow(sql, *args)
+        return write.refused(row)
+
+
+class NonceWrite:
+    """Claimed nonces recorded by one statement, as a `Part` of any transaction's statement
+    (the order sequencer's group write, or the authenticator's own): each nonce of a live
+    key, within its window below the key's highest nonce and not used before, is recorded
+    (`api_key_nonces`, unique per key: two writers of the same nonce, in any transactions,
+    record it once); those the window has passed are pruned (never the highest). It locks
+    no key: a revocation is seen from the next statement on."""
+
+    def __init__(self, claims: Sequence[NonceClaim]) -> None:
+        self.claims = claims
+        self.part = Part(
+            _NONCE_CTES, [[c.key_id for c in claims], [c.value for c in claims]], _NONCE_SELECT
+        )
+
+    def refused(self, row: Mapping[str, Any]) -> dict[tuple[int, int], AppError]:
+        """The claims the statement (its result `row`) did not record, and why."""
+        revoked = set(row["nonces_revoked"])
+        return {
+            (key_id, value): KeyRevoked("this API key has been revoked")
+            if key_id in revoked
+            else InvalidNonce(_NONCE_RULE)
+            for key_id, value in zip(row["nonces_refused_keys"], row["nonces_refused"], strict=True)
+        }
+
+    def check(self, row: Mapping[str, Any]) -> None:
+        """Raise the first refusal, if any (the whole transaction must not commit)."""
+        for error in self.refused(row).values():
+            raise error
+
+    def committed(self) -> None:
+        """The caller's transaction committed: the claims are recorded."""
+        for claim in self.claims:
+            claim.recorded = True
 
 
 _NONCE_RULE = (
@@ -403,23 +454,34 @@ def nonce_time(nonce: int) -> int | None:
     return value if value <= MAX_NONCE else None
 
 
-_NONCE_SQL = (
-    "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::bigint[]) "
-    "  AS v(id, nonce)), "
-    "ok AS (SELECT v.id, v.nonce FROM v JOIN api_keys k ON k.id = v.id "
-    "  WHERE k.revoked_at IS NULL "
-    "  AND v.nonce > k.last_nonce - k.nonce_window_ms * CAST(1000000 AS bigint)), "
-    "ins AS (INSERT INTO api_key_nonces (api_key_id, nonce) SELECT id, nonce FROM ok "
-    "  ON CONFLICT DO NOTHING RETURNING api_key_id, nonce), "
-    "up AS (UPDATE api_keys k SET last_nonce = m.top "
-    "  FROM (SELECT api_key_id, max(nonce) AS top FROM ins GROUP BY api_key_id) m "
-    "  WHERE k.id = m.api_key_id AND k.last_nonce < m.top RETURNING k.id), "
-    "pruned AS (DELETE FROM api_key_nonces n USING api_keys k "
-    "  WHERE n.api_key_id = k.id AND k.id = ANY($1::bigint[]) "
-    "  AND n.nonce <= k.last_nonce - k.nonce_window_ms * CAST(1000000 AS bigint) "
-    "  RETURNING 1) "
-    "SELECT v.id, v.nonce, k.revoked_at IS NOT NULL AS revoked, "
-    "  EXISTS (SELECT 1 FROM ins WHERE ins.api_key_id = v.id AND ins.nonce = v.nonce) "
-    "  AS accepted "
-    "FROM v JOIN api_keys k ON k.id = v.id"
+_NONCE_CTES = """
+    n_v AS (SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS v(id, nonce)),
+    n_k AS MATERIALIZED (  -- each key: revoked?, and the nonces its window still admits
+        SELECT k.id, k.revoked_at, coalesce((SELECT n.nonce FROM api_key_nonces n
+            WHERE n.api_key_id = k.id ORDER BY n.nonce DESC LIMIT 1), 0)  -- the highest
+            - k.nonce_window_ms * CAST(1000000 AS bigint) AS floor
+        FROM api_keys k WHERE k.id = ANY($1::bigint[])
+    ),
+    n_ins AS (
+        INSERT INTO api_key_nonces (api_key_id, nonce)
+        SELECT v.id, v.nonce FROM n_v v JOIN n_k k ON k.id = v.id
+        WHERE k.revoked_at IS NULL AND v.nonce > k.floor
+        ON CONFLICT DO NOTHING RETURNING api_key_id, nonce
+    ),
+    n_pruned AS (
+        DELETE FROM api_key_nonces n USING n_k k
+        WHERE n.api_key_id = k.id AND n.nonce <= k.floor RETURNING 1
+    )
+"""
+_NONCE_REFUSED = (
+    "FROM n_v v WHERE NOT EXISTS "
+    "(SELECT 1 FROM n_ins i WHERE i.api_key_id = v.id AND i.nonce = v.nonce)"
 )
+_NONCE_SELECT = (
+    f"ARRAY(SELECT v.id {_NONCE_REFUSED}) AS nonces_refused_keys, "
+    f"ARRAY(SELECT v.nonce {_NONCE_REFUSED}) AS nonces_refused, "
+    "ARRAY(SELECT v.id FROM n_v v WHERE NOT EXISTS "
+    "(SELECT 1 FROM n_k k WHERE k.id = v.id AND k.revoked_at IS NULL)) AS nonces_revoked"
+)
+# The authenticator's own statement (see `NonceWrite`).
+_NONCE_SQL, _ = combine([Part(_NONCE_CTES, [None, None], _NONCE_SELECT)])

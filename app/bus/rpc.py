@@ -162,7 +162,10 @@ def snapshot(view: OrdersView, last_event_id: int) -> dict[str, Any]:
 
 class RemoteOrderService:
     """An `OrderService` for API nodes: `submit` sends the command to the active sequencer
-    and waits for its answer, sending again (same id) across a sequencer's failover."""
+    and waits for its answer, sending again (same id) across a sequencer's failover. The
+    request's nonce is recorded before the command is sent."""
+
+    records_nonces = False
 
     def __init__(
         self,

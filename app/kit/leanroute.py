@@ -11,14 +11,16 @@ It serves endpoints of one shape only, checked when the route is made:
   errors are FastAPI's (`RequestValidationError`, located under "body"): a body that is
   missing, not sent as JSON (strict content type, as FastAPI) or not an object is a 422;
 - the dependencies: functions of the request alone (the signed-request principals), awaited
-  in order before the body is validated, as FastAPI does;
+  in order before the body is validated, as FastAPI does; one that yields (an async
+  generator) is resumed when the endpoint has returned or raised, before the answer leaves;
 - the answer: the endpoint's return value serialized once by the route's response model, with
   the route's status code.
 """
 
+import contextlib
 import inspect
 import json
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import fastapi.routing
@@ -48,15 +50,21 @@ class LeanRoute(APIRoute):
         self._body_name: str = body.name
         self._body_model: type[BaseModel] = model
         self._request_name = dependant.request_param_name
-        self._dependencies: list[tuple[str, Callable[[Request], Awaitable[Any]]]] = []
+        # (name, function, yields): a yielding one is entered as a context manager
+        self._dependencies: list[tuple[str, Callable[[Request], Any], bool]] = []
         for sub in dependant.dependencies:
             if sub.name is None or sub.call is None or sub.dependencies or sub.body_params:
                 raise TypeError(f"{path}: a lean route's dependencies are named functions")
             if sub.request_param_name is None or sub.path_params or sub.query_params:
                 raise TypeError(f"{path}: a lean route's dependencies take the request alone")
-            if not inspect.iscoroutinefunction(sub.call):
+            if inspect.isasyncgenfunction(sub.call):
+                entered = contextlib.asynccontextmanager(sub.call)
+                self._dependencies.append((sub.name, entered, True))
+            elif inspect.iscoroutinefunction(sub.call):
+                self._dependencies.append((sub.name, sub.call, False))
+            else:
                 raise TypeError(f"{path}: a lean route's dependencies are async functions")
-            self._dependencies.append((sub.name, sub.call))
+        self._yielding = any(yields for _, _, yields in self._dependencies)
         self._answer = TypeAdapter(self.response_model)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -66,15 +74,24 @@ class LeanRoute(APIRoute):
         endpoint = self.endpoint
         status = self.status_code or 200
 
-        async def handler(request: Request) -> Response:
+        async def answer(request: Request, exits: contextlib.AsyncExitStack | None) -> Response:
             values: dict[str, Any] = {}
-            for name, call in self._dependencies:
-                values[name] = await call(request)
+            for name, call, yields in self._dependencies:
+                if yields and exits is not None:
+                    values[name] = await exits.enter_async_context(call(request))
+                else:
+                    values[name] = await call(request)
             values[self._body_name] = self._parse(request, await request.body())
             if self._request_name is not None:
                 values[self._request_name] = request
             result = await endpoint(**values)
             return Response(self._answer.dump_json(result), status, media_type=JSON)
+
+        async def handler(request: Request) -> Response:
+            if not self._yielding:
+                return await answer(request, None)
+            async with contextlib.AsyncExitStack() as exits:
+                return await answer(request, exits)
 
         return handler
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Protocol
 
+from app.auth.principal import NonceClaim
 from app.auth.service import Principal
 
 
@@ -53,6 +54,8 @@ class OrderRequest:
 class PlaceOrders:
     user_id: int
     orders: list[OrderRequest]  # a batch is validated and funded all or nothing
+    # The signed request's nonce, to record in the group's transaction (see `OrderService`).
+    nonce: NonceClaim | None = None
 
 
 @dataclass(slots=True)
@@ -93,6 +96,10 @@ SequencerCommand = PlaceOrders | CancelOrders | AmendOrder | SetMarketState | Ha
 class OrderService(Protocol):
     """How other modules hand the order service a command (`app.state.orders`): the
     result once it has committed, or the AppError that refused it."""
+
+    # Whether a command's nonce (`PlaceOrders.nonce`) is recorded with it, in the
+    # transaction that commits it (else the caller records it first).
+    records_nonces: bool
 
     async def submit(self, command: SequencerCommand) -> Any: ...
 

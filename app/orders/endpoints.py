@@ -1,8 +1,10 @@
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
-from app.auth.dependencies import ReadPrincipal, TradePrincipal
+from app.auth.dependencies import ReadPrincipal, TradePrincipal, require_recording_nonce
+from app.auth.principal import Principal
+from app.auth.scopes import Scope
 from app.kit.deps import Session
 from app.kit.inputs import Canonical, PositiveInt, Timestamp
 from app.kit.leanroute import LeanRoute
@@ -39,19 +41,24 @@ def _outs(request: Request, orders: list[LiveOrder]) -> list[OrderOut]:
     return [OrderOut.of(o, view.symbol(o.market_id) or "") for o in orders]
 
 
-async def place_order(body: OrderIn, principal: TradePrincipal, request: Request) -> OrderOut:
+# A placement's nonce is recorded in its group's transaction (no commit of its own).
+Trader = Annotated[
+    Principal,
+    Depends(require_recording_nonce(Scope.TRADE, lambda request: _orders(request).records_nonces)),
+]
+
+
+async def place_order(body: OrderIn, principal: Trader, request: Request) -> OrderOut:
     """Place one order. Answered only once the order, its fills and ledger entries are
     committed. A retry with the same `client_order_id` returns the original open order."""
-    command = PlaceOrders(principal.user_id, [body.to_request()])
+    command = PlaceOrders(principal.user_id, [body.to_request()], principal.nonce)
     placed: list[LiveOrder] = await _orders(request).submit(command)
     return _outs(request, placed)[0]
 
 
-async def place_orders(
-    body: OrderBatchIn, principal: TradePrincipal, request: Request
-) -> list[OrderOut]:
+async def place_orders(body: OrderBatchIn, principal: Trader, request: Request) -> list[OrderOut]:
     """Up to 15 orders, validated and funded all or nothing, then placed in order."""
-    command = PlaceOrders(principal.user_id, [o.to_request() for o in body.orders])
+    command = PlaceOrders(principal.user_id, [o.to_request() for o in body.orders], principal.nonce)
     return _outs(request, await _orders(request).submit(command))
 
 

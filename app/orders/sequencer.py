@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.auth.service import NonceWrite
 from app.kit import metrics
 from app.kit.dberrors import invalid_value, unavailable
 from app.kit.errors import AppError, InternalError
@@ -33,7 +34,13 @@ from app.markets.rules import DELISTED, parse_symbol
 from app.markets.service import StateListener, change_state, get_market, halt_retired
 from app.models import Market
 from app.orders import events, store, wire
-from app.orders.commands import HaltRetiredMarkets, LiveOrder, SequencerCommand, SetMarketState
+from app.orders.commands import (
+    HaltRetiredMarkets,
+    LiveOrder,
+    PlaceOrders,
+    SequencerCommand,
+    SetMarketState,
+)
 from app.orders.core import Funds, Markets, OrderCore, Outcome
 from app.orders.errors import SequencerBusy, SequencerUnavailable
 from app.orders.readmodel import PUBLISHED_DEPTH, Committed, OrdersView
@@ -53,6 +60,11 @@ class _Pending:
 
 
 class Sequencer:
+    # A command's nonce is recorded in its group's transaction (`PlaceOrders.nonce`): a
+    # nonce the database refuses (used already, or its key revoked) fails the group, which
+    # is then retried one by one, so that command alone is refused.
+    records_nonces = True
+
     def __init__(
         self,
         engine: AsyncEngine,
@@ -231,7 +243,9 @@ class Sequencer:
                     else:
                         results.append(self.core.execute(command, markets, funds, out))
                 phases.lap("decide")
-                await store.write(session, out, phases)
+                claims = [c.nonce for c in commands if isinstance(c, PlaceOrders) and c.nonce]
+                nonces = NonceWrite(claims) if claims else None
+                await store.write(session, out, phases, nonces)
                 depths = {m: self.core.depth(m, PUBLISHED_DEPTH) for m in sorted(out.changed)}
                 event_id = None
                 # The orders as this group commits them, for the feeds and the answers.
@@ -252,6 +266,8 @@ class Sequencer:
                     event_id = await store.write_event(session, event)
                 await session.commit()
                 phases.lap("commit")
+                if nonces is not None:
+                    nonces.committed()
         except BaseException:
             self._dirty |= out.changed
             raise
@@ -342,7 +358,10 @@ class Sequencer:
                     pending.future.set_exception(_unavailable())
             await self._recover(outage=True)
             return [_unavailable() for _ in batch]
-        log.warning("group failed; restoring its books, retrying one by one", exc_info=exc)
+        if isinstance(exc, AppError):  # a command the database refused (a used nonce)
+            log.info("group refused (%s); retrying one by one", exc.code)
+        else:
+            log.warning("group failed; restoring its books, retrying one by one", exc_info=exc)
         await self._recover(outage=False)
         if len(batch) == 1:
             return [self._refusal(exc)]
@@ -361,6 +380,8 @@ class Sequencer:
     @staticmethod
     def _refusal(exc: Exception) -> AppError:
         """Why one command that failed on its own is refused."""
+        if isinstance(exc, AppError):
+            return exc
         refused = invalid_value(exc)
         if refused is not None:
             return refused

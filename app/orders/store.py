@@ -6,8 +6,9 @@
   markets its commands name, and the available balances it may spend, locked (`FOR NO KEY
   UPDATE`, in id order) until it commits, so nobody else spends them meanwhile.
 - `write`: a group's `Outcome` in its transaction, in ONE statement (`app.kit.sql`): the
-  ledger's legs and holds (`sequenced_write`; accounts resolved once per group), new and
-  changed order rows, fills and volumes.
+  nonces of its signed requests (`NonceWrite`), the ledger's legs and holds
+  (`sequenced_write`; accounts resolved once per group), new and changed order rows, fills
+  and volumes.
 """
 
 import json
@@ -19,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.service import NonceWrite
 from app.db import driver as raw_connection
 from app.kit import metrics
 from app.kit.sql import Part, combine
@@ -163,8 +165,14 @@ async def read_group(
     return [rules_from(r, tiers_of(tiers, r["id"])) for r in markets], funds
 
 
-async def write(session: AsyncSession, out: Outcome, timer: metrics.GroupTimer) -> None:
-    """Everything a group did, in its transaction (the caller commits)."""
+async def write(
+    session: AsyncSession,
+    out: Outcome,
+    timer: metrics.GroupTimer,
+    nonces: NonceWrite | None = None,
+) -> None:
+    """Everything a group did, in its transaction (the caller commits), with the nonces of
+    its signed requests: a refused nonce raises (`InvalidNonce`, `KeyRevoked`)."""
     accounts = await _resolve_accounts(session, out)
     timer.lap("write:accounts")
     transfers: list[SequencedTransfer] = []
@@ -211,7 +219,7 @@ async def write(session: AsyncSession, out: Outcome, timer: metrics.GroupTimer) 
         )
         for leg in out.legs
     )  # fmt: skip
-    parts: list[Part] = []
+    parts: list[Part] = [nonces.part] if nonces is not None else []
     ledger = None
     if transfers or out.resolve:
         ledger = sequenced_write(
@@ -236,6 +244,8 @@ async def write(session: AsyncSession, out: Outcome, timer: metrics.GroupTimer) 
     row = await fetch_writing(await raw_connection(session), sql, *args)
     if ledger is not None:
         ledger.check(row)
+    if nonces is not None:
+        nonces.check(row)
     timer.lap("write")
 
 

@@ -32,6 +32,7 @@ _KINDS: dict[str, type[Any]] = {
 
 def command_json(command: SequencerCommand) -> dict[str, Any]:
     args = dataclasses.asdict(command)
+    args.pop("nonce", None)  # recorded where the request was verified, before it is sent
     if isinstance(command, SetMarketState):
         args["actor"]["scopes"] = sorted(command.actor.scopes)
     return {"kind": type(command).__name__, "args": args}

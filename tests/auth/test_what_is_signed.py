@@ -74,7 +74,11 @@ class Snapshot:
                     text("SELECT id, status, qty, price, filled_qty FROM orders ORDER BY id")
                 )
             ).all()
-            nonces = (await conn.execute(text("SELECT id, last_nonce FROM api_keys"))).all()
+            nonces = (
+                await conn.execute(
+                    text("SELECT api_key_id, max(nonce), count(*) FROM api_key_nonces GROUP BY 1")
+                )
+            ).all()
             audit = await conn.scalar(text("SELECT count(*) FROM audit_log"))
             markets = (await conn.execute(text("SELECT symbol, state FROM markets"))).all()
         return {

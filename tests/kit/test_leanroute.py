@@ -1,5 +1,6 @@
 """A lean route answers every request exactly as the same endpoint on a FastAPI route does."""
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
 import httpx
@@ -145,3 +146,52 @@ async def test_a_lean_route_cannot_be_included_with_dependencies() -> None:
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
     with pytest.raises(TypeError, match="included without dependencies"):
         await client.post("/x", json={"name": "a", "side": "buy"}, headers={"x-user": "a"})
+
+
+async def test_a_yielding_dependency_is_left_before_the_answer_leaves() -> None:
+    """A dependency that yields (the order routes' nonce guard) is resumed once the endpoint
+    has returned or raised, a bad body included; what it raises then is the answer."""
+    events: list[str] = []
+
+    async def guard(request: Request) -> AsyncIterator[str]:
+        events.append("enter")
+        try:
+            yield "ann"
+        finally:
+            events.append("exit")
+            if request.headers.get("x-refuse-on-exit"):
+                raise MissingCredentials("refused on the way out")
+
+    async def guarded(body: Item, user: Annotated[str, Depends(guard)]) -> Answer:
+        events.append("endpoint")
+        if body.qty == 0:
+            raise MissingCredentials("refused by the endpoint")
+        return Answer(user=user, item=body, total=body.qty)
+
+    router = APIRouter()
+    router.add_api_route(
+        "/x",
+        guarded,
+        methods=["POST"],
+        response_model=Answer,
+        status_code=201,
+        route_class_override=LeanRoute,
+    )
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(router)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+    async def post(body: dict[str, object], **headers: str) -> tuple[int, list[str]]:
+        events.clear()
+        response = await client.post("/x", json=body, headers=headers)
+        return response.status_code, list(events)
+
+    assert await post({"name": "a", "side": "buy"}) == (201, ["enter", "endpoint", "exit"])
+    assert await post({"name": "a", "side": "hold"}) == (422, ["enter", "exit"])
+    assert await post({"name": "a", "side": "buy", "qty": 0}) == (
+        401,
+        ["enter", "endpoint", "exit"],
+    )
+    refused = await post({"name": "a", "side": "buy"}, **{"x-refuse-on-exit": "1"})
+    assert refused == (401, ["enter", "endpoint", "exit"])
