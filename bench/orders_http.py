@@ -253,8 +253,11 @@ def _postgres_cpu() -> float:
 Sample = dict[str, float]  # metric line (name and labels) -> value
 
 
-async def _sample_metrics(base: str, stop: asyncio.Event, every: float = 1.0) -> list[Sample]:
-    """The server's order and sequencer counters, sampled every second."""
+async def _sample_metrics(
+    base: str, server_pid: int, stop: asyncio.Event, every: float = 1.0
+) -> list[Sample]:
+    """The server's order and sequencer counters, and the CPU seconds of the server and of
+    Postgres so far, sampled every second."""
     wanted = (
         'http_requests_total{method="POST",route="/v1/orders",status="201"}',
         "sequencer_group_seconds_total",
@@ -269,6 +272,7 @@ async def _sample_metrics(base: str, stop: asyncio.Event, every: float = 1.0) ->
                 if line.startswith(wanted):
                     name, _, value = line.rpartition(" ")
                     sample[name] = float(value)
+            sample["cpu:server"], sample["cpu:postgres"] = _cpu_seconds(server_pid), _postgres_cpu()
             samples.append(sample)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every)
@@ -276,8 +280,18 @@ async def _sample_metrics(base: str, stop: asyncio.Event, every: float = 1.0) ->
 
 
 def _window(samples: list[Sample], start: int, end: int) -> str:
-    """Per group in samples[start:end]: size and milliseconds by phase."""
+    """Per group in samples[start:end]: size and milliseconds by phase; per order, the CPU of
+    the server and of Postgres (which of them grows with history?)."""
     a, b = samples[start], samples[end]
+    key = 'http_requests_total{method="POST",route="/v1/orders",status="201"}'
+    placed = b.get(key, 0) - a.get(key, 0)
+    cpu = (
+        "; CPU per order: server {:.0f} us, Postgres {:.0f} us".format(
+            *((b[k] - a[k]) / placed * 1e6 for k in ("cpu:server", "cpu:postgres"))
+        )
+        if placed > 0
+        else ""
+    )
     groups = b.get("sequencer_group_size_count", 0) - a.get("sequencer_group_size_count", 0)
     if groups <= 0:
         return "no groups"
@@ -288,7 +302,7 @@ def _window(samples: list[Sample], start: int, end: int) -> str:
             phase = name.split('phase="', 1)[1].split('"', 1)[0]
             ms = (b[name] - a.get(name, 0)) / groups * 1000
             phases.append(f"{phase} {ms:.1f}")
-    return f"{groups:.0f} groups of {size:.1f} commands; ms per group: " + ", ".join(phases)
+    return f"{groups:.0f} groups of {size:.1f} commands; ms per group: " + ", ".join(phases) + cpu
 
 
 def _uvicorn(app: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
@@ -391,7 +405,7 @@ async def main(clients: int, seconds: float, baseline_seconds: float, profile: b
         proc, base = start_exchange(orders_url, secret_key)
         try:
             stop = asyncio.Event()
-            sampler = asyncio.create_task(_sample_metrics(base, stop))
+            sampler = asyncio.create_task(_sample_metrics(base, proc.pid, stop))
             server_cpu, pg_cpu = _cpu_seconds(proc.pid), _postgres_cpu()
             started = time.time()
             profiling = (

@@ -7,7 +7,6 @@ from sqlalchemy import (
     Index,
     String,
     Uuid,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -26,11 +25,6 @@ class LedgerTransfer(CreatedAtMixin, Base):
         CheckConstraint("debit_account_id <> credit_account_id", name="distinct_accounts"),
         Index("ix_ledger_transfers_debit_seq", "debit_account_id", "seq"),
         Index("ix_ledger_transfers_credit_seq", "credit_account_id", "seq"),
-        Index(
-            "ix_ledger_transfers_hold_id",
-            "hold_id",
-            postgresql_where=text("hold_id IS NOT NULL"),
-        ),
     )
 
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
