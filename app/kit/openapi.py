@@ -118,7 +118,7 @@ def is_signed(dependant: Dependant) -> bool:
     for call in _calls(dependant):
         name = getattr(call, "__qualname__", "")
         if getattr(call, "__module__", "") == "app.auth.dependencies" and (
-            name == "authenticated" or name.startswith("require.")
+            name == "authenticated" or name.startswith(("require.", "require_recording_nonce."))
         ):
             return True
     return False
