@@ -84,6 +84,18 @@ async def make_market(app: FastAPI, signed: SignedFactory) -> Market:
     return Market("SN1/TAO", admin, app)
 
 
+def limit(side: str, price: int, qty: int, **extra: object) -> dict[str, object]:
+    """A limit order's body on SN1/TAO."""
+    return {
+        "market": "SN1/TAO",
+        "side": side,
+        "type": "limit",
+        "price": str(price),
+        "qty": str(qty),
+        **extra,
+    }
+
+
 async def balances(user: SignedClient) -> dict[str, dict[str, int]]:
     r = await user.get("/v1/balances")
     assert r.status_code == 200, r.text

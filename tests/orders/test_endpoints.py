@@ -8,19 +8,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import SignedFactory
-from tests.orders.conftest import ALPHA, PRICE, TAO, Market, balances, counts, ledger_ok
+from tests.orders.conftest import ALPHA, PRICE, TAO, Market, balances, counts, ledger_ok, limit
 from tests.signing import next_nonce
-
-
-def limit(side: str, price: int, qty: int, **extra: object) -> dict[str, object]:
-    return {
-        "market": "SN1/TAO",
-        "side": side,
-        "type": "limit",
-        "price": str(price),
-        "qty": str(qty),
-        **extra,
-    }
 
 
 async def test_a_trade_settles_to_the_rao(

@@ -3,8 +3,7 @@
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import SignedFactory
-from tests.orders.conftest import ALPHA, PRICE, TAO, Market, balances, ledger_ok
-from tests.orders.test_endpoints import limit
+from tests.orders.conftest import ALPHA, PRICE, TAO, Market, balances, ledger_ok, limit
 
 
 async def test_tiers_lower_the_fees_of_users_past_their_volume(

@@ -17,18 +17,8 @@ from app.auth.principal import NonceClaim
 from app.auth.service import Authenticator, nonce_time
 from app.orders.commands import OrderRequest, PlaceOrders
 from tests.conftest import SignedFactory
-from tests.orders.conftest import ALPHA, PRICE, TAO, Market, balances, counts, ledger_ok
+from tests.orders.conftest import ALPHA, PRICE, TAO, Market, balances, counts, ledger_ok, limit
 from tests.signing import SignedClient, next_nonce
-
-
-def _limit(side: str, price: int, qty: int | str) -> dict[str, Any]:
-    return {
-        "market": "SN1/TAO",
-        "side": side,
-        "type": "limit",
-        "price": str(price),
-        "qty": str(qty),
-    }
 
 
 class Signed:
@@ -76,7 +66,7 @@ async def test_a_placed_orders_nonce_is_recorded_with_it_and_replays_place_nothi
     market: Market, signed: SignedFactory, db: AsyncEngine, client: httpx.AsyncClient, app: FastAPI
 ) -> None:
     alice = await market.trader(signed)
-    request = Signed(alice, "/v1/orders", _limit("buy", PRICE, ALPHA))
+    request = Signed(alice, "/v1/orders", limit("buy", PRICE, ALPHA))
     r = await request.send(client)
     assert r.status_code == 201, r.text
     assert await recorded(db, alice, request.nonce)
@@ -90,9 +80,9 @@ async def test_a_placed_orders_nonce_is_recorded_with_it_and_replays_place_nothi
     assert await counts(db) == before
     assert await balances(alice) == money
     # The key goes on working, in batches too.
-    r = await alice.post("/v1/orders", _limit("buy", PRICE, ALPHA))
+    r = await alice.post("/v1/orders", limit("buy", PRICE, ALPHA))
     assert r.status_code == 201, r.text
-    batch = Signed(alice, "/v1/orders/batch", {"orders": [_limit("buy", PRICE, ALPHA)] * 2})
+    batch = Signed(alice, "/v1/orders/batch", {"orders": [limit("buy", PRICE, ALPHA)] * 2})
     r = await batch.send(client)
     assert r.status_code == 201 and len(r.json()) == 2, r.text
     assert await recorded(db, alice, batch.nonce)
@@ -102,10 +92,10 @@ async def test_a_placed_orders_nonce_is_recorded_with_it_and_replays_place_nothi
 @pytest.mark.parametrize(
     ("order", "status", "code"),
     [
-        (_limit("buy", PRICE, 10_000 * ALPHA), 400, "insufficient_funds"),  # by the sequencer
-        (_limit("buy", PRICE + 1, ALPHA), 400, "invalid_tick"),
-        (_limit("hold", PRICE, ALPHA), 422, "validation_error"),  # a bad body: no group
-        ({**_limit("buy", PRICE, ALPHA), "market": "SN9/TAO"}, 404, "market_not_found"),
+        (limit("buy", PRICE, 10_000 * ALPHA), 400, "insufficient_funds"),  # by the sequencer
+        (limit("buy", PRICE + 1, ALPHA), 400, "invalid_tick"),
+        (limit("hold", PRICE, ALPHA), 422, "validation_error"),  # a bad body: no group
+        ({**limit("buy", PRICE, ALPHA), "market": "SN9/TAO"}, 404, "market_not_found"),
     ],
 )
 async def test_a_refused_placements_nonce_is_used_up_too(
@@ -135,7 +125,7 @@ async def test_a_placement_refused_before_its_group_uses_its_nonce_up(
     by the authenticator before the 503 leaves, so a replay once the service is back places
     nothing."""
     alice = await market.trader(signed)
-    request = Signed(alice, "/v1/orders", _limit("buy", PRICE, ALPHA))
+    request = Signed(alice, "/v1/orders", limit("buy", PRICE, ALPHA))
     await app.state.orders.stop()
     try:
         r = await request.send(client)

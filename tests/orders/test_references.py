@@ -9,8 +9,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import SignedFactory
-from tests.orders.conftest import ALPHA, PRICE, TAO, Market, counts, ledger_ok
-from tests.orders.test_endpoints import limit
+from tests.orders.conftest import ALPHA, PRICE, TAO, Market, counts, ledger_ok, limit
 from tests.pgstats import postgres_error, rows_read
 
 
