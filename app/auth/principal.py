@@ -20,5 +20,5 @@ class Principal:
     user_id: int
     api_key_id: int
     scopes: frozenset[str]
-    # The request's nonce while it is still to be recorded (`deferred_nonce`), else None.
+    # The request's nonce while it is still to be recorded (`require_recording_nonce`).
     nonce: NonceClaim | None = field(default=None, compare=False)

@@ -416,7 +416,7 @@ class NonceWrite:
             (key_id, value): KeyRevoked("this API key has been revoked")
             if key_id in revoked
             else InvalidNonce(_NONCE_RULE)
-            for key_id, value in zip(row["nonces_refused_keys"], row["nonces_refused"], strict=True)
+            for key_id, value in row["nonces_refused"]
         }
 
     def check(self, row: Mapping[str, Any]) -> None:
@@ -473,13 +473,9 @@ _NONCE_CTES = """
         WHERE n.api_key_id = k.id AND n.nonce <= k.floor RETURNING 1
     )
 """
-_NONCE_REFUSED = (
-    "FROM n_v v WHERE NOT EXISTS "
-    "(SELECT 1 FROM n_ins i WHERE i.api_key_id = v.id AND i.nonce = v.nonce)"
-)
-_NONCE_SELECT = (
-    f"ARRAY(SELECT v.id {_NONCE_REFUSED}) AS nonces_refused_keys, "
-    f"ARRAY(SELECT v.nonce {_NONCE_REFUSED}) AS nonces_refused, "
+_NONCE_SELECT = (  # the refused (key, nonce) pairs, and the keys revoked (or unknown)
+    "ARRAY(SELECT ARRAY[v.id, v.nonce] FROM n_v v WHERE NOT EXISTS "
+    "(SELECT 1 FROM n_ins i WHERE i.api_key_id = v.id AND i.nonce = v.nonce)) AS nonces_refused, "
     "ARRAY(SELECT v.id FROM n_v v WHERE NOT EXISTS "
     "(SELECT 1 FROM n_k k WHERE k.id = v.id AND k.revoked_at IS NULL)) AS nonces_revoked"
 )
