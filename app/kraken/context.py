@@ -4,6 +4,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
+from app.auth.principal import NonceClaim
 from app.auth.service import Principal
 from app.kraken.errors import INVALID_PAIR, KrakenError
 from app.kraken.schemas import Params
@@ -28,6 +29,11 @@ class Context:
     def user_id(self) -> int:
         assert self.principal is not None
         return self.principal.user_id
+
+    @property
+    def nonce(self) -> NonceClaim | None:
+        """The request's nonce, for the order group to record (placing methods)."""
+        return self.principal.nonce if self.principal is not None else None
 
     @property
     def view(self) -> OrdersView:

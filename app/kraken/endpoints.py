@@ -19,6 +19,7 @@ from starlette.convertors import PathConvertor, register_url_convertor
 
 from app.auth.dependencies import authenticate_request
 from app.auth.scopes import Scope
+from app.auth.service import Authenticator
 from app.kit.dberrors import classify
 from app.kit.deps import Session
 from app.kit.errors import AppError
@@ -33,6 +34,7 @@ from app.kraken.errors import (
     kraken_error,
 )
 from app.kraken.schemas import Params, parse_body
+from app.orders.commands import OrderService
 
 log = logging.getLogger("app.kraken")
 
@@ -51,6 +53,9 @@ Method = Annotated[
 class Private:
     handler: Handler
     scope: Scope
+    # Places orders: the request's nonce is recorded in the orders' group (`Context.nonce`)
+    # where the sequencer is in this process.
+    places: bool = False
 
 
 PUBLIC: dict[str, Handler] = {
@@ -79,8 +84,8 @@ PRIVATE: dict[str, Private] = {
     "Ledgers": Private(private.ledgers, READ),
     "GetWebSocketsToken": Private(private.get_websockets_token, READ),
     "QueryLedgers": Private(private.query_ledgers, READ),
-    "AddOrder": Private(private.add_order, TRADE),
-    "AddOrderBatch": Private(private.add_order_batch, TRADE),
+    "AddOrder": Private(private.add_order, TRADE, places=True),
+    "AddOrderBatch": Private(private.add_order_batch, TRADE, places=True),
     "CancelOrder": Private(private.cancel_order, TRADE),
     "CancelAll": Private(private.cancel_all, TRADE),
     "CancelAllOrdersAfter": Private(private.cancel_all_orders_after, TRADE),
@@ -161,16 +166,27 @@ async def private_method(method: Method, request: Request, session: Session) -> 
     spec = PRIVATE.get(method)
     if spec is None:
         return envelope([UNKNOWN_METHOD])
+    orders: OrderService = request.app.state.orders
     try:
-        principal = await authenticate_request(request, spec.scope, reads_body=True)
-        body = await request.body()
-        data = parse_body(body, request.headers.get("content-type", ""))
-    except KrakenError as exc:
-        return envelope([exc.error])
+        principal = await authenticate_request(
+            request, spec.scope, reads_body=True, defer_nonce=spec.places and orders.records_nonces
+        )
     except AppError as exc:
         return _app_error(exc)
-    data.pop("nonce", None)
-    return await _run(spec.handler, Context(request, session, Params(data), principal))
+    try:
+        data = parse_body(await request.body(), request.headers.get("content-type", ""))
+    except KrakenError as exc:
+        answer = envelope([exc.error])
+    else:
+        data.pop("nonce", None)
+        answer = await _run(spec.handler, Context(request, session, Params(data), principal))
+    if principal.nonce is not None:  # a placement's, unless its group recorded it
+        authenticator: Authenticator = request.app.state.authenticator
+        try:
+            await authenticator.settle(principal.nonce)
+        except AppError as exc:
+            return _app_error(exc)
+    return answer
 
 
 @router.get(

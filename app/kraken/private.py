@@ -479,7 +479,7 @@ def _outs(ctx: Context, orders: list[LiveOrder]) -> list[OrderOut]:
 async def add_order(ctx: Context) -> dict[str, Any]:
     market = await ctx.market(ctx.params.text("pair"))
     request = _order_request(ctx.params, market)
-    placed = await ctx.submit(PlaceOrders(ctx.user_id, [request]))
+    placed = await ctx.submit(PlaceOrders(ctx.user_id, [request], ctx.nonce))
     return add_order_result(_outs(ctx, placed)[0])
 
 
@@ -497,7 +497,7 @@ async def add_order_batch(ctx: Context) -> dict[str, Any]:
         request = _order_request(Params(item), market)
         request.validate_only = validate
         requests.append(request)
-    placed = await ctx.submit(PlaceOrders(ctx.user_id, requests))
+    placed = await ctx.submit(PlaceOrders(ctx.user_id, requests, ctx.nonce))
     results = []
     for o in _outs(ctx, placed):
         result = add_order_result(o)

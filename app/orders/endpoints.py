@@ -44,7 +44,10 @@ def _outs(request: Request, orders: list[LiveOrder]) -> list[OrderOut]:
 # A placement's nonce is recorded in its group's transaction (no commit of its own).
 Trader = Annotated[
     Principal,
-    Depends(require_recording_nonce(Scope.TRADE, lambda request: _orders(request).records_nonces)),
+    Depends(
+        require_recording_nonce(Scope.TRADE, lambda request: _orders(request).records_nonces),
+        scope="function",  # left before the answer is sent, served lean or not
+    ),
 ]
 
 

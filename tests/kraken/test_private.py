@@ -5,7 +5,9 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from app.auth.service import Authenticator
 from app.auth.signing import sign
 from tests.conftest import SignedFactory
 from tests.orders.conftest import Market
@@ -148,3 +150,39 @@ async def test_ledgers_sum_to_the_balances_and_batches_cancel(
     volume = (await kraken(client, bob, "TradeVolume", pair="SN1TAO"))["result"]
     assert volume["volume"] == "0.100000000" and volume["fees"]["SN1TAO"]["fee"] == "0.2000"
     assert volume["fees_maker"]["SN1TAO"]["fee"] == "0.1000"
+
+
+@pytest.mark.parametrize(
+    ("fields", "first"),
+    [
+        ({}, None),  # placed: its nonce recorded by the order's group
+        ({"volume": "100000"}, "EOrder:Insufficient funds"),  # refused by the sequencer
+        ({"ordertype": "stop"}, "EGeneral:Invalid arguments:ordertype"),  # before any group
+    ],
+)
+async def test_add_orders_nonce_is_used_up_whatever_the_answer(
+    client: httpx.AsyncClient,
+    signed: SignedFactory,
+    market: Market,
+    app: FastAPI,
+    fields: dict[str, str],
+    first: str | None,
+) -> None:
+    """A replay of an AddOrder, even once the server has forgotten its nonces (a restart),
+    is `EAPI:Invalid nonce` and places nothing."""
+    user = await market.trader(signed)
+    path, nonce = "/0/private/AddOrder", next_nonce()
+    body = urlencode({"nonce": nonce, **order(**fields)}).encode()
+    headers = {
+        "API-Key": user.key,
+        "API-Sign": sign(user.secret, path, str(nonce), body),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    answer = (await client.post(path, content=body, headers=headers)).json()
+    assert answer["error"] == ([first] if first else []), answer
+    orders = await kraken(client, user, "OpenOrders")
+    old: Authenticator = app.state.authenticator  # a restart forgets the nonces seen
+    app.state.authenticator = Authenticator(old._engine, old._box, old._limiter)
+    replay = (await client.post(path, content=body, headers=headers)).json()
+    assert replay == {"error": ["EAPI:Invalid nonce"]}, replay
+    assert await kraken(client, user, "OpenOrders") == orders
