@@ -12,22 +12,21 @@ import re
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.auth.service import _NONCE_CTES, _NONCE_SELECT, _NONCE_SQL
+from app.auth.service import _NONCE_SQL
 from app.config import Settings
 from app.db import AUTH_POOL, SEQUENCER_POOL, Pool, create_engine, request_pool
 from app.kit.sql import Part, combine
 from app.ledger.service import _WRITE_CTES
-from app.orders.store import _ORDERS_CTES, _ORDERS_SELECT, _READ_SQL
+from app.orders.store import _ORDERS_CTES, _ORDERS_SELECT, _READ_NONCES_SQL, _READ_SQL
 
 
 def _params(sql: str) -> int:
     return max(int(n) for n in re.findall(r"\$(\d+)", sql))
 
 
-# The group's write as the sequencer sends it: the nonces' part, the ledger's, the orders'.
+# The group's write as the sequencer sends it: the ledger's part, then the orders'.
 _GROUP_WRITE, _ = combine(
     [
-        Part(_NONCE_CTES, [None, None], _NONCE_SELECT),
         Part(_WRITE_CTES, [None] * _params(_WRITE_CTES), "(SELECT count(*) FROM ins)"),
         Part(_ORDERS_CTES, [None] * _params(_ORDERS_CTES), _ORDERS_SELECT),
     ]
@@ -36,6 +35,7 @@ _GROUP_WRITE, _ = combine(
 BIG_TABLES = ("orders", "ledger_holds", "ledger_transfers", "ledger_accounts", "api_key_nonces")
 STATEMENTS = {
     "group read": (SEQUENCER_POOL, _READ_SQL),
+    "group read with nonces": (SEQUENCER_POOL, _READ_NONCES_SQL),
     "group write": (SEQUENCER_POOL, _GROUP_WRITE),
     "nonces": (AUTH_POOL, _NONCE_SQL),
 }

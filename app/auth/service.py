@@ -5,7 +5,7 @@ import base64
 import heapq
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +34,6 @@ from app.kit.crypto import SecretBox
 from app.kit.errors import AppError, RateLimited
 from app.kit.inputs import MAX_INT, canonical_int
 from app.kit.ratelimit import TokenBucketLimiter
-from app.kit.sql import Part, combine
 from app.models import ApiKey, User
 
 MAX_NONCE = MAX_INT
@@ -389,45 +388,8 @@ class Authenticator:
     async def _persist(self, claims: list[NonceClaim]) -> dict[tuple[int, int], AppError]:
         """One statement for the whole batch (`NonceWrite`): the refused nonces."""
         write = NonceWrite(claims)
-        sql, args = combine([write.part])
         async with autocommit_driver(self._engine) as conn:
-            row = await conn.fetchrow(sql, *args)
-        return write.refused(row)
-
-
-class NonceWrite:
-    """Claimed nonces recorded by one statement, as a `Part` of any transaction's statement
-    (the order sequencer's group write, or the authenticator's own): each nonce of a live
-    key, within its window below the key's highest nonce and not used before, is recorded
-    (`api_key_nonces`, unique per key: two writers of the same nonce, in any transactions,
-    record it once); those the window has passed are pruned (never the highest). It locks
-    no key: a revocation is seen from the next statement on."""
-
-    def __init__(self, claims: Sequence[NonceClaim]) -> None:
-        self.claims = claims
-        self.part = Part(
-            _NONCE_CTES, [[c.key_id for c in claims], [c.value for c in claims]], _NONCE_SELECT
-        )
-
-    def refused(self, row: Mapping[str, Any]) -> dict[tuple[int, int], AppError]:
-        """The claims the statement (its result `row`) did not record, and why."""
-        revoked = set(row["nonces_revoked"])
-        return {
-            (key_id, value): KeyRevoked("this API key has been revoked")
-            if key_id in revoked
-            else InvalidNonce(_NONCE_RULE)
-            for key_id, value in row["nonces_refused"]
-        }
-
-    def check(self, row: Mapping[str, Any]) -> None:
-        """Raise the first refusal, if any (the whole transaction must not commit)."""
-        for error in self.refused(row).values():
-            raise error
-
-    def committed(self) -> None:
-        """The caller's transaction committed: the claims are recorded."""
-        for claim in self.claims:
-            claim.recorded = True
+            return write.learn(await conn.fetch(_NONCE_SQL, *write.args))
 
 
 _NONCE_RULE = (
@@ -473,11 +435,50 @@ _NONCE_CTES = """
         WHERE n.api_key_id = k.id AND n.nonce <= k.floor RETURNING 1
     )
 """
-_NONCE_SELECT = (  # the refused (key, nonce) pairs, and the keys revoked (or unknown)
-    "ARRAY(SELECT ARRAY[v.id, v.nonce] FROM n_v v WHERE NOT EXISTS "
-    "(SELECT 1 FROM n_ins i WHERE i.api_key_id = v.id AND i.nonce = v.nonce)) AS nonces_refused, "
-    "ARRAY(SELECT v.id FROM n_v v WHERE NOT EXISTS "
-    "(SELECT 1 FROM n_k k WHERE k.id = v.id AND k.revoked_at IS NULL)) AS nonces_revoked"
-)
+_NONCE_REFUSED = """
+    SELECT v.id AS key_id, v.nonce,
+           NOT EXISTS (SELECT 1 FROM n_k k WHERE k.id = v.id AND k.revoked_at IS NULL) AS revoked
+    FROM n_v v
+    WHERE NOT EXISTS (SELECT 1 FROM n_ins i WHERE i.api_key_id = v.id AND i.nonce = v.nonce)
+"""
 # The authenticator's own statement (see `NonceWrite`).
-_NONCE_SQL, _ = combine([Part(_NONCE_CTES, [None, None], _NONCE_SELECT)])
+_NONCE_SQL = f"WITH {_NONCE_CTES}{_NONCE_REFUSED}"
+
+
+class NonceWrite:
+    """Claimed nonces recorded by one statement, in whichever transaction (the order
+    sequencer's group, whose read statement carries them, or the authenticator's own): its
+    data-modifying `CTES` (parameters $1, $2: `args`) record each nonce of a live key,
+    within its window below the key's highest nonce and not used before (`api_key_nonces`,
+    unique per key: two writers of the same nonce, in any transactions, record it once),
+    and prune those the window has passed (never the highest); `REFUSED` selects the
+    claims it did not record (key_id, nonce, revoked). It locks no key: a revocation is
+    seen from the next statement on."""
+
+    CTES = _NONCE_CTES
+    REFUSED = _NONCE_REFUSED
+
+    def __init__(self, claims: Sequence[NonceClaim]) -> None:
+        self.claims = claims
+        self.args = [[c.key_id for c in claims], [c.value for c in claims]]
+        self.refusals: dict[tuple[int, int], AppError] = {}
+
+    def learn(self, refused: Iterable[Sequence[Any]]) -> dict[tuple[int, int], AppError]:
+        """The claims the statement did not record (its `REFUSED` rows), and why."""
+        self.refusals = {
+            (key_id, value): KeyRevoked("this API key has been revoked")
+            if revoked
+            else InvalidNonce(_NONCE_RULE)
+            for key_id, value, revoked in refused
+        }
+        return self.refusals
+
+    def refusal(self, claim: NonceClaim) -> AppError | None:
+        """Why the statement refused this claim (None: recorded once the caller commits)."""
+        return self.refusals.get((claim.key_id, claim.value))
+
+    def committed(self) -> None:
+        """The caller's transaction committed: the claims not refused are recorded."""
+        for claim in self.claims:
+            if (claim.key_id, claim.value) not in self.refusals:
+                claim.recorded = True

@@ -26,12 +26,13 @@ def combine(parts: Sequence[Part]) -> tuple[str, list[Any]]:
     selects: list[str] = []
     args: list[Any] = []
     for part in parts:
-        ctes.append(_shifted(part.ctes, len(args)))
+        ctes.append(renumbered(part.ctes, len(args)))
         selects.append(part.select)
         args.extend(part.args)
     return "WITH " + ",\n".join(ctes) + "\nSELECT " + ", ".join(selects), args
 
 
 @functools.lru_cache(maxsize=256)  # the parts' SQL is constant: a few combinations
-def _shifted(sql: str, offset: int) -> str:
+def renumbered(sql: str, offset: int) -> str:
+    """`sql` with its parameters $n as $(n + offset): to follow another's parameters."""
     return _PARAM.sub(lambda m: f"${int(m.group(1)) + offset}", sql)

@@ -60,9 +60,9 @@ class _Pending:
 
 
 class Sequencer:
-    # A command's nonce is recorded in its group's transaction (`PlaceOrders.nonce`): a
-    # nonce the database refuses (used already, or its key revoked) fails the group, which
-    # is then retried one by one, so that command alone is refused.
+    # A command's nonce is recorded by its group's read statement (`PlaceOrders.nonce`): a
+    # command whose nonce the database refuses (used already, or its key revoked) is
+    # refused alone, before the core sees it.
     records_nonces = True
 
     def __init__(
@@ -224,7 +224,9 @@ class Sequencer:
                     parse_symbol(c.symbol) for c in commands if isinstance(c, SetMarketState)
                 }
                 needed = self.core.funds_needed(commands)
-                rules, funds = await store.read_group(session, symbols, ids, needed)
+                claims = [c.nonce for c in commands if isinstance(c, PlaceOrders) and c.nonce]
+                nonces = NonceWrite(claims) if claims else None
+                rules, funds = await store.read_group(session, symbols, ids, needed, nonces)
                 traders = (
                     self.core.traders(commands, [m.id for m in rules])
                     if any(m.tiers for m in rules)
@@ -236,16 +238,17 @@ class Sequencer:
                 phases.lap("read")
                 results: list[Any] = []
                 for command in commands:
-                    if isinstance(command, SetMarketState):
+                    refused = _refused_nonce(command, nonces)
+                    if refused is not None:  # used already, or its key revoked: not done
+                        results.append(refused)
+                    elif isinstance(command, SetMarketState):
                         results.append(await self._set_state(session, command, markets, funds, out))
                     elif isinstance(command, HaltRetiredMarkets):
                         results.append(await self._halt_retired(session))
                     else:
                         results.append(self.core.execute(command, markets, funds, out))
                 phases.lap("decide")
-                claims = [c.nonce for c in commands if isinstance(c, PlaceOrders) and c.nonce]
-                nonces = NonceWrite(claims) if claims else None
-                await store.write(session, out, phases, nonces)
+                await store.write(session, out, phases)
                 depths = {m: self.core.depth(m, PUBLISHED_DEPTH) for m in sorted(out.changed)}
                 event_id = None
                 # The orders as this group commits them, for the feeds and the answers.
@@ -358,10 +361,7 @@ class Sequencer:
                     pending.future.set_exception(_unavailable())
             await self._recover(outage=True)
             return [_unavailable() for _ in batch]
-        if isinstance(exc, AppError):  # a command the database refused (a used nonce)
-            log.info("group refused (%s); retrying one by one", exc.code)
-        else:
-            log.warning("group failed; restoring its books, retrying one by one", exc_info=exc)
+        log.warning("group failed; restoring its books, retrying one by one", exc_info=exc)
         await self._recover(outage=False)
         if len(batch) == 1:
             return [self._refusal(exc)]
@@ -435,6 +435,12 @@ def _as_committed(result: Any, snapshots: dict[int, LiveOrder]) -> Any:
     if isinstance(result, list):
         return [_as_committed(r, snapshots) if isinstance(r, LiveOrder) else r for r in result]
     return result
+
+
+def _refused_nonce(command: SequencerCommand, nonces: NonceWrite | None) -> AppError | None:
+    if nonces is None or not isinstance(command, PlaceOrders) or command.nonce is None:
+        return None
+    return nonces.refusal(command.nonce)
 
 
 def _unavailable() -> SequencerUnavailable:

@@ -4,11 +4,11 @@
   the order core to restore.
 - `read_group`: what one group reads at its start, in one round trip: the rules of the
   markets its commands name, and the available balances it may spend, locked (`FOR NO KEY
-  UPDATE`, in id order) until it commits, so nobody else spends them meanwhile.
+  UPDATE`, in id order) until it commits, so nobody else spends them meanwhile; the same
+  statement records the nonces of its signed requests (`NonceWrite`).
 - `write`: a group's `Outcome` in its transaction, in ONE statement (`app.kit.sql`): the
-  nonces of its signed requests (`NonceWrite`), the ledger's legs and holds
-  (`sequenced_write`; accounts resolved once per group), new and changed order rows, fills
-  and volumes.
+  ledger's legs and holds (`sequenced_write`; accounts resolved once per group), new and
+  changed order rows, fills and volumes.
 """
 
 import json
@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.service import NonceWrite
 from app.db import driver as raw_connection
 from app.kit import metrics
-from app.kit.sql import Part, combine
+from app.kit.sql import Part, combine, renumbered
 from app.ledger.service import (
     SequencedHold,
     SequencedTransfer,
@@ -112,8 +112,8 @@ async def last_order_id(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.max(Order.id))) or 0)
 
 
-_READ_SQL = """
-    WITH f AS (
+_READ_BODY = """
+    f AS (
         SELECT a.user_id, a.asset, a.balance FROM ledger_accounts a
         JOIN unnest($3::bigint[], $4::text[]) AS w(u, s)
           ON a.user_id = w.u AND a.asset = w.s AND a.kind = 'available'
@@ -121,58 +121,71 @@ _READ_SQL = """
     )
     SELECT 'm' AS kind, m.id, m.symbol, m.base_asset, m.state, m.tick_size, m.lot_size,
            m.min_size, m.min_notional, m.maker_fee_bps, m.taker_fee_bps, m.price_band_bps,
-           s.price_rao, NULL::bigint AS user_id, NULL::text AS asset, NULL::bigint AS balance
+           s.price_rao, NULL::bigint AS user_id, NULL::text AS asset, NULL::bigint AS balance,
+           NULL::bool AS revoked
     FROM markets m JOIN subnets s ON s.id = m.subnet_id
     WHERE m.symbol = ANY($1::text[]) OR m.id = ANY($2::bigint[])
     UNION ALL
     SELECT 'f', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-           f.user_id, f.asset, f.balance FROM f
+           f.user_id, f.asset, f.balance, NULL FROM f
     UNION ALL  -- the fee tiers (a small table): a market's, or the global ones (id NULL)
     SELECT 't', t.market_id, NULL, NULL, NULL, NULL, t.min_volume, NULL, NULL,
-           t.maker_fee_bps, t.taker_fee_bps, NULL, NULL, NULL, NULL, NULL
+           t.maker_fee_bps, t.taker_fee_bps, NULL, NULL, NULL, NULL, NULL, NULL
     FROM fee_tiers t WHERE cardinality($1::text[]) + cardinality($2::bigint[]) > 0
 """
+_READ_SQL = "WITH " + _READ_BODY
+# With the group's nonces (`NonceWrite`, parameters $1, $2) recorded by the same statement:
+# the refused ones are rows too.
+_READ_NONCES_SQL = (
+    f"WITH {NonceWrite.CTES},{renumbered(_READ_BODY, 2)}"
+    "    UNION ALL  -- the nonces refused: key id, nonce, revoked\n"
+    "    SELECT 'n', r.key_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+    f" NULL, NULL, NULL, r.nonce, r.revoked FROM ({NonceWrite.REFUSED}) r"
+)
 
 
 async def read_group(
-    session: AsyncSession, symbols: set[str], ids: set[int], needed: Iterable[tuple[int, str]]
+    session: AsyncSession,
+    symbols: set[str],
+    ids: set[int],
+    needed: Iterable[tuple[int, str]],
+    nonces: NonceWrite | None = None,
 ) -> tuple[list[MarketRules], Funds]:
     """In one round trip, what a group reads: the rules of the markets named by symbol or id
     (unknown ones left out) with their fee tiers, and the available balances of (user,
     asset) pairs, locked until the transaction ends (a user without such an account has 0:
-    nothing is created)."""
+    nothing is created). The group's nonces are recorded by the same statement (those it
+    refuses: `nonces.refusal`)."""
     pairs = sorted(set(needed))
     funds: Funds = dict.fromkeys(pairs, 0)
     conn = await raw_connection(session)
-    rows = await conn.fetch(
-        _READ_SQL,
-        sorted(symbols),
-        sorted(ids),
-        [u for u, _ in pairs],
-        [a for _, a in pairs],
-    )
+    args = [sorted(symbols), sorted(ids), [u for u, _ in pairs], [a for _, a in pairs]]
+    if nonces is None:
+        rows = await conn.fetch(_READ_SQL, *args)
+    else:
+        rows = await conn.fetch(_READ_NONCES_SQL, *nonces.args, *args)
     markets = []
     tiers: dict[int | None, list[tuple[int, int, int]]] = {}
+    refused = []
     for r in rows:
-        if r["kind"] == "f":
+        kind = r["kind"]
+        if kind == "f":
             funds[(r["user_id"], r["asset"])] = r["balance"]
-        elif r["kind"] == "t":
+        elif kind == "t":
             tiers.setdefault(r["id"], []).append(
                 (r["lot_size"], r["maker_fee_bps"], r["taker_fee_bps"])
             )
+        elif kind == "n":
+            refused.append((r["id"], r["balance"], r["revoked"]))
         else:
             markets.append(r)
+    if nonces is not None:
+        nonces.learn(refused)
     return [rules_from(r, tiers_of(tiers, r["id"])) for r in markets], funds
 
 
-async def write(
-    session: AsyncSession,
-    out: Outcome,
-    timer: metrics.GroupTimer,
-    nonces: NonceWrite | None = None,
-) -> None:
-    """Everything a group did, in its transaction (the caller commits), with the nonces of
-    its signed requests: a refused nonce raises (`InvalidNonce`, `KeyRevoked`)."""
+async def write(session: AsyncSession, out: Outcome, timer: metrics.GroupTimer) -> None:
+    """Everything a group did, in its transaction (the caller commits)."""
     accounts = await _resolve_accounts(session, out)
     timer.lap("write:accounts")
     transfers: list[SequencedTransfer] = []
@@ -219,7 +232,7 @@ async def write(
         )
         for leg in out.legs
     )  # fmt: skip
-    parts: list[Part] = [nonces.part] if nonces is not None else []
+    parts: list[Part] = []
     ledger = None
     if transfers or out.resolve:
         ledger = sequenced_write(
@@ -244,8 +257,6 @@ async def write(
     row = await fetch_writing(await raw_connection(session), sql, *args)
     if ledger is not None:
         ledger.check(row)
-    if nonces is not None:
-        nonces.check(row)
     timer.lap("write")
 
 
