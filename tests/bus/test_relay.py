@@ -22,7 +22,7 @@ from app.main import create_app
 from app.matching import Depth
 from app.orders import events
 from tests.conftest import SignedFactory
-from tests.orders.conftest import ALPHA, PRICE, Market, make_market
+from tests.orders.conftest import ALPHA, PRICE, Market, limit, make_market
 from tests.signing import SignedClient
 
 
@@ -81,18 +81,8 @@ async def stream(nats_server: EmbeddedNats, app: FastAPI) -> AsyncIterator[Strea
     await nc.close()
 
 
-def order(side: str, price: int, qty: int) -> dict[str, str]:
-    return {
-        "market": "SN1/TAO",
-        "side": side,
-        "type": "limit",
-        "price": str(price),
-        "qty": str(qty),
-    }
-
-
 async def place(user: SignedClient, side: str, price: int, qty: int) -> dict[str, Any]:
-    r = await user.post("/v1/orders", order(side, price, qty))
+    r = await user.post("/v1/orders", limit(side, price, qty))
     assert r.status_code == 201, r.text
     body: dict[str, Any] = r.json()
     return body

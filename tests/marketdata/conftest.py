@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from app.auth.signing import sign
 from app.kit.wsframes import FramingWebSocketProtocol
-from tests.orders.conftest import PRICE, TICK, market  # noqa: F401  (fixture)
+from tests.orders.conftest import PRICE, TICK, limit, market  # noqa: F401  (fixture)
 from tests.signing import SignedClient, next_nonce
 
 
@@ -107,16 +107,6 @@ class WsClient:
 
 async def connect(url: str) -> WsClient:
     return WsClient(await websockets.connect(url, max_queue=None))
-
-
-def limit(side: str, price: int, qty: int) -> dict[str, object]:
-    return {
-        "market": "SN1/TAO",
-        "side": side,
-        "type": "limit",
-        "price": str(price),
-        "qty": str(qty),
-    }
 
 
 async def random_flow(traders: list[SignedClient], n: int, seed: int) -> list[int]:
