@@ -368,28 +368,23 @@ class Authenticator:
     async def _write_nonces(self) -> None:
         while self._pending:
             batch, self._pending = self._pending, []
-            claims = [claim for claim, _ in batch]
-            try:
-                refused = await self._persist(claims)
+            write = NonceWrite([claim for claim, _ in batch])
+            try:  # one autocommitted statement for the whole batch
+                async with autocommit_driver(self._engine) as conn:
+                    write.learn(await conn.fetch(_NONCE_SQL, *write.args))
             except Exception as exc:  # the database is down: nobody gets in
                 for claim, future in batch:
                     self._relearn(claim.key_id)
                     future.set_exception(exc)
                 continue
+            write.committed()
             for claim, future in batch:
-                error = refused.get((claim.key_id, claim.value))
+                error = write.refusal(claim)
                 if error is None:
-                    claim.recorded = True
                     future.set_result(None)
                 else:
                     self._relearn(claim.key_id)
                     future.set_exception(error)
-
-    async def _persist(self, claims: list[NonceClaim]) -> dict[tuple[int, int], AppError]:
-        """One statement for the whole batch (`NonceWrite`): the refused nonces."""
-        write = NonceWrite(claims)
-        async with autocommit_driver(self._engine) as conn:
-            return write.learn(await conn.fetch(_NONCE_SQL, *write.args))
 
 
 _NONCE_RULE = (
