@@ -6,8 +6,10 @@ connection (`bench/wrk`), so the load generator is not the bottleneck. Baselines
 in the same run with the same wrk: a hello-world FastAPI app (`bench.hello_app`) and a
 FastAPI endpoint doing one INSERT and commit per request (`bench.baseline_app`), against
 the same Postgres. Prints the order rate, its rate per second over the run (does it decay
-as history grows?), latency p50/p99, the server's and Postgres' CPU per order, the ratios,
-and `ledger check` after the run.
+as history grows?), latency p50/p99, the ratios, `ledger check` after the run, and for each
+of the three runs the CPU per answer of the server, Postgres and wrk, the cores they kept
+busy, and the rate that CPU per answer allows with every core busy (no scheduling passes
+it: what the order path could reach by using both cores, and what it must shed beyond that).
 
     .venv/bin/python -m bench.orders_http [--clients 32] [--seconds 60] [--baseline-seconds 15]
 
@@ -26,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -305,6 +308,38 @@ def _window(samples: list[Sample], start: int, end: int) -> str:
     return f"{groups:.0f} groups of {size:.1f} commands; ms per group: " + ", ".join(phases) + cpu
 
 
+@dataclass
+class Run:
+    """One wrk run and the CPU seconds each side spent on it."""
+
+    result: wrk.WrkResult
+    server_cpu: float
+    postgres_cpu: float
+
+    def per_request_us(self, status: int) -> tuple[float, float, float]:
+        """CPU microseconds per answer of `status`: server, Postgres, wrk."""
+        per = 1e6 / max(1, self.result.count(status))
+        return self.server_cpu * per, self.postgres_cpu * per, self.result.cpu_seconds * per
+
+
+def _cpu_table(runs: list[tuple[str, Run, int]], cores: int) -> list[str]:
+    """CPU per request of each run, the cores it kept busy, and the rate its CPU per request
+    would allow with every core busy (the bound no scheduling can pass)."""
+    lines = [
+        f"CPU per answer (us)      server  Postgres     wrk    total   cores busy   "
+        f"bound on {cores} cores"
+    ]
+    for name, run, status in runs:
+        server, postgres, load = run.per_request_us(status)
+        total = server + postgres + load
+        busy = (run.server_cpu + run.postgres_cpu + run.result.cpu_seconds) / run.result.seconds
+        lines.append(
+            f"{name:22} {server:8.0f} {postgres:9.0f} {load:7.0f} {total:8.0f} {busy:12.2f} "
+            f"{cores / total * 1e6:11.0f}/s"
+        )
+    return lines
+
+
 def _uvicorn(app: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     port = _port()
     base = f"http://127.0.0.1:{port}"
@@ -318,15 +353,17 @@ def _uvicorn(app: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], st
 async def _baseline(
     app: str, path: str, method: str, env: dict[str, str], folder: Path, connections: int,
     seconds: float,
-) -> wrk.WrkResult:  # fmt: skip
+) -> "Run":  # fmt: skip
     proc, base = _uvicorn(app, env)
     try:
         _wait_ready(base, path, proc)
         keys = [("-", "-")] * connections
-        per = int(seconds * 5000)
         body: dict[str, object] = {"client": "wrk"} if method == "POST" else {}
-        wrk.write_requests(folder, keys, per, lambda i, n: (method, path, body), signed=False)
-        return await wrk.run(base, folder, connections, seconds)
+        wrk.write_requests(folder, keys, 1, lambda i, n: (method, path, body), signed=False)
+        server, postgres = _cpu_seconds(proc.pid), _postgres_cpu()
+        result = await wrk.run(base, folder, connections, seconds, cycle=True)
+        server, postgres = _cpu_seconds(proc.pid) - server, _postgres_cpu() - postgres
+        return Run(result, server, postgres)
     finally:
         proc.terminate()
         proc.wait(10)
@@ -411,12 +448,13 @@ async def main(clients: int, seconds: float, baseline_seconds: float, profile: b
             profiling = (
                 asyncio.create_task(_profile(proc.pid, seconds - 2, PROFILE)) if profile else None
             )
-            orders = await wrk.run(base, folder / "orders", clients, seconds)
+            result = await wrk.run(base, folder / "orders", clients, seconds)
             if profiling is not None:
                 await profiling
                 _print_profile(PROFILE)
                 print(f"(collapsed stacks in {PROFILE})")
             server_cpu, pg_cpu = _cpu_seconds(proc.pid) - server_cpu, _postgres_cpu() - pg_cpu
+            orders = Run(result, server_cpu, pg_cpu)
             stop.set()
             samples = await sampler
         finally:
@@ -430,7 +468,7 @@ async def main(clients: int, seconds: float, baseline_seconds: float, profile: b
         capture_output=True,
         text=True,
     )
-    acked = orders.count(201)
+    acked = result.count(201)
     vacuumed = await _vacuums(orders_url, started)
     key = 'http_requests_total{method="POST",route="/v1/orders",status="201"}'
     counts = [int(x.get(key, 0)) for x in samples]
@@ -439,12 +477,12 @@ async def main(clients: int, seconds: float, baseline_seconds: float, profile: b
     rate = acked / seconds
     print(f"{clients} connections (one API key each), wrk; baselines {baseline_seconds:g} s, "
           f"orders {seconds:g} s")  # fmt: skip
-    for name, result in (("hello-world", hello), ("INSERT+commit", insert)):
-        print(f"{name:20} {result.rate(200):9.0f} req/s   p50 {result.p50_ms:6.1f} ms  "
-              f"p99 {result.p99_ms:6.1f} ms   answers {result.statuses}")  # fmt: skip
-    print(f"durable orders       {rate:9.0f} ord/s   p50 {orders.p50_ms:6.1f} ms  "
-          f"p99 {orders.p99_ms:6.1f} ms")  # fmt: skip
-    print(f"                     {acked} acknowledged; answers by status {orders.statuses}")
+    for name, baseline in (("hello-world", hello.result), ("INSERT+commit", insert.result)):
+        print(f"{name:20} {baseline.rate(200):9.0f} req/s   p50 {baseline.p50_ms:6.1f} ms  "
+              f"p99 {baseline.p99_ms:6.1f} ms   answers {baseline.statuses}")  # fmt: skip
+    print(f"durable orders       {rate:9.0f} ord/s   p50 {result.p50_ms:6.1f} ms  "
+          f"p99 {result.p99_ms:6.1f} ms")  # fmt: skip
+    print(f"                     {acked} acknowledged; answers by status {result.statuses}")
     if first and last:
         decay = sum(last) / max(1, sum(first))
         print(f"per second: first 10 s {sum(first) / len(first):.0f}/s, last 10 s "
@@ -454,11 +492,24 @@ async def main(clients: int, seconds: float, baseline_seconds: float, profile: b
             end = min(start + 10, len(samples) - 1)
             print(f"sequencer {start:3d}-{end:3d} s: {_window(samples, start, end)}")
     print(f"autovacuum during the run (s after its start): {vacuumed}")
+    cores = os.cpu_count() or 1
+    runs = [
+        ("hello-world", hello, 200),
+        ("INSERT+commit", insert, 200),
+        ("durable orders", orders, 201),
+    ]
+    for line in _cpu_table(runs, cores):
+        print(line)
+    if not _postgres_pids():
+        print("(Postgres is external: its CPU is not counted)")
+    hello_rate, insert_rate = hello.result.rate(200), insert.result.rate(200)
+    print(f"ratio orders / INSERT+commit: {rate / insert_rate:.2f}; "
+          f"orders / hello-world: {rate / hello_rate:.3f}")  # fmt: skip
     if acked:
-        pg = f"{pg_cpu / acked * 1e6:.0f} us" if _postgres_pids() or pg_cpu else "n/a (external)"
-        print(f"CPU per order: server {server_cpu / acked * 1e6:.0f} us, Postgres {pg}")
-    print(f"ratio orders / INSERT+commit: {rate / insert.rate(200):.2f}; "
-          f"orders / hello-world: {rate / hello.rate(200):.3f}")  # fmt: skip
+        bound = cores / sum(orders.per_request_us(201)) * 1e6
+        print(f"at the orders' CPU per order with all {cores} cores busy: {bound:.0f} ord/s = "
+              f"{bound / insert_rate:.2f} x INSERT+commit, "
+              f"{bound / hello_rate:.3f} x hello-world")  # fmt: skip
     print("ledger check: " + (check.stdout.strip().splitlines() or ["?"])[-1])
 
 

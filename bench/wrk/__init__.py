@@ -8,6 +8,7 @@ status. Install wrk with `apt-get install wrk`.
 import asyncio
 import json
 import re
+import resource
 import shutil
 import time
 from collections.abc import Callable
@@ -63,6 +64,7 @@ class WrkResult:
     statuses: dict[int, int]
     p50_ms: float
     p99_ms: float
+    cpu_seconds: float = 0.0  # wrk's own (user + system)
 
     def count(self, *statuses: int) -> int:
         return sum(self.statuses.get(s, 0) for s in statuses)
@@ -71,7 +73,14 @@ class WrkResult:
         return self.count(*statuses) / self.seconds
 
 
-async def run(url: str, folder: Path, connections: int, seconds: float) -> WrkResult:
+async def run(
+    url: str, folder: Path, connections: int, seconds: float, *, cycle: bool = False
+) -> WrkResult:
+    """wrk replaying `folder`'s requests for `seconds`; `cycle`: each connection sends its
+    requests again from the first when it has sent them all (unsigned requests only), else
+    it stops."""
+    env = {"REPLAY_DIR": str(folder), **({"REPLAY_CYCLE": "1"} if cycle else {})}
+    before = _children_cpu()
     proc = await asyncio.create_subprocess_exec(
         require_wrk(),
         "-t",
@@ -85,7 +94,7 @@ async def run(url: str, folder: Path, connections: int, seconds: float) -> WrkRe
         "-s",
         str(LUA),
         url,
-        env={"REPLAY_DIR": str(folder)},
+        env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -101,4 +110,12 @@ async def run(url: str, folder: Path, connections: int, seconds: float) -> WrkRe
         statuses,
         int(p50.group(1)) / 1000 if p50 else float("nan"),
         int(p99.group(1)) / 1000 if p99 else float("nan"),
+        _children_cpu() - before,
     )
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's children that have ended and been waited for (wrk,
+    once `run` has its output; also any other child reaped meanwhile, such as py-spy)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime

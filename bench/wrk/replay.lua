@@ -3,7 +3,8 @@
 -- the answers by status. File format, one request per line, tab-separated:
 --   METHOD <tab> PATH <tab> API-Key <tab> API-Sign <tab> JSON body
 -- REPLAY_DIR names the folder holding 0.req, 1.req, ...; when a thread has sent all its
--- requests it stops (a replayed nonce would be refused anyway).
+-- requests it stops (a replayed nonce would be refused anyway), unless REPLAY_CYCLE is set
+-- (unsigned requests: it sends them again from the first).
 
 local threads, next_id = {}, 0
 
@@ -15,6 +16,7 @@ end
 
 function init(args)
   local dir = os.getenv("REPLAY_DIR")
+  cycle = os.getenv("REPLAY_CYCLE") ~= nil
   reqs, statuses, sent = {}, {}, 0
   for line in io.lines(dir .. "/" .. id .. ".req") do
     local method, path, key, sig, body =
@@ -29,7 +31,9 @@ end
 
 function request()
   sent = sent + 1
-  if sent > #reqs then
+  if sent > #reqs and cycle then
+    sent = 1
+  elseif sent > #reqs then
     wrk.thread:stop()
     return reqs[#reqs]
   end
