@@ -170,8 +170,13 @@ def _apply(
     return sorted(book.values(), key=lambda x: x.price, reverse=best_high)
 
 
+_ORDER_FIELDS = tuple(f.name for f in dataclasses.fields(LiveOrder))
+
+
 def order_json(o: LiveOrder) -> dict[str, Any]:
-    out = dataclasses.asdict(o)
+    # Every field is a scalar: no deep copy (`dataclasses.asdict` made one per order, most
+    # of the cost of encoding a group's event).
+    out = {name: getattr(o, name) for name in _ORDER_FIELDS}
     for name in _DATES:
         value = out[name]
         out[name] = value.isoformat() if value is not None else None
