@@ -353,7 +353,7 @@ def _uvicorn(app: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], st
 async def _baseline(
     app: str, path: str, method: str, env: dict[str, str], folder: Path, connections: int,
     seconds: float,
-) -> "Run":  # fmt: skip
+) -> Run:  # fmt: skip
     proc, base = _uvicorn(app, env)
     try:
         _wait_ready(base, path, proc)
@@ -502,6 +502,8 @@ async def main(clients: int, seconds: float, baseline_seconds: float, profile: b
         print(line)
     if not _postgres_pids():
         print("(Postgres is external: its CPU is not counted)")
+    if profile:
+        print("(with --profile the orders' wrk column includes py-spy's CPU)")
     hello_rate, insert_rate = hello.result.rate(200), insert.result.rate(200)
     print(f"ratio orders / INSERT+commit: {rate / insert_rate:.2f}; "
           f"orders / hello-world: {rate / hello_rate:.3f}")  # fmt: skip
